@@ -1,0 +1,1 @@
+"""jobs: see the README; filled in by its issue."""

@@ -1,0 +1,34 @@
+"""lakehouse: Delta tables by name under a lakehouse root, with Spark as the compute engine.
+
+    >>> from lakehouse import Lakehouse
+    >>> lh = Lakehouse("/tmp/lake")                       # local Spark + embedded delta-rs engine
+    >>> lh.create_table("features.customers", df, partition_by="country")
+    >>> lh.read("features.customers", timestamp="2026-01-01")
+"""
+
+from . import errors
+from ._entities import (
+    HistoryEntry,
+    MergeResult,
+    OptimizeResult,
+    RestoreResult,
+    TableInfo,
+    VacuumResult,
+    WriteResult,
+)
+from ._lakehouse import Lakehouse
+from ._session import delta_classes_loaded, local_spark
+
+__all__ = [
+    "HistoryEntry",
+    "Lakehouse",
+    "MergeResult",
+    "OptimizeResult",
+    "RestoreResult",
+    "TableInfo",
+    "VacuumResult",
+    "WriteResult",
+    "delta_classes_loaded",
+    "errors",
+    "local_spark",
+]

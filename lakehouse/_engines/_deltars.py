@@ -1,0 +1,388 @@
+"""The embedded engine: delta-rs (`deltalake`) keeps the Delta log, Spark reads and writes the Parquet.
+
+Reads hand Spark the exact file list of a version (the Arrow route only for tables whose files alone are
+not the data: deletion vectors, column mapping). Appends and overwrites let Spark write Parquet under the
+table root and commit those files in one delta-rs transaction, so data never passes through the driver.
+Merges hand delta-rs an Arrow copy of the source. The pyarrow-dataset readers (`to_pyarrow_table`,
+`to_pandas`) are never used: they can abort the process at exit (see DEVELOPERS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+import uuid
+from typing import Literal
+from urllib.parse import quote, unquote
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalake
+from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
+from deltalake.transaction import AddAction, create_table_with_add_actions
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
+
+from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult, VacuumResult, WriteResult
+from .._keys import check_unique_arrow
+from .._names import TableRef
+from .._retry import retry_on_conflict
+from .._schema import from_json
+from .._timetravel import ms_to_utc
+from ..errors import DataFilesMissingError, TableNotFoundError
+from ._base import Engine, MergeSpec, TableState
+
+# Partition column types whose Hive directory value Spark writes exactly as Delta serialises it.
+_DIRECT_PARTITION_TYPES = (T.StringType, T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.BooleanType, T.DateType)
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_TOKEN_KEY = "lakehouse.commitToken"
+
+
+def _q(name: str) -> str:
+    return f"`{name}`"
+
+
+def _arrow_schema(schema: T.StructType) -> pa.Schema:
+    return to_arrow_schema(schema, error_on_duplicated_field_names_in_struct=True)
+
+
+def _nullable_arrow(tbl: pa.Table, schema: T.StructType) -> pa.Table:
+    """The Arrow table with the table's exact types, every field nullable (no NOT NULL columns by accident)."""
+    target = _arrow_schema(schema)
+    target = pa.schema([f.with_nullable(True) for f in target])
+    return tbl.select(target.names).cast(target)
+
+
+class DeltaRsEngine(Engine):
+    name = "deltalake"
+
+    # -- metadata -------------------------------------------------------------------------------------------
+    def _open(self, ref: TableRef, version: int | None = None, *, without_files: bool = False) -> DeltaTable:
+        try:
+            return DeltaTable(ref.path, version=version, without_files=without_files)
+        except DeltaTableNotFound:
+            raise TableNotFoundError(ref.name, ref.path) from None
+
+    def exists(self, ref: TableRef) -> bool:
+        return DeltaTable.is_deltatable(ref.path)
+
+    def state(self, ref: TableRef, version: int | None = None) -> TableState:
+        dt = self._open(ref, version, without_files=True)
+        md = dt.metadata()
+        return TableState(
+            version=dt.version(),
+            schema=from_json(dt.schema().to_json()),
+            partition_columns=tuple(md.partition_columns),
+            name=md.name,
+            description=md.description,
+            properties=dict(md.configuration),
+            created_ms=md.created_time,
+        )
+
+    def commits(self, ref: TableRef) -> list[tuple[int, int]]:
+        return sorted((int(h["version"]), int(h["timestamp"])) for h in self._open(ref, without_files=True).history())
+
+    def history(self, ref: TableRef, limit: int | None) -> list[HistoryEntry]:
+        out = []
+        for h in self._open(ref, without_files=True).history(limit):
+            out.append(
+                HistoryEntry(
+                    version=int(h["version"]),
+                    timestamp=ms_to_utc(int(h["timestamp"])),
+                    operation=str(h.get("operation", "")),
+                    parameters=dict(h.get("operationParameters") or {}),
+                    metrics=dict(h.get("operationMetrics") or {}),
+                    engine=h.get("engineInfo") or h.get("clientVersion"),
+                )
+            )
+        return out
+
+    # -- read -----------------------------------------------------------------------------------------------
+    def read(self, ref: TableRef, version: int | None) -> DataFrame:
+        dt = self._open(ref, version)
+        schema = from_json(dt.schema().to_json())
+        md = dt.metadata()
+        parts = list(md.partition_columns)
+        reader_features = set(dt.protocol().reader_features or [])
+        if reader_features & {"deletionVectors", "columnMapping"} or md.configuration.get(
+            "delta.columnMapping.mode", "none"
+        ) not in ("none", None):
+            return self._read_via_arrow(dt, schema)
+        files = dt.file_uris()
+        if not files:
+            return self.spark.createDataFrame([], schema)
+        data_schema = T.StructType([f for f in schema.fields if f.name not in parts])
+        try:
+            df = self.spark.read.schema(data_schema).parquet(*files)
+        except AnalysisException as exc:
+            if "PATH_NOT_FOUND" in str(exc) or "does not exist" in str(exc):
+                text = str(exc)
+                missing = text.split("does not exist:")[-1].strip().split()[0].rstrip(".") if "exist:" in text else "?"
+                raise DataFilesMissingError(ref.name, dt.version(), _retention(dt), missing) from None
+            raise
+        if parts:
+            df = self._attach_partitions(dt, df, schema, parts)
+        return df.select([_q(f.name) for f in schema.fields])
+
+    def _attach_partitions(self, dt: DeltaTable, df: DataFrame, schema: T.StructType, parts: list[str]) -> DataFrame:
+        """Add partition values by joining on the data file's name with the add actions' typed values.
+
+        Sturdier than parsing directory names: it holds for any writer's layout and keeps Delta's types.
+        """
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        names = [unquote(posixpath.basename(p)) for p in actions.column("path").to_pylist()]
+        if len(set(names)) != len(names):  # two files with one name in different folders: cannot join on name
+            return self._read_via_arrow(dt, schema)
+        part_fields = [schema[p] for p in parts]
+        rows = zip(names, *[actions.column(f"partition.{p}").to_pylist() for p in parts], strict=True)
+        map_schema = T.StructType([T.StructField("__lh_file", T.StringType()), *part_fields])
+        files_df = self.spark.createDataFrame(list(rows), map_schema)
+        return df.withColumn("__lh_file", F.col("_metadata.file_name")).join(F.broadcast(files_df), "__lh_file")
+
+    def _read_via_arrow(self, dt: DeltaTable, schema: T.StructType) -> DataFrame:
+        tbl = QueryBuilder().register("t", dt).execute("SELECT * FROM t").read_all()
+        tbl = pa.table(tbl).cast(_arrow_schema(schema))  # string_view etc. -> the types Spark accepts
+        return self.spark.createDataFrame(tbl, schema=schema)
+
+    # -- write ----------------------------------------------------------------------------------------------
+    def _write_parquet(self, ref: TableRef, df: DataFrame, partition_by: tuple[str, ...]) -> list[AddAction] | None:
+        """Spark writes the data as Parquet in a fresh folder under the table root; return its add actions.
+
+        None when a partition column's type is not one whose directory value equals Delta's serialisation.
+        """
+        schema = df.schema
+        if any(not isinstance(schema[p].dataType, _DIRECT_PARTITION_TYPES) for p in partition_by):
+            return None
+        sub = f"lh-{uuid.uuid4().hex}"
+        target = f"{ref.path.rstrip('/')}/{sub}"
+        writer = df.write.mode("errorifexists")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.parquet(target)
+        fs, base = pafs.FileSystem.from_uri(target) if "://" in target else (pafs.LocalFileSystem(), target)
+        adds: list[AddAction] = []
+        for info in fs.get_file_info(pafs.FileSelector(base, recursive=True)):
+            if info.type != pafs.FileType.File:
+                continue
+            rel = posixpath.relpath(info.path, base)
+            leaf = posixpath.basename(rel)
+            if leaf.startswith((".", "_")) or not leaf.endswith(".parquet"):
+                fs.delete_file(info.path)  # checksums and markers: not data, and VACUUM would never remove them
+                continue
+            values: dict[str, str | None] = {}
+            for seg in rel.split("/")[:-1]:
+                key, _, raw = seg.partition("=")
+                value = unquote(raw)  # Spark escapes directory values with %XX
+                values[key] = None if value == _HIVE_NULL else value
+            n_rows = pq.read_metadata(info.path, filesystem=fs).num_rows
+            adds.append(
+                AddAction(
+                    path=quote(f"{sub}/{rel}", safe="/="),
+                    size=info.size,
+                    partition_values=values,
+                    modification_time=int(info.mtime.timestamp() * 1000) if info.mtime else 0,
+                    data_change=True,
+                    stats=json.dumps({"numRecords": n_rows}),
+                )
+            )
+        return adds
+
+    def _discard(self, ref: TableRef, adds: list[AddAction]) -> None:
+        subs = {a.path.split("/")[0] for a in adds}
+        for sub in subs:
+            target = f"{ref.path.rstrip('/')}/{sub}"
+            fs, base = pafs.FileSystem.from_uri(target) if "://" in target else (pafs.LocalFileSystem(), target)
+            try:
+                fs.delete_dir(base)
+            except OSError:
+                pass
+
+    def create(self, ref, schema, df, *, partition_by, name, description, properties) -> WriteResult:
+        dschema = DeltaSchema.from_json(schema.json())
+        parts = list(partition_by) or None
+        if df is None:
+            DeltaTable.create(
+                ref.path, schema=dschema, mode="error", partition_by=parts, name=name,
+                description=description, configuration=properties or None,
+            )
+            return WriteResult(version=0, num_rows=0, num_files=0)
+        adds = self._write_parquet(ref, df, partition_by)
+        if adds is None:
+            write_deltalake(
+                ref.path, _nullable_arrow(df.toArrow(), schema), mode="error", partition_by=parts, name=name,
+                description=description, configuration=properties or None,
+            )
+            dt = DeltaTable(ref.path)
+            return WriteResult(version=dt.version(), num_rows=_count(dt), num_files=len(dt.file_uris()))
+        try:
+            create_table_with_add_actions(
+                ref.path, dschema, adds, mode="error", partition_by=parts, name=name,
+                description=description, configuration=properties or None,
+            )
+        except BaseException:
+            self._discard(ref, adds)
+            raise
+        return WriteResult(version=0, num_rows=_rows(adds), num_files=len(adds))
+
+    def write(self, ref, df, *, mode: Literal["append", "overwrite"], state, new_schema) -> WriteResult:
+        parts = list(state.partition_columns) or None
+        if new_schema is not None:
+            # Schema change and data in one commit: only delta-rs's writer updates the metadata with the data.
+            schema_mode = "merge" if mode == "append" else "overwrite"
+            data = _nullable_arrow(df.toArrow(), new_schema)
+
+            def commit_arrow() -> WriteResult:
+                token, props = _tagged()
+                write_deltalake(ref.path, data, mode=mode, schema_mode=schema_mode, partition_by=parts,
+                                commit_properties=props)
+                return WriteResult(version=_version_of(ref.path, token), num_rows=data.num_rows, num_files=-1)
+
+            return retry_on_conflict(commit_arrow, table=ref.name, operation=mode, is_conflict=self.is_conflict)
+        adds = self._write_parquet(ref, df, state.partition_columns)
+        if adds is None:
+            data = _nullable_arrow(df.toArrow(), state.schema)
+
+            def commit_fallback() -> WriteResult:
+                token, props = _tagged()
+                write_deltalake(ref.path, data, mode=mode, partition_by=parts, commit_properties=props)
+                return WriteResult(version=_version_of(ref.path, token), num_rows=data.num_rows, num_files=-1)
+
+            return retry_on_conflict(commit_fallback, table=ref.name, operation=mode, is_conflict=self.is_conflict)
+        dschema = DeltaSchema.from_json(state.schema.json())
+
+        def commit() -> WriteResult:
+            token, props = _tagged()
+            dt = DeltaTable(ref.path, without_files=mode == "append")
+            dt.create_write_transaction(adds, mode=mode, schema=dschema, partition_by=parts, commit_properties=props)
+            return WriteResult(version=_version_of(ref.path, token), num_rows=_rows(adds), num_files=len(adds))
+
+        try:
+            return retry_on_conflict(commit, table=ref.name, operation=mode, is_conflict=self.is_conflict)
+        except BaseException:
+            self._discard(ref, adds)
+            raise
+
+    def merge(self, ref: TableRef, df: DataFrame, spec: MergeSpec, state: TableState) -> MergeResult:
+        source = df.toArrow()
+        check_unique_arrow(ref.name, source, spec.keys)
+        target_schema = state.schema
+        if spec.schema_evolution:
+            known = {f.name for f in target_schema.fields}
+            target_schema = T.StructType(
+                [*target_schema.fields, *[f for f in df.schema.fields if f.name not in known]]
+            )
+        source = _nullable_arrow(source, T.StructType([target_schema[c] for c in source.column_names]))
+        predicate = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.keys)
+
+        def run() -> MergeResult:
+            dt = DeltaTable(ref.path)
+            m = dt.merge(source, predicate, source_alias="s", target_alias="t", merge_schema=spec.schema_evolution)
+            if spec.when_matched == "update" and spec.update_columns:
+                m = m.when_matched_update(updates={_q(c): f"s.{_q(c)}" for c in spec.update_columns})
+            elif spec.when_matched == "delete":
+                m = m.when_matched_delete()
+            if spec.when_not_matched == "insert":
+                m = m.when_not_matched_insert(updates={_q(c): f"s.{_q(c)}" for c in spec.insert_columns})
+            if spec.when_not_matched_by_source == "delete":
+                m = m.when_not_matched_by_source_delete()
+            metrics = m.execute()
+            return MergeResult(
+                version=dt.version(),
+                num_source_rows=int(metrics.get("num_source_rows", source.num_rows)),
+                num_target_rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
+                num_target_rows_updated=int(metrics.get("num_target_rows_updated", 0)),
+                num_target_rows_deleted=int(metrics.get("num_target_rows_deleted", 0)),
+                num_target_rows_copied=int(metrics.get("num_target_rows_copied", 0)),
+            )
+
+        return retry_on_conflict(run, table=ref.name, operation="merge", is_conflict=self.is_conflict)
+
+    # -- maintenance ----------------------------------------------------------------------------------------
+    def restore(self, ref: TableRef, version: int) -> RestoreResult:
+        def run() -> RestoreResult:
+            dt = DeltaTable(ref.path)
+            try:
+                metrics = dt.restore(version)
+            except DeltaError as exc:
+                if "missing file" not in str(exc).lower():
+                    raise
+                missing = str(exc).split("file", 1)[-1].split(" when ")[0].strip()
+                raise DataFilesMissingError(ref.name, version, _retention(dt), missing) from None
+            return RestoreResult(
+                version=dt.version(),
+                restored_version=version,
+                num_restored_files=int(metrics.get("numRestoredFile", 0)),
+                num_removed_files=int(metrics.get("numRemovedFile", 0)),
+            )
+
+        return retry_on_conflict(run, table=ref.name, operation="restore", is_conflict=self.is_conflict)
+
+    def optimize(self, ref: TableRef, *, target_size: int | None, z_order_by: tuple[str, ...]) -> OptimizeResult:
+        dt = DeltaTable(ref.path)
+        before = dt.version()
+        if z_order_by:
+            metrics = dt.optimize.z_order(list(z_order_by), target_size=target_size)
+        else:
+            metrics = dt.optimize.compact(target_size=target_size)
+        after = DeltaTable(ref.path, without_files=True).version()
+        return OptimizeResult(
+            version=after if after != before else None,
+            num_files_added=int(metrics.get("numFilesAdded", 0)),
+            num_files_removed=int(metrics.get("numFilesRemoved", 0)),
+            files_added_size=_as_dict(metrics.get("filesAdded")),
+            files_removed_size=_as_dict(metrics.get("filesRemoved")),
+            z_order_by=tuple(z_order_by),
+        )
+
+    def vacuum(self, ref: TableRef, *, retention_hours: float, dry_run: bool) -> VacuumResult:
+        files = DeltaTable(ref.path).vacuum(
+            retention_hours=math.ceil(retention_hours), dry_run=dry_run, enforce_retention_duration=False
+        )
+        return VacuumResult(dry_run=dry_run, retention_hours=retention_hours, files=tuple(sorted(files)))
+
+    def is_conflict(self, exc: BaseException) -> bool:
+        if isinstance(exc, CommitFailedError):
+            return True
+        # delta-rs reports some lost races (e.g. a merge whose snapshot a concurrent commit superseded) as a
+        # plain DeltaError whose message names the conflict.
+        return isinstance(exc, DeltaError) and "conflict" in str(exc).lower() and "transaction" in str(exc).lower()
+
+
+def _retention(dt: DeltaTable) -> str:
+    return dt.metadata().configuration.get("delta.deletedFileRetentionDuration") or "interval 1 week (default)"
+
+
+def _as_dict(value: object) -> dict:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _tagged() -> tuple[str, CommitProperties]:
+    """A token recorded in the commit's metadata, so the version it got can be found exactly afterwards."""
+    token = uuid.uuid4().hex
+    return token, CommitProperties(custom_metadata={_TOKEN_KEY: token})
+
+
+def _version_of(path: str, token: str) -> int:
+    """The version of the commit carrying `token` (delta-rs's writers do not return it)."""
+    dt = DeltaTable(path, without_files=True)
+    for h in dt.history(64):
+        if h.get(_TOKEN_KEY) == token:
+            return int(h["version"])
+    return dt.version()  # pragma: no cover - more than 64 commits raced ours; the latest is the best bound
+
+
+def _rows(adds: list[AddAction]) -> int:
+    return sum(json.loads(a.stats).get("numRecords", 0) for a in adds)
+
+
+def _count(dt: DeltaTable) -> int:
+    return int(pa.table(dt.get_add_actions(flatten=True)).column("num_records").to_numpy().sum())

@@ -1,0 +1,243 @@
+"""The native engine: delta-spark, used when Delta's JVM classes are on the session's classpath.
+
+Every operation is Delta's own (DeltaTable builders, DataFrame writers, SQL for VACUUM DRY RUN and CTAS);
+the lakehouse facade in front of it supplies the same validation and errors as with the embedded engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult, VacuumResult, WriteResult
+from .._keys import check_unique_spark
+from .._names import TableRef
+from .._retry import retry_on_conflict
+from .._timetravel import ms_to_utc
+from ..errors import EngineUnavailableError, TableNotFoundError
+from ._base import Engine, MergeSpec, TableState
+
+_CONFLICT_NAMES = (
+    "ConcurrentAppendException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentTransactionException",
+    "ConcurrentWriteException",
+    "MetadataChangedException",
+    "ProtocolChangedException",
+    "DeltaConcurrentModificationException",
+)
+
+
+def _q(name: str) -> str:
+    return f"`{name}`"
+
+
+def _sql_path(path: str) -> str:
+    return "delta.`" + path.replace("`", "``") + "`"
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class DeltaSparkEngine(Engine):
+    name = "delta-spark"
+
+    def __init__(self, spark: SparkSession) -> None:
+        super().__init__(spark)
+        try:
+            from delta.tables import DeltaTable
+        except ImportError as exc:  # pragma: no cover - delta-spark is a dependency
+            raise EngineUnavailableError(self.name, f"the delta-spark package is not installed ({exc})") from exc
+        self._DeltaTable = DeltaTable
+
+    @contextlib.contextmanager
+    def _conf(self, **settings: str) -> Iterator[None]:
+        old = {k: self.spark.conf.get(k, None) for k in settings}
+        for k, v in settings.items():
+            self.spark.conf.set(k, v)
+        try:
+            yield
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    self.spark.conf.unset(k)
+                else:
+                    self.spark.conf.set(k, v)
+
+    def _table(self, ref: TableRef) -> Any:
+        if not self.exists(ref):
+            raise TableNotFoundError(ref.name, ref.path)
+        return self._DeltaTable.forPath(self.spark, ref.path)
+
+    def _latest_version(self, ref: TableRef) -> int:
+        return int(self._table(ref).history(1).select("version").first()[0])
+
+    # -- metadata -------------------------------------------------------------------------------------------
+    def exists(self, ref: TableRef) -> bool:
+        return bool(self._DeltaTable.isDeltaTable(self.spark, ref.path))
+
+    def state(self, ref: TableRef, version: int | None = None) -> TableState:
+        detail = self._table(ref).detail().first().asDict()
+        latest = self._latest_version(ref)
+        v = latest if version is None else version
+        schema = self.spark.read.format("delta").option("versionAsOf", v).load(ref.path).schema
+        created = detail.get("createdAt")
+        return TableState(
+            version=v,
+            schema=schema,
+            partition_columns=tuple(detail.get("partitionColumns") or ()),
+            name=detail.get("name"),
+            description=detail.get("description"),
+            properties=dict(detail.get("properties") or {}),
+            created_ms=int(created.timestamp() * 1000) if created is not None else None,
+        )
+
+    def _history_rows(self, ref: TableRef, limit: int | None) -> list[dict[str, Any]]:
+        h = self._table(ref).history(limit) if limit else self._table(ref).history()
+        # Spark hands timestamps to Python in the process's local zone: take epoch millis instead.
+        h = h.withColumn("__ms", F.unix_millis(F.col("timestamp")))
+        return [r.asDict(recursive=True) for r in h.collect()]
+
+    def commits(self, ref: TableRef) -> list[tuple[int, int]]:
+        return sorted((int(r["version"]), int(r["__ms"])) for r in self._history_rows(ref, None))
+
+    def history(self, ref: TableRef, limit: int | None) -> list[HistoryEntry]:
+        return [
+            HistoryEntry(
+                version=int(r["version"]),
+                timestamp=ms_to_utc(int(r["__ms"])),
+                operation=str(r.get("operation") or ""),
+                parameters=dict(r.get("operationParameters") or {}),
+                metrics=dict(r.get("operationMetrics") or {}),
+                engine=r.get("engineInfo"),
+            )
+            for r in sorted(self._history_rows(ref, limit), key=lambda r: -int(r["version"]))
+        ]
+
+    # -- read / write ---------------------------------------------------------------------------------------
+    def read(self, ref: TableRef, version: int | None) -> DataFrame:
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(ref.path)
+
+    def create(self, ref, schema, df, *, partition_by, name, description, properties) -> WriteResult:
+        cols = ", ".join(f"{_q(f.name)} {f.dataType.simpleString()}" for f in schema.fields)
+        clauses = ""
+        if partition_by:
+            clauses += f" PARTITIONED BY ({', '.join(_q(p) for p in partition_by)})"
+        if description:
+            clauses += f" COMMENT {_sql_str(description)}"
+        if properties:
+            props = ", ".join(f"{_sql_str(k)} = {_sql_str(v)}" for k, v in properties.items())
+            clauses += f" TBLPROPERTIES ({props})"
+        if df is None:
+            self.spark.sql(f"CREATE TABLE {_sql_path(ref.path)} ({cols}) USING DELTA{clauses}")
+            return WriteResult(version=0, num_rows=0, num_files=0)
+        view = f"__lakehouse_src_{uuid.uuid4().hex}"
+        df.select([F.col(_q(f.name)).cast(f.dataType) for f in schema.fields]).createOrReplaceTempView(view)
+        try:
+            self.spark.sql(f"CREATE TABLE {_sql_path(ref.path)} USING DELTA{clauses} AS SELECT * FROM {view}")
+        finally:
+            self.spark.catalog.dropTempView(view)
+        return self._write_result(ref)
+
+    def _write_result(self, ref: TableRef) -> WriteResult:
+        last = self._table(ref).history(1).first().asDict(recursive=True)
+        metrics = last.get("operationMetrics") or {}
+        return WriteResult(
+            version=int(last["version"]),
+            num_rows=int(metrics.get("numOutputRows", 0)),
+            num_files=int(metrics.get("numFiles", 0)),
+        )
+
+    def write(self, ref, df, *, mode: Literal["append", "overwrite"], state, new_schema) -> WriteResult:
+        writer = df.write.format("delta").mode(mode)
+        if new_schema is not None:
+            writer = writer.option("mergeSchema" if mode == "append" else "overwriteSchema", "true")
+
+        def run() -> WriteResult:
+            writer.save(ref.path)
+            return self._write_result(ref)
+
+        return retry_on_conflict(run, table=ref.name, operation=mode, is_conflict=self.is_conflict)
+
+    def merge(self, ref: TableRef, df: DataFrame, spec: MergeSpec, state: TableState) -> MergeResult:
+        check_unique_spark(ref.name, df, spec.keys)
+        cond = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.keys)
+
+        def run() -> MergeResult:
+            m = self._table(ref).alias("t").merge(df.alias("s"), cond)
+            if spec.schema_evolution:
+                m = m.withSchemaEvolution()
+            if spec.when_matched == "update" and spec.update_columns:
+                m = m.whenMatchedUpdate(set={_q(c): f"s.{_q(c)}" for c in spec.update_columns})
+            elif spec.when_matched == "delete":
+                m = m.whenMatchedDelete()
+            if spec.when_not_matched == "insert":
+                m = m.whenNotMatchedInsert(values={_q(c): f"s.{_q(c)}" for c in spec.insert_columns})
+            if spec.when_not_matched_by_source == "delete":
+                m = m.whenNotMatchedBySourceDelete()
+            m.execute()
+            last = self._table(ref).history(1).first().asDict(recursive=True)
+            metrics = last.get("operationMetrics") or {}
+            return MergeResult(
+                version=int(last["version"]),
+                num_source_rows=int(metrics.get("numSourceRows", 0)),
+                num_target_rows_inserted=int(metrics.get("numTargetRowsInserted", 0)),
+                num_target_rows_updated=int(metrics.get("numTargetRowsUpdated", 0)),
+                num_target_rows_deleted=int(metrics.get("numTargetRowsDeleted", 0)),
+                num_target_rows_copied=int(metrics.get("numTargetRowsCopied", 0)),
+            )
+
+        return retry_on_conflict(run, table=ref.name, operation="merge", is_conflict=self.is_conflict)
+
+    # -- maintenance ----------------------------------------------------------------------------------------
+    def restore(self, ref: TableRef, version: int) -> RestoreResult:
+        row = self._table(ref).restoreToVersion(version).first().asDict()
+        return RestoreResult(
+            version=self._latest_version(ref),
+            restored_version=version,
+            num_restored_files=int(row.get("num_restored_files", 0)),
+            num_removed_files=int(row.get("num_removed_files", 0)),
+        )
+
+    def optimize(self, ref: TableRef, *, target_size: int | None, z_order_by: tuple[str, ...]) -> OptimizeResult:
+        before = self._latest_version(ref)
+        settings = {"spark.databricks.delta.optimize.maxFileSize": str(target_size)} if target_size else {}
+        with self._conf(**settings):
+            opt = self._table(ref).optimize()
+            out = opt.executeZOrderBy(*z_order_by) if z_order_by else opt.executeCompaction()
+        metrics = out.first().asDict(recursive=True).get("metrics") or {}
+        after = self._latest_version(ref)
+        return OptimizeResult(
+            version=after if after != before else None,
+            num_files_added=int(metrics.get("numFilesAdded", 0)),
+            num_files_removed=int(metrics.get("numFilesRemoved", 0)),
+            files_added_size=dict(metrics.get("filesAdded") or {}),
+            files_removed_size=dict(metrics.get("filesRemoved") or {}),
+            z_order_by=tuple(z_order_by),
+        )
+
+    def vacuum(self, ref: TableRef, *, retention_hours: float, dry_run: bool) -> VacuumResult:
+        sql = f"VACUUM {_sql_path(ref.path)} RETAIN {retention_hours:g} HOURS"
+        # The retention check was made by the facade, with the same rule for both engines.
+        with self._conf(**{"spark.databricks.delta.retentionDurationCheck.enabled": "false"}):
+            files = tuple(sorted(r[0] for r in self.spark.sql(sql + " DRY RUN").collect()))
+            if not dry_run:
+                self.spark.sql(sql).collect()
+        return VacuumResult(dry_run=dry_run, retention_hours=retention_hours, files=files)
+
+    def is_conflict(self, exc: BaseException) -> bool:
+        text = f"{type(exc).__name__} {exc}"
+        return any(n in text for n in _CONFLICT_NAMES)
+
+
+

@@ -1,0 +1,33 @@
+"""Key uniqueness checks: one rule (a key may occur once in a write's input), two implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from .errors import DuplicateKeyError
+
+_EXAMPLES = 5
+
+
+def check_unique_arrow(table_name: str, data: pa.Table, keys: Sequence[str]) -> None:
+    """Raise DuplicateKeyError if `keys` repeat in an Arrow table (fast: a hash aggregate in Arrow)."""
+    if data.num_rows < 2:
+        return
+    counts = data.select(list(keys)).group_by(list(keys), use_threads=True).aggregate([([], "count_all")])
+    dup = counts.filter(pa.compute.greater(counts["count_all"], 1))
+    if dup.num_rows:
+        rows = dup.slice(0, _EXAMPLES).to_pylist()
+        raise DuplicateKeyError(table_name, keys, [tuple(r[k] for k in keys) for r in rows], dup.num_rows)
+
+
+def check_unique_spark(table_name: str, df: DataFrame, keys: Sequence[str]) -> None:
+    """Raise DuplicateKeyError if `keys` repeat in a Spark DataFrame (one aggregation job)."""
+    dup = df.groupBy(*[F.col(f"`{k}`") for k in keys]).count().where(F.col("count") > 1)
+    rows = dup.limit(_EXAMPLES).collect()
+    if rows:
+        n = dup.count() if len(rows) == _EXAMPLES else len(rows)
+        raise DuplicateKeyError(table_name, keys, [tuple(r[k] for k in keys) for r in rows], n)

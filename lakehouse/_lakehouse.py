@@ -1,0 +1,477 @@
+"""The public face of the lakehouse: Delta tables by name under a root, computed on with Spark."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import pyarrow.fs as pafs
+from deltalake.exceptions import DeltaError
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from . import _schema
+from ._engines import Engine, MergeSpec, choose_engine
+from ._entities import (
+    HistoryEntry,
+    MergeResult,
+    OptimizeResult,
+    RestoreResult,
+    TableInfo,
+    VacuumResult,
+    WriteResult,
+)
+from ._maintenance import optimize_lock
+from ._maintenance import retention_hours as retention_hours_of
+from ._names import TableRef, is_uri, name_for, normalise_root, resolve
+from ._session import local_spark, prepare_session
+from ._timetravel import TimestampLike, check_version, ms_to_utc, to_utc, version_at
+from .errors import (
+    NullConstraintError,
+    RetentionPeriodTooShortError,
+    TableAlreadyExistsError,
+    TableNotFoundError,
+    VersionNotFoundError,
+)
+
+_MATCHED = ("update", "delete", "ignore")
+_NOT_MATCHED = ("insert", "ignore")
+_BY_SOURCE = ("delete", "ignore")
+
+
+class Lakehouse:
+    """Delta tables addressed by name under `root`, read and written as Spark DataFrames.
+
+    `root` is a local folder (created if missing) or a URI the engines support; it defaults to
+    `$LAKEHOUSE_ROOT`. `"features.customers"` names `<root>/features/customers`; an absolute path or URI
+    addresses a table anywhere. `spark` defaults to a local session (see `local_spark`). `engine` is
+    "auto" (delta-spark when Delta's classes are on the classpath, else deltalake), "deltalake" or
+    "delta-spark"; `$LAKEHOUSE_ENGINE` sets the default.
+
+    Example:
+        >>> lh = Lakehouse("/tmp/lake")
+        >>> lh.create_table("sales.orders", spark_df, partition_by=["day"], description="one row per order")
+        >>> lh.read("sales.orders", version=0).count()
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        spark: SparkSession | None = None,
+        engine: str | None = None,
+    ) -> None:
+        root = root if root is not None else os.environ.get("LAKEHOUSE_ROOT")
+        if root is None:
+            raise ValueError("no lakehouse root: pass Lakehouse(root=...) or set $LAKEHOUSE_ROOT")
+        self.root = normalise_root(root)
+        if not is_uri(self.root):
+            os.makedirs(self.root, exist_ok=True)
+        self.spark = spark if spark is not None else local_spark()
+        prepare_session(self.spark)
+        self._engine: Engine = choose_engine(self.spark, engine)
+
+    @property
+    def engine(self) -> str:
+        """The Delta engine in use: "deltalake" or "delta-spark"."""
+        return self._engine.name
+
+    def __repr__(self) -> str:
+        return f"Lakehouse(root={self.root!r}, engine={self.engine!r})"
+
+    # -- addressing -----------------------------------------------------------------------------------------
+    def table_path(self, name: str | os.PathLike[str]) -> str:
+        """Where table `name` lives (whether or not it exists)."""
+        return resolve(self.root, name).path
+
+    def exists(self, name: str | os.PathLike[str]) -> bool:
+        return self._engine.exists(resolve(self.root, name))
+
+    def _existing(self, name: str | os.PathLike[str]) -> TableRef:
+        ref = resolve(self.root, name)
+        if not self._engine.exists(ref):
+            raise TableNotFoundError(ref.name, ref.path, [t for t in self._table_names()])
+        return ref
+
+    # -- create / describe / list / drop --------------------------------------------------------------------
+    def create_table(
+        self,
+        name: str,
+        df: Any = None,
+        *,
+        schema: T.StructType | str | None = None,
+        partition_by: Sequence[str] | str | None = None,
+        description: str | None = None,
+        properties: dict[str, str] | None = None,
+        exists_ok: bool = False,
+    ) -> WriteResult:
+        """Create a Delta table from a DataFrame (its rows are version 0) or from a schema (empty).
+
+        `schema` is a StructType or a DDL string ("id long, name string"). Columns are made nullable, as
+        Delta does. With `exists_ok`, an existing table is left untouched and its latest version returned.
+
+        Raises:
+            TableAlreadyExistsError: the table exists and `exists_ok` is False.
+            SchemaMismatchError: a column without a type (all nulls), or duplicate names.
+            ValueError: neither or both of `df` and `schema`, or unknown partition columns.
+        """
+        ref = resolve(self.root, name)
+        if (df is None) == (schema is None):
+            raise ValueError("create_table needs exactly one of df= (a DataFrame) or schema= (StructType or DDL)")
+        if self._engine.exists(ref):
+            if exists_ok:
+                st = self._engine.state(ref)
+                return WriteResult(version=st.version, num_rows=0, num_files=0)
+            raise TableAlreadyExistsError(ref.name, ref.path)
+        sdf = self._to_spark(df, "df") if df is not None else None
+        if sdf is not None:
+            struct = sdf.schema
+        elif isinstance(schema, str):
+            struct = T._parse_datatype_string(schema)  # the DDL parser Spark itself uses
+        elif isinstance(schema, T.StructType):
+            struct = schema
+        else:
+            raise TypeError(f"schema must be a StructType or a DDL string, got {type(schema).__name__}")
+        struct = _schema.as_nullable(struct)
+        _schema.check_new_schema(ref.name, struct)
+        parts = _names_list(partition_by, "partition_by")
+        unknown = [p for p in parts if p not in struct.names]
+        if unknown:
+            raise ValueError(f"partition_by column(s) {unknown} are not in the schema; columns: {struct.names}")
+        props = {str(k): str(v) for k, v in (properties or {}).items()}
+        if sdf is not None:
+            sdf = sdf.select([F.col(f"`{c}`") for c in struct.names])
+        return self._engine.create(
+            ref, struct, sdf, partition_by=tuple(parts), name=ref.name if not is_uri(ref.name) and "/" not in ref.name
+            else None, description=description, properties=props,
+        )
+
+    def describe(self, name: str | os.PathLike[str]) -> TableInfo:
+        """Name, path, latest version, columns, partitioning, description and properties of a table."""
+        ref = self._existing(name)
+        st = self._engine.state(ref)
+        return TableInfo(
+            name=ref.name,
+            path=ref.path,
+            version=st.version,
+            description=st.description,
+            partition_columns=st.partition_columns,
+            columns=tuple(_schema.fields(st.schema)),
+            properties=st.properties,
+            created_at=ms_to_utc(st.created_ms) if st.created_ms else None,
+        )
+
+    def schema(self, name: str | os.PathLike[str], *, version: int | None = None) -> T.StructType:
+        ref = self._existing(name)
+        return self._engine.state(ref, version).schema
+
+    def list_tables(self) -> list[TableInfo]:
+        """Every Delta table under the root, sorted by name, with its description and latest version."""
+        return [self.describe(n) for n in self._table_names()]
+
+    def _table_names(self) -> list[str]:
+        if is_uri(self.root):
+            fs, base = pafs.FileSystem.from_uri(self.root)
+        else:
+            fs, base = pafs.LocalFileSystem(), self.root
+        found: list[str] = []
+        pending = [base]
+        while pending:
+            folder = pending.pop()
+            try:
+                entries = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+            except OSError:
+                continue
+            subdirs = [e for e in entries if e.type == pafs.FileType.Directory]
+            if any(e.base_name == "_delta_log" for e in subdirs):
+                found.append(name_for(base, folder))
+                continue  # a table's own folders are data, not tables
+            pending.extend(e.path for e in subdirs if not e.base_name.startswith((".", "_")))
+        return sorted(n for n in found if n != base)
+
+    def drop_table(self, name: str | os.PathLike[str]) -> None:
+        """Delete a table and all its files and history. Irreversible."""
+        ref = self._existing(name)
+        if is_uri(ref.path):
+            fs, base = pafs.FileSystem.from_uri(ref.path)
+            fs.delete_dir(base)
+        else:
+            shutil.rmtree(ref.path)
+
+    # -- read / time travel ---------------------------------------------------------------------------------
+    def latest_version(self, name: str | os.PathLike[str]) -> int:
+        return self._engine.state(self._existing(name)).version
+
+    def version_at(self, name: str | os.PathLike[str], timestamp: TimestampLike) -> int:
+        """The latest version committed at or before `timestamp` (naive = UTC), as Delta resolves timestampAsOf.
+
+        Raises TimestampOutOfRangeError before the first or after the last commit."""
+        ref = self._existing(name)
+        return version_at(ref.name, self._engine.commits(ref), to_utc(timestamp))
+
+    def read(
+        self,
+        name: str | os.PathLike[str],
+        *,
+        version: int | None = None,
+        timestamp: TimestampLike | None = None,
+        versionAsOf: int | None = None,  # noqa: N803 - Delta's option names, accepted as aliases
+        timestampAsOf: TimestampLike | None = None,  # noqa: N803
+    ) -> DataFrame:
+        """The table as a Spark DataFrame: latest, at `version`, or as of `timestamp` (naive = UTC).
+
+        Raises:
+            TableNotFoundError, VersionNotFoundError (with the available range), TimestampOutOfRangeError,
+            DataFilesMissingError (the version's files were vacuumed).
+        """
+        version = _one_of("version", version, "versionAsOf", versionAsOf)
+        timestamp = _one_of("timestamp", timestamp, "timestampAsOf", timestampAsOf)
+        if version is not None and timestamp is not None:
+            raise ValueError("pass either version= or timestamp=, not both")
+        ref = self._existing(name)
+        if timestamp is not None:
+            version = version_at(ref.name, self._engine.commits(ref), to_utc(timestamp))
+        elif version is not None:
+            version = self._checked_version(ref, version)
+        return self._engine.read(ref, version)
+
+    def _checked_version(self, ref: TableRef, version: int) -> int:
+        latest = self._engine.state(ref).version
+        if isinstance(version, int) and not isinstance(version, bool) and 0 <= version <= latest:
+            try:
+                self._engine.state(ref, version)
+                return version
+            except (DeltaError, OSError):  # its log entry was cleaned up
+                pass
+        commits = self._engine.commits(ref)
+        earliest = commits[0][0] if commits else latest
+        check_version(ref.name, version, earliest, latest)
+        raise VersionNotFoundError(ref.name, version, earliest, latest)
+
+    def history(self, name: str | os.PathLike[str], *, limit: int | None = None) -> list[HistoryEntry]:
+        """Commits, newest first: version, UTC timestamp, operation, its parameters and metrics."""
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+        return self._engine.history(self._existing(name), limit)
+
+    # -- write ----------------------------------------------------------------------------------------------
+    def append(self, name: str | os.PathLike[str], df: Any, *, schema_evolution: bool = False) -> WriteResult:
+        """Append rows. Columns are matched by name; missing nullable columns become null; types must match
+        (lossless widening such as int -> long is allowed). New columns need `schema_evolution=True`.
+
+        Raises SchemaMismatchError (listing expected and received columns); nothing is written then.
+        """
+        return self._write(name, df, mode="append", schema_evolution=schema_evolution)
+
+    def overwrite(self, name: str | os.PathLike[str], df: Any, *, overwrite_schema: bool = False) -> WriteResult:
+        """Replace all rows in one commit (earlier versions stay readable). With `overwrite_schema=True` the
+        table takes the DataFrame's schema (partitioning is kept); otherwise the schema rules of `append`."""
+        return self._write(name, df, mode="overwrite", schema_evolution=False, overwrite_schema=overwrite_schema)
+
+    def _write(
+        self, name: str | os.PathLike[str], df: Any, *, mode: Literal["append", "overwrite"],
+        schema_evolution: bool, overwrite_schema: bool = False,
+    ) -> WriteResult:
+        ref = self._existing(name)
+        sdf = self._to_spark(df, "df")
+        st = self._engine.state(ref)
+        if overwrite_schema:
+            new = _schema.as_nullable(sdf.schema)
+            _schema.check_new_schema(ref.name, new)
+            missing = [p for p in st.partition_columns if p not in new.names]
+            if missing:
+                raise _schema.SchemaMismatchError(
+                    ref.name, _schema.fields(st.schema), _schema.fields(sdf.schema),
+                    [f"partition column {p!r} is missing" for p in missing],
+                    hint="keep the partition columns in the DataFrame",
+                )
+            return self._engine.write(ref, sdf.select([F.col(f"`{c}`") for c in new.names]), mode=mode,
+                                      state=st, new_schema=new)
+        plan = _schema.plan_write(
+            ref.name, st.schema, sdf.schema, schema_evolution=schema_evolution, require_columns=st.partition_columns
+        )
+        target = plan.merged_schema
+        aligned = plan.apply(sdf)
+        self._check_not_null(ref, aligned, st.schema)
+        present = set(plan.columns)
+        aligned = aligned.select(
+            [F.col(f"`{f.name}`") if f.name in present else F.lit(None).cast(f.dataType).alias(f.name)
+             for f in target.fields]
+        )
+        return self._engine.write(ref, aligned, mode=mode, state=st, new_schema=target if plan.new_fields else None)
+
+    def merge(
+        self,
+        name: str | os.PathLike[str],
+        df: Any,
+        *,
+        on: str | Sequence[str],
+        when_matched: Literal["update", "delete", "ignore"] = "update",
+        when_not_matched: Literal["insert", "ignore"] = "insert",
+        when_not_matched_by_source: Literal["delete", "ignore"] = "ignore",
+        update_columns: Sequence[str] | None = None,
+        schema_evolution: bool = False,
+    ) -> MergeResult:
+        """Upsert `df` into the table by the key columns `on`, in one commit.
+
+        Matched rows are updated (only `update_columns`, default: every non-key column the source carries;
+        target columns the source lacks keep their values), deleted, or left alone; unmatched source rows are
+        inserted (columns the source lacks are null) or ignored; target rows absent from the source can be
+        deleted. A key that occurs twice in the source is refused, never resolved by an arbitrary winner.
+
+        Raises:
+            DuplicateKeyError: the source repeats a key (the message names examples); nothing is written.
+            SchemaMismatchError: unknown, mistyped or missing key columns.
+            ConcurrentModificationError: lost the race against concurrent commits after retries.
+        """
+        keys = _names_list(on, "on")
+        if not keys:
+            raise ValueError("on= must name at least one key column")
+        for arg, value, allowed in (
+            ("when_matched", when_matched, _MATCHED),
+            ("when_not_matched", when_not_matched, _NOT_MATCHED),
+            ("when_not_matched_by_source", when_not_matched_by_source, _BY_SOURCE),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{arg}={value!r} is not one of {', '.join(allowed)}")
+        ref = self._existing(name)
+        sdf = self._to_spark(df, "df")
+        st = self._engine.state(ref)
+        plan = _schema.plan_write(
+            ref.name, st.schema, sdf.schema, schema_evolution=schema_evolution, require_columns=tuple(keys)
+        )
+        missing_keys = [k for k in keys if k not in st.schema.names]
+        if missing_keys:
+            raise ValueError(f"merge key(s) {missing_keys} are not columns of table {ref.name!r}: {st.schema.names}")
+        aligned = plan.apply(sdf)
+        self._check_not_null(ref, aligned, st.schema)
+        non_keys = [c for c in plan.columns if c not in keys]
+        if update_columns is not None:
+            update = _names_list(update_columns, "update_columns")
+            bad = [c for c in update if c not in non_keys]
+            if bad:
+                raise ValueError(f"update_columns {bad} must be non-key columns of the source: {non_keys}")
+        else:
+            update = non_keys
+        spec = MergeSpec(
+            keys=tuple(keys),
+            update_columns=tuple(update),
+            insert_columns=plan.columns,
+            when_matched=when_matched,
+            when_not_matched=when_not_matched,
+            when_not_matched_by_source=when_not_matched_by_source,
+            schema_evolution=bool(plan.new_fields),
+        )
+        return self._engine.merge(ref, aligned, spec, st)
+
+    def _check_not_null(self, ref: TableRef, df: DataFrame, schema: T.StructType) -> None:
+        required = [f.name for f in schema.fields if not f.nullable and f.name in df.columns]
+        if not required:
+            return
+        row = df.select([F.sum(F.col(f"`{c}`").isNull().cast("int")).alias(c) for c in required]).first()
+        bad = [c for c in required if row[c]]
+        if bad:
+            raise NullConstraintError(ref.name, bad)
+
+    # -- maintenance ----------------------------------------------------------------------------------------
+    def restore(
+        self, name: str | os.PathLike[str], *, version: int | None = None, timestamp: TimestampLike | None = None
+    ) -> RestoreResult:
+        """Make the table's current state that of an earlier version (a new commit; history is kept).
+
+        A timestamp after the last commit restores the latest version, as in Delta."""
+        if (version is None) == (timestamp is None):
+            raise ValueError("restore needs exactly one of version= or timestamp=")
+        ref = self._existing(name)
+        if timestamp is not None:
+            version = version_at(ref.name, self._engine.commits(ref), to_utc(timestamp), can_return_last=True)
+        else:
+            version = self._checked_version(ref, version)  # type: ignore[arg-type]
+        return self._engine.restore(ref, version)
+
+    def optimize(
+        self,
+        name: str | os.PathLike[str],
+        *,
+        target_size: int | None = None,
+        z_order_by: Sequence[str] | str | None = None,
+    ) -> OptimizeResult:
+        """Compact small files into files of about `target_size` bytes (default: the table's
+        `delta.targetFileSize`, else the engine's), optionally Z-ordering by columns. Idempotent: a compact
+        table is left as it is (`version` None). Runs are serialised per table across processes."""
+        zcols = tuple(_names_list(z_order_by, "z_order_by"))
+        if target_size is not None and (not isinstance(target_size, int) or target_size <= 0):
+            raise ValueError(f"target_size must be a positive number of bytes, got {target_size!r}")
+        ref = self._existing(name)
+        if zcols:
+            st = self._engine.state(ref)
+            unknown = [c for c in zcols if c not in st.schema.names]
+            parts = [c for c in zcols if c in st.partition_columns]
+            if unknown:
+                raise ValueError(f"z_order_by column(s) {unknown} are not in table {ref.name!r}: {st.schema.names}")
+            if parts:
+                raise ValueError(f"z_order_by column(s) {parts} are partition columns; Z-order by data columns only")
+        with optimize_lock(ref.path):
+            return self._engine.optimize(ref, target_size=target_size, z_order_by=zcols)
+
+    def vacuum(
+        self,
+        name: str | os.PathLike[str],
+        *,
+        retention_hours: float | None = None,
+        dry_run: bool = True,
+        enforce_retention_duration: bool = True,
+    ) -> VacuumResult:
+        """Remove files no version within the retention period needs. A dry run by default: it lists
+        the files and deletes nothing; pass `dry_run=False` to delete. `retention_hours` defaults to the
+        table's `delta.deletedFileRetentionDuration` (one week); less than that is refused unless
+        `enforce_retention_duration=False`. Versions older than the retention may become unreadable."""
+        ref = self._existing(name)
+        minimum = retention_hours_of(self._engine.state(ref).properties)
+        hours = minimum if retention_hours is None else retention_hours
+        if not isinstance(hours, (int, float)) or isinstance(hours, bool) or hours < 0:
+            raise ValueError(f"retention_hours must be a non-negative number, got {retention_hours!r}")
+        if enforce_retention_duration and hours < minimum:
+            raise RetentionPeriodTooShortError(ref.name, hours, minimum)
+        return self._engine.vacuum(ref, retention_hours=float(hours), dry_run=dry_run)
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def _to_spark(self, df: Any, argument: str) -> DataFrame:
+        if isinstance(df, DataFrame):
+            return df
+        try:
+            import pandas as pd
+            import pyarrow as pa
+        except ImportError:  # pragma: no cover
+            pd = pa = None  # type: ignore[assignment]
+        if pd is not None and isinstance(df, pd.DataFrame):
+            return self.spark.createDataFrame(df)
+        if pa is not None and isinstance(df, pa.Table):
+            return self.spark.createDataFrame(df)
+        raise TypeError(f"{argument} must be a Spark DataFrame (or pandas DataFrame / pyarrow Table), "
+                        f"got {type(df).__name__}")
+
+
+
+
+def _names_list(value: str | Iterable[str] | None, argument: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    out = list(value)
+    if not all(isinstance(v, str) and v for v in out):
+        raise TypeError(f"{argument} must be a column name or a list of column names, got {value!r}")
+    return out
+
+
+def _one_of(name: str, value: Any, alias: str, alias_value: Any) -> Any:
+    if value is not None and alias_value is not None:
+        raise ValueError(f"pass {name}= or {alias}=, not both")
+    return value if value is not None else alias_value
+
+
+__all__ = ["Lakehouse"]

@@ -1,0 +1,57 @@
+"""Table addressing: a dotted name under the lakehouse root, or an explicit path / URI."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidTableNameError
+
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAME = re.compile(rf"^{_IDENT}(\.{_IDENT})*$")
+
+
+@dataclass(frozen=True)
+class TableRef:
+    name: str  # as shown to users: the dotted name, or the path for a table addressed by path
+    path: str  # where the engines find it: an absolute local path or a URI
+
+
+def is_uri(text: str) -> bool:
+    return re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) is not None
+
+
+def normalise_root(root: str | os.PathLike[str]) -> str:
+    text = os.fspath(root)
+    if text.startswith("file://"):
+        text = text[len("file://") :] or "/"
+    if is_uri(text):
+        return text.rstrip("/")
+    return os.path.abspath(os.path.expanduser(text))
+
+
+def resolve(root: str, name: str | os.PathLike[str]) -> TableRef:
+    """Map `"features.customers"` to `<root>/features/customers`; paths and URIs are taken as they are."""
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if not isinstance(name, str):
+        raise InvalidTableNameError(name, f"expected a str, got {type(name).__name__}")
+    if not name.strip():
+        raise InvalidTableNameError(name, "the name is empty")
+    if is_uri(name) or name.startswith(("/", "./", "../", "~")) or os.sep in name or "/" in name:
+        path = normalise_root(name)
+        return TableRef(name=path, path=path)
+    if not _NAME.match(name):
+        raise InvalidTableNameError(name, "each dot-separated part must start with a letter or underscore")
+    parts = name.split(".")
+    if is_uri(root):
+        return TableRef(name=name, path="/".join([root, *parts]))
+    return TableRef(name=name, path=os.path.join(root, *parts))
+
+
+def name_for(root: str, path: str) -> str:
+    """The dotted name of a table found at `path` under `root` (the path itself when it has no valid name)."""
+    rel = path[len(root) :].strip("/").replace(os.sep, "/") if path.startswith(root) else path
+    dotted = rel.replace("/", ".")
+    return dotted if _NAME.match(dotted) else path

@@ -1,0 +1,88 @@
+"""Normalising time-travel arguments and resolving a timestamp to a version with Delta's rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime, timezone
+
+from .errors import TimestampOutOfRangeError, VersionNotFoundError
+
+TimestampLike = datetime | date | str
+
+
+def to_utc(value: TimestampLike, *, argument: str = "timestamp") -> datetime:
+    """Return `value` as an aware UTC datetime.
+
+    Naive datetimes and strings without an offset are UTC (the lakehouse session time zone), never the
+    machine's local time. Strings are ISO 8601 (`2026-01-01`, `2026-01-01 12:00:00`, `...T12:00:00+02:00`, `...Z`).
+    """
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, date):
+        dt = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        if re.search(r"[zZ]$", text):
+            text = text[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"{argument}={value!r} is not an ISO 8601 timestamp; use e.g. '2026-01-31', "
+                "'2026-01-31 12:00:00' or '2026-01-31T12:00:00+00:00'"
+            ) from None
+    else:
+        raise TypeError(f"{argument} must be a datetime, date or ISO 8601 string, got {type(value).__name__}")
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def ms_to_utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def monotonic_commits(commits: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Commit times made non-decreasing in version order, as Delta does for clock skew between writers."""
+    out: list[tuple[int, int]] = []
+    prev = None
+    for version, ts in sorted(commits):
+        if prev is not None and ts <= prev:
+            ts = prev + 1
+        out.append((version, ts))
+        prev = ts
+    return out
+
+
+def version_at(
+    table: str, commits: Sequence[tuple[int, int]], when: datetime, *, can_return_last: bool = False
+) -> int:
+    """The latest version committed at or before `when` (Delta's rule).
+
+    Raises TimestampOutOfRangeError before the first commit, and after the last one unless
+    `can_return_last` (RESTORE's rule).
+    """
+    ordered = monotonic_commits(commits)
+    target = int(when.timestamp() * 1000)
+    first_v, first_ts = ordered[0]
+    last_v, last_ts = ordered[-1]
+    if target < first_ts:
+        raise TimestampOutOfRangeError(table, when, ms_to_utc(first_ts), ms_to_utc(last_ts), after=False)
+    if target > last_ts and not can_return_last:
+        raise TimestampOutOfRangeError(table, when, ms_to_utc(first_ts), ms_to_utc(last_ts), after=True)
+    chosen = first_v
+    for version, ts in ordered:
+        if ts <= target:
+            chosen = version
+        else:
+            break
+    return chosen
+
+
+def check_version(table: str, version: object, earliest: int, latest: int) -> int:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise TypeError(f"version must be an int, got {type(version).__name__} {version!r}")
+    if version < earliest or version > latest:
+        raise VersionNotFoundError(table, version, earliest, latest)
+    return version

@@ -1,0 +1,1 @@
+"""tracking: see the README; filled in by its issue."""
