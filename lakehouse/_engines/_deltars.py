@@ -14,7 +14,7 @@ import math
 import posixpath
 import uuid
 from typing import Literal
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -184,7 +184,7 @@ class DeltaRsEngine(Engine):
             n_rows = pq.read_metadata(info.path, filesystem=fs).num_rows
             adds.append(
                 AddAction(
-                    path=quote(f"{sub}/{rel}", safe="/="),
+                    path=f"{sub}/{rel}",  # the file system path: delta-rs URI-encodes it in the log
                     size=info.size,
                     partition_values=values,
                     modification_time=int(info.mtime.timestamp() * 1000) if info.mtime else 0,
@@ -205,31 +205,42 @@ class DeltaRsEngine(Engine):
                 pass
 
     def create(self, ref, schema, df, *, partition_by, name, description, properties) -> WriteResult:
+        # delta-rs refuses properties outside the `delta.*` set at creation but accepts them afterwards, so
+        # custom properties (Delta allows any TBLPROPERTIES) are set in a second commit.
+        known = {k: v for k, v in properties.items() if k.startswith("delta.")} or None
+        custom = {k: v for k, v in properties.items() if not k.startswith("delta.")}
         dschema = DeltaSchema.from_json(schema.json())
         parts = list(partition_by) or None
         if df is None:
             DeltaTable.create(
                 ref.path, schema=dschema, mode="error", partition_by=parts, name=name,
-                description=description, configuration=properties or None,
+                description=description, configuration=known,
             )
-            return WriteResult(version=0, num_rows=0, num_files=0)
-        adds = self._write_parquet(ref, df, partition_by)
-        if adds is None:
-            write_deltalake(
-                ref.path, _nullable_arrow(df.toArrow(), schema), mode="error", partition_by=parts, name=name,
-                description=description, configuration=properties or None,
-            )
-            dt = DeltaTable(ref.path)
-            return WriteResult(version=dt.version(), num_rows=_count(dt), num_files=len(dt.file_uris()))
-        try:
-            create_table_with_add_actions(
-                ref.path, dschema, adds, mode="error", partition_by=parts, name=name,
-                description=description, configuration=properties or None,
-            )
-        except BaseException:
-            self._discard(ref, adds)
-            raise
-        return WriteResult(version=0, num_rows=_rows(adds), num_files=len(adds))
+            result = WriteResult(version=0, num_rows=0, num_files=0)
+        else:
+            adds = self._write_parquet(ref, df, partition_by)
+            if adds is None:
+                data = _nullable_arrow(df.toArrow(), schema)
+                write_deltalake(
+                    ref.path, data, mode="error", partition_by=parts, name=name,
+                    description=description, configuration=known,
+                )
+                result = WriteResult(version=0, num_rows=data.num_rows, num_files=-1)
+            else:
+                try:
+                    create_table_with_add_actions(
+                        ref.path, dschema, adds, mode="error", partition_by=parts, name=name,
+                        description=description, configuration=known,
+                    )
+                except BaseException:
+                    self._discard(ref, adds)
+                    raise
+                result = WriteResult(version=0, num_rows=_rows(adds), num_files=len(adds))
+        if custom:
+            dt = DeltaTable(ref.path, without_files=True)
+            dt.alter.set_table_properties(custom, raise_if_not_exists=False)
+            result = WriteResult(version=dt.version(), num_rows=result.num_rows, num_files=result.num_files)
+        return result
 
     def write(self, ref, df, *, mode: Literal["append", "overwrite"], state, new_schema) -> WriteResult:
         parts = list(state.partition_columns) or None
@@ -384,5 +395,3 @@ def _rows(adds: list[AddAction]) -> int:
     return sum(json.loads(a.stats).get("numRecords", 0) for a in adds)
 
 
-def _count(dt: DeltaTable) -> int:
-    return int(pa.table(dt.get_add_actions(flatten=True)).column("num_records").to_numpy().sum())

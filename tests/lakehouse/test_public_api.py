@@ -1,0 +1,18 @@
+import lakehouse
+import lakehouse.errors
+
+
+def test_lakehouse_all_is_pinned():
+    assert lakehouse.__all__ == [
+        "HistoryEntry", "Lakehouse", "MergeResult", "OptimizeResult", "RestoreResult", "TableInfo",
+        "VacuumResult", "WriteResult", "delta_classes_loaded", "errors", "local_spark",
+    ]
+    assert lakehouse.__all__ == sorted(lakehouse.__all__)
+
+
+def test_errors_all_is_pinned_and_share_a_base():
+    assert lakehouse.errors.__all__ == sorted(lakehouse.errors.__all__)
+    for name in lakehouse.errors.__all__:
+        assert issubclass(getattr(lakehouse.errors, name), lakehouse.errors.LakehouseError)
+    assert lakehouse.errors.ConcurrentModificationError.retryable is True
+    assert lakehouse.errors.SchemaMismatchError.retryable is False
