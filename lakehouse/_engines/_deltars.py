@@ -166,7 +166,7 @@ class DeltaRsEngine(Engine):
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(target)
-        fs, base = pafs.FileSystem.from_uri(target) if "://" in target else (pafs.LocalFileSystem(), target)
+        fs, base = _fs(target)
         adds: list[AddAction] = []
         for info in fs.get_file_info(pafs.FileSelector(base, recursive=True)):
             if info.type != pafs.FileType.File:
@@ -197,8 +197,7 @@ class DeltaRsEngine(Engine):
     def _discard(self, ref: TableRef, adds: list[AddAction]) -> None:
         subs = {a.path.split("/")[0] for a in adds}
         for sub in subs:
-            target = f"{ref.path.rstrip('/')}/{sub}"
-            fs, base = pafs.FileSystem.from_uri(target) if "://" in target else (pafs.LocalFileSystem(), target)
+            fs, base = _fs(f"{ref.path.rstrip('/')}/{sub}")
             try:
                 fs.delete_dir(base)
             except OSError:
@@ -353,10 +352,21 @@ class DeltaRsEngine(Engine):
         )
 
     def vacuum(self, ref: TableRef, *, retention_hours: float, dry_run: bool) -> VacuumResult:
-        files = DeltaTable(ref.path).vacuum(
-            retention_hours=math.ceil(retention_hours), dry_run=dry_run, enforce_retention_duration=False
-        )
-        return VacuumResult(dry_run=dry_run, retention_hours=retention_hours, files=tuple(sorted(files)))
+        hours = math.ceil(retention_hours)
+        dt = DeltaTable(ref.path)
+        # delta-rs lists removed files from the log's tombstones, including ones already deleted; report
+        # only files that exist, as Delta's VACUUM (which lists storage) does.
+        fs, base = _fs(ref.path)
+        candidates = dt.vacuum(retention_hours=hours, dry_run=True, enforce_retention_duration=False)
+        infos = fs.get_file_info([f"{base}/{unquote(f)}" for f in candidates]) if candidates else []
+        present = tuple(sorted(f for f, i in zip(candidates, infos, strict=True) if i.type == pafs.FileType.File))
+        if not dry_run and present:
+            dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False)
+            for sub in fs.get_file_info(pafs.FileSelector(base)):  # folders our writes left empty
+                if sub.type == pafs.FileType.Directory and sub.base_name.startswith("lh-"):
+                    if not fs.get_file_info(pafs.FileSelector(sub.path, recursive=True)):
+                        fs.delete_dir(sub.path)
+        return VacuumResult(dry_run=dry_run, retention_hours=retention_hours, files=present)
 
     def is_conflict(self, exc: BaseException) -> bool:
         if isinstance(exc, CommitFailedError):
@@ -364,6 +374,10 @@ class DeltaRsEngine(Engine):
         # delta-rs reports some lost races (e.g. a merge whose snapshot a concurrent commit superseded) as a
         # plain DeltaError whose message names the conflict.
         return isinstance(exc, DeltaError) and "conflict" in str(exc).lower() and "transaction" in str(exc).lower()
+
+
+def _fs(path: str) -> tuple[pafs.FileSystem, str]:
+    return pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), path.rstrip("/"))
 
 
 def _retention(dt: DeltaTable) -> str:

@@ -1,0 +1,45 @@
+"""A separate process that uses the lakehouse, for the multi-process and exit-code tests.
+
+    python _worker.py append ROOT WORKER_ID N_COMMITS ROWS   # N appends of distinct ids
+    python _worker.py optimize ROOT START_FILE               # wait for START_FILE, then OPTIMIZE
+    python _worker.py roundtrip ROOT                         # create/append/merge/read/history/optimize
+"""
+
+import os
+import sys
+import time
+
+from lakehouse import Lakehouse, local_spark
+
+
+def main(argv: list[str]) -> None:
+    mode, root = argv[0], argv[1]
+    spark = local_spark(master="local[1]", shuffle_partitions=1)
+    lh = Lakehouse(root, spark=spark, engine="deltalake")
+    if mode == "append":
+        worker, commits, rows = int(argv[2]), int(argv[3]), int(argv[4])
+        for c in range(commits):
+            start = (worker * commits + c) * rows
+            lh.append("t", spark.range(start, start + rows))
+    elif mode == "optimize":
+        while not os.path.exists(argv[2]):
+            time.sleep(0.01)
+        res = lh.optimize("t")
+        print(f"version={res.version} added={res.num_files_added} removed={res.num_files_removed}")
+    elif mode == "roundtrip":
+        lh.create_table("r", spark.range(10), exists_ok=True)
+        lh.append("r", spark.range(10, 20))
+        lh.merge("r", spark.range(15, 25), on="id")
+        assert lh.read("r").count() == 25
+        assert lh.read("r", version=0).count() >= 10
+        lh.history("r")
+        lh.describe("r")
+        lh.optimize("r")
+        lh.vacuum("r")
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

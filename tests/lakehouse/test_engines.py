@@ -1,0 +1,46 @@
+import pytest
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
+
+from lakehouse import Lakehouse, delta_classes_loaded
+from lakehouse.errors import EngineUnavailableError
+
+
+def test_auto_uses_deltalake_without_delta_classes(tmp_path, spark, monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_ENGINE", raising=False)
+    expected = "delta-spark" if delta_classes_loaded(spark) else "deltalake"
+    assert Lakehouse(tmp_path, spark=spark).engine == expected
+
+
+def test_engine_from_environment_and_argument(tmp_path, spark, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_ENGINE", "deltalake")
+    assert Lakehouse(tmp_path, spark=spark).engine == "deltalake"
+    monkeypatch.setenv("LAKEHOUSE_ENGINE", "sqlite")
+    with pytest.raises(ValueError, match="not one of auto, deltalake, delta-spark"):
+        Lakehouse(tmp_path, spark=spark)
+
+
+def test_forcing_delta_spark_without_its_classes_is_a_clear_error(tmp_path, spark):
+    if delta_classes_loaded(spark):
+        pytest.skip("Delta's classes are loaded here: forcing delta-spark succeeds")
+    with pytest.raises(EngineUnavailableError, match="LAKEHOUSE_DELTA_JARS"):
+        Lakehouse(tmp_path, spark=spark, engine="delta-spark")
+
+
+def test_tables_we_write_are_plain_delta_for_other_readers(rs_lake, spark):
+    rs_lake.create_table("i.t", spark.range(5).selectExpr("id", "cast(id % 2 as string) as p"), partition_by="p")
+    rs_lake.merge("i.t", spark.range(3, 8).selectExpr("id", "cast(id % 2 as string) as p"), on="id")
+    dt = DeltaTable(rs_lake.table_path("i.t"))
+    got = QueryBuilder().register("t", dt).execute("select id, p from t order by id").read_all()
+    assert got.column("id").to_pylist() == list(range(8))
+    assert [str(v) for v in got.column("p").to_pylist()] == [str(i % 2) for i in range(8)]
+
+
+def test_tables_written_by_deltalake_are_readable(rs_lake, spark):
+    import pyarrow as pa
+
+    path = rs_lake.table_path("ext.t")
+    write_deltalake(path, pa.table({"id": [1, 2], "p": ["a b/c", None]}), partition_by=["p"])
+    write_deltalake(path, pa.table({"id": [3], "p": ["x%y=z"]}), mode="append")
+    got = sorted((r.id, r.p) for r in rs_lake.read("ext.t").collect())
+    assert got == [(1, "a b/c"), (2, None), (3, "x%y=z")]
+    assert [t.name for t in rs_lake.list_tables()] == ["ext.t"]

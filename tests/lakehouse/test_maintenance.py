@@ -1,0 +1,97 @@
+import os
+
+import pytest
+
+from lakehouse.errors import RetentionPeriodTooShortError
+
+
+@pytest.fixture
+def fragmented(lake, spark):
+    lake.create_table("f", spark.range(0, 50).selectExpr("id", "id % 7 as k", "cast(id as string) as s"))
+    for i in range(1, 6):
+        lake.append("f", spark.range(i * 50, i * 50 + 50).selectExpr("id", "id % 7 as k", "cast(id as string) as s"))
+    return "f"
+
+
+def data_files(lake, name):
+    return sorted(r.f for r in lake.read(name).selectExpr("input_file_name() as f").distinct().collect())
+
+
+def test_optimize_compacts_and_keeps_the_data(lake, fragmented):
+    before_rows = sorted(tuple(r) for r in lake.read(fragmented).collect())
+    before_files = len(data_files(lake, fragmented))
+    res = lake.optimize(fragmented)
+    assert res.version == lake.latest_version(fragmented)
+    assert res.num_files_removed == before_files and res.num_files_added == 1
+    assert len(data_files(lake, fragmented)) == 1
+    assert sorted(tuple(r) for r in lake.read(fragmented).collect()) == before_rows
+    assert lake.history(fragmented, limit=1)[0].operation == "OPTIMIZE"
+
+
+def test_optimize_is_idempotent(lake, fragmented):
+    lake.optimize(fragmented)
+    version = lake.latest_version(fragmented)
+    again = lake.optimize(fragmented)
+    assert again.version is None and again.num_files_added == 0
+    assert lake.latest_version(fragmented) == version
+
+
+def test_z_order(lake, fragmented):
+    res = lake.optimize(fragmented, z_order_by=["k", "id"])
+    assert res.z_order_by == ("k", "id") and res.num_files_added >= 1
+    assert lake.read(fragmented).count() == 300
+    with pytest.raises(ValueError, match="not in table"):
+        lake.optimize(fragmented, z_order_by="nope")
+
+
+def test_z_order_on_partition_column_is_refused(lake, spark):
+    lake.create_table("p", spark.range(4).selectExpr("id", "cast(id % 2 as string) as p"), partition_by="p")
+    with pytest.raises(ValueError, match="partition columns"):
+        lake.optimize("p", z_order_by="p")
+
+
+def test_optimize_target_size(lake, fragmented):
+    with pytest.raises(ValueError, match="target_size"):
+        lake.optimize(fragmented, target_size=0)
+    res = lake.optimize(fragmented, target_size=1024 * 1024)
+    assert res.num_files_added >= 1
+
+
+def test_vacuum_is_a_dry_run_with_the_retention_check_by_default(lake, fragmented):
+    lake.optimize(fragmented)
+    res = lake.vacuum(fragmented)
+    assert res.dry_run and res.retention_hours == 168 and res.num_files == 0  # files are younger than a week
+    with pytest.raises(RetentionPeriodTooShortError) as info:
+        lake.vacuum(fragmented, retention_hours=0)
+    assert info.value.minimum_hours == 168 and "enforce_retention_duration=False" in str(info.value)
+
+
+def test_vacuum_deletes_only_when_asked(lake, fragmented):
+    replaced = lake.optimize(fragmented).num_files_removed
+    stale = lake.vacuum(fragmented, retention_hours=0, enforce_retention_duration=False)
+    assert stale.dry_run and stale.num_files == replaced
+    assert all(os.path.exists(f) or os.path.exists(os.path.join(lake.table_path(fragmented), f)) for f in stale.files)
+    done = lake.vacuum(fragmented, retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    assert not done.dry_run and done.num_files == replaced
+    assert lake.vacuum(fragmented, retention_hours=0, enforce_retention_duration=False).num_files == 0
+    assert lake.read(fragmented).count() == 300
+
+
+def test_vacuum_respects_the_table_retention_property(lake, spark):
+    lake.create_table("r", spark.range(3), properties={"delta.deletedFileRetentionDuration": "interval 2 hours"})
+    assert lake.vacuum("r", retention_hours=2).retention_hours == 2
+    with pytest.raises(RetentionPeriodTooShortError):
+        lake.vacuum("r", retention_hours=1)
+
+
+def test_reading_a_vacuumed_version_names_table_version_and_retention(rs_lake, spark):
+    from lakehouse.errors import DataFilesMissingError
+
+    rs_lake.create_table("v", spark.range(3))
+    rs_lake.overwrite("v", spark.range(5))
+    rs_lake.vacuum("v", retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    with pytest.raises(DataFilesMissingError) as info:
+        rs_lake.read("v", version=0)
+    assert info.value.version == 0 and "'v'" in str(info.value) and "deletedFileRetentionDuration" in str(info.value)
+    with pytest.raises(DataFilesMissingError):
+        rs_lake.restore("v", version=0)

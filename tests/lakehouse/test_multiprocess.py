@@ -1,0 +1,57 @@
+"""Several processes on one table: no lost rows, no duplicated rows, and every process exits 0."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WORKER = str(Path(__file__).with_name("_worker.py"))
+
+
+def run_all(cmds, timeout=300):
+    procs = [subprocess.Popen([sys.executable, WORKER, *c], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for c in cmds]
+    outs = [p.communicate(timeout=timeout) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, f"worker exited {p.returncode}\n{out}\n{err[-3000:]}"
+    return [o for o, _ in outs]
+
+
+@pytest.mark.slow
+def test_concurrent_appends_from_four_processes_lose_nothing(rs_lake, spark):
+    rs_lake.create_table("t", schema="id long")
+    run_all([["append", rs_lake.root, str(w), "5", "20"] for w in range(4)])
+    ids = [r.id for r in rs_lake.read("t").collect()]
+    assert len(ids) == 4 * 5 * 20
+    assert sorted(ids) == list(range(400))
+    assert rs_lake.latest_version("t") == 20
+
+
+@pytest.mark.slow
+def test_concurrent_optimize_never_duplicates_rows(rs_lake, spark, tmp_path):
+    rs_lake.create_table("t", spark.range(0, 10))
+    for i in range(1, 12):
+        rs_lake.append("t", spark.range(i * 10, i * 10 + 10))
+    start = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, WORKER, "optimize", rs_lake.root, str(start)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    import time
+
+    time.sleep(8)  # both workers are up and polling for the start file (Spark startup)
+    start.touch()
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    ids = [r.id for r in rs_lake.read("t").collect()]
+    assert sorted(ids) == list(range(120)), "OPTIMIZE duplicated or lost rows"
+    compactions = [h for h in rs_lake.history("t") if h.operation == "OPTIMIZE"]
+    assert len(compactions) == 1, "the second OPTIMIZE should have found nothing left to compact"
+
+
+@pytest.mark.slow
+def test_processes_using_the_lakehouse_exit_zero_30_times_in_a_row(tmp_path):
+    """deltalake's pyarrow-dataset readers can abort a process at exit (exit 134); the lakehouse must not."""
+    root = str(tmp_path / "lake")
+    for i in range(30):
+        p = subprocess.run([sys.executable, WORKER, "roundtrip", root], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, f"run {i}: exit {p.returncode}\n{p.stderr[-3000:]}"
