@@ -52,6 +52,7 @@ def local_spark(
             .config("spark.sql.shuffle.partitions", str(shuffle_partitions or 2 * cores))
             .config("spark.default.parallelism", str(2 * cores))
             .config("spark.ui.enabled", "true" if ui else "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
             .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
