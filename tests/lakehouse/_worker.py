@@ -2,7 +2,8 @@
 
     python _worker.py append ROOT WORKER_ID N_COMMITS ROWS   # N appends of distinct ids
     python _worker.py optimize ROOT START_FILE               # wait for START_FILE, then OPTIMIZE
-    python _worker.py roundtrip ROOT                         # create/append/merge/read/history/optimize
+    python _worker.py merge ROOT WORKER_ID N_MERGES ROWS     # N upserts of this worker's own keys
+    python _worker.py roundtrip ROOT TABLE                   # create/append/merge/read/history/optimize
 """
 
 import os
@@ -26,16 +27,22 @@ def main(argv: list[str]) -> None:
             time.sleep(0.01)
         res = lh.optimize("t")
         print(f"version={res.version} added={res.num_files_added} removed={res.num_files_removed}")
+    elif mode == "merge":
+        worker, merges, rows = int(argv[2]), int(argv[3]), int(argv[4])
+        for m in range(merges):
+            keys = spark.range(worker * rows, (worker + 1) * rows)
+            lh.merge("t", keys.selectExpr("id", f"{m} as round"), on="id")
     elif mode == "roundtrip":
-        lh.create_table("r", spark.range(10), exists_ok=True)
-        lh.append("r", spark.range(10, 20))
-        lh.merge("r", spark.range(15, 25), on="id")
-        assert lh.read("r").count() == 25
-        assert lh.read("r", version=0).count() >= 10
-        lh.history("r")
-        lh.describe("r")
-        lh.optimize("r")
-        lh.vacuum("r")
+        name = argv[2]
+        lh.create_table(name, spark.range(10))
+        lh.append(name, spark.range(10, 20))
+        lh.merge(name, spark.range(15, 25), on="id")
+        assert lh.read(name).count() == 25
+        assert lh.read(name, version=0).count() == 10
+        lh.history(name)
+        lh.describe(name)
+        lh.optimize(name)
+        lh.vacuum(name)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     spark.stop()

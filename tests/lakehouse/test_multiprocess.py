@@ -29,6 +29,16 @@ def test_concurrent_appends_from_four_processes_lose_nothing(rs_lake, spark):
 
 
 @pytest.mark.slow
+def test_concurrent_merges_are_retried_and_all_apply(rs_lake, spark):
+    rs_lake.create_table("t", schema="id long, round int")
+    run_all([["merge", rs_lake.root, str(w), "4", "25"] for w in range(3)])
+    rows = rs_lake.read("t").collect()
+    assert sorted(r.id for r in rows) == list(range(75))  # every key exactly once
+    assert {r.round for r in rows} == {3}  # every worker's last upsert won for its own keys
+    assert len([h for h in rs_lake.history("t") if h.operation == "MERGE"]) == 12
+
+
+@pytest.mark.slow
 def test_concurrent_optimize_never_duplicates_rows(rs_lake, spark, tmp_path):
     rs_lake.create_table("t", spark.range(0, 10))
     for i in range(1, 12):
@@ -53,5 +63,6 @@ def test_processes_using_the_lakehouse_exit_zero_30_times_in_a_row(tmp_path):
     """deltalake's pyarrow-dataset readers can abort a process at exit (exit 134); the lakehouse must not."""
     root = str(tmp_path / "lake")
     for i in range(30):
-        p = subprocess.run([sys.executable, WORKER, "roundtrip", root], capture_output=True, text=True, timeout=300)
+        p = subprocess.run([sys.executable, WORKER, "roundtrip", root, f"r{i}"], capture_output=True, text=True,
+                           timeout=300)
         assert p.returncode == 0, f"run {i}: exit {p.returncode}\n{p.stderr[-3000:]}"
