@@ -18,6 +18,7 @@ from ._entities import (
 )
 from ._lakehouse import Lakehouse
 from ._session import delta_classes_loaded, local_spark
+from ._timetravel import to_utc
 
 __all__ = [
     "HistoryEntry",
@@ -31,4 +32,5 @@ __all__ = [
     "delta_classes_loaded",
     "errors",
     "local_spark",
+    "to_utc",
 ]

@@ -205,12 +205,15 @@ class Lakehouse:
     def latest_version(self, name: str | os.PathLike[str]) -> int:
         return self._engine.state(self._existing(name)).version
 
-    def version_at(self, name: str | os.PathLike[str], timestamp: TimestampLike) -> int:
+    def version_at(
+        self, name: str | os.PathLike[str], timestamp: TimestampLike, *, allow_after_last: bool = False
+    ) -> int:
         """The latest version committed at or before `timestamp` (naive = UTC), as Delta resolves timestampAsOf.
 
-        Raises TimestampOutOfRangeError before the first or after the last commit."""
+        Raises TimestampOutOfRangeError before the first commit, and after the last one unless
+        `allow_after_last` (then the latest version: "what was known at that time", as RESTORE resolves it)."""
         ref = self._existing(name)
-        return version_at(ref.name, self._engine.commits(ref), to_utc(timestamp))
+        return version_at(ref.name, self._engine.commits(ref), to_utc(timestamp), can_return_last=allow_after_last)
 
     def read(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 from pyspark.sql import SparkSession
@@ -44,6 +45,10 @@ def local_spark(
             prepare_session(active)
             return active
         master = master or os.environ.get("LAKEHOUSE_SPARK_MASTER", "local[*]")
+        if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+            # Local Python workers (UDFs, applyInArrow) must run this interpreter, whose packages the job
+            # imports, not whatever `python3` is first on PATH.
+            os.environ["PYSPARK_PYTHON"] = sys.executable
         cores = os.cpu_count() or 2
         b = (
             SparkSession.builder.master(master)

@@ -41,6 +41,24 @@ class MergeSpec:
     when_not_matched_by_source: WhenNotMatchedBySource
     schema_evolution: bool
 
+    # The SQL both engines' merge builders take, with target alias `t` and source alias `s`.
+    @property
+    def predicate(self) -> str:
+        return " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in self.keys)
+
+    @property
+    def update_assignments(self) -> dict[str, str]:
+        return {quote_ident(c): f"s.{quote_ident(c)}" for c in self.update_columns}
+
+    @property
+    def insert_assignments(self) -> dict[str, str]:
+        return {quote_ident(c): f"s.{quote_ident(c)}" for c in self.insert_columns}
+
+
+def quote_ident(name: str) -> str:
+    """A column name as a Spark / DataFusion SQL identifier."""
+    return f"`{name}`"
+
 
 class Engine(abc.ABC):
     """One Delta implementation (delta-rs or delta-spark) working on table paths."""

@@ -38,15 +38,13 @@ from .._schema import from_json
 from .._timetravel import ms_to_utc
 from ..errors import DataFilesMissingError, TableNotFoundError
 from ._base import Engine, MergeSpec, TableState
+from ._base import quote_ident as _q
 
 # Partition column types whose Hive directory value Spark writes exactly as Delta serialises it.
 _DIRECT_PARTITION_TYPES = (T.StringType, T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.BooleanType, T.DateType)
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _TOKEN_KEY = "lakehouse.commitToken"
 
-
-def _q(name: str) -> str:
-    return f"`{name}`"
 
 
 def _arrow_schema(schema: T.StructType) -> pa.Schema:
@@ -289,17 +287,16 @@ class DeltaRsEngine(Engine):
                 [*target_schema.fields, *[f for f in df.schema.fields if f.name not in known]]
             )
         source = _nullable_arrow(source, T.StructType([target_schema[c] for c in source.column_names]))
-        predicate = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.keys)
 
         def run() -> MergeResult:
             dt = DeltaTable(ref.path)
-            m = dt.merge(source, predicate, source_alias="s", target_alias="t", merge_schema=spec.schema_evolution)
+            m = dt.merge(source, spec.predicate, source_alias="s", target_alias="t", merge_schema=spec.schema_evolution)
             if spec.when_matched == "update" and spec.update_columns:
-                m = m.when_matched_update(updates={_q(c): f"s.{_q(c)}" for c in spec.update_columns})
+                m = m.when_matched_update(updates=spec.update_assignments)
             elif spec.when_matched == "delete":
                 m = m.when_matched_delete()
             if spec.when_not_matched == "insert":
-                m = m.when_not_matched_insert(updates={_q(c): f"s.{_q(c)}" for c in spec.insert_columns})
+                m = m.when_not_matched_insert(updates=spec.insert_assignments)
             if spec.when_not_matched_by_source == "delete":
                 m = m.when_not_matched_by_source_delete()
             metrics = m.execute()

@@ -21,6 +21,7 @@ from .._retry import retry_on_conflict
 from .._timetravel import ms_to_utc
 from ..errors import EngineUnavailableError, TableNotFoundError
 from ._base import Engine, MergeSpec, TableState
+from ._base import quote_ident as _q
 
 _CONFLICT_NAMES = (
     "ConcurrentAppendException",
@@ -33,9 +34,6 @@ _CONFLICT_NAMES = (
     "DeltaConcurrentModificationException",
 )
 
-
-def _q(name: str) -> str:
-    return f"`{name}`"
 
 
 def _sql_path(path: str) -> str:
@@ -171,18 +169,17 @@ class DeltaSparkEngine(Engine):
 
     def merge(self, ref: TableRef, df: DataFrame, spec: MergeSpec, state: TableState) -> MergeResult:
         check_unique_spark(ref.name, df, spec.keys)
-        cond = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.keys)
 
         def run() -> MergeResult:
-            m = self._table(ref).alias("t").merge(df.alias("s"), cond)
+            m = self._table(ref).alias("t").merge(df.alias("s"), spec.predicate)
             if spec.schema_evolution:
                 m = m.withSchemaEvolution()
             if spec.when_matched == "update" and spec.update_columns:
-                m = m.whenMatchedUpdate(set={_q(c): f"s.{_q(c)}" for c in spec.update_columns})
+                m = m.whenMatchedUpdate(set=spec.update_assignments)
             elif spec.when_matched == "delete":
                 m = m.whenMatchedDelete()
             if spec.when_not_matched == "insert":
-                m = m.whenNotMatchedInsert(values={_q(c): f"s.{_q(c)}" for c in spec.insert_columns})
+                m = m.whenNotMatchedInsert(values=spec.insert_assignments)
             if spec.when_not_matched_by_source == "delete":
                 m = m.whenNotMatchedBySourceDelete()
             m.execute()

@@ -95,3 +95,12 @@ def test_reading_an_old_version_after_schema_evolution(lake, spark, versions):
 def test_timestamps_are_aware_utc(lake, versions):
     assert all(t.tzinfo is not None and t.utcoffset() == timedelta(0) for t in versions)
     assert abs(versions[0] - datetime.now(timezone.utc)) < timedelta(minutes=5)
+
+
+def test_version_at_after_the_last_commit_only_when_allowed(lake, versions):
+    later = versions[2] + timedelta(days=1)
+    with pytest.raises(TimestampOutOfRangeError):
+        lake.version_at("tt", later)
+    assert lake.version_at("tt", later, allow_after_last=True) == 2
+    with pytest.raises(TimestampOutOfRangeError):
+        lake.version_at("tt", "2000-01-01", allow_after_last=True)
