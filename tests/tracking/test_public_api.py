@@ -1,0 +1,74 @@
+"""The tracking package's public face, its entry point, its unsupported APIs, and its tables as Delta."""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+
+import mlflow
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, QueryBuilder
+from mlflow.exceptions import MlflowException
+
+import tracking
+from tracking import TABLES, LakehouseTrackingStore
+
+
+def test_all_is_pinned():
+    assert tracking.__all__ == sorted(tracking.__all__)
+    assert tracking.__all__ == ["LakehouseTrackingStore", "SCHEME", "TABLES", "factory"]
+
+
+def test_entry_point_is_registered():
+    eps = {ep.name: ep.value for ep in entry_points(group="mlflow.tracking_store")}
+    assert eps.get("lakehouse") == "tracking:factory"
+
+
+def test_bad_uri_names_the_expected_form():
+    with pytest.raises(MlflowException, match="lakehouse:///"):
+        LakehouseTrackingStore("lakehouse://host/relative")
+
+
+def test_tracing_is_refused_clearly(lake_uri):
+    store = LakehouseTrackingStore(lake_uri)
+    with pytest.raises(MlflowException, match="not supported by the lakehouse tracking store") as e:
+        store.search_traces(locations=["0"])
+    assert e.value.error_code == "NOT_IMPLEMENTED"
+
+
+def test_tables_are_delta_tables_with_time_travel(tmp_path, lake_uri):
+    mlflow.set_tracking_uri(lake_uri)
+    with mlflow.start_run(run_name="first"):
+        mlflow.log_metric("m", 1.0)
+    v1 = DeltaTable(os.path.join(tmp_path, "lake", "mlflow", "runs")).version()
+    with mlflow.start_run(run_name="second"):
+        mlflow.log_metric("m", 2.0)
+    for name in TABLES:
+        path = os.path.join(tmp_path, "lake", *name.split("."))
+        assert DeltaTable(path).metadata().name == name
+    runs = os.path.join(tmp_path, "lake", "mlflow", "runs")
+
+    def names(version=None):
+        dt = DeltaTable(runs, version=version)
+        return sorted(pa.table(QueryBuilder().register("t", dt).execute("select name from t").read_all())
+                      .column("name").to_pylist())
+
+    assert names() == ["first", "second"]
+    assert names(v1) == ["first"]
+
+
+def test_compaction_and_checkpoints_keep_every_row(tmp_path, lake_uri):
+    """300 single-row commits: the table is compacted and checkpointed, and a cold reader sees all rows."""
+    store = LakehouseTrackingStore(lake_uri)
+    run_id = store.create_run("0", "u", 0, [], "r").info.run_id
+    for i in range(300):
+        store.log_metric(run_id, mlflow.entities.Metric("m", float(i), i, i))
+    path = os.path.join(tmp_path, "lake", "mlflow", "metrics")
+    assert os.path.exists(os.path.join(path, "_delta_log", "_last_checkpoint"))
+    dt = DeltaTable(path)
+    assert len(dt.file_uris()) < 100
+    count = pa.table(QueryBuilder().register("t", dt).execute("select count(*) as n from t").read_all())
+    assert count.column("n").to_pylist() == [300]
+    cold = LakehouseTrackingStore(lake_uri)
+    assert [m.value for m in cold.get_metric_history(run_id, "m")] == [float(i) for i in range(300)]
