@@ -1,0 +1,189 @@
+"""TrainingSet: labels plus resolved lookups pinned to Delta versions, so `load_df()` is reproducible."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ._entities import LookupAudit, TrainingSetAudit
+from ._pit import JoinSpec, point_in_time_join
+
+if TYPE_CHECKING:
+    from lakehouse import Lakehouse
+
+SPEC_FORMAT = 1
+_MATCHED = "__fs_matched_ts_{}"
+_AGE = "__fs_age_us_{}"
+_QUANTILES = (0.0, 0.5, 0.9, 0.99, 1.0)
+
+
+@dataclass(frozen=True)
+class ResolvedLookup:
+    """A FeatureLookup checked against its table and pinned to the table version it reads."""
+
+    table_name: str
+    version: int
+    lookup_key: tuple[str, ...]
+    primary_keys: tuple[str, ...]
+    timestamp_lookup_key: str | None
+    timestamp_key: str | None
+    features: tuple[str, ...]
+    outputs: tuple[str, ...]
+    lookback_us: int | None
+    default_values: dict[str, Any]  # by output name
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ResolvedLookup:
+        return cls(**{**d, **{k: tuple(d[k]) for k in ("lookup_key", "primary_keys", "features", "outputs")}})
+
+    def join_group(self) -> tuple:
+        return (self.table_name, self.version, self.lookup_key, self.timestamp_lookup_key, self.lookback_us)
+
+
+class TrainingSet:
+    """Labels joined point-in-time with features from pinned table versions.
+
+    Created by `FeatureStoreClient.create_training_set`; re-created from its id after
+    `save_training_set`. `load_df()` reads exactly the recorded versions, so it returns the same rows after
+    later writes to the feature tables. `versions` maps each table to the version read.
+    """
+
+    def __init__(
+        self,
+        lake: Lakehouse,
+        labels: DataFrame,
+        lookups: Sequence[ResolvedLookup],
+        *,
+        training_set_id: str,
+        label: tuple[str, ...],
+        exclude_columns: tuple[str, ...],
+        as_of: datetime | None,
+        created_at: datetime,
+        saved: bool = False,
+    ) -> None:
+        self._lake = lake
+        self._labels = labels
+        self.lookups = tuple(lookups)
+        self.id = training_set_id
+        self.label = label
+        self.exclude_columns = exclude_columns
+        self.as_of = as_of
+        self.created_at = created_at
+        self.saved = saved
+
+    def __repr__(self) -> str:
+        return f"TrainingSet(id={self.id!r}, versions={self.versions!r}, as_of={self.as_of!r}, saved={self.saved})"
+
+    @property
+    def versions(self) -> dict[str, int]:
+        return {lk.table_name: lk.version for lk in self.lookups}
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(o for lk in self.lookups for o in lk.outputs if o not in self.exclude_columns)
+
+    def spec(self) -> dict[str, Any]:
+        """A JSON-serialisable description: lookups, versions, label, exclusions, as_of (no labels data)."""
+        return {
+            "format": SPEC_FORMAT,
+            "id": self.id,
+            "label": list(self.label),
+            "exclude_columns": list(self.exclude_columns),
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "created_at": self.created_at.isoformat(),
+            "lookups": [lk.to_dict() for lk in self.lookups],
+        }
+
+    def spec_json(self) -> str:
+        return json.dumps(self.spec(), sort_keys=True)
+
+    def load_df(self, *, include_matched_timestamps: bool = False) -> DataFrame:
+        """The training DataFrame: label columns (less `exclude_columns`) then every lookup's outputs.
+
+        Lazy, like any Spark DataFrame. With `include_matched_timestamps`, a column
+        `__fs_matched_ts_<i>` per lookup holds the timestamp of the feature row used (null if none).
+
+        Raises:
+            lakehouse.errors.VersionNotFoundError / DataFilesMissingError: a recorded version can no longer
+            be read (the table was re-created, or VACUUM removed its files; the message names the retention).
+        """
+        df = self._joined(include_matched_timestamps)
+        return df.drop(*[c for c in df.columns if c.startswith("__fs_age_us_")])
+
+    def _joined(self, with_ts: bool) -> DataFrame:
+        df = self._labels
+        groups: dict[tuple, list[int]] = {}
+        for i, lk in enumerate(self.lookups):
+            groups.setdefault(lk.join_group(), []).append(i)
+        for members in groups.values():
+            first = self.lookups[members[0]]
+            table = self._lake.read(first.table_name, version=first.version)
+            features = tuple(f for i in members for f in self.lookups[i].features)
+            outputs = tuple(o for i in members for o in self.lookups[i].outputs)
+            matched = _MATCHED.format(members[0]) if with_ts and first.timestamp_key else None
+            spec = JoinSpec(
+                label_keys=first.lookup_key,
+                feature_keys=first.primary_keys,
+                label_ts=first.timestamp_lookup_key,
+                feature_ts=first.timestamp_key,
+                features=features,
+                outputs=outputs,
+                lookback=None if first.lookback_us is None else timedelta(microseconds=first.lookback_us),
+                matched_ts_output=matched,
+                age_output=_AGE.format(members[0]) if matched else None,
+            )
+            df = point_in_time_join(df, table, spec)
+            for i in members[1:]:
+                if matched:
+                    df = df.withColumn(_MATCHED.format(i), F.col(matched))
+                    df = df.withColumn(_AGE.format(i), F.col(_AGE.format(members[0])))
+        for lk in self.lookups:
+            for out, value in lk.default_values.items():
+                dtype = df.schema[out].dataType
+                df = df.withColumn(out, F.coalesce(F.col(f"`{out}`"), F.lit(value).cast(dtype)))
+        keep = [c for c in df.columns if c not in self.exclude_columns]
+        return df.select([F.col(f"`{c}`") for c in keep])
+
+    def audit(self) -> TrainingSetAudit:
+        """Match rate, and age of the features used (label ts - feature ts), per lookup; one Spark job each.
+
+        A lookup on a table without a timestamp key reports matches only. Ages come from the join itself,
+        in UTC microseconds with its rules (date = 00:00 UTC; timestamp_ntz = a UTC wall clock).
+        """
+        df = self._joined(True).cache()
+        try:
+            n = df.count()
+            audits = []
+            for i, lk in enumerate(self.lookups):
+                ts_col = _MATCHED.format(i)
+                if lk.timestamp_key is None:
+                    first = lk.outputs[0] if lk.outputs else None
+                    matched = df.where(F.col(f"`{first}`").isNotNull()).count() if first else 0
+                    audits.append(LookupAudit(lk.table_name, lk.version, lk.outputs, n, matched, 0, None))
+                    continue
+                age = F.col(_AGE.format(i))
+                row = df.agg(
+                    F.count(ts_col).alias("m"),
+                    F.sum((age < 0).cast("long")).alias("future"),
+                    F.percentile_approx(age, list(_QUANTILES), 10_000).alias("q"),
+                ).first()
+                q = None
+                if row["m"]:
+                    q = {p: timedelta(microseconds=int(v)) for p, v in zip(_QUANTILES, row["q"])}
+                audits.append(
+                    LookupAudit(lk.table_name, lk.version, lk.outputs, n, int(row["m"]), int(row["future"] or 0), q)
+                )
+            return TrainingSetAudit(self.id, n, tuple(audits))
+        finally:
+            df.unpersist()
+

@@ -1,0 +1,189 @@
+"""Typed errors raised by the feature store. Each keeps the facts it names as attributes::
+
+    FeatureStoreError
+    ├── FeatureTableNotFoundError     (also KeyError)    no feature table by that name
+    ├── FeatureTableAlreadyExistsError                   create_table on an existing name
+    ├── FeatureNotFoundError          (also ValueError)  a feature or key column the table does not have
+    ├── LookupKeyError                (also ValueError)  lookup keys that do not line up with the table's keys
+    ├── ColumnTypeError               (also TypeError)   a key or timestamp column of a type that cannot be joined
+    ├── OutputNameConflictError       (also ValueError)  two training-set columns with one name
+    ├── DuplicateKeyError                                input with the same primary key (+ timestamp) twice
+    ├── NullKeyError                                     input with nulls in key columns
+    ├── SchemaMismatchError                              a write whose columns differ from the table's
+    ├── NotKnownAtError                                  as_of before a table's first commit
+    └── TrainingSetNotFoundError      (also KeyError)    no saved training set with that id
+
+Errors from `lakehouse` that carry their own facts (VersionNotFoundError, DataFilesMissingError,
+TimestampOutOfRangeError, ConcurrentModificationError) are raised unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "ColumnTypeError",
+    "DuplicateKeyError",
+    "FeatureNotFoundError",
+    "FeatureStoreError",
+    "FeatureTableAlreadyExistsError",
+    "FeatureTableNotFoundError",
+    "LookupKeyError",
+    "NotKnownAtError",
+    "NullKeyError",
+    "OutputNameConflictError",
+    "SchemaMismatchError",
+    "TrainingSetNotFoundError",
+]
+
+
+def _list(items: Sequence[Any], limit: int = 20) -> str:
+    items = list(items)
+    shown = ", ".join(str(i) for i in items[:limit]) or "none"
+    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+class FeatureStoreError(Exception):
+    """Base class of every error raised by `feature_store`."""
+
+    retryable: bool = False
+
+
+class _KeyErrorText:
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])  # type: ignore[attr-defined]
+
+
+class FeatureTableNotFoundError(_KeyErrorText, FeatureStoreError, KeyError):
+    def __init__(self, name: str, available: Sequence[str] = ()) -> None:
+        self.name = name
+        self.available = list(available)
+        super().__init__(
+            f"feature table {name!r} not found. Feature tables: {_list(self.available)}. "
+            "Create it with FeatureStoreClient.create_table(), or register an existing Delta table with "
+            "register_table()."
+        )
+
+
+class FeatureTableAlreadyExistsError(FeatureStoreError):
+    def __init__(self, name: str, path: str, *, registered: bool) -> None:
+        self.name = name
+        self.path = path
+        self.registered = registered
+        what = "a feature table" if registered else "a Delta table that is not a feature table"
+        fix = ("write to it with write_table(), or drop_table() it first" if registered
+               else "register it with register_table(), or choose another name")
+        super().__init__(f"{name!r} already exists at {path} as {what}: {fix}.")
+
+
+class FeatureNotFoundError(FeatureStoreError, ValueError):
+    def __init__(self, table: str, missing: Sequence[str], available: Sequence[str], *, what: str = "feature") -> None:
+        self.table = table
+        self.missing = list(missing)
+        self.available = list(available)
+        super().__init__(
+            f"{what}(s) {_list(self.missing)} not in feature table {table!r}; its columns: {_list(self.available, 50)}."
+        )
+
+
+class LookupKeyError(FeatureStoreError, ValueError):
+    def __init__(self, table: str, lookup_key: Sequence[str], primary_keys: Sequence[str], reason: str) -> None:
+        self.table = table
+        self.lookup_key = list(lookup_key)
+        self.primary_keys = list(primary_keys)
+        self.reason = reason
+        super().__init__(
+            f"lookup_key {self.lookup_key} for feature table {table!r} (primary keys {self.primary_keys}): {reason}. "
+            "Pass one label column per primary key, in the primary keys' order."
+        )
+
+
+class ColumnTypeError(FeatureStoreError, TypeError):
+    def __init__(self, column: str, received: str, expected: str, fix: str) -> None:
+        self.column = column
+        self.received = received
+        self.expected = expected
+        super().__init__(f"column {column!r} is {received}, expected {expected}. {fix}")
+
+
+class OutputNameConflictError(FeatureStoreError, ValueError):
+    def __init__(self, name: str, sources: Sequence[str]) -> None:
+        self.name = name
+        self.sources = list(sources)
+        super().__init__(
+            f"training-set column {name!r} would come from {' and '.join(self.sources)}. "
+            "Rename one with FeatureLookup(rename_outputs={...}) or drop it from the labels."
+        )
+
+
+class DuplicateKeyError(FeatureStoreError):
+    def __init__(self, table: str, keys: Sequence[str], examples: Sequence[tuple[Any, ...]], count: int | None) -> None:
+        self.table = table
+        self.keys = list(keys)
+        self.examples = list(examples)
+        self.count = count
+        shown = "; ".join("(" + ", ".join(f"{k}={v!r}" for k, v in zip(self.keys, ex)) + ")" for ex in self.examples)
+        n = f"{count} key value(s)" if count is not None else "key values"
+        super().__init__(
+            f"the input for feature table {table!r} has {n} on ({', '.join(self.keys)}) that occur more than "
+            f"once, e.g. {shown}. A feature table holds one row per key; nothing was written. Deduplicate the "
+            "input first (e.g. keep the latest row per key)."
+        )
+
+
+class NullKeyError(FeatureStoreError):
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = list(columns)
+        super().__init__(
+            f"the input for feature table {table!r} has nulls in key column(s) {', '.join(self.columns)}; keys "
+            "must be non-null. Nothing was written. Filter or fill those rows first."
+        )
+
+
+class SchemaMismatchError(FeatureStoreError):
+    def __init__(
+        self,
+        table: str,
+        expected: Sequence[tuple[str, str]],
+        received: Sequence[tuple[str, str]],
+        problems: Sequence[str],
+        *,
+        hint: str = "pass schema_evolution=True to add new columns, or cast the DataFrame to the table's types",
+    ) -> None:
+        self.table = table
+        self.expected = list(expected)
+        self.received = list(received)
+        self.problems = list(problems)
+
+        def fmt(fields: Sequence[tuple[str, str]]) -> str:
+            return ", ".join(f"{n}: {t}" for n, t in fields) or "(no columns)"
+
+        super().__init__(
+            f"schema mismatch writing to feature table {table!r}: {'; '.join(self.problems)}.\n"
+            f"  expected: {fmt(self.expected)}\n  received: {fmt(self.received)}\n"
+            f"Nothing was written. To fix: {hint}."
+        )
+
+
+class NotKnownAtError(FeatureStoreError):
+    def __init__(self, table: str, as_of: datetime, first_commit: datetime) -> None:
+        self.table = table
+        self.as_of = as_of
+        self.first_commit = first_commit
+        super().__init__(
+            f"feature table {table!r} did not exist at as_of={as_of.isoformat()}: its first commit is "
+            f"{first_commit.isoformat()}. Use an as_of at or after it, or leave this table out of the lookups."
+        )
+
+
+class TrainingSetNotFoundError(_KeyErrorText, FeatureStoreError, KeyError):
+    def __init__(self, training_set_id: str, available: Sequence[str] = ()) -> None:
+        self.training_set_id = training_set_id
+        self.available = list(available)
+        super().__init__(
+            f"no saved training set with id {training_set_id!r}. Saved training sets: {_list(self.available)}. "
+            "Save one with FeatureStoreClient.save_training_set()."
+        )
