@@ -14,7 +14,8 @@ from pyspark.sql import types as T
 
 from .errors import SchemaMismatchError
 
-# Lossless widenings accepted on write (the value is cast up before it is written). Anything else that
+# Lossless widenings accepted on write (the value is cast up before it is written), plus decimals whose
+# every value fits the table's precision and scale. Anything else that
 # differs, e.g. double -> long or string -> int, is refused: deltalake would truncate 1.5 to 1 silently.
 _WIDENING: dict[type, tuple[type, ...]] = {
     T.LongType: (T.ByteType, T.ShortType, T.IntegerType),
@@ -52,6 +53,9 @@ def _same_type(a: T.DataType, b: T.DataType) -> bool:
 
 
 def _widens(target: T.DataType, source: T.DataType) -> bool:
+    if isinstance(target, T.DecimalType) and isinstance(source, T.DecimalType):
+        # every value fits: no fewer integer digits and no fewer fraction digits
+        return source.scale <= target.scale and source.precision - source.scale <= target.precision - target.scale
     return type(source) in _WIDENING.get(type(target), ())
 
 

@@ -1,4 +1,4 @@
-"""tracking: MLflow tracking on Delta tables (the `lakehouse:///` tracking URI scheme).
+"""tracking: MLflow tracking and model registry on Delta tables (the `lakehouse:///` URI scheme).
 
     >>> import mlflow
     >>> mlflow.set_tracking_uri("lakehouse:///data/lake")   # runs land in <lake>/mlflow/runs, ... as Delta tables
@@ -6,7 +6,9 @@
     ...     mlflow.log_param("alpha", 0.5)
     ...     mlflow.log_metric("rmse", 0.27, step=1)
 
-The tables (`TABLES`) are readable by name with the `lakehouse` layer, e.g.
+The registry (`LakehouseRegistryStore`, the same URI as registry URI) keeps registered models, versions,
+tags, aliases and webhooks in `<lake>/mlflow/...` too, and delivers registry events to webhooks and `jobs`
+triggers. The tables (`TABLES`) are readable by name with the `lakehouse` layer, e.g.
 `Lakehouse(root).read("mlflow.runs", version=3)`.
 """
 
@@ -23,7 +25,29 @@ def factory(store_uri: str, artifact_uri: str | None = None):
     return LakehouseTrackingStore(store_uri, artifact_uri)
 
 
+def registry_factory(store_uri: str, tracking_uri: str | None = None):
+    """The `mlflow.model_registry_store` entry point: MLflow calls it with the `lakehouse:///...` registry URI."""
+    from ._registry import LakehouseRegistryStore
+
+    return LakehouseRegistryStore(store_uri, tracking_uri)
+
+
 from ._schema import TABLES  # noqa: E402
+from ._registry import LakehouseRegistryStore  # noqa: E402
 from ._store import SCHEME, LakehouseTrackingStore  # noqa: E402
 
-__all__ = ["LakehouseTrackingStore", "SCHEME", "TABLES", "factory"]
+
+
+def __getattr__(name: str):
+    # The Spark analysis API imports pyspark; load it on first use so the store (and `mlflow server`) don't.
+    if name in ("metric_history", "runs"):
+        from . import _analysis
+
+        return getattr(_analysis, name)
+    raise AttributeError(f"module 'tracking' has no attribute {name!r}")
+
+
+__all__ = [
+    "LakehouseRegistryStore", "LakehouseTrackingStore", "SCHEME", "TABLES", "factory", "metric_history",
+    "registry_factory", "runs",
+]

@@ -68,6 +68,16 @@ def test_lossless_widening_is_accepted_and_cast(lake, spark, table):
     assert lake.read(table).where("id = 3").first().n == 30
 
 
+def test_decimal_widening_only_when_every_value_fits(lake, spark):
+    lake.create_table("dec", spark.sql("select cast(1.5 as decimal(4,1)) as d"))
+    lake.append("dec", spark.sql("select cast(2.5 as decimal(2,1)) as d"))
+    assert sorted(float(r.d) for r in lake.read("dec").collect()) == [1.5, 2.5]
+    with pytest.raises(SchemaMismatchError, match="decimal"):
+        lake.append("dec", spark.sql("select cast(2.55 as decimal(3,2)) as d"))  # would round
+    with pytest.raises(SchemaMismatchError, match="decimal"):
+        lake.append("dec", spark.sql("select cast(12345.5 as decimal(6,1)) as d"))  # would overflow
+
+
 def test_schema_evolution_adds_columns_only_when_asked(lake, spark, table):
     df = spark.createDataFrame([(3, "c", 3.0, 30, "new")], SCHEMA + ", tag string")
     with pytest.raises(SchemaMismatchError):

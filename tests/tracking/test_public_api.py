@@ -17,7 +17,9 @@ from tracking import TABLES, LakehouseTrackingStore
 
 def test_all_is_pinned():
     assert tracking.__all__ == sorted(tracking.__all__)
-    assert tracking.__all__ == ["LakehouseTrackingStore", "SCHEME", "TABLES", "factory"]
+    assert tracking.__all__ == [
+        "LakehouseRegistryStore", "LakehouseTrackingStore", "SCHEME", "TABLES", "factory", "metric_history",
+        "registry_factory", "runs"]
 
 
 def test_entry_point_is_registered():

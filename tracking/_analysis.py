@@ -1,0 +1,143 @@
+"""Tracking data as Spark DataFrames, now or as of an earlier point, for analysis with Spark SQL.
+
+Each tracking table is a Delta table; "as of" picks, in every table, the latest version committed at or
+before one instant, so the tables are read as one consistent snapshot of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse import Lakehouse, to_utc
+from lakehouse.errors import TimestampOutOfRangeError
+
+from ._store import SCHEME, lake_root_from_uri
+
+Where = str | Lakehouse
+
+
+def _lakehouse(where: Where) -> Lakehouse:
+    if isinstance(where, Lakehouse):
+        return where
+    if isinstance(where, str):
+        root = lake_root_from_uri(where) if where.startswith(f"{SCHEME}:") else where
+        return Lakehouse(root)
+    raise TypeError(f"expected a Lakehouse, a lake root or a {SCHEME}:/// URI, got {type(where).__name__}")
+
+
+class _Snapshot:
+    """Reads tracking tables as of one instant (or the latest state when there is none)."""
+
+    def __init__(self, lh: Lakehouse, version: int | None, timestamp: datetime | str | None) -> None:
+        if version is not None and timestamp is not None:
+            raise ValueError("pass either version= (of mlflow.runs) or timestamp=, not both")
+        self.lh = lh
+        self.at: datetime | None = None
+        if version is not None:
+            if isinstance(version, bool) or not isinstance(version, int):
+                raise TypeError(f"version must be an int (a version of mlflow.runs), got {version!r}")
+            self.lh.read("mlflow.runs", version=version)  # VersionNotFoundError names the available range
+            hist = self.lh.history("mlflow.runs")
+            self.at = next(h.timestamp for h in hist if h.version == version)
+        elif timestamp is not None:
+            self.at = to_utc(timestamp)
+
+    def read(self, name: str) -> DataFrame:
+        if self.at is None:
+            return self.lh.read(name)
+        try:
+            version = self.lh.version_at(name, self.at, allow_after_last=True)
+        except TimestampOutOfRangeError:  # the table did not exist yet: nothing was in it
+            return self.lh.spark.createDataFrame([], self.lh.schema(name))
+        return self.lh.read(name, version=version)
+
+
+def _ms(col: str) -> F.Column:
+    return F.timestamp_millis(F.col(col))
+
+
+def _pivot(df: DataFrame, prefix: str, value: F.Column) -> DataFrame:
+    """(run_id, key, value) rows -> one row per run with a `<prefix>.<key>` column per key."""
+    keys = sorted(r.key for r in df.select("key").distinct().collect())
+    if not keys:
+        return df.select("run_id").distinct()
+    wide = df.groupBy("run_id").pivot("key", keys).agg(F.first(value))
+    return wide.select("run_id", *[F.col(f"`{k}`").alias(f"{prefix}.{k}") for k in keys])
+
+
+def runs(
+    where: Where,
+    *,
+    experiment_ids: Sequence[str] | None = None,
+    experiment_names: Sequence[str] | None = None,
+    version: int | None = None,
+    timestamp: datetime | str | None = None,
+    include_deleted: bool = False,
+) -> DataFrame:
+    """One row per run with its params, latest metrics and tags as columns, as `mlflow.search_runs` shows
+    them (`params.<key>`, `metrics.<key>`, `tags.<key>`), optionally as of an earlier point.
+
+    `where` is a Lakehouse, a lake root, or a `lakehouse:///` tracking URI. `version` is a version of the
+    `mlflow.runs` table (every other table is read as of that commit's time); `timestamp` reads every
+    table as of that instant (naive = UTC). The latest metric value is MLflow's: greatest step, then
+    timestamp, then value. Deleted runs are left out unless `include_deleted`.
+
+    Example:
+        >>> runs("lakehouse:///data/lake", experiment_names=["churn"], timestamp="2026-03-01").show()
+    """
+    snap = _Snapshot(_lakehouse(where), version, timestamp)
+    experiments = snap.read("mlflow.experiments").select(
+        "experiment_id", F.col("name").alias("experiment_name"))
+    r = snap.read("mlflow.runs").join(experiments, "experiment_id", "left")
+    if experiment_ids is not None:
+        r = r.where(F.col("experiment_id").isin([str(e) for e in experiment_ids]))
+    if experiment_names is not None:
+        r = r.where(F.col("experiment_name").isin(list(experiment_names)))
+    if not include_deleted:
+        r = r.where(F.col("lifecycle_stage") == "active")
+    r = r.select(
+        "run_id", "experiment_id", "experiment_name", F.col("name").alias("run_name"), "status", "user_id",
+        _ms("start_time").alias("start_time"), _ms("end_time").alias("end_time"), "lifecycle_stage",
+        "artifact_uri",
+    )
+    ids = r.select("run_id")
+    params = snap.read("mlflow.params").join(ids, "run_id", "left_semi")
+    tags = snap.read("mlflow.tags").join(ids, "run_id", "left_semi")
+    latest = (
+        snap.read("mlflow.metrics").join(ids, "run_id", "left_semi")
+        .groupBy("run_id", "key")
+        .agg(F.max(F.struct("step", "timestamp", "value")).alias("m"))
+        .select("run_id", "key", F.col("m.value").alias("value"))
+    )
+    out = r
+    for df, prefix, value in ((latest, "metrics", F.col("value")), (params, "params", F.col("value")),
+                              (tags, "tags", F.col("value"))):
+        out = out.join(_pivot(df, prefix, value), "run_id", "left")
+    return out.orderBy(F.col("start_time").desc(), "run_id")
+
+
+def metric_history(
+    where: Where,
+    *,
+    run_ids: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
+    version: int | None = None,
+    timestamp: datetime | str | None = None,
+) -> DataFrame:
+    """Every logged metric point (run_id, key, value, step, timestamp as a UTC timestamp), optionally as of an
+    earlier point (same `version` / `timestamp` rules as `runs`)."""
+    snap = _Snapshot(_lakehouse(where), version, timestamp)
+    m = snap.read("mlflow.metrics")
+    if run_ids is not None:
+        m = m.where(F.col("run_id").isin(list(run_ids)))
+    if keys is not None:
+        m = m.where(F.col("key").isin(list(keys)))
+    return m.select("run_id", "key", "value", "step", _ms("timestamp").alias("timestamp")).orderBy(
+        "run_id", "key", "step", "timestamp")
+
+
+__all__ = ["metric_history", "runs"]
