@@ -1,1 +1,14 @@
-"""jobs: see the README; filled in by its issue."""
+"""jobs: local jobs triggered by model registry events (issue 4).
+
+    >>> import jobs
+    >>> jobs.create_trigger("/data/lake", name="validate", model_name="churn", stage="Staging",
+    ...                     callable="my_jobs.validate:run")        # runs when a churn version enters Staging
+    >>> jobs.list_runs("/data/lake")                             # recorded runs (the Delta table mlflow.job_runs)
+
+Triggers fire from the registry's event dispatcher (a background thread of any process that writes to the
+registry) and from `python -m jobs drain <lake>` (cron, or `--follow` as a service).
+"""
+
+from ._triggers import JobRun, Trigger, create_trigger, delete_trigger, drain, list_runs, list_triggers
+
+__all__ = ["JobRun", "Trigger", "create_trigger", "delete_trigger", "drain", "list_runs", "list_triggers"]

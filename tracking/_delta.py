@@ -171,6 +171,20 @@ class DeltaLog:
             actions = [json.loads(line) for line in data.splitlines() if line.strip()]
             self._apply(nxt, actions, local_rows=None)
 
+    def commit_info(self, version: int) -> dict[str, Any] | None:
+        """The `commitInfo` action of commit `version` (read from its JSON file), or None if absent."""
+        try:
+            with open(os.path.join(self.log_dir, f"{version:020d}.json"), "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            return None
+        for line in data.splitlines():
+            if line.strip():
+                action = json.loads(line)
+                if "commitInfo" in action:
+                    return action["commitInfo"]
+        return None
+
     def _load_checkpoint(self) -> None:
         try:
             with open(os.path.join(self.log_dir, "_last_checkpoint"), "rb") as fh:
@@ -236,11 +250,13 @@ class DeltaLog:
         *,
         operation: str = "WRITE",
         data_change: bool = True,
+        info: dict[str, Any] | None = None,
     ) -> int:
         """Write one file per row list and publish one commit at `version + 1`; return that version.
 
         The snapshot must be fresh (`refresh()` just ran). Raises CommitConflict, with nothing published and
-        the data files deleted again, when another writer took the version first.
+        the data files deleted again, when another writer took the version first. `info` is merged into the
+        commit's `commitInfo` (e.g. the registry's events, published atomically with the change).
         """
         version = self.version + 1
         now = _now_ms()
@@ -248,7 +264,7 @@ class DeltaLog:
         actions: list[dict[str, Any]] = [{"commitInfo": {
             "timestamp": now, "operation": operation,
             "operationParameters": {"mode": "Append"} if operation == "WRITE" else {},
-            "clientVersion": "lakehouse-ml-tracking",
+            "clientVersion": "lakehouse-ml-tracking", **(info or {}),
         }}]
         for rel in removes:
             entry = self.files[rel]

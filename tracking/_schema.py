@@ -47,3 +47,48 @@ TABLES: dict[str, tuple[pa.Schema, str]] = {
     "mlflow.logged_model_params": (pa.schema([("model_id", S), ("key", S), ("value", S)]),
                                    "MLflow logged model parameters, one row per (model_id, key)"),
 }
+
+# -- model registry (issue 4) -------------------------------------------------------------------------------
+# Registry tables hold current state like the tracking tables; `registry_events` (the outbox) and
+# `webhook_deliveries` / `job_runs` are append-only logs. Each registry change's events are also carried in
+# the `commitInfo` of the commit that made the change (key `lakehouseEvents`), so the outbox can be
+# rebuilt from the registry tables' logs after a crash.
+TABLES.update({
+    "mlflow.registered_models": (pa.schema([
+        ("name", S), ("creation_time", L), ("last_updated_time", L), ("description", S),
+    ]), "MLflow registered models, one row per model"),
+    "mlflow.model_versions": (pa.schema([
+        ("name", S), ("version", L), ("creation_time", L), ("last_updated_time", L), ("description", S),
+        ("user_id", S), ("current_stage", S), ("source", S), ("storage_location", S), ("run_id", S),
+        ("run_link", S), ("status", S), ("status_message", S),
+    ]), "MLflow model versions, one row per (name, version); deleted ones have current_stage='Deleted_Internal'"),
+    "mlflow.registered_model_tags": (pa.schema([("name", S), ("key", S), ("value", S)]),
+                                     "MLflow registered model tags, one row per (name, key)"),
+    "mlflow.model_version_tags": (pa.schema([("name", S), ("version", L), ("key", S), ("value", S)]),
+                                  "MLflow model version tags, one row per (name, version, key)"),
+    "mlflow.registered_model_aliases": (pa.schema([("name", S), ("alias", S), ("version", L)]),
+                                        "MLflow registered model aliases, one row per (name, alias)"),
+    "mlflow.webhooks": (pa.schema([
+        ("webhook_id", S), ("name", S), ("description", S), ("url", S), ("events", S), ("status", S),
+        ("secret", S), ("creation_timestamp", L), ("last_updated_timestamp", L), ("deleted_timestamp", L),
+    ]), "MLflow webhooks, one row per webhook; events is a JSON list of 'entity.action'; secret is "
+        "Fernet-encrypted ('fernet:' prefix) when MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY is set"),
+    "mlflow.registry_events": (pa.schema([
+        ("event_id", S), ("event", S), ("name", S), ("version", S), ("payload", S), ("timestamp", L),
+        ("source_table", S), ("source_version", L),
+    ]), "Registry events (the outbox), one row per event; payload is the MLflow webhook payload as JSON"),
+    "mlflow.webhook_deliveries": (pa.schema([
+        ("event_id", S), ("subscriber", S), ("attempt", L), ("status", S), ("worker", S), ("delivery_id", S),
+        ("timestamp", L), ("lease_until", L), ("next_attempt_at", L), ("response_status", L),
+        ("duration_ms", L), ("error", S),
+    ]), "Delivery log: one 'in_progress' row when an attempt is claimed and one outcome row "
+        "('succeeded', 'failed' = retry scheduled, 'gave_up') per attempt and (event, subscriber)"),
+    "mlflow.job_triggers": (pa.schema([
+        ("trigger_id", S), ("name", S), ("model_name", S), ("stage", S), ("alias", S), ("callable", S),
+        ("command", S), ("timeout_seconds", L), ("creation_timestamp", L), ("deleted_timestamp", L),
+    ]), "Local job triggers: run a Python callable or a command (JSON argv) on a registry event"),
+    "mlflow.job_runs": (pa.schema([
+        ("run_id", S), ("trigger_id", S), ("event_id", S), ("model_name", S), ("version", S), ("stage", S),
+        ("status", S), ("exit_code", L), ("start_time", L), ("end_time", L), ("output", S),
+    ]), "Runs of triggered jobs, one row per run; output is the tail of stdout+stderr"),
+})

@@ -1,0 +1,234 @@
+"""Local job triggers: run a Python callable or a command when a registry event matches.
+
+A trigger names a registered model and a stage ("when a version of `churn` moves to Staging") or an alias
+("when `@champion` is set on a version of `churn`"). The registry's dispatcher (`tracking._events`) treats
+each trigger as a subscriber `trigger:<id>`: the job runs at least once per matching event, exactly once
+unless a dispatcher dies mid-run, in a subprocess, and each run is recorded in `mlflow.job_runs`. A failing
+job is recorded as failed and not retried (unlike an HTTP delivery, its failure is not transient).
+
+The job sees the event as JSON in `LAKEHOUSE_EVENT` and the model in `MODEL_NAME`, `MODEL_VERSION`,
+`MODEL_STAGE`; a callable `"package.module:function"` is called with the event dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow.entities.model_registry.model_version_stages import get_canonical_stage
+
+from tracking._delta import Row
+from tracking._events import STAGE_TRANSITIONED
+from tracking._registry import JOB_RUNS, TRIGGERS, Lake, open_lake
+from tracking._store import SCHEME, lake_root_from_uri
+from tracking._webhooks import Outcome
+
+OUTPUT_TAIL = 4000
+"""Characters of a job's combined stdout and stderr kept in `mlflow.job_runs.output`."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What to run on which event: `stage` or `alias` of `model_name`; `callable` or `command`."""
+
+    trigger_id: str
+    name: str
+    model_name: str
+    stage: str | None
+    alias: str | None
+    callable: str | None
+    command: tuple[str, ...] | None
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One run of a triggered job. `status` is 'succeeded' or 'failed'; times are epoch ms (UTC)."""
+
+    run_id: str
+    trigger_id: str
+    event_id: str
+    model_name: str
+    version: str | None
+    stage: str | None
+    status: str
+    exit_code: int | None
+    start_time: int
+    end_time: int
+    output: str
+
+
+def _lake(lake: str | os.PathLike) -> Lake:
+    lake = os.fspath(lake)
+    return open_lake(lake_root_from_uri(lake) if lake.startswith(f"{SCHEME}:") else os.path.abspath(lake))
+
+
+def _to_trigger(row: Row) -> Trigger:
+    return Trigger(trigger_id=row["trigger_id"], name=row["name"], model_name=row["model_name"],
+                   stage=row["stage"], alias=row["alias"], callable=row["callable"],
+                   command=tuple(json.loads(row["command"])) if row["command"] else None,
+                   timeout_seconds=row["timeout_seconds"])
+
+
+def create_trigger(lake: str | os.PathLike, *, name: str, model_name: str, stage: str | None = None,
+                   alias: str | None = None, callable: str | None = None, command: list[str] | None = None,
+                   timeout_seconds: int = 3600) -> Trigger:
+    """Run a job whenever a version of `model_name` moves to `stage` (or gets `alias`).
+
+    Args:
+        lake: the lake root path or its `lakehouse:///` URI.
+        name: a label for the trigger (not required to be unique).
+        model_name: the registered model watched.
+        stage: MLflow stage (case-insensitive: "staging", "Production", ...); exactly one of stage/alias.
+        alias: alias name, e.g. "champion".
+        callable: "package.module:function", called with the event dict; exactly one of callable/command.
+        command: argv list run as is (no shell).
+        timeout_seconds: the job is killed and recorded as failed after this long.
+
+    Example:
+        >>> create_trigger("/data/lake", name="validate", model_name="churn", stage="Staging",
+        ...                callable="my_jobs.validate:run")
+    """
+    if (stage is None) == (alias is None):
+        raise ValueError(f"give exactly one of stage= or alias= (got stage={stage!r}, alias={alias!r})")
+    if (callable is None) == (command is None):
+        raise ValueError(f"give exactly one of callable= or command= (got callable={callable!r}, command={command!r})")
+    if callable is not None and (":" not in callable or not all(callable.split(":", 1))):
+        raise ValueError(f"callable must look like 'package.module:function', got {callable!r}")
+    if command is not None and (isinstance(command, str) or not command):
+        raise ValueError(f"command must be a non-empty argv list such as ['python', 'job.py'], got {command!r}")
+    if not isinstance(timeout_seconds, int) or timeout_seconds < 1:
+        raise ValueError(f"timeout_seconds must be a positive int, got {timeout_seconds!r}")
+    if stage is not None:
+        stage = get_canonical_stage(stage)  # raises MlflowException naming the valid stages
+    row = {"trigger_id": uuid.uuid4().hex, "name": name, "model_name": model_name, "stage": stage, "alias": alias,
+           "callable": callable, "command": json.dumps(list(command)) if command else None,
+           "timeout_seconds": timeout_seconds, "creation_timestamp": int(time.time() * 1000),
+           "deleted_timestamp": None}
+    lk = _lake(lake)
+    with lk.lock:
+        lk.t.write(TRIGGERS, lambda: ([[row]], []))
+    return _to_trigger(row)
+
+
+def list_triggers(lake: str | os.PathLike) -> list[Trigger]:
+    """Live triggers, oldest first."""
+    lk = _lake(lake)
+    with lk.lock:
+        lk.t.refresh([TRIGGERS])
+        rows = [h[0][0] for h in lk.t.triggers.groups.values()]
+    return [_to_trigger(r) for r in sorted(rows, key=lambda r: r["creation_timestamp"]) if r["deleted_timestamp"] is None]
+
+
+def delete_trigger(lake: str | os.PathLike, trigger_id: str) -> None:
+    """Stop a trigger (its past runs stay recorded). Raises KeyError naming the live trigger ids if unknown."""
+    lk = _lake(lake)
+
+    def plan():
+        hit = lk.t.triggers.get(trigger_id, 0)
+        if hit is None or hit[0]["deleted_timestamp"] is not None:
+            live = [i for i, h in lk.t.triggers.groups.items() if h[0][0]["deleted_timestamp"] is None]
+            raise KeyError(f"no live trigger {trigger_id!r}; live triggers: {live}")
+        return lk.t.replace(TRIGGERS, lk.t.triggers, [(trigger_id, 0)],
+                            [{**hit[0], "deleted_timestamp": int(time.time() * 1000)}])
+
+    with lk.lock:
+        lk.t.write(TRIGGERS, plan)
+
+
+def list_runs(lake: str | os.PathLike, trigger_id: str | None = None) -> list[JobRun]:
+    """Recorded job runs (of one trigger, or all), oldest first."""
+    lk = _lake(lake)
+    with lk.lock:
+        lk.t.refresh([JOB_RUNS])
+        rows = [h[0][0] for h in lk.t.job_runs.groups.values()]
+    rows = [r for r in rows if trigger_id is None or r["trigger_id"] == trigger_id]
+    return [JobRun(**r) for r in sorted(rows, key=lambda r: r["start_time"])]
+
+
+def drain(lake: str | os.PathLike, *, follow_seconds: float = 0.0) -> None:
+    """Deliver every due registry event of the lake (webhooks and triggers) from this process.
+
+    With `follow_seconds`, keeps delivering (retries included) until that many seconds have passed.
+    Safe beside other drainers, the in-process dispatchers and `mlflow server`: attempts are claimed.
+    """
+    lk = _lake(lake)
+    deadline = time.time() + follow_seconds
+    while True:
+        wake = lk.dispatcher.drain(wait=True)
+        left = deadline - time.time()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.5 if wake is None else max(0.02, min(0.5, wake - time.time()))))
+
+
+# -- the dispatcher's side --------------------------------------------------------------------------------
+@dataclass
+class TriggerSubscriber:
+    id: str
+    trigger: Row
+    lake: Lake
+    max_attempts: int = 1
+    timeout_seconds: int = 3600
+
+    def deliver(self, event: Row) -> Outcome:
+        trig, payload = self.trigger, json.loads(event["payload"])
+        stage = payload.get("to_stage")
+        env = {**os.environ, "LAKEHOUSE_EVENT": json.dumps({**event, "payload": payload}),
+               "MODEL_NAME": event["name"], "MODEL_VERSION": event["version"] or "", "MODEL_STAGE": stage or ""}
+        cwd_path = os.getcwd()
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd_path, env.get("PYTHONPATH")) if p)
+        argv = ([sys.executable, "-m", "jobs", "call", trig["callable"]] if trig["callable"]
+                else json.loads(trig["command"]))
+        start = int(time.time() * 1000)
+        try:
+            proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  timeout=trig["timeout_seconds"])
+            code, output = proc.returncode, proc.stdout
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            code, output = None, out + f"\n[killed after {trig['timeout_seconds']} s]"
+        except OSError as e:
+            code, output = None, f"could not start {argv!r}: {e}"
+        end = int(time.time() * 1000)
+        status = "succeeded" if code == 0 else "failed"
+        row = {"run_id": uuid.uuid4().hex, "trigger_id": trig["trigger_id"], "event_id": event["event_id"],
+               "model_name": event["name"], "version": event["version"], "stage": stage, "status": status,
+               "exit_code": code, "start_time": start, "end_time": end, "output": output[-OUTPUT_TAIL:]}
+        with self.lake.lock:
+            self.lake.t.write(JOB_RUNS, lambda: ([[row]], []))
+        return Outcome(ok=code == 0, error=None if code == 0 else f"job exited {code}")
+
+
+def _matches(trig: Row, event: Row) -> bool:
+    if trig["deleted_timestamp"] is not None or trig["model_name"] != event["name"]:
+        return False
+    if trig["creation_timestamp"] > event["timestamp"]:
+        return False
+    payload: dict[str, Any] = json.loads(event["payload"])
+    if trig["stage"] is not None:
+        return event["event"] == STAGE_TRANSITIONED and payload.get("to_stage") == trig["stage"]
+    return event["event"] == "model_version_alias.created" and payload.get("alias") == trig["alias"]
+
+
+def trigger_subscribers(lake: Lake, event: Row) -> list[TriggerSubscriber]:
+    """The live triggers matching `event` (created no later than it)."""
+    return [TriggerSubscriber(f"trigger:{row['trigger_id']}", row, lake, timeout_seconds=row["timeout_seconds"])
+            for hits in lake.t.triggers.groups.values() for row in [hits[0][0]] if _matches(row, event)]
+
+
+def call(target: str) -> None:
+    """Import `package.module:function` and call it with the event from `LAKEHOUSE_EVENT`."""
+    import importlib
+
+    module, _, func = target.partition(":")
+    fn = getattr(importlib.import_module(module), func)
+    result = fn(json.loads(os.environ.get("LAKEHOUSE_EVENT", "{}")))
+    if result is not None:
+        print(result)
