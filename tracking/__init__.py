@@ -40,7 +40,7 @@ from ._store import SCHEME, LakehouseTrackingStore  # noqa: E402
 
 def __getattr__(name: str):
     # The Spark analysis API imports pyspark; load it on first use so the store (and `mlflow server`) don't.
-    if name in ("metric_history", "runs"):
+    if name in ("metric_history", "model_versions", "runs"):
         from . import _analysis
 
         return getattr(_analysis, name)
@@ -49,5 +49,5 @@ def __getattr__(name: str):
 
 __all__ = [
     "LakehouseRegistryStore", "LakehouseTrackingStore", "SCHEME", "TABLES", "factory", "metric_history",
-    "registry_factory", "runs",
+    "model_versions", "registry_factory", "runs",
 ]

@@ -32,16 +32,18 @@ def _lakehouse(where: Where) -> Lakehouse:
 class _Snapshot:
     """Reads tracking tables as of one instant (or the latest state when there is none)."""
 
-    def __init__(self, lh: Lakehouse, version: int | None, timestamp: datetime | str | None) -> None:
+    def __init__(
+        self, lh: Lakehouse, version: int | None, timestamp: datetime | str | None, *, table: str = "mlflow.runs"
+    ) -> None:
         if version is not None and timestamp is not None:
-            raise ValueError("pass either version= (of mlflow.runs) or timestamp=, not both")
+            raise ValueError(f"pass either version= (of {table}) or timestamp=, not both")
         self.lh = lh
         self.at: datetime | None = None
         if version is not None:
             if isinstance(version, bool) or not isinstance(version, int):
-                raise TypeError(f"version must be an int (a version of mlflow.runs), got {version!r}")
-            self.lh.read("mlflow.runs", version=version)  # VersionNotFoundError names the available range
-            hist = self.lh.history("mlflow.runs")
+                raise TypeError(f"version must be an int (a version of {table}), got {version!r}")
+            self.lh.read(table, version=version)  # VersionNotFoundError names the available range
+            hist = self.lh.history(table)
             self.at = next(h.timestamp for h in hist if h.version == version)
         elif timestamp is not None:
             self.at = to_utc(timestamp)
@@ -140,4 +142,42 @@ def metric_history(
         "run_id", "key", "step", "timestamp")
 
 
-__all__ = ["metric_history", "runs"]
+def model_versions(
+    where: Where,
+    *,
+    name: str | None = None,
+    version: int | None = None,
+    timestamp: datetime | str | None = None,
+    include_deleted: bool = False,
+) -> DataFrame:
+    """Registered model versions with their stage, aliases and tags, optionally as of an earlier point.
+
+    "Which version of churn was in Production on 1 March?" is
+    `model_versions(uri, name="churn", timestamp="2026-03-01").where("current_stage = 'Production'")`.
+    `version` is a version of the `mlflow.model_versions` table (the other registry tables are read as of
+    that commit's time); `timestamp` reads every table as of that instant (naive = UTC).
+    """
+    snap = _Snapshot(_lakehouse(where), version, timestamp, table="mlflow.model_versions")
+    mv = snap.read("mlflow.model_versions")
+    if name is not None:
+        mv = mv.where(F.col("name") == name)
+    if not include_deleted:
+        mv = mv.where(F.col("current_stage") != "Deleted_Internal")
+    aliases = snap.read("mlflow.registered_model_aliases").groupBy("name", "version").agg(
+        F.sort_array(F.collect_list("alias")).alias("aliases"))
+    tags = snap.read("mlflow.model_version_tags").groupBy("name", "version").agg(
+        F.map_from_entries(F.collect_list(F.struct("key", "value"))).alias("tags"))
+    out = (
+        mv.join(aliases, ["name", "version"], "left").join(tags, ["name", "version"], "left")
+        .select(
+            "name", "version", "current_stage",
+            F.coalesce("aliases", F.array().cast("array<string>")).alias("aliases"),
+            "status", "run_id", "source", "description", "user_id",
+            _ms("creation_time").alias("creation_time"), _ms("last_updated_time").alias("last_updated_time"),
+            "tags",
+        )
+    )
+    return out.orderBy("name", F.col("version").desc())
+
+
+__all__ = ["metric_history", "model_versions", "runs"]

@@ -71,3 +71,30 @@ def test_metric_history(lake_uri, logged):
     assert [(r.step, r.value) for r in metric_history(lake_uri, run_ids=[r0], keys=["rmse"]).collect()] == [
         (0, 1.0), (1, 0.5)]
     assert metric_history(lake_uri, keys=["rmse"], timestamp=logged).count() == 6
+
+
+def test_which_version_was_in_production_at_a_time(lake_uri, spark):
+    from tracking import model_versions
+
+    mlflow.set_tracking_uri(lake_uri)
+    client = mlflow.MlflowClient()
+    client.create_registered_model("churn")
+    for _ in range(2):
+        client.create_model_version("churn", source="file:///tmp/model", run_id=None)
+    client.transition_model_version_stage("churn", "1", "Production")
+    client.set_registered_model_alias("churn", "champion", "1")
+    time.sleep(0.05)
+    first_production = datetime.now(timezone.utc)
+    time.sleep(0.05)
+    client.transition_model_version_stage("churn", "2", "Production", archive_existing_versions=True)
+    client.set_registered_model_alias("churn", "champion", "2")
+
+    def production(**kw):
+        df = model_versions(lake_uri, name="churn", **kw).where("current_stage = 'Production'")
+        return [(r.version, r.aliases) for r in df.collect()]
+
+    assert production() == [(2, ["champion"])]
+    assert production(timestamp=first_production) == [(1, ["champion"])]
+    stages = {r.version: r.current_stage for r in model_versions(lake_uri, name="churn").collect()}
+    assert stages == {1: "Archived", 2: "Production"}
+    assert model_versions(lake_uri, name="churn", version=0).count() == 0

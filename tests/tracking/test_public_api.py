@@ -19,7 +19,7 @@ def test_all_is_pinned():
     assert tracking.__all__ == sorted(tracking.__all__)
     assert tracking.__all__ == [
         "LakehouseRegistryStore", "LakehouseTrackingStore", "SCHEME", "TABLES", "factory", "metric_history",
-        "registry_factory", "runs"]
+        "model_versions", "registry_factory", "runs"]
 
 
 def test_entry_point_is_registered():
