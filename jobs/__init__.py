@@ -10,5 +10,9 @@ registry) and from `python -m jobs drain <lake>` (cron, or `--follow` as a servi
 """
 
 from ._triggers import JobRun, Trigger, create_trigger, delete_trigger, drain, list_runs, list_triggers
+from ._validate import ModelValidationError, validate_model
 
-__all__ = ["JobRun", "Trigger", "create_trigger", "delete_trigger", "drain", "list_runs", "list_triggers"]
+__all__ = [
+    "JobRun", "ModelValidationError", "Trigger", "create_trigger", "delete_trigger", "drain", "list_runs",
+    "list_triggers", "validate_model",
+]

@@ -7,7 +7,8 @@ unless a dispatcher dies mid-run, in a subprocess, and each run is recorded in `
 job is recorded as failed and not retried (unlike an HTTP delivery, its failure is not transient).
 
 The job sees the event as JSON in `LAKEHOUSE_EVENT` and the model in `MODEL_NAME`, `MODEL_VERSION`,
-`MODEL_STAGE`; a callable `"package.module:function"` is called with the event dict.
+`MODEL_STAGE`, with `MLFLOW_TRACKING_URI` pointing at the event's lake unless already set; a callable
+`"package.module:function"` is called with the event dict. `jobs:validate_model` is a ready-made one.
 """
 
 from __future__ import annotations
@@ -182,6 +183,8 @@ class TriggerSubscriber:
         stage = payload.get("to_stage")
         env = {**os.environ, "LAKEHOUSE_EVENT": json.dumps({**event, "payload": payload}),
                "MODEL_NAME": event["name"], "MODEL_VERSION": event["version"] or "", "MODEL_STAGE": stage or ""}
+        # The job talks to the lake the event came from, unless the environment names a tracking server.
+        env.setdefault("MLFLOW_TRACKING_URI", f"{SCHEME}://{self.lake.root}")
         cwd_path = os.getcwd()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd_path, env.get("PYTHONPATH")) if p)
         argv = ([sys.executable, "-m", "jobs", "call", trig["callable"]] if trig["callable"]
