@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -17,7 +18,9 @@ def check_unique_arrow(table_name: str, data: pa.Table, keys: Sequence[str]) -> 
     """Raise DuplicateKeyError if `keys` repeat in an Arrow table (fast: a hash aggregate in Arrow)."""
     if data.num_rows < 2:
         return
-    counts = data.select(list(keys)).group_by(list(keys), use_threads=True).aggregate([([], "count_all")])
+    if len(keys) == 1 and len(pc.unique(data.column(keys[0]))) == data.num_rows:
+        return  # the common case, decided in one pass; the grouping below only runs to name the duplicates
+    counts = data.select(list(keys)).group_by(list(keys), use_threads=False).aggregate([([], "count_all")])
     dup = counts.filter(pa.compute.greater(counts["count_all"], 1))
     if dup.num_rows:
         rows = dup.slice(0, _EXAMPLES).to_pylist()

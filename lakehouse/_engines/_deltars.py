@@ -62,9 +62,9 @@ class DeltaRsEngine(Engine):
     name = "deltalake"
 
     # -- metadata -------------------------------------------------------------------------------------------
-    def _open(self, ref: TableRef, version: int | None = None, *, without_files: bool = False) -> DeltaTable:
+    def _open(self, ref: TableRef, version: int | None = None) -> DeltaTable:
         try:
-            return DeltaTable(ref.path, version=version, without_files=without_files)
+            return DeltaTable(ref.path, version=version)
         except DeltaTableNotFound:
             raise TableNotFoundError(ref.name, ref.path) from None
 
@@ -72,7 +72,7 @@ class DeltaRsEngine(Engine):
         return DeltaTable.is_deltatable(ref.path)
 
     def state(self, ref: TableRef, version: int | None = None) -> TableState:
-        dt = self._open(ref, version, without_files=True)
+        dt = self._open(ref, version)
         md = dt.metadata()
         return TableState(
             version=dt.version(),
@@ -85,11 +85,11 @@ class DeltaRsEngine(Engine):
         )
 
     def commits(self, ref: TableRef) -> list[tuple[int, int]]:
-        return sorted((int(h["version"]), int(h["timestamp"])) for h in self._open(ref, without_files=True).history())
+        return sorted((int(h["version"]), int(h["timestamp"])) for h in self._open(ref).history())
 
     def history(self, ref: TableRef, limit: int | None) -> list[HistoryEntry]:
         out = []
-        for h in self._open(ref, without_files=True).history(limit):
+        for h in self._open(ref).history(limit):
             out.append(
                 HistoryEntry(
                     version=int(h["version"]),
@@ -234,7 +234,7 @@ class DeltaRsEngine(Engine):
                     raise
                 result = WriteResult(version=0, num_rows=_rows(adds), num_files=len(adds))
         if custom:
-            dt = DeltaTable(ref.path, without_files=True)
+            dt = DeltaTable(ref.path)
             dt.alter.set_table_properties(custom, raise_if_not_exists=False)
             result = WriteResult(version=dt.version(), num_rows=result.num_rows, num_files=result.num_files)
         return result
@@ -267,7 +267,7 @@ class DeltaRsEngine(Engine):
 
         def commit() -> WriteResult:
             token, props = _tagged()
-            dt = DeltaTable(ref.path, without_files=mode == "append")
+            dt = DeltaTable(ref.path)
             dt.create_write_transaction(adds, mode=mode, schema=dschema, partition_by=parts, commit_properties=props)
             return WriteResult(version=_version_of(ref.path, token), num_rows=_rows(adds), num_files=len(adds))
 
@@ -338,7 +338,7 @@ class DeltaRsEngine(Engine):
             metrics = dt.optimize.z_order(list(z_order_by), target_size=target_size)
         else:
             metrics = dt.optimize.compact(target_size=target_size)
-        after = DeltaTable(ref.path, without_files=True).version()
+        after = DeltaTable(ref.path).version()
         return OptimizeResult(
             version=after if after != before else None,
             num_files_added=int(metrics.get("numFilesAdded", 0)),
@@ -395,7 +395,7 @@ def _tagged() -> tuple[str, CommitProperties]:
 
 def _version_of(path: str, token: str) -> int:
     """The version of the commit carrying `token` (delta-rs's writers do not return it)."""
-    dt = DeltaTable(path, without_files=True)
+    dt = DeltaTable(path)
     for h in dt.history(64):
         if h.get(_TOKEN_KEY) == token:
             return int(h["version"])
