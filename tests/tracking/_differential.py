@@ -82,13 +82,15 @@ def _num(v: float) -> Any:
     return "nan" if isinstance(v, float) and math.isnan(v) else v
 
 
-def differential(backends: dict[str, str], scenario: Callable[[MlflowClient, Recorder], None]) -> list:
+def differential(
+    backends: dict[str, str], scenario: Callable[[MlflowClient, Recorder], None], recorder: type[Recorder] = Recorder
+) -> list:
     """Run `scenario` on every backend; assert the lakehouse outcome equals sqlite's, item by item."""
     results: dict[str, list] = {}
     for name, uri in backends.items():
         mlflow.set_tracking_uri(uri)
         client = MlflowClient(uri)
-        rec = Recorder(client)
+        rec = recorder(client)
         scenario(client, rec)
         while mlflow.active_run() is not None:
             mlflow.end_run()

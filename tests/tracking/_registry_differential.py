@@ -9,12 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import mlflow
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.entities.webhook import Webhook
-from mlflow.tracking import fluent
 
-from _differential import Recorder
+from _differential import Recorder, differential
 
 _ID = re.compile(r"[0-9a-f]{32}|m-[0-9a-f]{32}")
 
@@ -38,20 +36,5 @@ class RegistryRecorder(Recorder):
 
 
 def registry_differential(backends: dict[str, str], scenario) -> list:
-    """Run `scenario(client, rec)` on both backends; assert the lakehouse outcome equals sqlite's."""
-    results = {}
-    for name, uri in backends.items():
-        mlflow.set_tracking_uri(uri)
-        client = mlflow.MlflowClient(uri)
-        rec = RegistryRecorder(client)
-        scenario(client, rec)
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        fluent._active_experiment_id = None
-        results[name] = rec.items
-    ref, got = results["sqlite"], results["lakehouse"]
-    assert [label for label, _ in ref] == [label for label, _ in got]
-    diffs = [f"{label}: sqlite gave {want!r}, lakehouse gave {have!r}"
-             for (label, want), (_, have) in zip(ref, got) if have != want]
-    assert not diffs, "\n".join(diffs)
-    return got
+    """`differential` with the registry's entities normalised too."""
+    return differential(backends, scenario, recorder=RegistryRecorder)
