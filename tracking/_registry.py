@@ -371,12 +371,15 @@ class LakehouseRegistryStore(AbstractStore):
         offset = SearchUtils.parse_start_offset_from_page_token(page_token)
         with self._lock:
             self._sync()
-            models = [self._to_model(hits[0][0]) for hits in self._t.models.groups.values()]
-        if not _queries_prompts(parsed):
-            models = [m for m in models if not has_prompt_tag(m._tags)]
-        models = SearchModelUtils.filter(models, filter_string)
-        models.sort(key=sort_key)
-        return _page(models, offset, max_results)
+            # Filter and sort light views of the rows; build entities (latest versions, tags, aliases) only
+            # for the page returned.
+            models = [_ModelView(hits[0][0], self._t) for hits in self._t.models.groups.values()]
+            if not _queries_prompts(parsed):
+                models = [m for m in models if not has_prompt_tag(m._tags)]
+            models = [m for m in models if _matches(SearchModelUtils._does_registered_model_match_clauses, m, parsed)]
+            models.sort(key=sort_key)
+            page = _page(models, offset, max_results)
+            return PagedList([self._to_model(m.row) for m in page], page.token)
 
     def get_registered_model(self, name):
         with self._lock:
@@ -588,11 +591,16 @@ class LakehouseRegistryStore(AbstractStore):
             self._sync()
             prompts = set() if _queries_prompts(parsed) else {
                 name for name in self._t.models.groups if self._is_prompt(name)}
-            versions = [self._to_version(r) for hits in self._t.versions.groups.values() for r, _ in hits.values()
+            # Filter and sort light views of the rows (MLflow's matcher reads attributes and `tags`, which a
+            # view computes from the row on demand); build entities only for the page returned.
+            versions = [_VersionView(r, self._t) for hits in self._t.versions.groups.values() for r, _ in hits.values()
                         if r["current_stage"] != STAGE_DELETED_INTERNAL and r["name"] not in prompts]
-        versions = SearchModelVersionUtils.filter(versions, filter_string)
-        versions.sort(key=sort_key)
-        return _page(versions, offset, max_results)
+            if parsed:
+                match = SearchModelVersionUtils._does_model_version_match_clauses
+                versions = [v for v in versions if _matches(match, v, parsed)]
+            versions.sort(key=sort_key)
+            page = _page(versions, offset, max_results)
+            return PagedList([self._to_version(v.row) for v in page], page.token)
 
     def set_model_version_tag(self, name, version, tag):
         _validate_model_name(name)
@@ -773,6 +781,52 @@ class LakehouseRegistryStore(AbstractStore):
 
 
 # -- search helpers: the SQL store's rules ----------------------------------------------------------------
+class _VersionView:
+    """A model-version row seen as MLflow's version filter and `_version_sort` read a `ModelVersion`.
+
+    Building a `ModelVersion` costs tens of microseconds (tags, and two environment lookups for its workspace),
+    so a search over 1,000 versions builds only the page it returns. `tags` is read only by tag clauses.
+    """
+
+    __slots__ = ("row", "_t")
+
+    def __init__(self, row: Row, tables: RegistryTables) -> None:
+        self.row, self._t = row, tables
+
+    name = property(lambda self: self.row["name"])
+    version = property(lambda self: self.row["version"])
+    source = property(lambda self: self.row["source"])
+    run_id = property(lambda self: self.row["run_id"])
+    current_stage = property(lambda self: self.row["current_stage"])
+    creation_timestamp = property(lambda self: self.row["creation_time"])
+    last_updated_timestamp = property(lambda self: self.row["last_updated_time"])
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {t["key"]: t["value"] for t in self._t.version_tags.rows((self.row["name"], self.row["version"]))}
+
+
+class _ModelView:
+    """A registered-model row seen as MLflow's model filter and `_registered_model_sort` read a `RegisteredModel`
+    (`_tags` holds every tag, the prompt marker included, as on the entity)."""
+
+    __slots__ = ("row", "_tags")
+
+    def __init__(self, row: Row, tables: RegistryTables) -> None:
+        self.row = row
+        self._tags = {t["key"]: t["value"] for t in tables.model_tags.rows(row["name"])}
+
+    name = property(lambda self: self.row["name"])
+    creation_timestamp = property(lambda self: self.row["creation_time"])
+    last_updated_timestamp = property(lambda self: self.row["last_updated_time"])
+
+
+def _matches(match_clause, item: Any, parsed: list[dict[str, Any]]) -> bool:
+    """Whether `item` satisfies every parsed clause, by MLflow's own per-clause matcher (what its `filter` runs
+    after parsing the string a second time; mlflow is pinned, so this private hook is stable here)."""
+    return all(match_clause(item, clause) for clause in parsed)
+
+
 def _page(items: list, offset: int, max_results: int) -> PagedList:
     page = items[offset:offset + max_results]
     token = SearchUtils.create_page_token(offset + max_results) if len(items) > offset + max_results else None
