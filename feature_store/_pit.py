@@ -9,24 +9,26 @@ Two partitionings: "cogroup" (the default: `groupBy(bucket).cogroup(...).applyIn
 features travel separately) and "shuffle" (one hash repartition of a null-padded union, then
 `mapInArrow`, which avoids Spark's sort but ships wider rows). At 1M labels x 5M feature rows on
 local[2], cogroup measured 4.6 s and shuffle 7.8 s (benchmarks/pit_join.py), hence the default.
+
+This is the path for inputs too large for the driver; smaller ones take the local path (`_local`), which
+runs the same kernel once in the driver and skips the shuffle and the Python-worker round trip.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ._asof import asof_indices, key_codes, take_or_null, to_micros
+from ._asof import asof_match, take_or_null
 
 _SIDE = "__fs_is_label"
 _KEY = "__fs_k{}"
@@ -129,30 +131,19 @@ def point_in_time_join(
     with_age = bool(spec.age_output)
 
     def match(left: pa.Table, right: pa.Table) -> pa.Table:
-        arrays = [left.column(c) for c in label_cols]
-        if left.num_rows == 0:
-            return pa.Table.from_arrays(
-                [pa.array([], type=f.type) for f in _arrow_fields(out_schema)], schema=_arrow_schema(out_schema)
-            )
-        age = None
-        if right.num_rows == 0:
-            idx = np.full(left.num_rows, -1, dtype=np.int64)
-        else:
-            lc, rc = key_codes([left.column(k) for k in key_names], [right.column(k) for k in key_names])
-            lts, lvalid = to_micros(left.column(label_ts))
-            fts, fvalid = to_micros(right.column(_FTS))
-            idx = asof_indices(lc, lts, lvalid, rc, fts, fvalid, lookback_us)
-            if with_age:
-                age = lts - fts[np.maximum(idx, 0)]
         schema = _arrow_schema(out_schema)
-        for i, fn in enumerate(feat_names):
-            arrays.append(_take(right, fn, idx, schema.field(len(label_cols) + i).type))
+        if left.num_rows == 0:
+            return schema.empty_table()
+        idx, age = asof_match([left.column(k) for k in key_names], left.column(label_ts),
+                              [right.column(k) for k in key_names], right.column(_FTS), lookback_us)
+        arrays = [left.column(c) for c in label_cols]
+        for fn in feat_names:
+            arrays.append(take_or_null(right.column(fn), idx, schema.field(len(arrays)).type))
         if with_ts:
-            arrays.append(_take(right, _FTS, idx, schema.field(len(label_cols) + len(feat_names)).type))
+            arrays.append(take_or_null(right.column(_FTS), idx, schema.field(len(arrays)).type))
         if with_age:
-            arrays.append(pa.array(age if age is not None else np.zeros(len(idx), np.int64), type=pa.int64(),
-                                   mask=idx < 0))
-        return pa.Table.from_arrays([a if not isinstance(a, pa.ChunkedArray) else a.combine_chunks() for a in arrays],
+            arrays.append(pa.array(age, type=pa.int64(), mask=idx < 0))
+        return pa.Table.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays],
                                     schema=schema)
 
     bucket = F.pmod(F.xxhash64(*key_names), F.lit(n))
@@ -191,21 +182,10 @@ def point_in_time_join(
     return union.mapInArrow(per_partition, out_schema)
 
 
-def _take(right: pa.Table, name: str, idx: np.ndarray, target: pa.DataType) -> pa.Array:
-    if right.num_rows == 0:
-        return pa.nulls(len(idx), type=target)
-    out = take_or_null(right.column(name), idx)
-    return out if out.type == target else out.cast(target)
-
-
 def _arrow_schema(schema: T.StructType) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
 
     return to_arrow_schema(schema, timestamp_utc=True, prefers_large_types=False)
-
-
-def _arrow_fields(schema: T.StructType) -> Sequence[pa.Field]:
-    return list(_arrow_schema(schema))
 
 
 def _latest_join(labels: DataFrame, features: DataFrame, spec: JoinSpec, ktypes: list[T.DataType]) -> DataFrame:

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ._entities import LookupAudit, TrainingSetAudit
+from ._local import LocalLookup, feature_source, labels_size, local_join_threshold, row_width, run_local
 from ._pit import JoinSpec, point_in_time_join
 
 if TYPE_CHECKING:
@@ -110,8 +111,14 @@ class TrainingSet:
     def load_df(self, *, include_matched_timestamps: bool = False) -> DataFrame:
         """The training DataFrame: label columns (less `exclude_columns`) then every lookup's outputs.
 
-        Lazy, like any Spark DataFrame. With `include_matched_timestamps`, a column
-        `__fs_matched_ts_<i>` per lookup holds the timestamp of the feature row used (null if none).
+        With `include_matched_timestamps`, a column `__fs_matched_ts_<i>` per lookup holds the timestamp of
+        the feature row used (null if none).
+
+        Where the labels and the feature rows they need are estimated to fit under
+        `spark.lakehouse.featureStore.localJoinThreshold` (default 512 MiB, -1 = never), the join runs in the
+        driver when this is called (labels collected with toArrow, the recorded versions' Parquet files read
+        with pyarrow) and the DataFrame returned holds the result; otherwise it is a lazy Spark plan that
+        co-partitions labels and feature rows by key. Both give the same rows.
 
         Raises:
             lakehouse.errors.VersionNotFoundError / DataFilesMissingError: a recorded version can no longer
@@ -121,38 +128,67 @@ class TrainingSet:
         return df.drop(*[c for c in df.columns if c.startswith("__fs_age_us_")])
 
     def _joined(self, with_ts: bool) -> DataFrame:
-        df = self._labels
         groups: dict[tuple, list[int]] = {}
         for i, lk in enumerate(self.lookups):
             groups.setdefault(lk.join_group(), []).append(i)
+        specs = []
         for members in groups.values():
             first = self.lookups[members[0]]
-            table = self._lake.read(first.table_name, version=first.version)
-            features = tuple(f for i in members for f in self.lookups[i].features)
-            outputs = tuple(o for i in members for o in self.lookups[i].outputs)
             matched = _MATCHED.format(members[0]) if with_ts and first.timestamp_key else None
-            spec = JoinSpec(
+            specs.append((members, first, JoinSpec(
                 label_keys=first.lookup_key,
                 feature_keys=first.primary_keys,
                 label_ts=first.timestamp_lookup_key,
                 feature_ts=first.timestamp_key,
-                features=features,
-                outputs=outputs,
+                features=tuple(f for i in members for f in self.lookups[i].features),
+                outputs=tuple(o for i in members for o in self.lookups[i].outputs),
                 lookback=None if first.lookback_us is None else timedelta(microseconds=first.lookback_us),
                 matched_ts_output=matched,
                 age_output=_AGE.format(members[0]) if matched else None,
-            )
-            df = point_in_time_join(df, table, spec)
+            )))
+        local = self._local_plan(specs)
+        if local is not None:
+            df = run_local(self._labels.sparkSession, self._labels, local)
+        else:
+            df = self._labels
+            for _, first, spec in specs:
+                df = point_in_time_join(df, self._lake.read(first.table_name, version=first.version), spec)
+        for members, _, spec in specs:
             for i in members[1:]:
-                if matched:
-                    df = df.withColumn(_MATCHED.format(i), F.col(matched))
-                    df = df.withColumn(_AGE.format(i), F.col(_AGE.format(members[0])))
+                if spec.matched_ts_output:
+                    df = df.withColumn(_MATCHED.format(i), F.col(spec.matched_ts_output))
+                    df = df.withColumn(_AGE.format(i), F.col(spec.age_output))
         for lk in self.lookups:
             for out, value in lk.default_values.items():
                 dtype = df.schema[out].dataType
                 df = df.withColumn(out, F.coalesce(F.col(f"`{out}`"), F.lit(value).cast(dtype)))
         keep = [c for c in df.columns if c not in self.exclude_columns]
         return df.select([F.col(f"`{c}`") for c in keep])
+
+    def _local_plan(self, specs: list[tuple[list[int], ResolvedLookup, JoinSpec]]) -> list[LocalLookup] | None:
+        """The joins as a local plan when the labels and the feature rows they need fit under the threshold
+        (`_local` explains the estimate), else None: the distributed join."""
+        threshold = local_join_threshold(self._labels.sparkSession)
+        if threshold < 0:
+            return None
+        label_bytes = labels_size(self._labels)
+        if label_bytes is None or label_bytes > threshold:
+            return None
+        label_rows = label_bytes // max(row_width(self._labels.schema.fields), 1)
+        total = label_bytes
+        plan = []
+        for _, first, spec in specs:
+            source = feature_source(self._lake, first.table_name, first.version)
+            if source is None:
+                return None
+            lk = LocalLookup(source, spec.label_keys, spec.feature_keys, spec.label_ts, spec.feature_ts, spec.features,
+                             spec.outputs, first.lookback_us, spec.matched_ts_output, spec.age_output)
+            total += source.estimated_bytes(lk.columns)
+            total += label_rows * row_width([source.schema[f] for f in spec.features])
+            if total > threshold:
+                return None
+            plan.append(lk)
+        return plan
 
     def audit(self) -> TrainingSetAudit:
         """Match rate, and age of the features used (label ts - feature ts), per lookup; one Spark job each.

@@ -6,11 +6,34 @@ import pytest
 from feature_store_helpers import FEATURES_SCHEMA, ts
 
 from feature_store import FeatureStoreClient
+from feature_store._local import THRESHOLD_CONF
 
 
 @pytest.fixture
 def fs(tmp_path, spark) -> FeatureStoreClient:
     return FeatureStoreClient(root=str(tmp_path / "lake"), spark=spark)
+
+
+@pytest.fixture(params=["local", "distributed"])
+def join_path(request, spark, monkeypatch) -> str:
+    """Runs a test once per point-in-time join path, each forced: "local" takes the in-driver path whatever
+    Spark estimates for the labels (DataFrames built from Python rows have no size estimate), "distributed"
+    sets the threshold to -1. Asserts that the path asked for is the one taken."""
+    from feature_store import _training_set
+
+    taken = []
+    real_local, real_plan = _training_set.run_local, _training_set.point_in_time_join
+    monkeypatch.setattr(_training_set, "run_local", lambda *a, **k: taken.append("local") or real_local(*a, **k))
+    monkeypatch.setattr(_training_set, "point_in_time_join",
+                        lambda *a, **k: taken.append("distributed") or real_plan(*a, **k))
+    if request.param == "local":
+        monkeypatch.setattr(_training_set, "labels_size", lambda df: 0)
+        spark.conf.set(THRESHOLD_CONF, "1g")
+    else:
+        spark.conf.set(THRESHOLD_CONF, "-1")
+    yield request.param
+    spark.conf.unset(THRESHOLD_CONF)
+    assert not taken or set(taken) == {request.param}, taken
 
 
 

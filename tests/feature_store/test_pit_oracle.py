@@ -54,9 +54,29 @@ def test_kernel_matches_oracle(frows, lrows, lookback):
     assert [None if i < 0 else int(i) for i in idx] == [e[3] for e in expected]
 
 
+@settings(max_examples=150, deadline=None)
+@given(feature_rows, label_rows, st.one_of(st.none(), st.integers(0, 15)), st.sampled_from([1, 1 << 20, 1 << 45]))
+def test_kernel_matches_oracle_on_wide_keys_and_times(frows, lrows, lookback, scale):
+    """Keys spread over up to 2**47 (past the integer fast path) and times over ~2**61 us (past one packed
+    int64): the kernel falls back to dictionary codes and time ranks, with the same answers."""
+    lk = pa.array([None if k is None else k * scale - (1 << 46) for k, _ in lrows], pa.int64())
+    fk = pa.array([k * scale - (1 << 46) for k, _, _ in frows], pa.int64())
+    epoch = pa.timestamp("us", "UTC")
+    far = 1 << 30  # one "minute" is ~2,000 years: 40 of them span ~2**61 us
+    lts = pa.array([None if m is None else m * far * 60_000_000 - (1 << 62) for _, m in lrows], pa.int64()).cast(epoch)
+    fts = pa.array([m * far * 60_000_000 - (1 << 62) for _, m, _ in frows], pa.int64()).cast(epoch)
+    lc, fc = key_codes([lk], [fk])
+    lt, lv = to_micros(lts)
+    ft, fv = to_micros(fts)
+    idx = asof_indices(lc, lt, lv, fc, ft, fv, None if lookback is None else lookback * far * 60_000_000)
+    expected = oracle([(k, m, i) for i, (k, m) in enumerate(lrows)], [(k, m, j) for j, (k, m, _) in enumerate(frows)],
+                      lookback, None)
+    assert [None if i < 0 else int(i) for i in idx] == [e[3] for e in expected]
+
+
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(feature_rows, label_rows, st.one_of(st.none(), st.integers(0, 15)), st.one_of(st.none(), st.just(-1.0)))
-def test_training_set_matches_oracle(fs, spark, frows, lrows, lookback, default):
+def test_training_set_matches_oracle(fs, spark, join_path, frows, lrows, lookback, default):
     name = f"f_{abs(hash((tuple(frows), tuple(lrows), lookback, default))) % 10**9}"
     fdf = spark.createDataFrame([(k, BASE + timedelta(minutes=m), v) for k, m, v in frows] or [],
                                 "k long, ts timestamp, v double")

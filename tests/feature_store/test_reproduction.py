@@ -49,7 +49,7 @@ def test_as_of_ignores_later_corrections(fs, spark, customer_features):
         fs.create_training_set(labels, _lookups(), "churn", as_of="2999-01-01")
 
 
-def test_vacuumed_version_names_table_version_and_retention(fs, spark, customer_features):
+def test_vacuumed_version_names_table_version_and_retention(fs, spark, customer_features, join_path):
     labels = spark.createDataFrame([(1, ts(4), 1)], LABELS_SCHEMA)
     t = fs.create_training_set(labels, _lookups(), "churn")
     fs.write_table(customer_features, spark.createDataFrame([(5, ts(5), 5.0, 5.0)], FEATURES_SCHEMA), mode="overwrite")

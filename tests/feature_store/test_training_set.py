@@ -14,7 +14,7 @@ def lookup(**kw):
                             "timestamp_lookup_key": "label_ts", **kw})
 
 
-def test_inclusive_ties_duplicates_nulls_rename_default_exclude(fs, spark, customer_features):
+def test_inclusive_ties_duplicates_nulls_rename_default_exclude(fs, spark, join_path, customer_features):
     labels = spark.createDataFrame(
         [(1, ts(3), 1),            # exactly at a feature ts: inclusive
          (1, ts(3), 1),            # a duplicate label row: appears twice
@@ -33,14 +33,14 @@ def test_inclusive_ties_duplicates_nulls_rename_default_exclude(fs, spark, custo
     assert_df_equality(t.load_df(), expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_lookback_window(fs, spark, customer_features):
+def test_lookback_window(fs, spark, join_path, customer_features):
     labels = spark.createDataFrame([(1, ts(4), 1), (1, ts(6), 1), (1, ts(7), 1)], LABELS_SCHEMA)
     t = fs.create_training_set(labels, [lookup(feature_names=["f1"], lookback_window=timedelta(days=1))], "churn")
     got = {(r.label_ts.astimezone(timezone.utc).day, r.f1) for r in t.load_df().collect()}
     assert got == {(4, 3.0), (6, 5.0), (7, None)}  # day 6 - day 5 = 1 day: inclusive
 
 
-def test_several_tables_multi_column_keys_and_latest_value_table(fs, spark, customer_features):
+def test_several_tables_multi_column_keys_and_latest_value_table(fs, spark, join_path, customer_features):
     fs.create_table(name="shop.pairs", primary_keys=["a", "b"], timestamp_keys="ts",
                     df=spark.createDataFrame([(1, "x", ts(1), 7), (1, "y", ts(1), 8)], "a int, b string, ts timestamp, n int"))
     fs.create_table(name="profile", primary_keys="cid", df=spark.createDataFrame([(1, "gold")], "cid long, tier string"))
@@ -57,7 +57,7 @@ def test_several_tables_multi_column_keys_and_latest_value_table(fs, spark, cust
     assert t.versions == {"customer_features": 0, "shop.pairs": 0, "profile": 0}
 
 
-def test_date_and_ntz_are_explicit(fs, spark):
+def test_date_and_ntz_are_explicit(fs, spark, join_path):
     fs.create_table(name="daily", primary_keys="k", timestamp_keys="d",
                     df=spark.createDataFrame([(1, date(2026, 1, 2), 2.0)], "k long, d date, v double"))
     labels = spark.createDataFrame([(1, datetime(2026, 1, 2, 0, 0)), (1, datetime(2026, 1, 1, 23, 59))],
