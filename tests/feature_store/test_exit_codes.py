@@ -1,0 +1,23 @@
+"""Processes that build training sets exit 0 every time: the local join path reads Parquet with pyarrow
+in the driver, next to deltalake's native code, and an abort at exit (code 134) would fail a batch job."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WORKER = str(Path(__file__).with_name("_worker.py"))
+
+
+@pytest.mark.slow
+def test_training_set_processes_exit_zero_10_times_in_a_row(tmp_path):
+    root = str(tmp_path / "lake")
+    first = subprocess.run([sys.executable, WORKER, root], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for i in range(0, 10, 2):
+        procs = [subprocess.Popen([sys.executable, WORKER, root], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+        for j, p in enumerate(procs):
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, f"run {i + j}: exit {p.returncode}\n{err[-3000:]}"
