@@ -11,14 +11,14 @@ from typing import Any, Iterator, Literal
 
 from lakehouse import Lakehouse
 from lakehouse import errors as lh_errors
-from lakehouse._timetravel import to_utc
+from lakehouse import to_utc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from . import errors
 from ._entities import FeatureTable
-from ._lookup import FeatureLookup
+from ._lookup import FeatureLookup, _names
 from ._metadata import MetadataStore, TableRecord
 from ._pit import TIME_TYPES, key_type, time_kinds_compatible
 from ._training_set import ResolvedLookup, TrainingSet
@@ -211,6 +211,8 @@ class FeatureStoreClient:
             return self._lake.overwrite(rec.name, df).version
         except lh_errors.DuplicateKeyError as exc:
             raise errors.DuplicateKeyError(rec.name, exc.keys, exc.examples, exc.count) from None
+        except errors.SchemaMismatchError:
+            raise
         except lh_errors.SchemaMismatchError as exc:
             raise errors.SchemaMismatchError(rec.name, exc.expected, exc.received, exc.problems) from None
 
@@ -549,24 +551,6 @@ def _table_name(name: Any) -> str:
     if name.startswith("_feature_store"):
         raise ValueError(f"{name!r} is reserved for the feature store's own metadata")
     return name
-
-
-def _names(value: Any, argument: str, *, allow_empty: bool) -> list[str]:
-    if value is None:
-        out: list[str] = []
-    elif isinstance(value, str):
-        out = [value]
-    elif isinstance(value, Sequence):
-        out = list(value)
-    else:
-        raise TypeError(f"{argument} must be a column name or a list of column names, got {value!r}")
-    if not all(isinstance(v, str) and v for v in out):
-        raise TypeError(f"{argument} must be a column name or a list of column names, got {value!r}")
-    if not out and not allow_empty:
-        raise ValueError(f"{argument} must name at least one column")
-    if len(set(out)) != len(out):
-        raise ValueError(f"{argument} names a column twice: {out}")
-    return out
 
 
 def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:

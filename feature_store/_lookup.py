@@ -82,7 +82,10 @@ class FeatureLookup:
         return f"FeatureLookup({', '.join(parts)})"
 
 
-def _names(value: str | Sequence[str], argument: str, *, allow_empty: bool) -> list[str]:
+def _names(value: str | Sequence[str] | None, argument: str, *, allow_empty: bool) -> list[str]:
+    """A column name or names as a list; None is no columns. Refuses empties and repeats."""
+    if value is None:
+        value = []
     out = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else None
     if out is None or not all(isinstance(v, str) and v for v in out):
         raise TypeError(f"{argument} must be a column name or a list of column names, got {value!r}")

@@ -19,6 +19,8 @@ TimestampOutOfRangeError, ConcurrentModificationError) are raised unchanged.
 
 from __future__ import annotations
 
+from lakehouse import errors as lh_errors
+
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -143,7 +145,9 @@ class NullKeyError(FeatureStoreError):
         )
 
 
-class SchemaMismatchError(FeatureStoreError):
+class SchemaMismatchError(FeatureStoreError, lh_errors.SchemaMismatchError):
+    """A write whose columns or types differ from the feature table (also a lakehouse SchemaMismatchError)."""
+
     def __init__(
         self,
         table: str,
@@ -153,19 +157,8 @@ class SchemaMismatchError(FeatureStoreError):
         *,
         hint: str = "pass schema_evolution=True to add new columns, or cast the DataFrame to the table's types",
     ) -> None:
-        self.table = table
-        self.expected = list(expected)
-        self.received = list(received)
-        self.problems = list(problems)
-
-        def fmt(fields: Sequence[tuple[str, str]]) -> str:
-            return ", ".join(f"{n}: {t}" for n, t in fields) or "(no columns)"
-
-        super().__init__(
-            f"schema mismatch writing to feature table {table!r}: {'; '.join(self.problems)}.\n"
-            f"  expected: {fmt(self.expected)}\n  received: {fmt(self.received)}\n"
-            f"Nothing was written. To fix: {hint}."
-        )
+        lh_errors.SchemaMismatchError.__init__(
+            self, table, expected, received, problems, hint=hint, subject="feature table")
 
 
 class NotKnownAtError(FeatureStoreError):

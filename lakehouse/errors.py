@@ -140,13 +140,14 @@ class SchemaMismatchError(LakehouseError):
         problems: Sequence[str],
         *,
         hint: str = "pass schema_evolution=True to add new columns, or cast the DataFrame to the table's types",
+        subject: str = "table",
     ) -> None:
         self.table = table
         self.expected = list(expected)
         self.received = list(received)
         self.problems = list(problems)
         super().__init__(
-            f"schema mismatch writing to table {table!r}: {'; '.join(self.problems)}.\n"
+            f"schema mismatch writing to {subject} {table!r}: {'; '.join(self.problems)}.\n"
             f"  expected: {_fmt_fields(self.expected)}\n"
             f"  received: {_fmt_fields(self.received)}\n"
             f"Nothing was written. To fix: {hint}."
