@@ -8,12 +8,7 @@ dispatcher. The receiver counts what actually arrives.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 
 import mlflow
@@ -21,27 +16,14 @@ import pytest
 from mlflow.entities.webhook import WebhookEvent
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
-from test_registry_events import SECRET, Receiver, _free_port, _rows
+from _mlflow_server import mlflow_server
+from test_registry_events import SECRET, Receiver, _rows
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 EVENTS = [WebhookEvent("registered_model", "created"), WebhookEvent("model_version", "created"),
           WebhookEvent("model_version_tag", "set"), WebhookEvent("model_version_alias", "created"),
           WebhookEvent("model_version_alias", "deleted")]
-
-
-def _wait_healthy(server: subprocess.Popen, base: str, timeout: float = 90.0) -> None:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        assert server.poll() is None, f"server exited early ({server.returncode}): {server.stdout.read()}"
-        assert time.time() < deadline, f"server did not become healthy in {timeout:.0f} s"
-        time.sleep(0.5)
 
 
 @pytest.mark.slow
@@ -52,16 +34,8 @@ def test_served_lake_delivers_each_webhook_event_exactly_once(tmp_path, lake_uri
     monkeypatch.setenv("LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS", "0.2")
     monkeypatch.setenv("LAKEHOUSE_DISPATCH_POLL_SECONDS", "0.2")
     receiver = Receiver().start()
-    port = _free_port()
-    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    server = subprocess.Popen(
-        [mlflow_bin, "server", "--backend-store-uri", lake_uri, "--default-artifact-root", str(tmp_path / "art"),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(server, base)
+    with mlflow_server(lake_uri, str(tmp_path / "art")) as served:
+        base = served.base
         client = mlflow.MlflowClient(tracking_uri=base, registry_uri=base)
         hook = client.create_webhook("h", receiver.url, events=EVENTS, secret=SECRET)
         assert [w.webhook_id for w in client.list_webhooks()] == [hook.webhook_id]
@@ -79,10 +53,8 @@ def test_served_lake_delivers_each_webhook_event_exactly_once(tmp_path, lake_uri
         })
         receiver.wait_for(sum(expected.values()), timeout=30)
         time.sleep(3)  # stragglers: a second deliverer would have posted by now (in-process delivery is immediate)
-    finally:
-        receiver.stop()
-        os.killpg(server.pid, signal.SIGTERM)
-        out, _ = server.communicate(timeout=60)
+    receiver.stop()
+    out = served.log
     got = Counter()
     for r in receiver.received:
         body, h = json.loads(r["body"]), r["headers"]
@@ -95,4 +67,3 @@ def test_served_lake_delivers_each_webhook_event_exactly_once(tmp_path, lake_uri
     log = [r for r in _rows(tmp_path, "webhook_deliveries") if r["subscriber"] == f"webhook:{hook.webhook_id}"]
     done = Counter(r["event_id"] for r in log if r["status"] == "succeeded")
     assert len(done) == sum(expected.values()) and set(done.values()) == {1}, log
-    assert server.returncode == 0, f"server exited {server.returncode}:\n{out[-3000:]}"
