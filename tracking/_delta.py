@@ -43,6 +43,17 @@ _FSYNC = os.environ.get("LAKEHOUSE_TRACKING_FSYNC", "").lower() in ("1", "true",
 Row = dict[str, Any]
 
 
+def _write_new(path: str, data: bytes) -> None:
+    """Write a file that must not exist yet (O_EXCL), fsynced when LAKEHOUSE_TRACKING_FSYNC is set."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+        if _FSYNC:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class CommitConflict(Exception):
     """Another writer published the version this commit wanted; refresh, re-plan and retry."""
 
@@ -298,25 +309,13 @@ class DeltaLog:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="snappy")
         data = sink.getvalue().to_pybytes()
-        fd = os.open(os.path.join(self.path, rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.write(fd, data)
-            if _FSYNC:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_new(os.path.join(self.path, rel), data)
         return len(data)
 
     def _publish(self, version: int, actions: list[dict[str, Any]]) -> None:
         tmp = os.path.join(self.log_dir, f".tmp-{uuid.uuid4().hex}.json")
         payload = ("\n".join(json.dumps(a, separators=(",", ":")) for a in actions) + "\n").encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.write(fd, payload)
-            if _FSYNC:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_new(tmp, payload)
         try:
             os.link(tmp, os.path.join(self.log_dir, f"{version:020d}.json"))
         except FileExistsError:
