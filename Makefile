@@ -4,7 +4,7 @@ PY := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test bench install
+.PHONY: demo test bench install jars
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,12 +12,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# Delta's JARs for local Spark, resolved with this machine's Maven client and cached (~/.cache/lakehouse-ml),
+# plus lakehouse's JVM classes compiled against them. Idempotent: a second run only checks the cache.
+jars: $(VENV)/.installed
+	$(VENV)/bin/lakehouse-setup
+
 install: $(VENV)/.installed
 
-demo: $(VENV)/.installed
+demo: jars
 	$(PYTHON) notebooks/demo.py
 
-test: $(VENV)/.installed
+test: jars
 	$(PYTHON) -m pytest -q
 
 bench: $(VENV)/.installed

@@ -27,7 +27,7 @@ from ._entities import (
 from ._maintenance import optimize_lock
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, is_uri, name_for, normalise_root, resolve
-from ._session import local_spark, prepare_session
+from ._session import ROOT_CONF, lake_catalog_enabled, local_spark
 from ._timetravel import TimestampLike, check_version, ms_to_utc, to_utc, version_at
 from .errors import (
     NullConstraintError,
@@ -71,8 +71,10 @@ class Lakehouse:
         if not is_uri(self.root):
             os.makedirs(self.root, exist_ok=True)
         self.spark = spark if spark is not None else local_spark()
-        prepare_session(self.spark)
         self._engine: Engine = choose_engine(self.spark, engine)
+        if lake_catalog_enabled(self.spark):
+            # This session's lake: `spark.table("ns.t")` / SQL names resolve under this root from now on.
+            self.spark.conf.set(ROOT_CONF, self.root)
 
     @property
     def engine(self) -> str:

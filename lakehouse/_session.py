@@ -2,25 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 from pyspark.sql import SparkSession
 
-# Settings every lakehouse session needs, whoever built it: Parquet timestamps Delta readers understand,
-# and partition values kept as the strings Delta stores (never re-typed from directory names).
-REQUIRED_CONF = {
-    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
-}
+from . import _jars
+from .errors import SparkContextRequiredError
 
-_DELTA_CONF = {
-    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-}
+_DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+_DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+ROOT_CONF = "spark.lakehouse.root"
+"""The session's lake: the lake catalog resolves `ns.table` to `<root>/ns/table` with it, at lookup time."""
 
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+def _delta_jars(explicit: list[str] | None) -> tuple[list[str], str | None, str | None]:
+    """(jars for spark.jars, packages for spark.jars.packages, our JVM jar) for a new local session."""
+    given = explicit or [j for j in os.environ.get("LAKEHOUSE_DELTA_JARS", "").split(",") if j]
+    off = os.environ.get("LAKEHOUSE_DELTA", "").lower() in ("0", "off", "no")
+    have = _jars.cached()
+    stale = have is None or (have.lakehouse is None and _jars.has_jvm_sources())
+    if stale and not off and _jars.can_obtain():
+        try:
+            have = _jars.obtain()
+        except _jars.JarSetupError as exc:
+            log.warning("could not set up Delta's JARs with Maven: %s", exc)
+            have = _jars.cached()
+    if given:
+        return list(given), None, have.lakehouse if have else None
+    if have is not None:
+        return list(have.all), None, have.lakehouse
+    if off:
+        return [], None, None
+    # No Maven here: let Spark resolve Delta itself, as configure_spark_with_delta_pip does.
+    log.info("Delta JARs not cached and no Maven client: using spark.jars.packages=%s", _jars.delta_coordinate())
+    return [], _jars.delta_coordinate(), None
 
 
 def local_spark(
@@ -31,24 +55,24 @@ def local_spark(
     delta_jars: list[str] | None = None,
     extra_conf: dict[str, str] | None = None,
 ) -> SparkSession:
-    """Return the process's local SparkSession, creating it on first use.
+    """Return the process's local SparkSession with Delta Lake enabled, creating it on first use.
 
     UTC session time zone, `master` from `$LAKEHOUSE_SPARK_MASTER` or `local[*]`, shuffle partitions twice
-    the cores, UI off unless asked. Delta's JARs are put on the classpath (enabling the native delta-spark
-    engine) when `delta_jars` or `$LAKEHOUSE_DELTA_JARS` (comma-separated local files) name them; Delta's
-    catalog is configured only then, because without the JARs it breaks every catalog operation.
+    the cores, UI off unless asked. Delta's JARs come from, in order: `delta_jars`, `$LAKEHOUSE_DELTA_JARS`
+    (comma-separated local files), the cache `lakehouse-setup` fills (run by `make install`; run on first use
+    here when Maven is on PATH), else Spark's own package resolution (`spark.jars.packages`, needs internet).
+    With lakehouse's JVM classes built, the session also gets the lake catalog (tables by name under the
+    root a `Lakehouse` sets) and the put-if-absent log store for `file:` tables. `LAKEHOUSE_DELTA=off` starts
+    Spark without Delta (the deltalake engine then does all Delta work).
     Spark keeps builder options for the life of the process, so this is the one place they are set.
     """
     with _lock:
         active = SparkSession.getActiveSession()
         if active is not None:
-            prepare_session(active)
             return active
         master = master or os.environ.get("LAKEHOUSE_SPARK_MASTER", "local[*]")
-        if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
-            # Local Python workers (UDFs, applyInArrow) must run this interpreter, whose packages the job
-            # imports, not whatever `python3` is first on PATH.
-            os.environ["PYSPARK_PYTHON"] = sys.executable
+        if master.startswith("local"):
+            prepare_python_workers()
         cores = os.cpu_count() or 2
         b = (
             SparkSession.builder.master(master)
@@ -63,13 +87,18 @@ def local_spark(
             .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
             .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         )
-        for k, v in REQUIRED_CONF.items():
-            b = b.config(k, v)
-        jars = delta_jars or [j for j in os.environ.get("LAKEHOUSE_DELTA_JARS", "").split(",") if j]
-        if jars:
-            b = b.config("spark.jars", ",".join(jars))
-            for k, v in _DELTA_CONF.items():
-                b = b.config(k, v)
+        jars, packages, ours = _delta_jars(delta_jars)
+        if jars or packages:
+            if jars:
+                b = b.config("spark.jars", ",".join(jars))
+            if packages:
+                b = b.config("spark.jars.packages", packages)
+            b = b.config("spark.sql.extensions", _DELTA_EXTENSION)
+            b = b.config("spark.sql.catalog.spark_catalog", _jars.CATALOG_CLASS if ours else _DELTA_CATALOG)
+            # Delta's log replay defaults to 50 partitions: seconds of scheduling for a small local table.
+            b = b.config("spark.databricks.delta.snapshotPartitions", str(max(2, shuffle_partitions or 2 * cores)))
+            if ours:
+                b = b.config("spark.delta.logStore.file.impl", _jars.LOG_STORE_CLASS)
         for k, v in (extra_conf or {}).items():
             b = b.config(k, v)
         spark = b.getOrCreate()
@@ -77,11 +106,48 @@ def local_spark(
         return spark
 
 
-def prepare_session(spark: SparkSession) -> None:
-    """Apply the runtime settings the lakehouse relies on to a session someone else built."""
-    for k, v in REQUIRED_CONF.items():
-        if spark.conf.get(k, None) != v:
-            spark.conf.set(k, v)
+def prepare_python_workers() -> None:
+    """Local Python workers (UDFs, applyInArrow) must run this interpreter, whose packages the job imports.
+
+    Without it Spark starts whatever `python3` is first on PATH. A value the user set is kept.
+    """
+    if not os.environ.get("PYSPARK_PYTHON"):
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+
+
+@contextlib.contextmanager
+def scoped_conf(spark: SparkSession, **settings: str) -> Iterator[None]:
+    """Set runtime SQL settings for the duration of one operation, then put the user's values back.
+
+    The lakehouse never leaves a session-wide setting changed behind a user's back.
+    """
+    old = {k: spark.conf.get(k, None) for k in settings}
+    for k, v in settings.items():
+        spark.conf.set(k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
+
+
+def lake_catalog_enabled(spark: SparkSession) -> bool:
+    """True when this session resolves table names through lakehouse's lake catalog."""
+    try:
+        return spark.conf.get("spark.sql.catalog.spark_catalog", None) == _jars.CATALOG_CLASS
+    except Exception:  # noqa: BLE001 - Spark Connect may refuse static conf reads
+        return False
+
+
+def jvm(spark: SparkSession, operation: str) -> Any:
+    """The session's py4j JVM view, or SparkContextRequiredError under Spark Connect."""
+    try:
+        return spark.sparkContext._jvm
+    except Exception as exc:  # noqa: BLE001 - Spark Connect raises its own error types here
+        raise SparkContextRequiredError(operation) from exc
 
 
 def delta_classes_loaded(spark: SparkSession) -> bool:

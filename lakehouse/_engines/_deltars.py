@@ -34,6 +34,7 @@ from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult
 from .._keys import check_unique_arrow
 from .._names import TableRef
 from .._retry import retry_on_conflict
+from .._session import scoped_conf
 from .._schema import from_json
 from .._timetravel import ms_to_utc
 from ..errors import DataFilesMissingError, TableNotFoundError
@@ -163,7 +164,9 @@ class DeltaRsEngine(Engine):
         writer = df.write.mode("errorifexists")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.parquet(target)
+        # Delta readers expect INT64 microsecond timestamps; Spark's default is INT96. Scoped to this write.
+        with scoped_conf(self.spark, **{"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}):
+            writer.parquet(target)
         fs, base = _fs(target)
         adds: list[AddAction] = []
         for info in fs.get_file_info(pafs.FileSelector(base, recursive=True)):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
 from typing import Any, Literal
 
 from pyspark.sql import DataFrame, SparkSession
@@ -18,6 +17,7 @@ from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult
 from .._keys import check_unique_spark
 from .._names import TableRef
 from .._retry import retry_on_conflict
+from .._session import scoped_conf
 from .._timetravel import ms_to_utc
 from ..errors import EngineUnavailableError, TableNotFoundError
 from ._base import Engine, MergeSpec, TableState
@@ -55,19 +55,8 @@ class DeltaSparkEngine(Engine):
             raise EngineUnavailableError(self.name, f"the delta-spark package is not installed ({exc})") from exc
         self._DeltaTable = DeltaTable
 
-    @contextlib.contextmanager
-    def _conf(self, **settings: str) -> Iterator[None]:
-        old = {k: self.spark.conf.get(k, None) for k in settings}
-        for k, v in settings.items():
-            self.spark.conf.set(k, v)
-        try:
-            yield
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    self.spark.conf.unset(k)
-                else:
-                    self.spark.conf.set(k, v)
+    def _conf(self, **settings: str) -> contextlib.AbstractContextManager[None]:
+        return scoped_conf(self.spark, **settings)
 
     def _table(self, ref: TableRef) -> Any:
         if not self.exists(ref):
