@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import tzinfo
 import shutil
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
@@ -28,7 +29,7 @@ from ._maintenance import optimize_lock
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, is_uri, name_for, normalise_root, resolve
 from ._session import ROOT_CONF, lake_catalog_enabled, local_spark
-from ._timetravel import TimestampLike, check_version, ms_to_utc, to_utc, version_at
+from ._timetravel import TimestampLike, check_version, ms_to_utc, session_zone, to_utc, version_at
 from .errors import (
     NullConstraintError,
     RetentionPeriodTooShortError,
@@ -36,6 +37,9 @@ from .errors import (
     TableNotFoundError,
     VersionNotFoundError,
 )
+
+SYSTEM_NAMESPACES = frozenset({"mlflow"})
+"""Namespaces the platform writes (MLflow's tracking and registry tables); `list_tables()` leaves them out."""
 
 _MATCHED = ("update", "delete", "ignore")
 _NOT_MATCHED = ("insert", "ignore")
@@ -75,6 +79,10 @@ class Lakehouse:
         if lake_catalog_enabled(self.spark):
             # This session's lake: `spark.table("ns.t")` / SQL names resolve under this root from now on.
             self.spark.conf.set(ROOT_CONF, self.root)
+
+    def _zone(self) -> tzinfo:
+        """The session time zone, in which naive time-travel timestamps are read (as Spark's timestampAsOf)."""
+        return session_zone(self.spark.conf.get("spark.sql.session.timeZone", None))
 
     @property
     def engine(self) -> str:
@@ -170,11 +178,21 @@ class Lakehouse:
         ref = self._existing(name)
         return self._engine.state(ref, version).schema
 
-    def list_tables(self) -> list[TableInfo]:
-        """Every Delta table under the root, sorted by name, with its description and latest version."""
-        return [self.describe(n) for n in self._table_names()]
+    def list_tables(self, namespace: str | None = None) -> list[TableInfo]:
+        """The Delta tables under the root, sorted by name, with their descriptions and latest versions.
 
-    def _table_names(self) -> list[str]:
+        Without `namespace`: the users' own tables, leaving out the namespaces the platform keeps for itself
+        (`mlflow`: the tracking and registry tables; folders starting with `_`, e.g. the feature store's
+        `_feature_store`). With it: the tables in that namespace only, e.g. `list_tables("mlflow")`.
+        """
+        names = self._table_names(include_private=namespace is not None and namespace.startswith("_"))
+        if namespace is None:
+            chosen = [n for n in names if n.split(".")[0] not in SYSTEM_NAMESPACES]
+        else:
+            chosen = [n for n in names if n.startswith(namespace.rstrip(".") + ".")]
+        return [self.describe(n) for n in chosen]
+
+    def _table_names(self, *, include_private: bool = False) -> list[str]:
         if is_uri(self.root):
             fs, base = pafs.FileSystem.from_uri(self.root)
         else:
@@ -191,7 +209,8 @@ class Lakehouse:
             if any(e.base_name == "_delta_log" for e in subdirs):
                 found.append(name_for(base, folder))
                 continue  # a table's own folders are data, not tables
-            pending.extend(e.path for e in subdirs if not e.base_name.startswith((".", "_")))
+            hidden = (".", "_") if not include_private or folder != base else (".",)
+            pending.extend(e.path for e in subdirs if not e.base_name.startswith(hidden) and e.base_name != "_delta_log")
         return sorted(n for n in found if n != base)
 
     def drop_table(self, name: str | os.PathLike[str]) -> None:
@@ -210,12 +229,13 @@ class Lakehouse:
     def version_at(
         self, name: str | os.PathLike[str], timestamp: TimestampLike, *, allow_after_last: bool = False
     ) -> int:
-        """The latest version committed at or before `timestamp` (naive = UTC), as Delta resolves timestampAsOf.
+        """The latest version committed at or before `timestamp` (naive = session time zone), as timestampAsOf.
 
         Raises TimestampOutOfRangeError before the first commit, and after the last one unless
         `allow_after_last` (then the latest version: "what was known at that time", as RESTORE resolves it)."""
         ref = self._existing(name)
-        return version_at(ref.name, self._engine.commits(ref), to_utc(timestamp), can_return_last=allow_after_last)
+        when = to_utc(timestamp, zone=self._zone())
+        return version_at(ref.name, self._engine.commits(ref), when, can_return_last=allow_after_last)
 
     def read(
         self,
@@ -226,7 +246,7 @@ class Lakehouse:
         versionAsOf: int | None = None,  # noqa: N803 - Delta's option names, accepted as aliases
         timestampAsOf: TimestampLike | None = None,  # noqa: N803
     ) -> DataFrame:
-        """The table as a Spark DataFrame: latest, at `version`, or as of `timestamp` (naive = UTC).
+        """The table as a Spark DataFrame: latest, at `version`, or as of `timestamp` (naive = session time zone).
 
         Raises:
             TableNotFoundError, VersionNotFoundError (with the available range), TimestampOutOfRangeError,
@@ -238,7 +258,7 @@ class Lakehouse:
             raise ValueError("pass either version= or timestamp=, not both")
         ref = self._existing(name)
         if timestamp is not None:
-            version = version_at(ref.name, self._engine.commits(ref), to_utc(timestamp))
+            version = version_at(ref.name, self._engine.commits(ref), to_utc(timestamp, zone=self._zone()))
         elif version is not None:
             version = self._checked_version(ref, version)
         return self._engine.read(ref, version)
@@ -392,7 +412,8 @@ class Lakehouse:
             raise ValueError("restore needs exactly one of version= or timestamp=")
         ref = self._existing(name)
         if timestamp is not None:
-            version = version_at(ref.name, self._engine.commits(ref), to_utc(timestamp), can_return_last=True)
+            when = to_utc(timestamp, zone=self._zone())
+            version = version_at(ref.name, self._engine.commits(ref), when, can_return_last=True)
         else:
             version = self._checked_version(ref, version)  # type: ignore[arg-type]
         return self._engine.restore(ref, version)

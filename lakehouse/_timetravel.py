@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import TimestampOutOfRangeError, VersionNotFoundError
 
 TimestampLike = datetime | date | str
 
 
-def to_utc(value: TimestampLike, *, argument: str = "timestamp") -> datetime:
+def session_zone(name: str | None) -> tzinfo:
+    """A Spark session time zone (`spark.sql.session.timeZone`: a region id, `UTC`, `+02:00`, `GMT+2`) as tzinfo."""
+    if not name or name.upper() in ("UTC", "Z", "GMT"):
+        return timezone.utc
+    m = re.fullmatch(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", name.strip(), flags=re.IGNORECASE)
+    if m:
+        delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
+        return timezone(delta if m.group(1) == "+" else -delta)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"Spark session time zone {name!r} is not a zone id or offset Python knows") from None
+
+
+def to_utc(value: TimestampLike, *, argument: str = "timestamp", zone: tzinfo | None = None) -> datetime:
     """Return `value` as an aware UTC datetime.
 
-    Naive datetimes and strings without an offset are UTC (the lakehouse session time zone), never the
-    machine's local time. Strings are ISO 8601 (`2026-01-01`, `2026-01-01 12:00:00`, `...T12:00:00+02:00`, `...Z`).
+    Naive datetimes, dates and strings without an offset are wall-clock times in `zone` (default UTC), as
+    Spark reads `timestampAsOf` in the session time zone; never the machine's local time. Strings are ISO 8601
+    (`2026-01-01`, `2026-01-01 12:00:00`, `...T12:00:00+02:00`, `...Z`).
     """
     if isinstance(value, datetime):
         dt = value
@@ -35,7 +51,7 @@ def to_utc(value: TimestampLike, *, argument: str = "timestamp") -> datetime:
     else:
         raise TypeError(f"{argument} must be a datetime, date or ISO 8601 string, got {type(value).__name__}")
     if dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
+        return dt.replace(tzinfo=zone or timezone.utc).astimezone(timezone.utc)
     return dt.astimezone(timezone.utc)
 
 

@@ -104,3 +104,20 @@ def test_version_at_after_the_last_commit_only_when_allowed(lake, versions):
     assert lake.version_at("tt", later, allow_after_last=True) == 2
     with pytest.raises(TimestampOutOfRangeError):
         lake.version_at("tt", "2000-01-01", allow_after_last=True)
+
+
+def test_naive_timestamps_mean_the_session_time_zone_as_in_spark(lake, versions, spark):
+    """A naive timestamp is a wall-clock time in spark.sql.session.timeZone, as Spark's timestampAsOf reads it."""
+    from lakehouse._session import scoped_conf
+
+    t1 = versions[1]
+    with scoped_conf(spark, **{"spark.sql.session.timeZone": "Asia/Kolkata"}):
+        wall = t1.astimezone(timezone(timedelta(hours=5, minutes=30))).replace(tzinfo=None)
+        assert counts(lake, timestamp=wall) == 3
+        assert counts(lake, timestamp=wall.isoformat(sep=" ")) == 3
+        # the same wall clock read as UTC would be 5.5 hours later, after the last commit
+        with pytest.raises(TimestampOutOfRangeError):
+            lake.read("tt", timestamp=wall.replace(tzinfo=timezone.utc) + timedelta(hours=6))
+        if lake.engine == "delta-spark":  # the reference: Spark's own timestampAsOf with the same string
+            ref = spark.read.format("delta").option("timestampAsOf", wall.isoformat(sep=" ")).load(lake.table_path("tt"))
+            assert ref.count() == 3
