@@ -16,8 +16,6 @@ runs the same kernel once in the driver and skips the shuffle and the Python-wor
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +25,8 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from lakehouse import prepare_python_workers
 
 from ._asof import asof_match, take_or_null
 
@@ -71,19 +71,6 @@ def time_kinds_compatible(label: T.DataType, feature: T.DataType) -> bool:
     return pair != {T.TimestampType, T.TimestampNTZType}
 
 
-def ensure_python_workers(spark: SparkSession) -> None:
-    """Run Python workers with this interpreter on a local master, unless PYSPARK_PYTHON says otherwise.
-
-    Spark's default worker command is `python3` from PATH, which in a virtualenv often lacks pyarrow.
-    On a cluster the cluster's configuration decides, so nothing is changed there.
-    """
-    sc = spark.sparkContext
-    if os.environ.get("PYSPARK_PYTHON") or spark.conf.get("spark.pyspark.python", None):
-        return
-    if str(sc.master).startswith("local") and sc.pythonExec in (None, "python3", "python"):
-        sc.pythonExec = sys.executable
-
-
 def point_in_time_join(
     labels: DataFrame,
     features: DataFrame,
@@ -102,7 +89,7 @@ def point_in_time_join(
     ktypes = [key_type(lschema[lk].dataType, fschema[fk].dataType) for lk, fk in zip(spec.label_keys, spec.feature_keys)]
     if spec.feature_ts is None:
         return _latest_join(labels, features, spec, ktypes)
-    ensure_python_workers(labels.sparkSession)
+    prepare_python_workers(labels.sparkSession)
     n = num_partitions or _default_partitions(labels.sparkSession)
     label_cols = list(lschema.names)
     lookback_us = None if spec.lookback is None else _micros(spec.lookback)

@@ -17,7 +17,7 @@ from ._entities import (
     WriteResult,
 )
 from ._lakehouse import Lakehouse
-from ._session import delta_classes_loaded, local_spark
+from ._session import delta_classes_loaded, local_spark, prepare_python_workers
 from ._timetravel import to_utc
 
 __all__ = [
@@ -32,5 +32,6 @@ __all__ = [
     "delta_classes_loaded",
     "errors",
     "local_spark",
+    "prepare_python_workers",
     "to_utc",
 ]

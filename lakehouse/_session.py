@@ -106,13 +106,27 @@ def local_spark(
         return spark
 
 
-def prepare_python_workers() -> None:
+def prepare_python_workers(spark: SparkSession | None = None) -> None:
     """Local Python workers (UDFs, applyInArrow) must run this interpreter, whose packages the job imports.
 
-    Without it Spark starts whatever `python3` is first on PATH. A value the user set is kept.
+    Without it Spark starts whatever `python3` is first on PATH, which in a virtualenv often lacks pyarrow.
+    Before a session exists this sets `PYSPARK_PYTHON`; for an existing local session it points the context's
+    worker command here. A value the user set (`PYSPARK_PYTHON`, `spark.pyspark.python`) is kept, and on a
+    cluster or under Spark Connect (workers elsewhere) nothing is changed.
     """
-    if not os.environ.get("PYSPARK_PYTHON"):
+    if os.environ.get("PYSPARK_PYTHON"):
+        return
+    if spark is None:
         os.environ["PYSPARK_PYTHON"] = sys.executable
+        return
+    try:
+        sc = spark.sparkContext
+    except Exception:  # noqa: BLE001 - Spark Connect: the workers run on the server, not here
+        return
+    if spark.conf.get("spark.pyspark.python", None):
+        return
+    if str(sc.master).startswith("local") and sc.pythonExec in (None, "python3", "python"):
+        sc.pythonExec = sys.executable
 
 
 @contextlib.contextmanager
