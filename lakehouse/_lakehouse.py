@@ -28,7 +28,8 @@ from ._entities import (
 from ._maintenance import optimize_lock
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, is_uri, name_for, normalise_root, resolve
-from ._session import ROOT_CONF, lake_catalog_enabled, local_spark
+from ._engines._base import quote_ident
+from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, local_spark
 from ._timetravel import TimestampLike, check_version, ms_to_utc, session_zone, to_utc, version_at
 from .errors import (
     NullConstraintError,
@@ -154,10 +155,48 @@ class Lakehouse:
         props = {str(k): str(v) for k, v in (properties or {}).items()}
         if sdf is not None:
             sdf = sdf.select([F.col(f"`{c}`") for c in struct.names])
-        return self._engine.create(
-            ref, struct, sdf, partition_by=tuple(parts), name=ref.name if not is_uri(ref.name) and "/" not in ref.name
-            else None, description=description, properties=props,
+        named = not is_uri(ref.name) and "/" not in ref.name
+        result = self._engine.create(
+            ref, struct, sdf, partition_by=tuple(parts), name=ref.name if named else None,
+            description=description, properties=props,
         )
+        if named and self._registers_tables():
+            self._register(ref)
+        return result
+
+    # -- names in the session's catalog ---------------------------------------------------------------------
+    def _registers_tables(self) -> bool:
+        """True when tables must be registered in the session's metastore to be found by name.
+
+        With lakehouse's lake catalog (local sessions) names resolve to paths at lookup time and nothing is
+        registered. A session with Delta but without it (a cluster, Databricks) gets external Delta tables.
+        """
+        return not lake_catalog_enabled(self.spark) and delta_classes_loaded(self.spark)
+
+    def _register(self, ref: TableRef) -> str:
+        *ns, table = ref.name.split(".")
+        ident = ".".join(quote_ident(p) for p in (ns or [self.spark.catalog.currentDatabase()]) + [table])
+        if ns:
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {'.'.join(quote_ident(p) for p in ns)}")
+        location = "'" + ref.path.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {ident} USING DELTA LOCATION {location}")
+        return ident
+
+    def register_tables(self, namespace: str | None = None) -> list[str]:
+        """Register the lake's tables in the session's metastore as external Delta tables; return their names.
+
+        For a cluster or Databricks session, where tables by name come from the metastore: tables that
+        `create_table` makes are registered at once; this catches up on the ones other processes made (e.g. the
+        JVM-less MLflow store's `mlflow.*`). Idempotent. With the lake catalog (local sessions) there is
+        nothing to register and this returns [].
+        """
+        if lake_catalog_enabled(self.spark):
+            return []
+        if namespace is None:
+            names = self._table_names()
+        else:
+            names = [n for n in self._table_names() if n.startswith(namespace.rstrip(".") + ".")]
+        return [self._register(resolve(self.root, n)) for n in names]
 
     def describe(self, name: str | os.PathLike[str]) -> TableInfo:
         """Name, path, latest version, columns, partitioning, description and properties of a table."""

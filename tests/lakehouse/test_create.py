@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
@@ -108,6 +110,17 @@ def test_tables_by_path_and_listing(lake, spark, tmp_path):
     assert [i.name for i in infos] == ["sales.items", "sales.orders", "top"]
     assert [i.version for i in infos] == [0, 0, 0]
     assert infos[1].description == "orders"
+
+
+def test_list_tables_keeps_the_platform_namespaces_apart(lake, spark):
+    """The users' tables, MLflow's `mlflow.*` and the feature store's `_feature_store` are listed apart."""
+    lake.create_table("sales.orders", spark.range(1))
+    lake.create_table("mlflow.runs", spark.range(1))
+    lake.create_table(os.path.join(lake.root, "_feature_store", "tables"), spark.range(1))
+    assert [i.name for i in lake.list_tables()] == ["sales.orders"]
+    assert [i.name for i in lake.list_tables("mlflow")] == ["mlflow.runs"]
+    assert [i.name for i in lake.list_tables("_feature_store")] == ["_feature_store.tables"]
+    assert [i.name for i in lake.list_tables("sales")] == ["sales.orders"]
 
 
 def test_missing_table_error_names_table_and_what_exists(lake, spark):
