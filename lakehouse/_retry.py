@@ -1,17 +1,52 @@
-"""Retry of commits that lost a race with a concurrent writer."""
+"""The one retry loop for commits that lost a race with a concurrent writer.
+
+Every writer in the project retries through `retry_on_conflict`: the Delta engines (whose commits take tens of
+milliseconds) with `DEFAULT_POLICY`, the lean tables behind the MLflow stores (commits of about a millisecond)
+with `LEAN_COMMIT_POLICY`. Both give up at the same deadline, not after a count of attempts: how many attempts
+fit in 30 s depends on how long a commit takes, while how long a caller may wait does not.
+"""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from .errors import ConcurrentModificationError
 
 R = TypeVar("R")
 
-DEFAULT_ATTEMPTS = 8
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep retrying a commit, and how to space the attempts.
+
+    The wait after the n-th conflict is drawn uniformly from [0, min(max_delay, first_delay * 2**(n-1))]
+    seconds ("full jitter": writers that collided once do not collide again in lock-step). Once the next wait
+    would end past `deadline` seconds after the first attempt, the loop gives up.
+    """
+
+    deadline: float = 30.0
+    first_delay: float = 0.02
+    max_delay: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("deadline", "first_delay", "max_delay"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"RetryPolicy.{name} must be a number of seconds >= 0, got {value!r}")
+
+    def delay(self, conflicts: int) -> float:
+        """The jittered wait, in seconds, after `conflicts` conflicts in a row (>= 1)."""
+        return random.uniform(0.0, min(self.max_delay, self.first_delay * 2.0 ** min(conflicts - 1, 32)))
+
+
+DEFAULT_POLICY = RetryPolicy()
+"""Engine commits (delta-rs, delta-spark): waits from 20 ms growing to 2 s, for up to 30 s."""
+LEAN_COMMIT_POLICY = RetryPolicy(first_delay=0.0005, max_delay=0.02)
+"""Lean commits (`lakehouse._log`): ~1 ms each, so waits from 0.5 ms growing to 20 ms, for up to 30 s."""
 
 
 def retry_on_conflict(
@@ -20,20 +55,30 @@ def retry_on_conflict(
     table: str,
     operation: str,
     is_conflict: Callable[[BaseException], bool],
-    attempts: int = DEFAULT_ATTEMPTS,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> R:
-    """Call `fn` until it commits; on a conflict wait (exponential backoff with jitter) and call it again.
+    """Call `fn` until it commits; after each conflict wait (see `RetryPolicy`) and call it again.
 
     `fn` must re-read the table state itself, so each attempt is evaluated against the newest snapshot.
-    After `attempts` conflicts, raise ConcurrentModificationError (retryable).
+    Exceptions for which `is_conflict` is false propagate at once. `clock` and `sleep` exist for tests.
+
+    Raises:
+        ConcurrentModificationError: (retryable) the conflicts went on past `policy.deadline` seconds; it
+            carries the number of attempts made and the last conflict's first line.
     """
-    for attempt in range(1, attempts + 1):
+    start = clock()
+    conflicts = 0
+    while True:
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - filtered by is_conflict, everything else re-raised
             if not is_conflict(exc):
                 raise
-            if attempt == attempts:
-                raise ConcurrentModificationError(table, operation, attempts, str(exc).splitlines()[0]) from exc
-            time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
-    raise AssertionError("unreachable")  # pragma: no cover
+            conflicts += 1
+            wait = policy.delay(conflicts)
+            if clock() - start + wait > policy.deadline:
+                cause = (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise ConcurrentModificationError(table, operation, conflicts, cause) from exc
+            sleep(wait)
