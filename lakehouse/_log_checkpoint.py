@@ -1,0 +1,307 @@
+"""Checkpoints and log retention of the lean Delta log: find, read and write checkpoints; clean up expired logs.
+
+Rules followed (Delta PROTOCOL.md "Checkpoints", delta-spark `Checkpoints` / `MetadataCleanup`):
+
+* A checkpoint at version v holds the table state at v: protocol, metadata, app transactions (`txn`), every
+  live file (`add`) and every *unexpired tombstone* (`remove` whose `deletionTimestamp` is later than now
+  minus `delta.deletedFileRetentionDuration`, default 1 week), all with `dataChange = false`. Without the
+  tombstones, VACUUM run by any engine after the checkpoint would no longer know the files a compaction removed.
+* Log files expire after `delta.logRetentionDuration` (default 30 days), and only behind a checkpoint: a file
+  at version u is deleted when u is below a complete checkpoint c whose own commit is older than the retention,
+  and every file of every version up to u is older than the retention too. Every version at or after c stays
+  reconstructable (c plus the commits after it), so every version younger than the retention does.
+  delta-spark also rounds the cut-off down to midnight; we do not, so tiny retentions work in tests.
+* Multi-part classic checkpoints are read (all parts); v2 checkpoints (UUID-named, sidecar files,
+  `_last_checkpoint.v2Checkpoint`) are refused with UnsupportedTableFeatureError("v2Checkpoint").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import UnsupportedTableFeatureError
+
+DELETED_FILE_RETENTION = ("delta.deletedFileRetentionDuration", "interval 1 weeks")
+LOG_RETENTION = ("delta.logRetentionDuration", "interval 30 days")
+
+_UNIT_MS = {
+    "nanosecond": 1e-6, "microsecond": 1e-3, "millisecond": 1, "second": 1000, "minute": 60_000,
+    "hour": 3_600_000, "day": 86_400_000, "week": 604_800_000,
+}
+_INTERVAL_PART = re.compile(r"(-?\d+(?:\.\d+)?)\s*([a-z]+?)s?\b")
+
+_COMMIT = re.compile(r"^(\d{20})\.json$")
+_CRC = re.compile(r"^(\d{20})\.crc$")
+_CLASSIC = re.compile(r"^(\d{20})\.checkpoint\.parquet$")
+_MULTIPART = re.compile(r"^(\d{20})\.checkpoint\.(\d{10})\.(\d{10})\.parquet$")
+_V2 = re.compile(r"^(\d{20})\.checkpoint\.[0-9a-fA-F-]{36}\.(?:json|parquet)$")
+
+
+def parse_interval(value: str) -> int:
+    """A Delta interval table property ('interval 1 weeks', '30 days', '2 hours 30 minutes') in milliseconds.
+
+    Raises:
+        ValueError: not an interval of weeks/days/hours/minutes/seconds/ms/us/ns (months and years have no
+            fixed length, and Delta refuses them for retention properties too).
+    """
+    text = value.strip().lower()
+    if text.startswith("interval"):
+        text = text[len("interval"):]
+    parts = _INTERVAL_PART.findall(text)
+    if not parts or _INTERVAL_PART.sub("", text).strip():
+        raise ValueError(f"cannot parse the interval {value!r}: use e.g. 'interval 7 days' or 'interval 12 hours'")
+    total = 0.0
+    for number, unit in parts:
+        if unit not in _UNIT_MS:
+            raise ValueError(f"cannot parse the interval {value!r}: unit {unit!r} is not one of {sorted(_UNIT_MS)} "
+                             "(e.g. 'interval 7 days')")
+        total += float(number) * _UNIT_MS[unit]
+    return int(total)
+
+
+def retention_ms(metadata: Mapping[str, Any] | None, prop: tuple[str, str]) -> int:
+    """The retention table property `prop` = (key, Delta's default) of a table, in milliseconds."""
+    key, default = prop
+    config = (metadata or {}).get("configuration") or {}
+    value = config.get(key, default)
+    try:
+        return parse_interval(value)
+    except ValueError as exc:
+        raise ValueError(f"table property {key} = {value!r}: {exc}") from None
+
+
+# -- finding and reading --------------------------------------------------------------------------------------
+class CheckpointRef(NamedTuple):
+    """A complete classic checkpoint: its version and its files (one, or the parts of a multi-part one)."""
+
+    version: int
+    files: tuple[str, ...]
+
+
+def find_checkpoint(log_dir: str, table: str) -> CheckpointRef | None:
+    """The newest complete checkpoint (as `_last_checkpoint` says, else by listing), or None when there is none."""
+    try:
+        with open(os.path.join(log_dir, "_last_checkpoint"), "rb") as fh:
+            last = json.loads(fh.read())
+    except (FileNotFoundError, json.JSONDecodeError):
+        last = None
+    if last is not None:
+        if last.get("v2Checkpoint"):
+            raise UnsupportedTableFeatureError(
+                table, "v2Checkpoint", "read", f"_last_checkpoint points at the v2 checkpoint of version {last['version']}")
+        v, parts = int(last["version"]), int(last.get("parts") or 0)
+        files = _checkpoint_files(v, parts)
+        if all(os.path.exists(os.path.join(log_dir, f)) for f in files):
+            return CheckpointRef(v, files)
+    return _newest_listed(log_dir, table)
+
+
+def read_checkpoint(log_dir: str, table: str, ref: CheckpointRef) -> list[dict[str, Any]]:
+    """The actions of a checkpoint (protocol, metaData, txn, add, remove), maps turned back into dicts."""
+    actions: list[dict[str, Any]] = []
+    for name in ref.files:
+        data = pq.read_table(os.path.join(log_dir, name))
+        cols = set(data.column_names)
+        if cols & {"sidecar", "checkpointMetadata"}:
+            raise UnsupportedTableFeatureError(
+                table, "v2Checkpoint", "read", f"checkpoint {name} refers to sidecar files")
+        for kind in ("protocol", "metaData", "txn", "add", "remove"):
+            if kind in cols:
+                actions.extend({kind: _from_checkpoint(kind, item)}
+                               for item in data.column(kind).to_pylist() if item is not None)
+    return actions
+
+
+def _checkpoint_files(version: int, parts: int) -> tuple[str, ...]:
+    if parts <= 1:
+        return (f"{version:020d}.checkpoint.parquet",)
+    return tuple(f"{version:020d}.checkpoint.{i:010d}.{parts:010d}.parquet" for i in range(1, parts + 1))
+
+
+def _newest_listed(log_dir: str, table: str) -> CheckpointRef | None:
+    names = _listing(log_dir)
+    complete = _complete_checkpoints(names)
+    v2 = [int(m.group(1)) for n in names if (m := _V2.match(n))]
+    newest = max(complete, default=None)
+    if v2 and (newest is None or max(v2) > newest):
+        raise UnsupportedTableFeatureError(table, "v2Checkpoint", "read", f"a v2 checkpoint at version {max(v2)}")
+    return None if newest is None else CheckpointRef(newest, complete[newest])
+
+
+def _listing(log_dir: str) -> list[str]:
+    return os.listdir(log_dir) if os.path.isdir(log_dir) else []
+
+
+def _complete_checkpoints(names: Iterable[str]) -> dict[int, tuple[str, ...]]:
+    """{version: files} of every complete classic checkpoint among `names` (single-file or all parts)."""
+    out: dict[int, tuple[str, ...]] = {}
+    parts: dict[tuple[int, int], set[int]] = {}
+    for n in names:
+        if m := _CLASSIC.match(n):
+            out[int(m.group(1))] = (n,)
+        elif m := _MULTIPART.match(n):
+            parts.setdefault((int(m.group(1)), int(m.group(3))), set()).add(int(m.group(2)))
+    for (v, total), seen in parts.items():
+        if v not in out and seen == set(range(1, total + 1)):
+            out[v] = _checkpoint_files(v, total)
+    return out
+
+
+def _from_checkpoint(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    if kind == "metaData":
+        fmt = item.get("format") or {}
+        item["format"] = {"provider": fmt.get("provider") or "parquet", "options": _dict(fmt.get("options"))}
+        item["configuration"] = _dict(item.get("configuration"))
+        item["partitionColumns"] = list(item.get("partitionColumns") or [])
+    elif kind in ("add", "remove"):
+        item["partitionValues"] = _dict(item.get("partitionValues"))
+        if item.get("tags") is not None:
+            item["tags"] = _dict(item["tags"])
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    return dict(value.items()) if isinstance(value, Mapping) else dict(value)
+
+
+# -- writing --------------------------------------------------------------------------------------------------
+_STR_MAP = pa.map_(pa.string(), pa.string())
+CHECKPOINT_SCHEMA = pa.schema([
+    ("txn", pa.struct([("appId", pa.string()), ("version", pa.int64()), ("lastUpdated", pa.int64())])),
+    ("add", pa.struct([
+        ("path", pa.string()), ("partitionValues", _STR_MAP), ("size", pa.int64()),
+        ("modificationTime", pa.int64()), ("dataChange", pa.bool_()), ("stats", pa.string()),
+        ("tags", _STR_MAP),
+    ])),
+    ("remove", pa.struct([
+        ("path", pa.string()), ("deletionTimestamp", pa.int64()), ("dataChange", pa.bool_()),
+        ("extendedFileMetadata", pa.bool_()), ("partitionValues", _STR_MAP), ("size", pa.int64()),
+        ("tags", _STR_MAP),
+    ])),
+    ("metaData", pa.struct([
+        ("id", pa.string()), ("name", pa.string()), ("description", pa.string()),
+        ("format", pa.struct([("provider", pa.string()), ("options", _STR_MAP)])),
+        ("schemaString", pa.string()), ("partitionColumns", pa.list_(pa.string())),
+        ("configuration", _STR_MAP), ("createdTime", pa.int64()),
+    ])),
+    ("protocol", pa.struct([
+        ("minReaderVersion", pa.int32()), ("minWriterVersion", pa.int32()),
+        ("readerFeatures", pa.list_(pa.string())), ("writerFeatures", pa.list_(pa.string())),
+    ])),
+])
+
+
+def write_checkpoint(
+    log_dir: str,
+    version: int,
+    *,
+    protocol: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    txns: Iterable[Mapping[str, Any]],
+    adds: Iterable[Mapping[str, Any]],
+    tombstones: Iterable[Mapping[str, Any]],
+) -> int:
+    """Write the classic checkpoint of `version` and point `_last_checkpoint` at it; return its action count.
+
+    `tombstones` must already be the unexpired ones. Both files are written to a temporary name and renamed,
+    so a reader sees a whole checkpoint or none.
+    """
+    fmt = metadata.get("format") or {}
+    rows: list[dict[str, Any]] = [
+        {"protocol": {k: protocol.get(k) for k in ("minReaderVersion", "minWriterVersion", "readerFeatures",
+                                                   "writerFeatures")}},
+        {"metaData": {**{k: metadata.get(k) for k in ("id", "name", "description", "schemaString", "createdTime")},
+                      "format": {"provider": fmt.get("provider", "parquet"), "options": _items(fmt.get("options"))},
+                      "partitionColumns": list(metadata.get("partitionColumns") or []),
+                      "configuration": _items(metadata.get("configuration"))}},
+    ]
+    rows.extend({"txn": dict(t)} for t in txns)
+    n_adds = 0
+    for a in adds:
+        n_adds += 1
+        rows.append({"add": {
+            "path": a["path"], "partitionValues": _items(a.get("partitionValues")), "size": a.get("size"),
+            "modificationTime": a.get("modificationTime"), "dataChange": False, "stats": a.get("stats"),
+            "tags": _items(a["tags"]) if a.get("tags") else None,
+        }})
+    for r in tombstones:
+        rows.append({"remove": {
+            "path": r["path"], "deletionTimestamp": r.get("deletionTimestamp"), "dataChange": False,
+            "extendedFileMetadata": r.get("extendedFileMetadata"), "partitionValues": _items(r.get("partitionValues")),
+            "size": r.get("size"), "tags": _items(r["tags"]) if r.get("tags") else None,
+        }})
+    table = pa.Table.from_pylist(
+        [{"txn": None, "add": None, "remove": None, "metaData": None, "protocol": None, **r} for r in rows],
+        schema=CHECKPOINT_SCHEMA,
+    )
+    final = os.path.join(log_dir, f"{version:020d}.checkpoint.parquet")
+    tmp = os.path.join(log_dir, f".tmp-{uuid.uuid4().hex}.checkpoint.parquet")
+    pq.write_table(table, tmp)
+    size_in_bytes = os.path.getsize(tmp)
+    os.replace(tmp, final)
+    last = {"version": version, "size": len(rows), "sizeInBytes": size_in_bytes, "numOfAddFiles": n_adds}
+    last_tmp = os.path.join(log_dir, f".tmp-{uuid.uuid4().hex}.last_checkpoint")
+    with open(last_tmp, "w") as fh:
+        fh.write(json.dumps(last))
+    os.replace(last_tmp, os.path.join(log_dir, "_last_checkpoint"))
+    return len(rows)
+
+
+def _items(value: Any) -> list[tuple[str, Any]]:
+    return list(_dict(value).items())
+
+
+# -- log retention --------------------------------------------------------------------------------------------
+def cleanup_expired_logs(log_dir: str, cutoff_ms: int) -> list[str]:
+    """Delete the commits, checkpoints and checksums that expired at `cutoff_ms`; return their names, oldest first.
+
+    Only files at versions below a complete checkpoint whose commit is itself at or before the cut-off are
+    candidates, and they go oldest version first, stopping at the first version holding a file younger than
+    the cut-off (so a clock that went backwards never leaves a young version without its checkpoint).
+    """
+    by_version: dict[int, list[tuple[str, int]]] = {}
+    names = _listing(log_dir)
+    for n in names:
+        m = _COMMIT.match(n) or _CRC.match(n) or _CLASSIC.match(n) or _MULTIPART.match(n)
+        if m is None:
+            continue
+        try:
+            mtime = int(os.stat(os.path.join(log_dir, n)).st_mtime * 1000)
+        except FileNotFoundError:
+            continue
+        by_version.setdefault(int(m.group(1)), []).append((n, mtime))
+    checkpoints = sorted(_complete_checkpoints(names))
+
+    def version_time(v: int) -> int:
+        files = by_version.get(v, [])
+        commit = [t for n, t in files if _COMMIT.match(n)]
+        return commit[0] if commit else max((t for _, t in files), default=cutoff_ms + 1)
+
+    keep_from = max((c for c in checkpoints if version_time(c) <= cutoff_ms), default=None)
+    while keep_from is not None:
+        young = next((v for v in sorted(by_version) if v < keep_from
+                      and any(t > cutoff_ms for _, t in by_version[v])), None)
+        if young is None:
+            break
+        keep_from = max((c for c in checkpoints if c <= young), default=None)
+    if keep_from is None:
+        return []
+    deleted: list[str] = []
+    for v in sorted(v for v in by_version if v < keep_from):
+        for n, _ in sorted(by_version[v]):
+            try:
+                os.unlink(os.path.join(log_dir, n))
+                deleted.append(n)
+            except FileNotFoundError:
+                pass  # another process cleaned up at the same time
+    return deleted
