@@ -24,7 +24,7 @@ from typing import Any
 
 from mlflow.entities.model_registry.model_version_stages import get_canonical_stage
 
-from tracking._delta import Row
+from lakehouse._log import Row
 from tracking._events import STAGE_TRANSITIONED
 from tracking._registry import JOB_RUNS, TRIGGERS, Lake, open_lake
 from tracking._store import SCHEME, lake_root_from_uri

@@ -33,8 +33,9 @@ from typing import Any, Protocol
 
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 
+from lakehouse._log import Row
+
 from . import _webhooks
-from ._delta import Row
 
 _logger = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class Outbox:
                 newest[row["source_table"]] = max(newest.get(row["source_table"], -1), row["source_version"])
         found = 0
         for name in self.sources:
-            log = self.t.logs[name]
+            log = self.t.tables[name]
             start = self._scanned.get(name)
             if start is None:
                 start = max(1, newest.get(name, 0) - RECOVERY_MARGIN)

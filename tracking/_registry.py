@@ -68,8 +68,10 @@ from mlflow.utils.validation import (
     _validate_webhook_url,
 )
 
+from lakehouse._log import Row
+
 from . import _events, _webhooks
-from ._delta import Index, Row
+from ._index import Index
 from ._store import lake_root_from_uri
 from ._tables import DeltaTables
 
@@ -185,7 +187,7 @@ class LakehouseRegistryStore(AbstractStore):
             if change is None:
                 return None
             events = events_of()
-            published["events"], published["version"] = events, self._t.logs[name].version + 1
+            published["events"], published["version"] = events, self._t.tables[name].version + 1
             return (*change, {_events.EVENTS_KEY: events}) if events else change
 
         wrote = self._t.write(name, planned)

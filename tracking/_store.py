@@ -74,7 +74,8 @@ from mlflow.utils.validation import (
     _validate_tag,
 )
 
-from ._delta import Row
+from lakehouse._log import Row
+
 from ._tables import TrackingTables, metric_point
 
 SCHEME = "lakehouse"

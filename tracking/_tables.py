@@ -1,25 +1,26 @@
-"""The tables of one lake as `DeltaLog`s with in-memory indexes, and the optimistic write loop over them.
+"""The tables of one lake as `LeanTable`s with in-memory indexes, and the optimistic write loop over them.
 
 `DeltaTables` is the shared machinery (the registry's tables use it too); `TrackingTables` wires the
-tracking tables' indexes.
+tracking tables' indexes. The Delta log itself (commits, snapshots, checkpoints, protocol checks) is
+`lakehouse._log`; the retry of lost races is `lakehouse._retry`. Here, the lakehouse errors become the MLflow
+error codes the REST API and the client understand.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import random
-import time
 from collections.abc import Callable, Hashable, Iterable
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
+from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED, TEMPORARILY_UNAVAILABLE
 
-from ._delta import CommitConflict, DeltaLog, Index, Row
+from lakehouse._log import LeanTable, Row
+from lakehouse._retry import RetryPolicy, retry_on_conflict
+from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
+
+from ._index import Index
 from ._schema import TABLES
-
-MAX_COMMIT_ATTEMPTS = 500
-"""Retries of one write when other processes keep winning the version (each retry re-plans on fresh state)."""
 
 Plan = Callable[[], "tuple[list[list[Row]], list[str]] | tuple[list[list[Row]], list[str], dict] | None"]
 Wiring = dict[str, "tuple[list[Index], Callable[[Row], None] | None]"]
@@ -35,32 +36,59 @@ def metric_point(row: Row) -> tuple:
     return (row["key"], row["timestamp"], row["step"], "nan" if v is None or math.isnan(v) else v)
 
 
+def _is_lost_race(exc: BaseException) -> bool:
+    # Inside one attempt only `LeanTable.commit` raises this (its CommitConflict subclass): a lost race.
+    return isinstance(exc, ConcurrentModificationError)
+
+
+def mlflow_error(exc: ConcurrentModificationError | UnsupportedTableFeatureError) -> MlflowException:
+    """The MlflowException a store raises for a lakehouse error (503, retried by the client / 501, not)."""
+    if isinstance(exc, ConcurrentModificationError):
+        return MlflowException(
+            f"{exc} Other writers kept winning the commit for {exc.attempts} attempt(s); the client may retry, "
+            "and fewer concurrent writers per lake help.", error_code=TEMPORARILY_UNAVAILABLE)
+    return MlflowException(
+        f"The lakehouse tracking store cannot {exc.operation} its Delta table {exc.table!r}: it uses the Delta "
+        f"feature {exc.feature!r}{f' ({exc.detail})' if exc.detail else ''}. The store reads and writes plain "
+        "Delta tables only; rewrite the table without the feature (e.g. with delta-spark) or point the store "
+        "at another lake.", error_code=NOT_IMPLEMENTED)
+
+
 class DeltaTables:
-    """Some of the lake's `TABLES`, each a `DeltaLog` feeding its indexes, and the write loop over them.
+    """Some of the lake's `TABLES`, each a `LeanTable` feeding its indexes, and the write loop over them.
 
     Not thread-safe by itself: stores serialise calls with one lock. `create_missing` creates every table
-    of `TABLES` (not only the wired ones), so a lake opened by any store has all its tables.
+    of `TABLES` (not only the wired ones), so a lake opened by any store has all its tables. Every method
+    raises MlflowException, never a lakehouse error (see `mlflow_error`).
     """
+
+    retry_policy: RetryPolicy = LeanTable.retry_policy
 
     def __init__(self, root: str, wiring: Wiring) -> None:
         self.root = root
-        self.logs: dict[str, DeltaLog] = {}
+        self.tables: dict[str, LeanTable] = {}
         for name, (indexes, hook) in wiring.items():
             schema, description = TABLES[name]
-            self.logs[name] = DeltaLog(
+            self.tables[name] = LeanTable(
                 path=os.path.join(root, *name.split(".")), name=name, schema=schema,
                 description=description, indexes=indexes, on_change=hook,
             )
 
     def create_missing(self) -> None:
-        for name, (schema, description) in TABLES.items():
-            log = self.logs.get(name) or DeltaLog(path=os.path.join(self.root, *name.split(".")), name=name,
-                                                  schema=schema, description=description)
-            log.create_if_missing()
+        try:
+            for name, (schema, description) in TABLES.items():
+                table = self.tables.get(name) or LeanTable(
+                    path=os.path.join(self.root, *name.split(".")), name=name, schema=schema, description=description)
+                table.create_if_missing()
+        except UnsupportedTableFeatureError as exc:
+            raise mlflow_error(exc) from exc
 
     def refresh(self, names: Iterable[str] | None = None) -> None:
-        for name in names if names is not None else self.logs:
-            self.logs[name].refresh()
+        try:
+            for name in names if names is not None else self.tables:
+                self.tables[name].refresh()
+        except UnsupportedTableFeatureError as exc:
+            raise mlflow_error(exc) from exc
 
     def write(self, name: str, plan: Plan, *, also_refresh: Iterable[str] = ()) -> bool:
         """Commit what `plan()` returns on the freshest snapshot, re-planning after every lost race.
@@ -68,51 +96,52 @@ class DeltaTables:
         `plan` sees refreshed state (table `name` and `also_refresh`), validates against it (raising
         MlflowException), and returns `(adds, removes)`, `(adds, removes, commit_info)` (merged into the
         commit's `commitInfo`) or None when there is nothing to write. Returns whether a commit was made.
+        Lost races are retried until `retry_policy.deadline`; then MlflowException(TEMPORARILY_UNAVAILABLE).
         """
-        log = self.logs[name]
+        table = self.tables[name]
         refresh = [name, *also_refresh]
-        for attempt in range(MAX_COMMIT_ATTEMPTS):
+
+        def attempt() -> bool:
             self.refresh(refresh)
             change = plan()
             if change is None:
                 return False
             adds, removes, *info = change
-            try:
-                log.commit(adds, removes, info=info[0] if info else None)
-            except CommitConflict:
-                time.sleep(random.uniform(0, min(0.02, 0.0005 * 2 ** min(attempt, 6))))
-                continue
-            log.compact_if_needed()
+            table.commit(adds, removes, info=info[0] if info else None)
             return True
-        raise MlflowException(
-            f"Could not commit to Delta table {name!r} at {log.path}: {MAX_COMMIT_ATTEMPTS} attempts lost the "
-            "race to other writers. Retry the call; if it persists, fewer concurrent writers per lake help.",
-            INTERNAL_ERROR,
-        )
+
+        try:
+            wrote = retry_on_conflict(attempt, table=name, operation="write", is_conflict=_is_lost_race,
+                                      policy=self.retry_policy)
+        except (ConcurrentModificationError, UnsupportedTableFeatureError) as exc:
+            raise mlflow_error(exc) from exc
+        if wrote:
+            table.compact_if_needed()
+        return wrote
 
     def replace(self, name: str, index: Index, drop: Iterable[tuple[Hashable, Hashable]],
                 new_rows: list[Row]) -> tuple[list[list[Row]], list[str]] | None:
         """The (adds, removes) that drop the rows at `drop` (group, key) and add `new_rows`.
 
-        Files holding a dropped row are rewritten without it; their other rows move to the new file.
+        Files holding a dropped row are rewritten without it (rows are matched by their (group, key) in
+        `index`); their other rows move to the new file.
         """
-        log = self.logs[name]
-        dropped: set[int] = set()
+        table = self.tables[name]
+        drop = list(drop)
+        dropped = set(drop)
         files: list[str] = []
         for group, key in drop:
             hit = index.get(group, key)
-            if hit is not None:
-                dropped.add(id(hit[0]))
-                if hit[1] not in files:
-                    files.append(hit[1])
+            if hit is not None and hit.file not in files:
+                files.append(hit.file)
         if not files and not new_rows:
             return None
-        kept = [r for f in files for r in log.files[f].rows if id(r) not in dropped]
+        kept = [r for f in files for r in table.files[f].rows if index.address(r) not in dropped]
         return [kept + new_rows], files
 
 
 class TrackingTables(DeltaTables):
-    """Every tracking table of a lake as a `DeltaLog`, with the indexes the store reads through."""
+    """Every tracking table of a lake as a `LeanTable`, with the indexes the store reads through."""
 
     def __init__(self, root: str, on_run_change: Callable[[str], None]) -> None:
         by = lambda col: (lambda r: r[col])  # noqa: E731

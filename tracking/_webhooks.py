@@ -43,7 +43,8 @@ from mlflow.webhooks.constants import (
 )
 from mlflow.webhooks.ssrf import SSRFProtectedHTTPAdapter
 
-from ._delta import Row
+from lakehouse._log import Row
+
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Statuses MLflow's sender retries (its urllib3 `status_forcelist`); other 4xx/5xx fail at once."""
