@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -50,6 +50,7 @@ from ._log_checkpoint import (
     write_checkpoint,
 )
 from ._log_protocol import check_add, check_readable, check_writable
+from ._retry import LEAN_COMMIT_POLICY, RetryPolicy
 from .errors import ConcurrentModificationError
 
 __all__ = ["CommitConflict", "DataFile", "LeanTable", "Row", "RowIndex"]
@@ -131,6 +132,9 @@ class LeanTable:
     indexes: Sequence[RowIndex] = ()
     on_change: Callable[[Row], None] | None = None
     clock: Callable[[], float] = time.time
+
+    retry_policy: ClassVar[RetryPolicy] = LEAN_COMMIT_POLICY
+    """How to retry a lost race on these ~1 ms commits with `lakehouse._retry.retry_on_conflict`."""
 
     def __post_init__(self) -> None:
         self.log_dir = os.path.join(self.path, "_delta_log")

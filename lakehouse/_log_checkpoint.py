@@ -95,8 +95,8 @@ def find_checkpoint(log_dir: str, table: str) -> CheckpointRef | None:
         last = None
     if last is not None:
         if last.get("v2Checkpoint"):
-            raise UnsupportedTableFeatureError(
-                table, "v2Checkpoint", "read", f"_last_checkpoint points at the v2 checkpoint of version {last['version']}")
+            detail = f"_last_checkpoint points at a v2 checkpoint (version {last['version']})"
+            raise UnsupportedTableFeatureError(table, "v2Checkpoint", "read", detail)
         v, parts = int(last["version"]), int(last.get("parts") or 0)
         files = _checkpoint_files(v, parts)
         if all(os.path.exists(os.path.join(log_dir, f)) for f in files):

@@ -69,8 +69,8 @@ def check_readable(table: str, protocol: Mapping[str, Any] | None, metadata: Map
         return
     version = int(protocol.get("minReaderVersion") or 1)
     if version > MAX_READER_VERSION:
-        raise UnsupportedTableFeatureError(
-            table, f"minReaderVersion={version}", "read", f"the highest reader version we know is {MAX_READER_VERSION}")
+        raise UnsupportedTableFeatureError(table, f"minReaderVersion={version}", "read",
+                                           f"the highest reader version we know is {MAX_READER_VERSION}")
     unknown = sorted(reader_features(protocol) - READER_FEATURES)
     if unknown:
         raise UnsupportedTableFeatureError(
@@ -94,8 +94,8 @@ def check_writable(table: str, protocol: Mapping[str, Any] | None, metadata: Map
         return
     version = int(protocol.get("minWriterVersion") or 1)
     if version > MAX_WRITER_VERSION:
-        raise UnsupportedTableFeatureError(
-            table, f"minWriterVersion={version}", "write", f"the highest writer version we know is {MAX_WRITER_VERSION}")
+        raise UnsupportedTableFeatureError(table, f"minWriterVersion={version}", "write",
+                                           f"the highest writer version we know is {MAX_WRITER_VERSION}")
     unknown = sorted(writer_features(protocol) - WRITER_FEATURES)
     if unknown:
         raise UnsupportedTableFeatureError(

@@ -269,7 +269,8 @@ def test_checkpoint_holds_unexpired_tombstones_and_vacuum_finds_them(tmp_path):
 def test_expired_tombstones_are_left_out_of_the_checkpoint(tmp_path):
     now = [time.time()]
     t = LeanTable(path=str(tmp_path), name="t", schema=SCHEMA, clock=lambda: now[0],
-                  configuration={"delta.checkpointInterval": "5", "delta.deletedFileRetentionDuration": "interval 1 days"})
+                  configuration={"delta.checkpointInterval": "5",
+                                 "delta.deletedFileRetentionDuration": "interval 1 days"})
     t.create_if_missing()
     t.refresh()
     for i in range(3):
@@ -399,8 +400,9 @@ def test_retry_gives_up_at_the_deadline_not_after_a_count():
 
     policy = RetryPolicy(deadline=5.0, first_delay=0.0005, max_delay=0.02)
     with pytest.raises(ConcurrentModificationError) as e:
-        retry_on_conflict(always_loses, table="t", operation="write", is_conflict=lambda x: isinstance(x, CommitConflict),
-                          policy=policy, clock=fake.clock, sleep=fake.sleep)
+        retry_on_conflict(always_loses, table="t", operation="write",
+                          is_conflict=lambda x: isinstance(x, CommitConflict), policy=policy, clock=fake.clock,
+                          sleep=fake.sleep)
     assert type(e.value) is ConcurrentModificationError and e.value.retryable
     assert fake.now <= 5.0 and fake.now > 5.0 - 0.02 - 0.001
     assert e.value.attempts == len(fake.sleeps) + 1 > 100
