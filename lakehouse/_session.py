@@ -97,6 +97,8 @@ def local_spark(
             b = b.config("spark.sql.catalog.spark_catalog", _jars.CATALOG_CLASS if ours else _DELTA_CATALOG)
             # Delta's log replay defaults to 50 partitions: seconds of scheduling for a small local table.
             b = b.config("spark.databricks.delta.snapshotPartitions", str(max(2, shuffle_partitions or 2 * cores)))
+            # VACUUM lists a table with this many tasks (default 10,000: minutes of scheduling on a laptop).
+            b = b.config("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(2 * cores))
             if ours:
                 b = b.config("spark.delta.logStore.file.impl", _jars.LOG_STORE_CLASS)
         for k, v in (extra_conf or {}).items():
