@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from urllib.parse import unquote, urlparse
 from typing import Any, Literal
 
 from pyspark.sql import DataFrame, SparkSession
@@ -42,6 +43,14 @@ def _sql_path(path: str) -> str:
 
 def _sql_str(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _relative_to(table_path: str, file_uri: str) -> str:
+    """VACUUM DRY RUN lists `file:/lake/t/part-0.parquet`; report `part-0.parquet`, as the other engine does."""
+    path = unquote(urlparse(file_uri).path) if "://" in file_uri or file_uri.startswith("file:") else file_uri
+    root = unquote(urlparse(table_path).path) if "://" in table_path else table_path
+    root = root.rstrip("/") + "/"
+    return path[len(root):] if path.startswith(root) else file_uri
 
 
 class DeltaSparkEngine(Engine):
@@ -216,7 +225,8 @@ class DeltaSparkEngine(Engine):
         sql = f"VACUUM {_sql_path(ref.path)} RETAIN {retention_hours:g} HOURS"
         # The retention check was made by the facade, with the same rule for both engines.
         with self._conf(**{"spark.databricks.delta.retentionDurationCheck.enabled": "false"}):
-            files = tuple(sorted(r[0] for r in self.spark.sql(sql + " DRY RUN").collect()))
+            listed = [r[0] for r in self.spark.sql(sql + " DRY RUN").collect()]
+            files = tuple(sorted(_relative_to(ref.path, f) for f in listed))
             if not dry_run:
                 self.spark.sql(sql).collect()
         return VacuumResult(dry_run=dry_run, retention_hours=retention_hours, files=files)
