@@ -18,20 +18,17 @@ against ~4.5-6 s for the distributed path on the same data, whose two shuffles a
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-from deltalake import DeltaTable
 from lakehouse import Lakehouse
-from lakehouse.errors import DataFilesMissingError
+from lakehouse.errors import DataFilesMissingError, LakehouseError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -45,7 +42,6 @@ _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 2
 # In-memory bytes per value, as Spark's defaultSize estimates them (strings and binaries: 20), plus validity.
 _FIXED_WIDTH = {T.BooleanType: 1, T.ByteType: 1, T.ShortType: 2, T.IntegerType: 4, T.DateType: 4, T.FloatType: 4,
                 T.LongType: 8, T.DoubleType: 8, T.TimestampType: 8, T.TimestampNTZType: 8, T.DecimalType: 16}
-_UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping"}
 
 
 def local_join_threshold(spark: SparkSession) -> int:
@@ -134,33 +130,14 @@ def feature_source(lake: Lakehouse, table: str, version: int) -> FeatureSource |
     """The files and row count of `table` at `version` from the Delta log, or None when the local path cannot
     read it exactly (deletion vectors, column mapping, files without row counts, a log it cannot open)."""
     try:
-        dt = DeltaTable(lake.table_path(table), version=version)
-        md = dt.metadata()
-        reader_features = set(dt.protocol().reader_features or [])
-        if reader_features & _UNSUPPORTED_READER_FEATURES:
-            return None
-        if md.configuration.get("delta.columnMapping.mode", "none") not in ("none", None):
-            return None
+        files = lake.data_files(table, version)
         schema = lake.schema(table, version=version)
-        actions = pa.table(dt.get_add_actions(flatten=True))
-        uris = dt.file_uris()
-    except Exception:  # noqa: BLE001 - the Spark path reads it, and raises the lakehouse's error if it must
+    except LakehouseError:  # the Spark path reads it, and raises the lakehouse's error if it must
         return None
-    parts = tuple(md.partition_columns)
-    counts = actions.column("num_records") if "num_records" in actions.column_names else None
-    if counts is None or counts.null_count:
+    if files.num_rows is None:
         return None  # no row counts in the log: the size is unknown, so do not guess
-    root = lake.table_path(table).rstrip("/")
-    files = []
-    for p in actions.column("path").to_pylist():
-        p = unquote(p)
-        files.append(p if "://" in p or p.startswith("/") else posixpath.join(root, p))
-    if sorted(files) != sorted(uris):
-        return None  # a layout this reader does not understand: let Spark read it
-    values = [{p: actions.column(f"partition.{p}")[i].as_py() for p in parts} for i in range(actions.num_rows)]
-    retention = md.configuration.get("delta.deletedFileRetentionDuration") or "interval 1 week (default)"
-    return FeatureSource(table, version, schema, parts, tuple(files), tuple(values), int(pc.sum(counts).as_py() or 0),
-                         retention)
+    return FeatureSource(table, version, schema, files.partition_columns, files.files, files.partition_values,
+                         files.num_rows, files.retention)
 
 
 @dataclass(frozen=True)

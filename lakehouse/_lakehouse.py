@@ -29,6 +29,7 @@ from ._maintenance import optimize_lock
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, is_uri, name_for, normalise_root, resolve
 from ._engines._base import quote_ident
+from ._files import DataFiles, data_files
 from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, local_spark
 from ._timetravel import TimestampLike, check_version, ms_to_utc, session_zone, to_utc, version_at
 from .errors import (
@@ -163,6 +164,19 @@ class Lakehouse:
         if named and self._registers_tables():
             self._register(ref)
         return result
+
+    def data_files(self, name: str | os.PathLike[str], version: int | None = None) -> DataFiles:
+        """The Parquet files of `name` at `version` (default latest), for readers that read them directly.
+
+        No data is read: the list, typed partition values and row counts come from the Delta log.
+
+        Raises:
+            UnsupportedTableFeatureError: the files alone are not the rows (deletion vectors, column mapping).
+        """
+        ref = self._existing(name)
+        if version is None:
+            version = self._engine.state(ref).version
+        return data_files(ref.name, ref.path, version)
 
     # -- names in the session's catalog ---------------------------------------------------------------------
     def _registers_tables(self) -> bool:
