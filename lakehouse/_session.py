@@ -37,7 +37,8 @@ def _delta_jars(explicit: list[str] | None) -> tuple[list[str], str | None, str 
             log.warning("could not set up Delta's JARs with Maven: %s", exc)
             have = _jars.cached()
     if given:
-        return list(given), None, have.lakehouse if have else None
+        ours = have.lakehouse if have else None
+        return [*given, *([ours] if ours else [])], None, ours
     if have is not None:
         return list(have.all), None, have.lakehouse
     if off:

@@ -7,12 +7,15 @@ the lakehouse facade in front of it supplies the same validation and errors as w
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import uuid
 from urllib.parse import unquote, urlparse
 from typing import Any, Literal
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult, VacuumResult, WriteResult
 from .._keys import check_unique_spark
@@ -72,14 +75,64 @@ class DeltaSparkEngine(Engine):
             raise TableNotFoundError(ref.name, ref.path)
         return self._DeltaTable.forPath(self.spark, ref.path)
 
+    def _delta_log(self, ref: TableRef) -> Any | None:
+        """Delta's own DeltaLog for the table through py4j (metadata in milliseconds, no Spark job), or None
+        under Spark Connect, where the slower DataFrame calls below are used instead."""
+        try:
+            jvm = self.spark.sparkContext._jvm
+            return jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, ref.path)
+        except Exception:  # noqa: BLE001 - Spark Connect has no sparkContext
+            return None
+
+    def _snapshot(self, log: Any, version: int | None) -> Any:
+        none = self.spark.sparkContext._jvm.scala.Option.empty()
+        return log.update(False, none, none) if version is None else log.getSnapshotAt(version, none, none, False)
+
     def _latest_version(self, ref: TableRef) -> int:
+        log = self._delta_log(ref)
+        if log is not None:
+            return int(self._snapshot(log, None).version())
         return int(self._table(ref).history(1).select("version").first()[0])
+
+    def _last_commit(self, ref: TableRef) -> dict[str, Any]:
+        """The newest commit's version and commitInfo (operationMetrics), read from its commit file."""
+        version = self._latest_version(ref)
+        if "://" not in ref.path or ref.path.startswith("file:"):
+            local = unquote(urlparse(ref.path).path) if ref.path.startswith("file:") else ref.path
+            try:
+                with open(os.path.join(local, "_delta_log", f"{version:020d}.json"), encoding="utf-8") as fh:
+                    for line in fh:
+                        action = json.loads(line) if line.strip() else {}
+                        if "commitInfo" in action:
+                            return {"version": version, **action["commitInfo"]}
+            except OSError:
+                pass
+        last = self._table(ref).history(1).first().asDict(recursive=True)
+        return last
 
     # -- metadata -------------------------------------------------------------------------------------------
     def exists(self, ref: TableRef) -> bool:
         return bool(self._DeltaTable.isDeltaTable(self.spark, ref.path))
 
     def state(self, ref: TableRef, version: int | None = None) -> TableState:
+        log = self._delta_log(ref)
+        if log is None:
+            return self._state_without_jvm(ref, version)
+        if not self.exists(ref):
+            raise TableNotFoundError(ref.name, ref.path)
+        snapshot = self._snapshot(log, version)
+        meta = json.loads(snapshot.metadata().json())["metaData"]
+        return TableState(
+            version=int(snapshot.version()),
+            schema=T.StructType.fromJson(json.loads(meta["schemaString"])),
+            partition_columns=tuple(meta.get("partitionColumns") or ()),
+            name=meta.get("name"),
+            description=meta.get("description"),
+            properties=dict(meta.get("configuration") or {}),
+            created_ms=meta.get("createdTime"),
+        )
+
+    def _state_without_jvm(self, ref: TableRef, version: int | None) -> TableState:
         detail = self._table(ref).detail().first().asDict()
         latest = self._latest_version(ref)
         v = latest if version is None else version
@@ -146,7 +199,7 @@ class DeltaSparkEngine(Engine):
         return self._write_result(ref)
 
     def _write_result(self, ref: TableRef) -> WriteResult:
-        last = self._table(ref).history(1).first().asDict(recursive=True)
+        last = self._last_commit(ref)
         metrics = last.get("operationMetrics") or {}
         return WriteResult(
             version=int(last["version"]),
@@ -181,7 +234,7 @@ class DeltaSparkEngine(Engine):
             if spec.when_not_matched_by_source == "delete":
                 m = m.whenNotMatchedBySourceDelete()
             m.execute()
-            last = self._table(ref).history(1).first().asDict(recursive=True)
+            last = self._last_commit(ref)
             metrics = last.get("operationMetrics") or {}
             return MergeResult(
                 version=int(last["version"]),
