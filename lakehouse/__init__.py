@@ -17,15 +17,19 @@ from ._entities import (
     WriteResult,
 )
 from ._lakehouse import Lakehouse
+from ._log import LeanTable
+from ._retry import RetryPolicy, retry_on_conflict
 from ._session import delta_classes_loaded, local_spark, prepare_python_workers
 from ._timetravel import to_utc
 
 __all__ = [
     "HistoryEntry",
     "Lakehouse",
+    "LeanTable",
     "MergeResult",
     "OptimizeResult",
     "RestoreResult",
+    "RetryPolicy",
     "TableInfo",
     "VacuumResult",
     "WriteResult",
@@ -33,5 +37,6 @@ __all__ = [
     "errors",
     "local_spark",
     "prepare_python_workers",
+    "retry_on_conflict",
     "to_utc",
 ]

@@ -15,8 +15,9 @@ from collections.abc import Callable, Hashable, Iterable
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED, TEMPORARILY_UNAVAILABLE
 
-from lakehouse._log import LeanTable, Row
-from lakehouse._retry import RetryPolicy, retry_on_conflict
+from lakehouse import LeanTable
+from lakehouse._log import Row
+from lakehouse import RetryPolicy, retry_on_conflict
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
 
 from ._index import Index
