@@ -13,6 +13,7 @@ import uuid
 from urllib.parse import unquote, urlparse
 from typing import Any, Literal
 
+import pyarrow.fs as pafs
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -23,7 +24,8 @@ from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._session import scoped_conf
 from .._timetravel import ms_to_utc
-from ..errors import EngineUnavailableError, TableNotFoundError
+from .._files import data_files
+from ..errors import DataFilesMissingError, EngineUnavailableError, TableNotFoundError, UnsupportedTableFeatureError
 from ._base import Engine, MergeSpec, TableState
 from ._base import quote_ident as _q
 
@@ -174,8 +176,24 @@ class DeltaSparkEngine(Engine):
     def read(self, ref: TableRef, version: int | None) -> DataFrame:
         reader = self.spark.read.format("delta")
         if version is not None:
+            self._check_files_exist(ref, version)
             reader = reader.option("versionAsOf", version)
         return reader.load(ref.path)
+
+    def _check_files_exist(self, ref: TableRef, version: int) -> None:
+        """Spark reads lazily: a version whose files VACUUM removed would fail only at the first action, with
+        FILE_NOT_EXIST. Check the version's files now, to raise the typed error where the read is asked for."""
+        try:
+            files = data_files(ref.name, ref.path, version)
+        except UnsupportedTableFeatureError:
+            return  # deletion vectors etc.: the files alone do not say; Spark's own error stands
+        if not files.files:
+            return
+        fs, _ = pafs.FileSystem.from_uri(files.files[0]) if "://" in files.files[0] else (pafs.LocalFileSystem(), "")
+        paths = [urlparse(f).path if "://" in f else f for f in files.files]
+        for f, info in zip(files.files, fs.get_file_info(paths), strict=True):
+            if info.type == pafs.FileType.NotFound:
+                raise DataFilesMissingError(ref.name, version, files.retention, f)
 
     def create(self, ref, schema, df, *, partition_by, name, description, properties) -> WriteResult:
         cols = ", ".join(f"{_q(f.name)} {f.dataType.simpleString()}" for f in schema.fields)

@@ -26,7 +26,10 @@ if kind == "spark":
 
     spark = local_spark(master="local[1]", shuffle_partitions=1)
     store = spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path).store()
-    print("STORE", store.getClass().getName(), flush=True)
+    # Delta wraps the configured store per scheme; the delegate for file: paths is the one that commits.
+    delegate = store.getDelegate(spark._jvm.org.apache.hadoop.fs.Path("file:" + path))
+    impl = delegate.logStoreImpl()  # the Java LogStore behind Delta's Scala adaptor
+    print("STORE", impl.getClass().getName(), flush=True)
     rows = [spark.createDataFrame([(kind, i)], "writer string, seq long") for i in range(n)]
     print("READY", flush=True)
     wait_for_go()
