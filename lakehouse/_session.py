@@ -8,12 +8,10 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 from pyspark.sql import SparkSession
 
 from . import _jars
-from .errors import SparkContextRequiredError
 
 _DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 _DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -158,13 +156,6 @@ def lake_catalog_enabled(spark: SparkSession) -> bool:
     except Exception:  # noqa: BLE001 - Spark Connect may refuse static conf reads
         return False
 
-
-def jvm(spark: SparkSession, operation: str) -> Any:
-    """The session's py4j JVM view, or SparkContextRequiredError under Spark Connect."""
-    try:
-        return spark.sparkContext._jvm
-    except Exception as exc:  # noqa: BLE001 - Spark Connect raises its own error types here
-        raise SparkContextRequiredError(operation) from exc
 
 
 def delta_classes_loaded(spark: SparkSession) -> bool:

@@ -15,8 +15,7 @@ Every error carries the facts it names as attributes, so callers can act on them
     ├── RetentionPeriodTooShortError                    VACUUM below the table's retention without opting out
     ├── ConcurrentModificationError  (retryable)        another writer committed a conflicting change
     ├── EngineUnavailableError                          the requested Delta engine cannot run in this session
-    ├── UnsupportedTableFeatureError                    a table whose protocol or log uses a feature we cannot read/write
-    └── SparkContextRequiredError                       a code path that needs the JVM (sparkContext) under Spark Connect
+    └── UnsupportedTableFeatureError                    a table whose protocol or log uses a feature we cannot read/write
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ __all__ = [
     "SchemaMismatchError",
     "TableAlreadyExistsError",
     "TableNotFoundError",
-    "SparkContextRequiredError",
     "TimestampOutOfRangeError",
     "UnsupportedTableFeatureError",
     "VersionNotFoundError",
@@ -228,14 +226,4 @@ class UnsupportedTableFeatureError(LakehouseError):
             f"table {table!r} uses the Delta feature {feature!r}, which this lakehouse cannot {operation}{extra}. "
             "Nothing was read or written. Use the delta-spark engine for this table, or rewrite it without "
             "the feature (e.g. REORG TABLE ... APPLY (PURGE) for deletion vectors, a classic checkpoint policy)."
-        )
-
-
-class SparkContextRequiredError(LakehouseError):
-    def __init__(self, operation: str) -> None:
-        self.operation = operation
-        super().__init__(
-            f"{operation} needs the Spark JVM (spark.sparkContext), which a Spark Connect session does not "
-            "expose. Run it on a classic Spark session (lakehouse.local_spark() or a cluster's driver), or use "
-            "engine='delta-spark' on a cluster that has Delta Lake built in."
         )
