@@ -239,6 +239,14 @@ class DeltaSparkEngine(Engine):
     def merge(self, ref: TableRef, df: DataFrame, spec: MergeSpec, state: TableState) -> MergeResult:
         check_unique_spark(ref.name, df, spec.keys)
 
+        updates = spec.when_matched == "update" and bool(spec.update_columns)
+        if not (updates or spec.when_matched == "delete" or spec.when_not_matched == "insert"
+                or spec.when_not_matched_by_source == "delete"):
+            # Every clause is "ignore": Delta refuses a MERGE without WHEN clauses; nothing to change, no commit.
+            return MergeResult(version=self._latest_version(ref), num_source_rows=df.count(),
+                               num_target_rows_inserted=0, num_target_rows_updated=0, num_target_rows_deleted=0,
+                               num_target_rows_copied=0)
+
         def run() -> MergeResult:
             m = self._table(ref).alias("t").merge(df.alias("s"), spec.predicate)
             if spec.schema_evolution:
