@@ -197,17 +197,7 @@ class LeanTable:
 
     def commit_info(self, version: int) -> dict[str, Any] | None:
         """The `commitInfo` action of commit `version` (read from its JSON file), or None if absent."""
-        try:
-            with open(os.path.join(self.log_dir, f"{version:020d}.json"), "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            return None
-        for line in data.splitlines():
-            if line.strip():
-                action = json.loads(line)
-                if "commitInfo" in action:
-                    return action["commitInfo"]
-        return None
+        return read_commit_info(self.log_dir, version)
 
     def _load_checkpoint(self) -> None:
         ref = find_checkpoint(self.log_dir, self.name)
@@ -427,6 +417,21 @@ class LeanTable:
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+
+def read_commit_info(log_dir: str, version: int) -> dict[str, Any] | None:
+    """The `commitInfo` action of `<log_dir>/<version>.json` (any engine's commit), or None if absent."""
+    try:
+        with open(os.path.join(log_dir, f"{version:020d}.json"), "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return None
+    for line in data.splitlines():
+        if line.strip():
+            action = json.loads(line)
+            if "commitInfo" in action:
+                return dict(action["commitInfo"])
+    return None
 
 
 def _write_new(path: str, data: bytes) -> None:

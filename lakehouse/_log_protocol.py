@@ -63,18 +63,25 @@ def writer_features(protocol: Mapping[str, Any]) -> frozenset[str]:
     return _LEGACY_WRITER.get(version, frozenset())
 
 
+def _check_protocol(table: str, operation: str, version: int, max_version: int, required: frozenset[str],
+                    supported: frozenset[str]) -> None:
+    """The reader (or writer) half of the protocol: a known version, and only features we honour."""
+    role = "reader" if operation == "read" else "writer"
+    if version > max_version:
+        raise UnsupportedTableFeatureError(table, f"min{role.title()}Version={version}", operation,
+                                           f"the highest {role} version we know is {max_version}")
+    unknown = sorted(required - supported)
+    if unknown:
+        raise UnsupportedTableFeatureError(
+            table, unknown[0], operation, f"{role} features {unknown}; supported: {sorted(supported)}")
+
+
 def check_readable(table: str, protocol: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None) -> None:
     """Raise UnsupportedTableFeatureError unless the lean reader reads this table correctly."""
     if protocol is None:
         return
-    version = int(protocol.get("minReaderVersion") or 1)
-    if version > MAX_READER_VERSION:
-        raise UnsupportedTableFeatureError(table, f"minReaderVersion={version}", "read",
-                                           f"the highest reader version we know is {MAX_READER_VERSION}")
-    unknown = sorted(reader_features(protocol) - READER_FEATURES)
-    if unknown:
-        raise UnsupportedTableFeatureError(
-            table, unknown[0], "read", f"reader features {unknown}; supported: {sorted(READER_FEATURES)}")
+    _check_protocol(table, "read", int(protocol.get("minReaderVersion") or 1), MAX_READER_VERSION,
+                    reader_features(protocol), READER_FEATURES)
     if metadata is not None:
         mode = _config(metadata).get("delta.columnMapping.mode", "none")
         if mode != "none":
@@ -92,14 +99,8 @@ def check_writable(table: str, protocol: Mapping[str, Any] | None, metadata: Map
     check_readable(table, protocol, metadata)
     if protocol is None:
         return
-    version = int(protocol.get("minWriterVersion") or 1)
-    if version > MAX_WRITER_VERSION:
-        raise UnsupportedTableFeatureError(table, f"minWriterVersion={version}", "write",
-                                           f"the highest writer version we know is {MAX_WRITER_VERSION}")
-    unknown = sorted(writer_features(protocol) - WRITER_FEATURES)
-    if unknown:
-        raise UnsupportedTableFeatureError(
-            table, unknown[0], "write", f"writer features {unknown}; supported: {sorted(WRITER_FEATURES)}")
+    _check_protocol(table, "write", int(protocol.get("minWriterVersion") or 1), MAX_WRITER_VERSION,
+                    writer_features(protocol), WRITER_FEATURES)
     if metadata is not None:
         for feature, detail in _active_writer_features(metadata):
             raise UnsupportedTableFeatureError(table, feature, "write", detail)

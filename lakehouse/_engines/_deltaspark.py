@@ -6,7 +6,6 @@ the lakehouse facade in front of it supplies the same validation and errors as w
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import uuid
@@ -20,6 +19,7 @@ from pyspark.sql import types as T
 
 from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult, VacuumResult, WriteResult
 from .._keys import check_unique_spark
+from .._log import read_commit_info
 from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._session import scoped_conf
@@ -69,9 +69,6 @@ class DeltaSparkEngine(Engine):
             raise EngineUnavailableError(self.name, f"the delta-spark package is not installed ({exc})") from exc
         self._DeltaTable = DeltaTable
 
-    def _conf(self, **settings: str) -> contextlib.AbstractContextManager[None]:
-        return scoped_conf(self.spark, **settings)
-
     def _table(self, ref: TableRef) -> Any:
         if not self.exists(ref):
             raise TableNotFoundError(ref.name, ref.path)
@@ -101,16 +98,10 @@ class DeltaSparkEngine(Engine):
         version = self._latest_version(ref)
         if "://" not in ref.path or ref.path.startswith("file:"):
             local = unquote(urlparse(ref.path).path) if ref.path.startswith("file:") else ref.path
-            try:
-                with open(os.path.join(local, "_delta_log", f"{version:020d}.json"), encoding="utf-8") as fh:
-                    for line in fh:
-                        action = json.loads(line) if line.strip() else {}
-                        if "commitInfo" in action:
-                            return {"version": version, **action["commitInfo"]}
-            except OSError:
-                pass
-        last = self._table(ref).history(1).first().asDict(recursive=True)
-        return last
+            info = read_commit_info(os.path.join(local, "_delta_log"), version)
+            if info is not None:
+                return {"version": version, **info}
+        return self._table(ref).history(1).first().asDict(recursive=True)
 
     # -- metadata -------------------------------------------------------------------------------------------
     def exists(self, ref: TableRef) -> bool:
@@ -286,7 +277,7 @@ class DeltaSparkEngine(Engine):
     def optimize(self, ref: TableRef, *, target_size: int | None, z_order_by: tuple[str, ...]) -> OptimizeResult:
         before = self._latest_version(ref)
         settings = {"spark.databricks.delta.optimize.maxFileSize": str(target_size)} if target_size else {}
-        with self._conf(**settings):
+        with scoped_conf(self.spark, **settings):
             opt = self._table(ref).optimize()
             out = opt.executeZOrderBy(*z_order_by) if z_order_by else opt.executeCompaction()
         metrics = out.first().asDict(recursive=True).get("metrics") or {}
@@ -303,7 +294,7 @@ class DeltaSparkEngine(Engine):
     def vacuum(self, ref: TableRef, *, retention_hours: float, dry_run: bool) -> VacuumResult:
         sql = f"VACUUM {_sql_path(ref.path)} RETAIN {retention_hours:g} HOURS"
         # The retention check was made by the facade, with the same rule for both engines.
-        with self._conf(**{"spark.databricks.delta.retentionDurationCheck.enabled": "false"}):
+        with scoped_conf(self.spark, **{"spark.databricks.delta.retentionDurationCheck.enabled": "false"}):
             listed = [r[0] for r in self.spark.sql(sql + " DRY RUN").collect()]
             files = tuple(sorted(_relative_to(ref.path, f) for f in listed))
             if not dry_run:
