@@ -114,6 +114,12 @@ def cached() -> DeltaJars | None:
     return DeltaJars(coordinate, delta, str(ours) if ours is not None and ours.exists() else None)
 
 
+def complete() -> DeltaJars | None:
+    """The cached JARs when nothing is left to do: Delta's, plus ours whenever there are sources to build."""
+    have = cached()
+    return have if have is not None and (have.lakehouse or not has_jvm_sources()) else None
+
+
 def has_jvm_sources() -> bool:
     return any(JVM_SOURCES.rglob("*.java"))
 
@@ -193,9 +199,9 @@ def obtain(*, force: bool = False) -> DeltaJars:
     """Resolve, cache and build the JARs for the installed wheels (idempotent; fast when already done)."""
     coordinate = delta_coordinate()
     if not force:
-        have = cached()
-        if have is not None and (have.lakehouse or not has_jvm_sources()):
-            return have
+        done = complete()
+        if done is not None:
+            return done
     folder = cache_dir(coordinate)
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):  # several processes may start on a fresh machine at once
@@ -203,9 +209,9 @@ def obtain(*, force: bool = False) -> DeltaJars:
 
 
 def _obtain_locked(coordinate: str, folder: Path, force: bool) -> DeltaJars:
-    have = cached()
-    if not force and have is not None and (have.lakehouse or not has_jvm_sources()):
-        return have  # another process finished while we waited
+    done = complete()
+    if not force and done is not None:
+        return done  # another process finished while we waited
     manifest_path = folder / MANIFEST
     try:
         delta = json.loads(manifest_path.read_text())["delta"]

@@ -25,22 +25,20 @@ log = logging.getLogger(__name__)
 def _delta_jars(explicit: list[str] | None) -> tuple[list[str], str | None, str | None]:
     """(jars for spark.jars, packages for spark.jars.packages, our JVM jar) for a new local session."""
     given = explicit or [j for j in os.environ.get("LAKEHOUSE_DELTA_JARS", "").split(",") if j]
-    off = os.environ.get("LAKEHOUSE_DELTA", "").lower() in ("0", "off", "no")
-    have = _jars.cached()
-    stale = have is None or (have.lakehouse is None and _jars.has_jvm_sources())
-    if stale and not off and _jars.can_obtain():
+    if not given and os.environ.get("LAKEHOUSE_DELTA", "").lower() in ("0", "off", "no"):
+        return [], None, None  # asked for a session without Delta, even when its JARs are cached
+    have = _jars.complete()
+    if have is None and _jars.can_obtain():
         try:
             have = _jars.obtain()
         except _jars.JarSetupError as exc:
             log.warning("could not set up Delta's JARs with Maven: %s", exc)
-            have = _jars.cached()
+    have = have or _jars.cached()  # Delta's JARs alone, when ours could not be built
     if given:
         ours = have.lakehouse if have else None
         return [*given, *([ours] if ours else [])], None, ours
     if have is not None:
         return list(have.all), None, have.lakehouse
-    if off:
-        return [], None, None
     # No Maven here: let Spark resolve Delta itself, as configure_spark_with_delta_pip does.
     log.info("Delta JARs not cached and no Maven client: using spark.jars.packages=%s", _jars.delta_coordinate())
     return [], _jars.delta_coordinate(), None
