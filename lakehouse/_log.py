@@ -10,9 +10,10 @@ re-reads the log and re-plans; callers retry through `lakehouse._retry.retry_on_
 Reads never scan the table: each process keeps the rows of every live file in memory, keyed by file, and
 applies only the commits made since its snapshot (one `open()` probe per table per call when nothing
 changed). Delta readers (delta-rs, Spark through `lakehouse`) see ordinary tables: small files are
-compacted (`dataChange=false`), a classic checkpoint (with the unexpired tombstones) is written every
-`delta.checkpointInterval` versions (`CHECKPOINT_INTERVAL` when unset), and expired log files are then
-cleaned up (`lakehouse._log_checkpoint`). Tables whose protocol asks for more than this reader and writer
+compacted (`dataChange=false`; off when the table sets `delta.autoOptimize.autoCompact=false`, for a table
+that another engine's scheduled OPTIMIZE maintains), a classic checkpoint (with the unexpired tombstones) is
+written every `delta.checkpointInterval` versions (`CHECKPOINT_INTERVAL` when unset), and expired log files
+are then cleaned up (`lakehouse._log_checkpoint`). Tables whose protocol asks for more than this reader and writer
 do are refused (`lakehouse._log_protocol`).
 
 Durability: a commit returns after the data file and the commit file are written to the OS page cache,
@@ -63,6 +64,8 @@ SMALL_FILE_ROWS = 2000
 """Files with fewer rows are compacted together; a compacted file holds at most about this many rows."""
 COMPACT_AFTER_FILES = 40
 """Compaction starts once a table has this many small files."""
+AUTO_COMPACT_PROPERTY = "delta.autoOptimize.autoCompact"
+"""Delta's table property for automatic compaction; "false" turns the store's compaction off for the table."""
 TRUNCATION_PROBE_SECONDS = 1.0
 """How often an idle snapshot checks whether log cleanup removed the commits it would need next."""
 
@@ -368,8 +371,23 @@ class LeanTable:
     def small_files(self) -> list[str]:
         return [rel for rel, f in self.files.items() if len(f.rows) < SMALL_FILE_ROWS]
 
+    def auto_compact_enabled(self) -> bool:
+        """False when the table sets Delta's auto-compaction switch `delta.autoOptimize.autoCompact` off.
+
+        Two compactions of one table conflict in Delta (the later one's files were removed under it), so a
+        table maintained by a scheduled OPTIMIZE from another engine turns the store's compaction off, exactly
+        as it would turn off delta-spark's own auto compaction.
+        """
+        config = (self.metadata or {}).get("configuration") or {}
+        return str(config.get(AUTO_COMPACT_PROPERTY, "true")).strip().lower() != "false"
+
     def compact_if_needed(self) -> bool:
-        """Rewrite the small files into files of about SMALL_FILE_ROWS rows; False when not needed or raced."""
+        """Rewrite the small files into files of about SMALL_FILE_ROWS rows; False when not needed or raced.
+
+        Never compacts a table whose `delta.autoOptimize.autoCompact` is false (see `auto_compact_enabled`).
+        """
+        if not self.auto_compact_enabled():
+            return False
         small = self.small_files()
         if len(small) < COMPACT_AFTER_FILES:
             return False

@@ -1,7 +1,8 @@
 """delta-spark maintains the metrics table while a store process writes to it, and the store keeps working.
 
 A separate process logs one metric point per call and acknowledges each; meanwhile this test's Spark session
-runs OPTIMIZE, VACUUM (default retention) and a checkpoint, and, in a pause of the writer (Delta's conflict
+turns the store's compaction off (`delta.autoOptimize.autoCompact=false`, as for delta-spark's own), runs
+OPTIMIZE ZORDER, VACUUM (default retention) and a checkpoint, and, in a pause of the writer (Delta's conflict
 rules make a DELETE retry as long as appends it cannot rule out keep landing), a DELETE of a few acknowledged
 points. Afterwards
 every acknowledged point is in the table exactly once except the deleted ones, a cold store in a fresh process
@@ -19,6 +20,8 @@ from collections.abc import Callable
 import pytest
 from delta.tables import DeltaTable
 from mlflow import MlflowClient
+
+from lakehouse._log import AUTO_COMPACT_PROPERTY
 
 from interop_helpers import (
     HERE, PYTHON, child_env, commit_info, is_delta_spark_commit, latest_version, run_probe, spark_checkpoint, spark_rows,
@@ -113,21 +116,8 @@ def spark_commits(path: str, after: int) -> dict[str, list[int]]:
     return found
 
 
-KNOWN_OPTIMIZE_CONFLICT = pytest.mark.skipif(
-    os.environ.get("LAKEHOUSE_RUN_KNOWN_DEFECTS") != "1",
-    reason="known defect, left open in issue 10 (LAKEHOUSE_RUN_KNOWN_DEFECTS=1 runs it; it fails or passes "
-    "by timing, so it is not an xfail): the tracking store's automatic compaction rewrites the table's "
-    "small files every ~40 commits, so a delta-spark OPTIMIZE ZORDER that reads them for longer than that loses "
-    "every race (DELTA_CONCURRENT_DELETE_READ). Fix: the store's compaction must yield to a concurrent OPTIMIZE "
-    "(e.g. tiered compaction that never rewrites compacted files, or no compaction while another engine's "
-    "OPTIMIZE is recent).",
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("optimize", [pytest.param(True, marks=KNOWN_OPTIMIZE_CONFLICT), False],
-                         ids=["with-optimize", "vacuum-checkpoint-delete"])
-def test_optimize_vacuum_checkpoint_delete_while_the_store_writes(tmp_path, delta_spark, optimize):
+def test_optimize_vacuum_checkpoint_delete_while_the_store_writes(tmp_path, delta_spark):
     spark = delta_spark
     uri = f"lakehouse://{tmp_path / 'lake'}"
     client = MlflowClient(uri)
@@ -136,14 +126,18 @@ def test_optimize_vacuum_checkpoint_delete_while_the_store_writes(tmp_path, delt
     before = latest_version(path)
     writer = Writer(uri, run_id, str(tmp_path / "stop"))
     try:
-        writer.wait_for_acks(10, "before OPTIMIZE")
+        writer.wait_for_acks(10, "before the maintenance")
+        # Two compactions of one table conflict in Delta, and the store compacts every ~40 commits, which is
+        # sooner than an OPTIMIZE ZORDER here takes: a table maintained by OPTIMIZE turns the store's compaction
+        # off with Delta's own switch, set by delta-spark while the store writes.
+        retries = {"SET TBLPROPERTIES": retrying_conflicts(
+            lambda: spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
+                              f"('{AUTO_COMPACT_PROPERTY}' = 'false')").collect(), "ALTER TABLE")}
         # ZORDER BY rewrites even a single file (plain compaction skips a table the store just compacted), so
         # delta-spark always makes an OPTIMIZE commit that the store must then read.
-        retries = {}
-        if optimize:
-            retries["OPTIMIZE"] = retrying_conflicts(
-                lambda: spark.sql(f"OPTIMIZE delta.`{path}` ZORDER BY (step)").collect(), "OPTIMIZE")
-            writer.wait_for_acks(len(writer.acked) + 3, "after OPTIMIZE")
+        retries["OPTIMIZE"] = retrying_conflicts(
+            lambda: spark.sql(f"OPTIMIZE delta.`{path}` ZORDER BY (step)").collect(), "OPTIMIZE")
+        writer.wait_for_acks(len(writer.acked) + 3, "after OPTIMIZE")
         retries["VACUUM"] = retrying_conflicts(
             lambda: spark.sql(f"VACUUM delta.`{path}` RETAIN 168 HOURS").collect(), "VACUUM")
         writer.wait_for_acks(len(writer.acked) + 3, "after VACUUM")
@@ -178,13 +172,15 @@ def test_optimize_vacuum_checkpoint_delete_while_the_store_writes(tmp_path, delt
     # delta-spark made its commits itself (its engineInfo), the store's process all the others: no commit came
     # from a silent fallback to another engine.
     made = spark_commits(path, before)
-    assert made.get("DELETE") and (made.get("OPTIMIZE") or not optimize), made
+    assert made.get("DELETE") and made.get("OPTIMIZE") and made.get("SET TBLPROPERTIES"), made
+    switched_off = made["SET TBLPROPERTIES"][0]
     for v in range(before + 1, latest_version(path) + 1):
         info = commit_info(path, v)
         if info["operation"] in ("DELETE",) or info["operation"].startswith("VACUUM"):
             assert is_delta_spark_commit(info), (v, info)
         elif not is_delta_spark_commit(info):
             assert info.get("clientVersion") == "lakehouse-ml-tracking", (v, info)
+            assert v < switched_off or info["operation"] != "OPTIMIZE", f"the store compacted at {v} after the switch"
     spark_made = {v for vs in made.values() for v in vs}
     history = DeltaTable.forPath(spark, path).history().select("version", "operation", "engineInfo").collect()
     assert {r.version for r in history} == set(range(latest_version(path) + 1))

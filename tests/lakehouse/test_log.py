@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from lakehouse._log import CommitConflict, LeanTable
+from lakehouse._log import AUTO_COMPACT_PROPERTY, COMPACT_AFTER_FILES, CommitConflict, LeanTable
 from lakehouse._log_checkpoint import cleanup_expired_logs, parse_interval
 from lakehouse._retry import RetryPolicy, retry_on_conflict
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
@@ -238,6 +238,37 @@ def test_a_multi_part_checkpoint_is_read_whole(tmp_path):
     cold.refresh()
     assert cold.version == 5
     assert sorted(r["id"] for f in cold.files.values() for r in f.rows) == [0, 1, 2, 3, 4]
+
+
+# -- automatic compaction ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("setting", [None, "true", "false", " FALSE "])
+def test_compaction_runs_at_the_threshold_unless_delta_auto_compact_is_off(tmp_path, setting):
+    config = {} if setting is None else {AUTO_COMPACT_PROPERTY: setting}
+    t = _table(tmp_path, **config)
+    for i in range(COMPACT_AFTER_FILES - 1):
+        t.commit([[_row(i)]])
+    assert t.compact_if_needed() is False and len(t.files) == COMPACT_AFTER_FILES - 1  # below the threshold
+    t.commit([[_row(COMPACT_AFTER_FILES - 1)]])
+    before = t.version
+    compacts = setting is None or setting.strip().lower() != "false"
+    assert t.compact_if_needed() is compacts
+    assert t.version == before + compacts
+    assert len(t.files) == (1 if compacts else COMPACT_AFTER_FILES)
+    assert _ids_via_deltalake(tmp_path) == list(range(COMPACT_AFTER_FILES))
+    if compacts:
+        assert DeltaTable(str(tmp_path)).history(1)[0]["operation"] == "OPTIMIZE"
+
+
+def test_turning_auto_compact_off_later_is_honoured_by_a_warm_snapshot(tmp_path):
+    t = _table(tmp_path)
+    for i in range(COMPACT_AFTER_FILES):
+        t.commit([[_row(i)]])
+    # Another engine sets the property (a metaData action with the same schema), as ALTER TABLE SET TBLPROPERTIES.
+    meta = dict(t.metadata)
+    meta["configuration"] = {**(meta.get("configuration") or {}), AUTO_COMPACT_PROPERTY: "false"}
+    _append_commit(tmp_path, {"commitInfo": {"operation": "SET TBLPROPERTIES"}}, {"metaData": meta})
+    t.refresh()
+    assert t.compact_if_needed() is False and len(t.files) == COMPACT_AFTER_FILES
 
 
 # -- checkpoints keep the unexpired tombstones ---------------------------------------------------------------------
