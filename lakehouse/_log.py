@@ -452,6 +452,27 @@ def read_commit_info(log_dir: str, version: int) -> dict[str, Any] | None:
     return None
 
 
+def commit_times(log_dir: str, *, in_commit_timestamps_from: int | None = None) -> list[tuple[int, int]]:
+    """(version, commit time in epoch ms) of every commit file in `log_dir`, by version, as Delta times them.
+
+    A commit's time is its file's modification time, or, from version `in_commit_timestamps_from` on (a table
+    with `delta.enableInCommitTimestamps`), the `inCommitTimestamp` of its commitInfo. Not yet made monotonic
+    (`lakehouse._timetravel.monotonic_commits` does that). One directory listing and a stat per commit.
+    """
+    out = []
+    with os.scandir(log_dir) as entries:
+        for entry in entries:
+            name = entry.name
+            if len(name) == 25 and name.endswith(".json") and name[:20].isdigit():
+                version = int(name[:20])
+                ms = entry.stat().st_mtime_ns // 1_000_000
+                if in_commit_timestamps_from is not None and version >= in_commit_timestamps_from:
+                    info = read_commit_info(log_dir, version) or {}
+                    ms = int(info.get("inCommitTimestamp", ms))
+                out.append((version, ms))
+    return sorted(out)
+
+
 def _write_new(path: str, data: bytes) -> None:
     """Write a file that must not exist yet (O_EXCL), fsynced when LAKEHOUSE_TRACKING_FSYNC is set."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

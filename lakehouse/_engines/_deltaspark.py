@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 
 from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult, VacuumResult, WriteResult
 from .._keys import check_unique_spark
-from .._log import read_commit_info
+from .._log import commit_times, read_commit_info
 from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._session import scoped_conf
@@ -48,6 +48,13 @@ def _sql_path(path: str) -> str:
 
 def _sql_str(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _local_path(table_path: str) -> str | None:
+    """The table's folder on local disk, or None for a table on another file system."""
+    if table_path.startswith("file:"):
+        return unquote(urlparse(table_path).path)
+    return None if "://" in table_path else table_path
 
 
 def _relative_to(table_path: str, file_uri: str) -> str:
@@ -96,8 +103,8 @@ class DeltaSparkEngine(Engine):
     def _last_commit(self, ref: TableRef) -> dict[str, Any]:
         """The newest commit's version and commitInfo (operationMetrics), read from its commit file."""
         version = self._latest_version(ref)
-        if "://" not in ref.path or ref.path.startswith("file:"):
-            local = unquote(urlparse(ref.path).path) if ref.path.startswith("file:") else ref.path
+        local = _local_path(ref.path)
+        if local is not None:
             info = read_commit_info(os.path.join(local, "_delta_log"), version)
             if info is not None:
                 return {"version": version, **info}
@@ -148,7 +155,16 @@ class DeltaSparkEngine(Engine):
         return [r.asDict(recursive=True) for r in h.collect()]
 
     def commits(self, ref: TableRef) -> list[tuple[int, int]]:
-        return sorted((int(r["version"]), int(r["__ms"])) for r in self._history_rows(ref, None))
+        local = _local_path(ref.path)
+        if local is None:
+            return sorted((int(r["version"]), int(r["__ms"])) for r in self._history_rows(ref, None))
+        # On local disk the commit files say it without a Spark job: Delta times a commit by its file's
+        # modification time, or by its inCommitTimestamp once the table enabled them.
+        props = self.state(ref).properties
+        ict_from = None
+        if props.get("delta.enableInCommitTimestamps", "false").lower() == "true":
+            ict_from = int(props.get("delta.inCommitTimestampEnablementVersion", "0"))
+        return commit_times(os.path.join(local, "_delta_log"), in_commit_timestamps_from=ict_from)
 
     def history(self, ref: TableRef, limit: int | None) -> list[HistoryEntry]:
         return [

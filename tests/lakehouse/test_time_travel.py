@@ -121,3 +121,28 @@ def test_naive_timestamps_mean_the_session_time_zone_as_in_spark(lake, versions,
         if lake.engine == "delta-spark":  # the reference: Spark's own timestampAsOf with the same string
             ref = spark.read.format("delta").option("timestampAsOf", wall.isoformat(sep=" ")).load(lake.table_path("tt"))
             assert ref.count() == 3
+
+
+def test_delta_spark_commit_times_are_deltas_own_even_with_a_skewed_clock(tmp_path, spark):
+    """On delta-spark, commit times come from the log's files (no Spark job): Spark's own timestampAsOf is the
+    oracle, at and around every commit, after a writer's clock ran ahead (version 1 dated after version 2)."""
+    import os
+
+    from lakehouse import Lakehouse
+
+    lake = Lakehouse(tmp_path / "lake", spark=spark, engine="delta-spark")
+    lake.create_table("tt", spark.range(1))
+    for n in (2, 3):
+        lake.append("tt", spark.range(n).selectExpr("id + 100 as id"))
+    log = os.path.join(lake.table_path("tt"), "_delta_log")
+    v2 = os.stat(os.path.join(log, f"{2:020d}.json")).st_mtime
+    os.utime(os.path.join(log, f"{1:020d}.json"), (v2 + 5, v2 + 5))  # version 1's clock was 5 s ahead
+    hist = {h.version: h.timestamp for h in lake.history("tt")}  # delta-spark's own (monotonic) commit times
+    assert hist[2] == hist[1] + timedelta(milliseconds=1)
+    probes = sorted({t + d for t in hist.values() for d in (timedelta(0), timedelta(milliseconds=-1))})
+    for probe in probes:
+        if probe < hist[0]:
+            continue
+        text = probe.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+        spark_count = spark.read.format("delta").option("timestampAsOf", text).load(lake.table_path("tt")).count()
+        assert counts(lake, timestamp=probe) == spark_count, probe
