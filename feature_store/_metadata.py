@@ -1,31 +1,47 @@
 """Where the feature store keeps what Delta does not: keys, tags and saved training sets.
 
 Three small Delta tables under `<root>/_feature_store/` (hidden from `Lakehouse.list_tables`, which skips
-`_` folders), written through the Lakehouse like any table, so they are versioned and safe under concurrent
-writers. The table's own description stays in the Delta metadata. Reads are cached per table version.
+`_` folders; Spark reads them by name, e.g. `_feature_store.tags`). They take lakehouse's lean commits
+(`lakehouse.LeanTable`: one Parquet file and one put-if-absent commit, about a millisecond, no Spark job) and
+are read from its in-process snapshot, which applies only the commits made since (one `open()` probe when
+nothing changed). Each change is one commit, re-planned on the newest snapshot after a lost race, so
+concurrent clients never lose one another's changes. The table's own description stays in its Delta metadata.
+Like the tracking store, this needs the lake on a local file system.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
-from lakehouse import Lakehouse
+import pyarrow as pa
+
+from lakehouse import Lakehouse, LeanTable, retry_on_conflict
 from lakehouse import errors as lh_errors
-from pyspark.sql import Row
-from pyspark.sql import types as T
+
+from .errors import FeatureStoreError
 
 TABLES = "_feature_store.tables"
 TAGS = "_feature_store.tags"
 TRAINING_SETS = "_feature_store.training_sets"
+_UTC = pa.timestamp("us", tz="UTC")
 _SCHEMAS = {
-    TABLES: "name string, primary_keys string, timestamp_keys string, created_at timestamp",
-    TAGS: "table_name string, key string, value string",
-    TRAINING_SETS: "id string, created_at timestamp, tables string, spec string",
+    TABLES: pa.schema([("name", pa.string()), ("primary_keys", pa.string()), ("timestamp_keys", pa.string()),
+                       ("created_at", _UTC)]),
+    TAGS: pa.schema([("table_name", pa.string()), ("key", pa.string()), ("value", pa.string())]),
+    TRAINING_SETS: pa.schema([("id", pa.string()), ("created_at", _UTC), ("tables", pa.string()),
+                              ("spec", pa.string())]),
 }
-_KEYS = {TABLES: ["name"], TAGS: ["table_name", "key"], TRAINING_SETS: ["id"]}
+_KEYS = {TABLES: ("name",), TAGS: ("table_name", "key"), TRAINING_SETS: ("id",)}
+CLIENT_VERSION = "lakehouse-ml-feature-store"
+"""The `clientVersion` of the metadata tables' commits (what `DESCRIBE HISTORY` shows for them)."""
+
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -37,42 +53,59 @@ class TableRecord:
 
 
 class MetadataStore:
+    """The three metadata tables of one lake, each a `LeanTable` snapshot kept for the client's lifetime."""
+
     def __init__(self, lake: Lakehouse) -> None:
         self.lake = lake
-        self._cache: dict[str, tuple[int, list[Row]]] = {}
+        self._tables: dict[str, LeanTable] = {}
 
     # -- generic --------------------------------------------------------------------------------------------
-    def _ensure(self, table: str) -> None:
-        if self.lake.exists(table):
-            return
-        try:
-            self.lake.create_table(table, schema=_SCHEMAS[table], description="feature store metadata")
-        except lh_errors.TableAlreadyExistsError:
-            pass  # another client created it first
+    def _table(self, name: str) -> LeanTable:
+        table = self._tables.get(name)
+        if table is None:
+            path = self.lake.table_path(name)
+            if "://" in path and not path.startswith("file://"):
+                raise FeatureStoreError(
+                    f"the feature store keeps its metadata in Delta tables on a local file system, and the lake "
+                    f"root {self.lake.root!r} is not local: object storage is not supported yet (see README)")
+            table = LeanTable(path=path.removeprefix("file://"), name=name, schema=_SCHEMAS[name],
+                              description="feature store metadata", client_version=CLIENT_VERSION)
+            self._tables[name] = table
+        return table
 
-    def _rows(self, table: str) -> list[Row]:
-        if not self.lake.exists(table):
+    def _rows(self, name: str) -> list[Row]:
+        table = self._table(name)
+        if not os.path.isdir(table.log_dir):
             return []
-        version = self.lake.latest_version(table)
-        hit = self._cache.get(table)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-        rows = self.lake.read(table, version=version).collect()
-        self._cache[table] = (version, rows)
-        return rows
+        table.refresh()
+        return [row for f in table.files.values() for row in f.rows]
 
-    def _upsert(self, table: str, rows: list[tuple]) -> None:
-        self._ensure(table)
-        df = self.lake.spark.createDataFrame(rows, T._parse_datatype_string(_SCHEMAS[table]))
-        self.lake.merge(table, df, on=_KEYS[table])
+    def _change(self, name: str, drop: Iterable[tuple], add: list[Row]) -> None:
+        """One commit that removes the rows whose key is in `drop` and adds `add`; nothing when no-op."""
+        table = self._table(name)
+        table.create_if_missing()
+        keys = _KEYS[name]
+        dropped = set(drop)
 
-    def _delete(self, table: str, keys: list[tuple]) -> None:
-        if not keys or not self.lake.exists(table):
-            return
-        schema = T._parse_datatype_string(_SCHEMAS[table])
-        key_schema = T.StructType([schema[k] for k in _KEYS[table]])
-        df = self.lake.spark.createDataFrame(keys, key_schema)
-        self.lake.merge(table, df, on=_KEYS[table], when_matched="delete", when_not_matched="ignore")
+        def attempt() -> bool:
+            table.refresh()
+            files = [rel for rel, f in table.files.items() if any(_key(r, keys) in dropped for r in f.rows)]
+            if not files and not add:
+                return False
+            kept = [r for rel in files for r in table.files[rel].rows if _key(r, keys) not in dropped]
+            table.commit([kept + add], files, operation="MERGE")
+            return True
+
+        if retry_on_conflict(attempt, table=name, operation="merge", policy=LeanTable.retry_policy,
+                             is_conflict=lambda exc: isinstance(exc, lh_errors.ConcurrentModificationError)):
+            table.compact_if_needed()
+
+    def _upsert(self, name: str, rows: list[Row]) -> None:
+        self._change(name, [_key(r, _KEYS[name]) for r in rows], rows)
+
+    def _delete(self, name: str, keys: list[tuple]) -> None:
+        if keys and os.path.isdir(self._table(name).log_dir):
+            self._change(name, keys, [])
 
     # -- tables ---------------------------------------------------------------------------------------------
     def tables(self) -> dict[str, TableRecord]:
@@ -86,7 +119,8 @@ class MetadataStore:
 
     def add_table(self, name: str, primary_keys: list[str], timestamp_keys: list[str]) -> None:
         now = datetime.now(timezone.utc)
-        self._upsert(TABLES, [(name, json.dumps(primary_keys), json.dumps(timestamp_keys), now)])
+        self._upsert(TABLES, [{"name": name, "primary_keys": json.dumps(primary_keys),
+                               "timestamp_keys": json.dumps(timestamp_keys), "created_at": now}])
 
     def remove_table(self, name: str) -> None:
         self._delete(TAGS, [(name, k) for k in self.tags(name)])
@@ -104,7 +138,7 @@ class MetadataStore:
 
     def set_tags(self, table: str, tags: dict[str, str]) -> None:
         if tags:
-            self._upsert(TAGS, [(table, k, v) for k, v in tags.items()])
+            self._upsert(TAGS, [{"table_name": table, "key": k, "value": v} for k, v in tags.items()])
 
     def delete_tag(self, table: str, key: str) -> None:
         self._delete(TAGS, [(table, key)])
@@ -115,7 +149,8 @@ class MetadataStore:
 
     def save_training_set(self, training_set_id: str, tables: list[str], spec: dict) -> None:
         now = datetime.now(timezone.utc)
-        self._upsert(TRAINING_SETS, [(training_set_id, now, json.dumps(sorted(set(tables))), json.dumps(spec))])
+        self._upsert(TRAINING_SETS, [{"id": training_set_id, "created_at": now,
+                                      "tables": json.dumps(sorted(set(tables))), "spec": json.dumps(spec)}])
 
     def training_sets(self) -> dict[str, tuple[datetime | None, list[str], dict]]:
         return {
@@ -127,9 +162,12 @@ class MetadataStore:
         return tuple(sorted(i for i, (_, tables, _) in self.training_sets().items() if table in tables))
 
 
+def _key(row: Row, keys: tuple[str, ...]) -> tuple:
+    return tuple(row[k] for k in keys)
+
+
 def _utc(value: datetime | None) -> datetime | None:
-    """Spark collects timestamps as naive local-time datetimes; make them aware UTC instants."""
+    """An aware UTC instant; a naive value (a table written by another engine, read by pyarrow) is UTC."""
     if value is None:
         return None
-    return value.astimezone(timezone.utc)  # a naive value is taken as local time, which is what PySpark means
-
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

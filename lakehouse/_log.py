@@ -107,11 +107,13 @@ _DELTA_TYPES = {
     pa.int32(): "integer",
     pa.float64(): "double",
     pa.bool_(): "boolean",
+    pa.timestamp("us", tz="UTC"): "timestamp",
 }
 
 
 def delta_schema_string(schema: pa.Schema) -> str:
-    """The Delta `schemaString` of a flat Arrow schema of string/long/integer/double/boolean columns."""
+    """The Delta `schemaString` of a flat Arrow schema of string/long/integer/double/boolean/UTC-timestamp
+    (microseconds, Delta's `timestamp`) columns."""
     fields = [
         {"name": f.name, "type": _DELTA_TYPES[f.type], "nullable": True, "metadata": {}} for f in schema
     ]
@@ -135,6 +137,8 @@ class LeanTable:
     indexes: Sequence[RowIndex] = ()
     on_change: Callable[[Row], None] | None = None
     clock: Callable[[], float] = time.time
+    client_version: str = "lakehouse-ml"
+    """Written as `clientVersion` in every commit's `commitInfo`: which of our writers made it."""
 
     retry_policy: ClassVar[RetryPolicy] = LEAN_COMMIT_POLICY
     """How to retry a lost race on these ~1 ms commits with `lakehouse._retry.retry_on_conflict`."""
@@ -163,7 +167,7 @@ class LeanTable:
         now = self._now_ms()
         actions = [
             {"commitInfo": {"timestamp": now, "operation": "CREATE TABLE", "operationParameters": {},
-                            "clientVersion": "lakehouse-ml-tracking"}},
+                            "clientVersion": self.client_version}},
             {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
             {"metaData": {
                 "id": str(uuid.uuid4()), "name": self.name, "description": self.description,
@@ -307,7 +311,7 @@ class LeanTable:
         actions: list[dict[str, Any]] = [{"commitInfo": {
             "timestamp": now, "operation": operation,
             "operationParameters": {"mode": "Append"} if operation == "WRITE" else {},
-            "clientVersion": "lakehouse-ml-tracking", **(info or {}),
+            "clientVersion": self.client_version, **(info or {}),
         }}]
         for rel in removes:
             add = self.files[rel].add

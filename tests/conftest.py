@@ -19,6 +19,22 @@ from lakehouse import Lakehouse, delta_classes_loaded, local_spark  # noqa: E402
 ENGINES = ["deltalake", "delta-spark"]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--long", action="store_true", default=False,
+                     help="run the long variants (many repeated-process trials) instead of their small versions")
+
+
+@pytest.fixture(scope="session")
+def trials(request):
+    """trials(small, long): how many repetitions a repeated-trial test makes; `long` under `pytest --long`."""
+    long_run = request.config.getoption("--long")
+
+    def count(small: int, long: int) -> int:
+        return long if long_run else small
+
+    return count
+
+
 @pytest.fixture(scope="session")
 def spark():
     session = local_spark(master="local[2]", shuffle_partitions=2)

@@ -23,6 +23,9 @@ from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatur
 from ._index import Index
 from ._schema import TABLES
 
+CLIENT_VERSION = "lakehouse-ml-tracking"
+"""The `clientVersion` of the tracking store's commits (what `DESCRIBE HISTORY` shows for them)."""
+
 Plan = Callable[[], "tuple[list[list[Row]], list[str]] | tuple[list[list[Row]], list[str], dict] | None"]
 Wiring = dict[str, "tuple[list[Index], Callable[[Row], None] | None]"]
 
@@ -72,14 +75,15 @@ class DeltaTables:
             schema, description = TABLES[name]
             self.tables[name] = LeanTable(
                 path=os.path.join(root, *name.split(".")), name=name, schema=schema,
-                description=description, indexes=indexes, on_change=hook,
+                description=description, indexes=indexes, on_change=hook, client_version=CLIENT_VERSION,
             )
 
     def create_missing(self) -> None:
         try:
             for name, (schema, description) in TABLES.items():
                 table = self.tables.get(name) or LeanTable(
-                    path=os.path.join(self.root, *name.split(".")), name=name, schema=schema, description=description)
+                    path=os.path.join(self.root, *name.split(".")), name=name, schema=schema, description=description,
+                    client_version=CLIENT_VERSION)
                 table.create_if_missing()
         except UnsupportedTableFeatureError as exc:
             raise mlflow_error(exc) from exc

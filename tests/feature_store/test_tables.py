@@ -109,3 +109,25 @@ def test_register_existing_delta_table(fs, spark):
     t = fs.register_table(delta_table="raw.scores", primary_keys="user_id")
     assert t.feature_names == ("score",)
     assert isinstance(FeatureStoreClient(lakehouse=fs.lakehouse).get_table("raw.scores").created_at, datetime)
+
+
+def test_metadata_is_plain_delta_and_clients_see_each_others_changes(fs, spark, customer_features):
+    """Two clients on one lake (separate snapshots): each change is one Delta commit that the other sees, and
+    delta-spark reads the metadata tables as Delta tables, with the same rows."""
+    other = FeatureStoreClient(root=fs.lakehouse.root, spark=spark)
+    other.set_feature_table_tag(table_name=customer_features, key="owner", value="ana")
+    fs.set_feature_table_tag(table_name=customer_features, key="team", value="fraud")
+    assert fs.get_table(customer_features).tags == {"team": "fraud", "owner": "ana"}
+    assert other.get_table(customer_features).tags == {"team": "fraud", "owner": "ana"}
+    other.delete_feature_table_tag(table_name=customer_features, key="team")
+
+    path = fs.lakehouse.table_path("_feature_store.tags")
+    rows = spark.read.format("delta").load(path).collect()
+    assert sorted((r.table_name, r.key, r.value) for r in rows) == [(customer_features, "owner", "ana")]
+    tables = spark.read.format("delta").load(fs.lakehouse.table_path("_feature_store.tables")).collect()
+    assert [(r.name, r.primary_keys) for r in tables] == [(customer_features, '["customer_id"]')]
+    # PySpark hands timestamps over as naive local times (the suite's TZ is not UTC)
+    assert tables[0].created_at == fs.get_table(customer_features).created_at.astimezone().replace(tzinfo=None)
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()
+    assert {r.operation for r in history} == {"CREATE TABLE", "MERGE"}
+    assert len(history) == 5  # create, the fixture's tag, two tags, one delete: one commit each
