@@ -12,13 +12,17 @@ fresh snapshot; commits are put-if-absent, so of several processes (this one's b
 claim whose lease expired (its deliverer died) is attempted again. A failing receiver never fails the
 registry call: delivery runs on a background thread, after the registry commit.
 
-Subscribers: MLflow webhooks (`webhook:<id>`) subscribed to the event and created before it, and local
-job triggers (`trigger:<id>`, see the `jobs` package).
+Subscribers: MLflow webhooks (`webhook:<id>`) subscribed to the event and created before it, and whatever
+the packages registered in the `lakehouse.registry_subscribers` entry-point group return for it (the `jobs`
+package's triggers, `trigger:<id>`). An entry point, not an import: every process that delivers (the
+`mlflow server` included) finds the subscribers of every installed package, and `tracking` never imports
+the packages built on it.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import os
@@ -28,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import entry_points
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -282,6 +287,22 @@ class Dispatcher:
                 time.sleep(0.02)
         except Exception:
             pass
+
+
+SUBSCRIBER_GROUP = "lakehouse.registry_subscribers"
+"""Entry-point group of subscriber sources: each entry is a callable `(lake, event row) -> [Subscriber]`."""
+
+
+@functools.cache
+def subscriber_sources() -> tuple[Callable[[Any, Row], list[Subscriber]], ...]:
+    """The callables registered in SUBSCRIBER_GROUP by the installed packages (loaded once per process)."""
+    sources = []
+    for ep in sorted(entry_points(group=SUBSCRIBER_GROUP), key=lambda ep: ep.name):
+        try:
+            sources.append(ep.load())
+        except Exception:  # noqa: BLE001 - a broken plug-in must not stop the registry's own deliveries
+            _logger.exception("registry subscriber entry point %r (%s) could not be loaded", ep.name, ep.value)
+    return tuple(sources)
 
 
 def webhook_subscribers(tables: Any, event: Row) -> list[WebhookSubscriber]:

@@ -126,9 +126,8 @@ class Lake:
 
     def subscribers(self, event: Row) -> list[_events.Subscriber]:
         subs: list[_events.Subscriber] = list(_events.webhook_subscribers(self.t, event))
-        from jobs._triggers import trigger_subscribers  # jobs builds on this package; import late
-
-        subs.extend(trigger_subscribers(self, event))
+        for source in _events.subscriber_sources():  # e.g. the jobs package's triggers, by entry point
+            subs.extend(source(self, event))
         return subs
 
 
