@@ -6,10 +6,11 @@ PYTHON := $(VENV)/bin/python
 
 .PHONY: demo test bench install jars
 
-$(VENV)/.installed: pyproject.toml
+# pyproject.toml declares compatible ranges; constraints.txt pins the exact set the suite is tested with.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 # Delta's JARs for local Spark, resolved with this machine's Maven client and cached (~/.cache/lakehouse-ml),

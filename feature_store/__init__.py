@@ -13,6 +13,7 @@ from ._client import FeatureStoreClient
 from ._entities import FeatureTable, LookupAudit, TrainingSetAudit
 from ._lookup import FeatureLookup
 from ._training_set import TrainingSet
+from lakehouse import __version__  # one version for the distribution's four packages
 
 __all__ = [
     "FeatureLookup",

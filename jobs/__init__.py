@@ -11,6 +11,7 @@ registry) and from `python -m jobs drain <lake>` (cron, or `--follow` as a servi
 
 from ._triggers import JobRun, Trigger, create_trigger, delete_trigger, drain, list_runs, list_triggers
 from ._validate import ModelValidationError, validate_model
+from lakehouse import __version__  # one version for the distribution's four packages
 
 __all__ = [
     "JobRun", "ModelValidationError", "Trigger", "create_trigger", "delete_trigger", "drain", "list_runs",

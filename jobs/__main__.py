@@ -1,8 +1,8 @@
-"""`python -m jobs`: drain a lake's registry events, list triggers and runs.
+"""`lakehouse-jobs` (or `python -m jobs`): drain a lake's registry events, list triggers and runs.
 
-    python -m jobs drain /data/lake [--follow SECONDS]
-    python -m jobs triggers /data/lake
-    python -m jobs runs /data/lake
+    lakehouse-jobs drain /data/lake [--follow SECONDS]
+    lakehouse-jobs triggers /data/lake
+    lakehouse-jobs runs /data/lake
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ._triggers import call, drain, list_runs, list_triggers
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="lakehouse-jobs", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("drain", help="deliver every due registry event (webhooks and job triggers)")
     d.add_argument("lake", help="lake root path or lakehouse:/// URI")

@@ -6,6 +6,9 @@
     >>> lh.read("features.customers", timestamp="2026-01-01")
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+
 from . import errors
 from ._entities import (
     HistoryEntry,
@@ -21,6 +24,11 @@ from ._log import LeanTable
 from ._retry import RetryPolicy, retry_on_conflict
 from ._session import delta_classes_loaded, local_spark, prepare_python_workers
 from ._timetravel import to_utc
+
+try:
+    __version__ = _dist_version("lakehouse-ml")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "HistoryEntry",

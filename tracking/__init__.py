@@ -35,6 +35,7 @@ def registry_factory(store_uri: str, tracking_uri: str | None = None):
 from ._schema import TABLES  # noqa: E402
 from ._registry import LakehouseRegistryStore  # noqa: E402
 from ._store import SCHEME, LakehouseTrackingStore  # noqa: E402
+from lakehouse import __version__  # noqa: E402 - one version for the distribution's four packages
 
 
 
