@@ -46,7 +46,6 @@ from mlflow.protos.databricks_pb2 import (
     BAD_REQUEST,
     INVALID_PARAMETER_VALUE,
     INVALID_STATE,
-    NOT_IMPLEMENTED,
     RESOURCE_ALREADY_EXISTS,
     RESOURCE_DOES_NOT_EXIST,
 )
@@ -77,6 +76,7 @@ from mlflow.utils.validation import (
 from lakehouse._log import Row
 
 from ._tables import TrackingTables, metric_point
+from ._unsupported import UnsupportedStoreMethods
 
 SCHEME = "lakehouse"
 DEFAULT_EXPERIMENT_ID = "0"
@@ -100,21 +100,7 @@ def lake_root_from_uri(store_uri: str) -> str:
     return os.path.normpath(parsed.path)
 
 
-def _not_supported(name: str):
-    def method(self, *args: Any, **kwargs: Any) -> Any:
-        raise MlflowException(
-            f"{name} is not supported by the lakehouse tracking store: it stores classic ML tracking (experiments, "
-            "runs, params, metrics, tags, inputs, logged models) only; tracing and GenAI APIs are out of scope. "
-            "Use a sqlite:/// or database tracking URI for them.",
-            NOT_IMPLEMENTED,
-        )
-
-    method.__name__ = name
-    method.__doc__ = "Not supported by the lakehouse store: raises MlflowException(NOT_IMPLEMENTED)."
-    return method
-
-
-class LakehouseTrackingStore(AbstractStore):
+class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
     """MLflow tracking store whose experiments, runs, params, tags and metrics are Delta tables.
 
     Built by MLflow from a `lakehouse:///<lake root>` URI (the `mlflow.tracking_store` entry point); tables
@@ -733,27 +719,6 @@ _EMPTY_INPUT: Row = {
     "dataset_name": None, "dataset_digest": None, "dataset_source_type": None, "dataset_source": None,
     "dataset_schema": None, "dataset_profile": None, "input_tags": None, "model_id": None, "step": None,
 }
-
-_SUPPORTED = {
-    "_search_runs", "create_experiment", "create_logged_model", "create_run", "delete_experiment",
-    "delete_experiment_tag", "delete_logged_model", "delete_logged_model_tag", "delete_run", "end_async_logging",
-    "filter_active_experiment_ids", "finalize_logged_model", "flush_async_logging", "get_experiment",
-    "get_experiment_by_name", "get_logged_model", "get_metric_history", "get_metric_history_bulk_interval",
-    "get_metric_history_bulk_interval_from_steps", "get_run", "log_batch", "log_batch_async", "log_inputs",
-    "log_metric", "log_metric_async", "log_outputs", "log_param", "log_param_async", "rename_experiment",
-    "restore_experiment", "restore_run", "search_experiments", "search_logged_models", "search_runs",
-    "set_experiment_tag", "set_logged_model_tags", "set_model_versions_tags", "set_tag", "set_tag_async",
-    "shut_down_async_logging", "update_run_info", "_evenly_spaced_indices", "record_logged_model",
-    "supports_workspaces", "supports_trace_archival", "resolve_trace_archival_config",
-}
-for _name in dir(AbstractStore):
-    if _name.startswith("_") or _name in _SUPPORTED or _name in LakehouseTrackingStore.__dict__:
-        continue
-    if callable(getattr(AbstractStore, _name, None)) and not isinstance(
-        AbstractStore.__dict__.get(_name), (property, staticmethod, classmethod)
-    ):
-        setattr(LakehouseTrackingStore, _name, _not_supported(_name))
-
 
 def _metric(row: Row, *, model: bool = False) -> Metric:
     """A run's metric carries key/value/timestamp/step only; a logged model's also its run and dataset."""

@@ -32,6 +32,29 @@ def test_bad_uri_names_the_expected_form():
         LakehouseTrackingStore("lakehouse://host/relative")
 
 
+def test_every_abstract_store_method_is_implemented_or_declared_unsupported():
+    """An MLflow upgrade that adds a store method fails here until it is implemented or listed as unsupported."""
+    from mlflow.store.tracking.abstract_store import AbstractStore
+
+    from tracking._unsupported import UnsupportedStoreMethods
+
+    unsupported = {n for n in vars(UnsupportedStoreMethods) if not n.startswith("_")}
+    # Left to AbstractStore's NotImplementedError as before; MLflow's SQL store implements it (the
+    # `mlflow.log-model.history` run tag): a known gap for the logged-models work (issue 14), not hidden here.
+    known_gaps = {"record_logged_model"}
+    ours = set(vars(LakehouseTrackingStore)) | known_gaps
+    assert not unsupported & ours, "implemented and declared unsupported at once"
+    inherited = []
+    for name, value in vars(AbstractStore).items():
+        if name.startswith("_") or not callable(value) or name in ours or name in unsupported:
+            continue
+        if getattr(value, "__isabstractmethod__", False) or "NotImplementedError" in (value.__code__.co_names
+                                                                                        if hasattr(value, "__code__") else ()):
+            inherited.append(name)
+    assert not inherited, f"AbstractStore methods neither implemented nor declared unsupported: {inherited}"
+    assert LakehouseTrackingStore.start_trace.__doc__.startswith("Not supported")
+
+
 def test_tracing_is_refused_clearly(lake_uri):
     store = LakehouseTrackingStore(lake_uri)
     with pytest.raises(MlflowException, match="not supported by the lakehouse tracking store") as e:
