@@ -1,7 +1,7 @@
 """A separate process that uses the lakehouse, for the multi-process and exit-code tests.
 
     python _worker.py append ROOT WORKER_ID N_COMMITS ROWS   # N appends of distinct ids
-    python _worker.py optimize ROOT START_FILE               # wait for START_FILE, then OPTIMIZE
+    python _worker.py optimize ROOT START_FILE               # say START_FILE.ready-<pid>, wait for START_FILE, OPTIMIZE
     python _worker.py merge ROOT WORKER_ID N_MERGES ROWS     # N upserts of this worker's own keys
     python _worker.py read ROOT                              # read table t (latest and version 0)
     python _worker.py write ROOT                             # append to table t
@@ -24,6 +24,7 @@ def main(argv: list[str]) -> None:
             start = (worker * commits + c) * rows
             lh.append("t", spark.range(start, start + rows))
     elif mode == "optimize":
+        open(argv[2] + f".ready-{os.getpid()}", "w").close()  # Spark is up: the test starts both at once
         while not os.path.exists(argv[2]):
             time.sleep(0.01)
         res = lh.optimize("t")

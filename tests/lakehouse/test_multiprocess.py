@@ -48,7 +48,10 @@ def test_concurrent_optimize_never_duplicates_rows(rs_lake, spark, tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     import time
 
-    time.sleep(8)  # both workers are up and polling for the start file (Spark startup)
+    deadline = time.monotonic() + 300
+    while len(list(tmp_path.glob("go.ready-*"))) < 2:  # both workers have Spark up and poll for the start file
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), [p.poll() for p in procs]
+        time.sleep(0.05)
     start.touch()
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs

@@ -52,7 +52,19 @@ def test_served_lake_delivers_each_webhook_event_exactly_once(tmp_path, lake_uri
             ("model_version_alias", "created", "churn", "2"): 1, ("model_version_alias", "deleted", "churn", None): 1,
         })
         receiver.wait_for(sum(expected.values()), timeout=30)
-        time.sleep(3)  # stragglers: a second deliverer would have posted by now (in-process delivery is immediate)
+        # Stragglers: wait until the lake's delivery log is settled (every event's attempt succeeded and no
+        # claim is left open), so any second deliverer has had its turn before the count below.
+        def settled() -> bool:
+            log = [r for r in _rows(tmp_path, "webhook_deliveries")
+                   if r["subscriber"] == f"webhook:{hook.webhook_id}"]
+            done = {r["event_id"] for r in log if r["status"] == "succeeded"}
+            claims = sum(r["status"] == "in_progress" for r in log)
+            return len(done) >= sum(expected.values()) and claims == len(log) - claims
+
+        deadline = time.monotonic() + 30
+        while not settled():
+            assert time.monotonic() < deadline, "the delivery log did not settle in 30 s"
+            time.sleep(0.05)
     receiver.stop()
     out = served.log
     got = Counter()
