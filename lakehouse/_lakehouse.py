@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import tzinfo
 import shutil
@@ -142,7 +143,7 @@ class Lakehouse:
         if sdf is not None:
             struct = sdf.schema
         elif isinstance(schema, str):
-            struct = T._parse_datatype_string(schema)  # the DDL parser Spark itself uses
+            struct = _schema.parse_ddl(ref.name, schema)
         elif isinstance(schema, T.StructType):
             struct = schema
         else:
@@ -460,7 +461,8 @@ class Lakehouse:
     ) -> RestoreResult:
         """Make the table's current state that of an earlier version (a new commit; history is kept).
 
-        A timestamp after the last commit restores the latest version, as in Delta."""
+        A timestamp after the last commit restores the latest version, as in Delta; restoring the latest version
+        changes nothing and makes no commit (`version` is then the latest)."""
         if (version is None) == (timestamp is None):
             raise ValueError("restore needs exactly one of version= or timestamp=")
         ref = self._existing(name)
@@ -469,6 +471,10 @@ class Lakehouse:
             version = version_at(ref.name, self._engine.commits(ref), when, can_return_last=True)
         else:
             version = self._checked_version(ref, version)  # type: ignore[arg-type]
+        latest = self._engine.state(ref).version
+        if version == latest:  # Delta's RESTORE to the current version changes nothing and commits nothing
+            return RestoreResult(version=latest, restored_version=version, num_restored_files=0,
+                                 num_removed_files=0)
         return self._engine.restore(ref, version)
 
     def optimize(
@@ -482,7 +488,8 @@ class Lakehouse:
         `delta.targetFileSize`, else the engine's), optionally Z-ordering by columns. Idempotent: a compact
         table is left as it is (`version` None). Runs are serialised per table across processes."""
         zcols = tuple(_names_list(z_order_by, "z_order_by"))
-        if target_size is not None and (not isinstance(target_size, int) or target_size <= 0):
+        if target_size is not None and (not isinstance(target_size, int) or isinstance(target_size, bool)
+                                        or target_size <= 0):
             raise ValueError(f"target_size must be a positive number of bytes, got {target_size!r}")
         ref = self._existing(name)
         if zcols:
@@ -511,8 +518,8 @@ class Lakehouse:
         ref = self._existing(name)
         minimum = retention_hours_of(self._engine.state(ref).properties)
         hours = minimum if retention_hours is None else retention_hours
-        if not isinstance(hours, (int, float)) or isinstance(hours, bool) or hours < 0:
-            raise ValueError(f"retention_hours must be a non-negative number, got {retention_hours!r}")
+        if not isinstance(hours, (int, float)) or isinstance(hours, bool) or not math.isfinite(hours) or hours < 0:
+            raise ValueError(f"retention_hours must be a finite, non-negative number of hours, got {retention_hours!r}")
         if enforce_retention_duration and hours < minimum:
             raise RetentionPeriodTooShortError(ref.name, hours, minimum)
         return self._engine.vacuum(ref, retention_hours=float(hours), dry_run=dry_run)

@@ -10,6 +10,8 @@ from .errors import InvalidTableNameError
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _NAME = re.compile(rf"^{_IDENT}(\.{_IDENT})*$")
+MAX_PART_BYTES = 255
+"""Each part of a dotted name is a folder under the root: the longest file name local file systems take."""
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,21 @@ def resolve(root: str, name: str | os.PathLike[str]) -> TableRef:
         raise InvalidTableNameError(name, f"expected a str, got {type(name).__name__}")
     if not name.strip():
         raise InvalidTableNameError(name, "the name is empty")
-    if is_uri(name) or name.startswith(("/", "./", "../", "~")) or os.sep in name or "/" in name:
+    if is_uri(name) or name.startswith(("/", "~")):
         path = normalise_root(name)
         return TableRef(name=path, path=path)
+    if name.startswith(".") or os.sep in name or "/" in name:
+        # Resolved against the process's working directory, a relative path would put the table outside the
+        # lake and mean another table in a process started elsewhere.
+        raise InvalidTableNameError(name, "a relative path is resolved against the working directory, not the "
+                                          "lake root")
     if not _NAME.match(name):
         raise InvalidTableNameError(name, "each dot-separated part must start with a letter or underscore")
     parts = name.split(".")
+    long = [p for p in parts if len(p.encode()) > MAX_PART_BYTES]
+    if long:
+        raise InvalidTableNameError(name, f"a part is {len(long[0].encode())} bytes long; each part is a folder "
+                                          f"name, at most {MAX_PART_BYTES} bytes")
     if is_uri(root):
         return TableRef(name=name, path="/".join([root, *parts]))
     return TableRef(name=name, path=os.path.join(root, *parts))

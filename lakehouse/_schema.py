@@ -71,8 +71,27 @@ def check_new_schema(table: str, schema: T.StructType) -> None:
         seen.add(f.name.lower())
         if isinstance(f.dataType, T.NullType):
             problems.append(f"column {f.name!r} has no type (void, e.g. all nulls): cast it to a concrete type")
+        if "`" in f.name:
+            problems.append(_BACKTICK.format(f.name))
     if problems:
         raise SchemaMismatchError(table, [], fields(schema), problems, hint="fix the columns named above")
+
+
+_BACKTICK = "column {!r} contains a backtick, which no Delta engine's SQL quotes the same way: rename it"
+
+
+def parse_ddl(table: str, ddl: str) -> T.StructType:
+    """A DDL schema string ("id long, name string") parsed by Spark's own parser, or SchemaMismatchError."""
+    try:
+        parsed = T._parse_datatype_string(ddl)
+    except Exception as exc:  # noqa: BLE001 - pyspark raises ParseException (or py4j errors) here
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise SchemaMismatchError(table, [], [], [f"schema {ddl!r} does not parse: {first}"],
+                                  hint='write it as Spark DDL, e.g. "id long, name string, ts timestamp"') from None
+    if not isinstance(parsed, T.StructType):
+        raise SchemaMismatchError(table, [], [], [f"schema {ddl!r} is a {type_name(parsed)}, not a list of columns"],
+                                  hint='write it as Spark DDL, e.g. "id long, name string, ts timestamp"')
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -115,6 +134,9 @@ def plan_write(
             problems.append(f"column {f.name!r} appears twice in the input")
             continue
         seen.add(f.name)
+        if "`" in f.name:
+            problems.append(_BACKTICK.format(f.name))
+            continue
         if isinstance(f.dataType, T.NullType):
             problems.append(f"column {f.name!r} has no type (void, e.g. all nulls): cast it to a concrete type")
             continue

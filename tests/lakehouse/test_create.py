@@ -93,10 +93,31 @@ def test_create_argument_errors(lake, kwargs, message):
     assert not lake.exists("t")
 
 
-@pytest.mark.parametrize("name", ["", "1abc", "a..b", "a.b-c", "with space"])
+@pytest.mark.parametrize("name", ["", "1abc", "a..b", "a.b-c", "with space", "../x", "./x", "a/b", ".hidden",
+                                  "x" * 256, "ns." + "y" * 300])
 def test_invalid_names(lake, name):
     with pytest.raises(InvalidTableNameError):
         lake.table_path(name)
+
+
+def test_a_relative_path_is_refused_and_nothing_lands_outside_the_lake(lake, spark, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidTableNameError, match="working directory"):
+        lake.create_table("../escaped", spark.range(1))
+    assert not (tmp_path.parent / "escaped").exists()
+    assert lake.table_path("x" * 255).endswith("x" * 255)  # the longest folder name is fine
+
+
+def test_bad_schema_strings_and_backticked_columns_are_refused(lake, spark):
+    for ddl in ("id lng,", "id long, , name string", "int"):
+        with pytest.raises(SchemaMismatchError, match="schema"):
+            lake.create_table("ddl", schema=ddl)
+    with pytest.raises(SchemaMismatchError, match="backtick"):
+        lake.create_table("bt", spark.range(1).selectExpr("id as `a``b`"))
+    lake.create_table("ok", spark.range(1))
+    with pytest.raises(SchemaMismatchError, match="backtick"):
+        lake.append("ok", spark.range(1).selectExpr("id", "id as `c``d`"), schema_evolution=True)
+    assert not lake.exists("ddl") and not lake.exists("bt") and lake.read("ok").columns == ["id"]
 
 
 def test_tables_by_path_and_listing(lake, spark, tmp_path):

@@ -39,6 +39,13 @@ def test_restore_to_timestamp(lake, table):
     assert lake.read(table).count() == 5
 
 
+def test_restoring_the_latest_version_changes_nothing_as_in_delta(lake, table):
+    """delta-spark's RESTORE to the current version makes no commit; deltalake alone would raise."""
+    for res in (lake.restore(table, version=2), lake.restore(table, timestamp="2999-01-01")):
+        assert (res.version, res.restored_version, res.num_restored_files, res.num_removed_files) == (2, 2, 0, 0)
+    assert [h.version for h in lake.history(table)] == [2, 1, 0]
+
+
 def test_restore_errors(lake, table):
     with pytest.raises(VersionNotFoundError):
         lake.restore(table, version=9)

@@ -51,10 +51,18 @@ def test_z_order_on_partition_column_is_refused(lake, spark):
 
 
 def test_optimize_target_size(lake, fragmented):
-    with pytest.raises(ValueError, match="target_size"):
-        lake.optimize(fragmented, target_size=0)
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match="target_size"):
+            lake.optimize(fragmented, target_size=bad)
+    assert [h.operation for h in lake.history(fragmented, limit=1)] == ["WRITE"]
     res = lake.optimize(fragmented, target_size=1024 * 1024)
     assert res.num_files_added >= 1
+
+
+@pytest.mark.parametrize("hours", [float("nan"), float("inf"), -1, "168"])
+def test_vacuum_retention_must_be_a_finite_number(lake, fragmented, hours):
+    with pytest.raises(ValueError, match="retention_hours"):
+        lake.vacuum(fragmented, retention_hours=hours, enforce_retention_duration=False)
 
 
 def test_vacuum_is_a_dry_run_with_the_retention_check_by_default(lake, fragmented):
