@@ -92,7 +92,7 @@ class FeatureStoreClient:
             FeatureTableAlreadyExistsError, DuplicateKeyError, NullKeyError (nothing is written),
             ColumnTypeError (timestamp key type), ValueError/TypeError for malformed arguments.
         """
-        name = _table_name(name)
+        name = self._new_feature_table_name(name)
         pks = _names(primary_keys, "primary_keys", allow_empty=False)
         tks = _names(timestamp_keys, "timestamp_keys", allow_empty=True)
         parts = _names(partition_columns, "partition_columns", allow_empty=True)
@@ -129,7 +129,7 @@ class FeatureStoreClient:
         tags: Mapping[str, str] | None = None,
     ) -> FeatureTable:
         """Make an existing lakehouse Delta table a feature table (its keys are checked for uniqueness)."""
-        name = _table_name(delta_table)
+        name = self._new_feature_table_name(delta_table)
         pks = _names(primary_keys, "primary_keys", allow_empty=False)
         tks = _names(timestamp_keys, "timestamp_keys", allow_empty=True)
         tags = _tags(tags)
@@ -500,6 +500,18 @@ class FeatureStoreClient:
             raise errors.FeatureTableNotFoundError(name, sorted(n for n in records))
         return records[name]
 
+    def _new_feature_table_name(self, name: Any) -> str:
+        """`name` checked as a table to become a feature table: never one of the lake's own tables (the feature
+        store's metadata, MLflow's tracking tables), whether named or given by path."""
+        name = _table_name(name)
+        path = os.path.normpath(self._lake.table_path(name))
+        for namespace in RESERVED_NAMESPACES:
+            folder = os.path.normpath(os.path.join(self._lake.root, namespace))
+            if path == folder or path.startswith(folder + os.sep):
+                raise ValueError(f"{name!r} is {path}, inside {folder}, which holds the lake's own "
+                                 f"{namespace}.* tables: a feature table must live elsewhere in the lake")
+        return name
+
     def _refuse_existing(self, name: str) -> None:
         if name in self._meta.tables() and self._lake.exists(name):
             raise errors.FeatureTableAlreadyExistsError(name, self._lake.table_path(name), registered=True)
@@ -543,6 +555,10 @@ class FeatureStoreClient:
         if (pd is not None and isinstance(df, pd.DataFrame)) or (pa is not None and isinstance(df, pa.Table)):
             return self.spark.createDataFrame(df)
         raise TypeError(f"df must be a Spark DataFrame (or a pandas DataFrame / pyarrow Table), got {type(df).__name__}")
+
+
+RESERVED_NAMESPACES = ("_feature_store", "mlflow")
+"""Namespaces of the lake's own tables, which never become feature tables."""
 
 
 def _table_name(name: Any) -> str:

@@ -131,3 +131,20 @@ def test_metadata_is_plain_delta_and_clients_see_each_others_changes(fs, spark, 
     history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()
     assert {r.operation for r in history} == {"CREATE TABLE", "MERGE"}
     assert len(history) == 5  # create, the fixture's tag, two tags, one delete: one commit each
+
+
+def test_the_lakes_own_tables_never_become_feature_tables(fs, spark, customer_features, tmp_path):
+    """The metadata table by its absolute path (then an overwrite would erase every registration), MLflow's
+    tables, and relative paths that would leave the lake, are all refused; nothing is written."""
+    meta = fs.lakehouse.table_path("_feature_store.tables")
+    for name in (meta, meta + "/../tags", "mlflow.runs", fs.lakehouse.table_path("mlflow.metrics")):
+        with pytest.raises(ValueError, match="lake's own"):
+            fs.register_table(delta_table=name, primary_keys="name")
+        with pytest.raises(ValueError, match="lake's own"):
+            fs.create_table(name=name, primary_keys="id", df=spark.range(1))
+    for name in ("../x", "./x", "a/b"):
+        with pytest.raises(ValueError, match="relative path"):
+            fs.create_table(name=name, primary_keys="id", df=spark.range(1))
+    assert [t.name for t in fs.list_tables()] == [customer_features]
+    assert fs.get_table(customer_features).primary_keys == ("customer_id",)
+    assert not (tmp_path / "x").exists()
