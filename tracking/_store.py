@@ -366,6 +366,7 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
         if not run_name_tag:
             tags.append(RunTag(key=MLFLOW_RUN_NAME, value=run_name))
         tags = [_validate_tag(t.key, t.value) for t in tags]
+        start_time = _epoch_millis(start_time, "start_time")  # before any write: nothing half-created
         run_id = uuid.uuid4().hex
         with self._lock:
             self._sync(_EXPERIMENT_TABLES)
@@ -719,6 +720,19 @@ _EMPTY_INPUT: Row = {
     "dataset_name": None, "dataset_digest": None, "dataset_source_type": None, "dataset_source": None,
     "dataset_schema": None, "dataset_profile": None, "input_tags": None, "model_id": None, "step": None,
 }
+
+def _epoch_millis(value: Any, argument: str) -> int | None:
+    """`value` as int64 milliseconds since the epoch (an integral float is accepted), or INVALID_PARAMETER_VALUE."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise MlflowException(
+            f"Invalid value {value!r} for parameter '{argument}' supplied: it must be an integer number of "
+            "milliseconds since the epoch that fits in 64 bits", INVALID_PARAMETER_VALUE)
+    return value
+
 
 def _metric(row: Row, *, model: bool = False) -> Metric:
     """A run's metric carries key/value/timestamp/step only; a logged model's also its run and dataset."""

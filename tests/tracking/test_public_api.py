@@ -55,6 +55,20 @@ def test_every_abstract_store_method_is_implemented_or_declared_unsupported():
     assert LakehouseTrackingStore.start_trace.__doc__.startswith("Not supported")
 
 
+@pytest.mark.parametrize("start_time", ["yesterday", 2**63, True, 1.5])
+def test_a_malformed_start_time_is_refused_before_anything_is_written(lake_uri, start_time):
+    store = LakehouseTrackingStore(lake_uri)
+    exp = store.create_experiment("e")
+    with pytest.raises(MlflowException, match="start_time") as e:
+        store.create_run(exp, "u", start_time, [mlflow.entities.RunTag("k", "v")], "r")
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    fresh = LakehouseTrackingStore(lake_uri)  # another process's view: no run, and no orphan tag row
+    assert fresh.search_runs([exp], None, mlflow.entities.ViewType.ALL) == []
+    root = lake_uri.removeprefix("lakehouse://")
+    assert [uri for uri in DeltaTable(os.path.join(root, "mlflow", "tags")).file_uris()] == []
+    assert store.create_run(exp, "u", 1.7e12, [], "r").info.start_time == 1_700_000_000_000
+
+
 def test_tracing_is_refused_clearly(lake_uri):
     store = LakehouseTrackingStore(lake_uri)
     with pytest.raises(MlflowException, match="not supported by the lakehouse tracking store") as e:
