@@ -58,6 +58,8 @@ from mlflow.utils.search_utils import SearchExperimentsUtils, SearchLoggedModels
 from mlflow.utils.time import get_current_time_millis
 from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
 from mlflow.utils.validation import (
+    append_to_json_path,
+    invalid_value,
     _parse_experiment_id,
     _validate_batch_log_data,
     _validate_batch_log_limits,
@@ -461,7 +463,10 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
         _validate_param_keys_unique(params)
         single = len(metrics) == 1
         for i, m in enumerate(metrics):
-            _validate_metric(m.key, m.value, m.timestamp, m.step, path="" if single else f"metrics[{i}]")
+            path = "" if single else f"metrics[{i}]"
+            _validate_metric(m.key, m.value, m.timestamp, m.step, path=path)
+            _check_long(m.timestamp, append_to_json_path(path, "timestamp"), m.key)
+            _check_long(m.step or 0, append_to_json_path(path, "step"), m.key)
         with self._lock:
             self._sync(_RUN_TABLES)
             run = self._active_run_row(run_id)
@@ -720,6 +725,14 @@ _EMPTY_INPUT: Row = {
     "dataset_name": None, "dataset_digest": None, "dataset_source_type": None, "dataset_source": None,
     "dataset_schema": None, "dataset_profile": None, "input_tags": None, "model_id": None, "step": None,
 }
+
+def _check_long(value: Any, path: str, key: str) -> None:
+    """A metric's timestamp or step must be a whole number that fits in 64 bits (never silently truncated)."""
+    if isinstance(value, float) and not value.is_integer() or not -(2**63) <= value < 2**63:
+        raise MlflowException(
+            invalid_value(path, value, f"metric '{key}': it must be a whole number that fits in a long "
+                                       "(64-bit integer)"), INVALID_PARAMETER_VALUE)
+
 
 def _epoch_millis(value: Any, argument: str) -> int | None:
     """`value` as int64 milliseconds since the epoch (an integral float is accepted), or INVALID_PARAMETER_VALUE."""

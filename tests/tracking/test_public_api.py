@@ -111,3 +111,16 @@ def test_compaction_and_checkpoints_keep_every_row(tmp_path, lake_uri):
     assert count.column("n").to_pylist() == [300]
     cold = LakehouseTrackingStore(lake_uri)
     assert [m.value for m in cold.get_metric_history(run_id, "m")] == [float(i) for i in range(300)]
+
+
+@pytest.mark.parametrize("field, value", [("step", 1.5), ("step", 2**63), ("timestamp", 2**64), ("timestamp", 0.5)])
+def test_metric_steps_and_timestamps_are_whole_64_bit_numbers(lake_uri, field, value):
+    client = mlflow.MlflowClient(lake_uri)
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    point = {"step": 1, "timestamp": 1000, field: value}
+    with pytest.raises(MlflowException, match=field) as e:
+        client.log_metric(run_id, "m", 0.5, timestamp=point["timestamp"], step=point["step"])
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert client.get_metric_history(run_id, "m") == []
+    client.log_metric(run_id, "m", 0.5, timestamp=1000, step=2.0)  # a whole float is a whole number
+    assert [(m.step, m.timestamp) for m in client.get_metric_history(run_id, "m")] == [(2, 1000)]
