@@ -101,11 +101,18 @@ class Timing:
 def measure(cases: dict[str, Callable[[], dict[str, float] | None]], repeat: int,
             setup: dict[str, Callable[[], None]] | None = None) -> dict[str, Timing]:
     """Warm up each case once, then run them `repeat` times, alternating. A case returns extra named
-    figures (sub-timings) or None; its own wall time is recorded under its name. `setup` runs untimed first."""
+    figures (sub-timings) or None; its own wall time is recorded under its name. `setup` runs untimed first.
+
+    The order rotates every round (with as many rounds as cases, each case takes each place once): a case run
+    right after a heavy Spark job can share the 2 cores with the JVM's clean-up of that job, and a fixed order
+    would charge that to the same side every time."""
     setup = setup or {}
     out: dict[str, Timing] = {}
+    names = list(cases)
     for rep in range(repeat + 1):  # rep 0 is the warm-up
-        for name, fn in cases.items():
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn = cases[name]
             if name in setup:
                 setup[name]()
             gc.collect()
