@@ -21,8 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lakehouse import Lakehouse, LeanTable, retry_on_conflict
-from lakehouse import errors as lh_errors
+from lakehouse import Lakehouse, LeanTable
 
 from .errors import FeatureStoreError
 
@@ -64,11 +63,11 @@ class MetadataStore:
         table = self._tables.get(name)
         if table is None:
             path = self.lake.table_path(name)
-            if "://" in path and not path.startswith("file://"):
+            if "://" in path:  # a local root is a plain path by now (Lakehouse strips file://)
                 raise FeatureStoreError(
                     f"the feature store keeps its metadata in Delta tables on a local file system, and the lake "
                     f"root {self.lake.root!r} is not local: object storage is not supported yet (see README)")
-            table = LeanTable(path=path.removeprefix("file://"), name=name, schema=_SCHEMAS[name],
+            table = LeanTable(path=path, name=name, schema=_SCHEMAS[name],
                               description="feature store metadata", client_version=CLIENT_VERSION)
             self._tables[name] = table
         return table
@@ -87,18 +86,14 @@ class MetadataStore:
         keys = _KEYS[name]
         dropped = set(drop)
 
-        def attempt() -> bool:
-            table.refresh()
+        def plan() -> tuple[list[list[Row]], list[str]] | None:
             files = [rel for rel, f in table.files.items() if any(_key(r, keys) in dropped for r in f.rows)]
             if not files and not add:
-                return False
+                return None
             kept = [r for rel in files for r in table.files[rel].rows if _key(r, keys) not in dropped]
-            table.commit([kept + add], files, operation="MERGE")
-            return True
+            return [kept + add], files
 
-        if retry_on_conflict(attempt, table=name, operation="merge", policy=LeanTable.retry_policy,
-                             is_conflict=lambda exc: isinstance(exc, lh_errors.ConcurrentModificationError)):
-            table.compact_if_needed()
+        table.write(plan, operation="MERGE")
 
     def _upsert(self, name: str, rows: list[Row]) -> None:
         self._change(name, [_key(r, _KEYS[name]) for r in rows], rows)

@@ -51,10 +51,10 @@ from ._log_checkpoint import (
     write_checkpoint,
 )
 from ._log_protocol import check_add, check_readable, check_writable
-from ._retry import LEAN_COMMIT_POLICY, RetryPolicy
+from ._retry import LEAN_COMMIT_POLICY, RetryPolicy, retry_on_conflict
 from .errors import ConcurrentModificationError
 
-__all__ = ["CommitConflict", "DataFile", "LeanTable", "Row", "RowIndex"]
+__all__ = ["Change", "CommitConflict", "DataFile", "LeanTable", "Row", "RowIndex"]
 
 _log = logging.getLogger(__name__)
 
@@ -72,6 +72,9 @@ TRUNCATION_PROBE_SECONDS = 1.0
 _FSYNC = os.environ.get("LAKEHOUSE_TRACKING_FSYNC", "").lower() in ("1", "true", "yes")
 
 Row = dict[str, Any]
+Change = (tuple[Sequence[list[Row]], Sequence[str]]
+          | tuple[Sequence[list[Row]], Sequence[str], dict[str, Any]])
+"""What a write's plan returns: the row lists to add (a file each), the files to remove, optionally commitInfo."""
 
 
 class CommitConflict(ConcurrentModificationError):
@@ -370,6 +373,40 @@ class LeanTable:
             raise CommitConflict(self.name, version) from None
         finally:
             os.unlink(tmp)
+
+    def write(
+        self,
+        plan: Callable[[], Change | None],
+        *,
+        refresh: Callable[[], None] | None = None,
+        operation: str = "WRITE",
+        policy: RetryPolicy | None = None,
+    ) -> bool:
+        """Commit what `plan()` returns on the freshest snapshot, re-planning after every lost race; then compact.
+
+        `plan` runs after `refresh` (default: this table's own; pass one that also refreshes the tables the plan
+        validates against), may raise to refuse the write, and returns `(adds, removes)`, `(adds, removes,
+        commit_info)` or None when there is nothing to write. Returns whether a commit was made.
+
+        Raises:
+            ConcurrentModificationError: other writers kept winning until `policy.deadline` (default
+                `retry_policy`); nothing of this write was published.
+        """
+        def attempt() -> bool:
+            (refresh or self.refresh)()
+            change = plan()
+            if change is None:
+                return False
+            adds, removes, *info = change
+            self.commit(adds, removes, operation=operation, info=info[0] if info else None)
+            return True
+
+        wrote = retry_on_conflict(attempt, table=self.name, operation=operation.lower(),
+                                  is_conflict=lambda exc: isinstance(exc, ConcurrentModificationError),
+                                  policy=policy or self.retry_policy)
+        if wrote:
+            self.compact_if_needed()
+        return wrote
 
     # -- maintenance ------------------------------------------------------------------------------------
     def small_files(self) -> list[str]:

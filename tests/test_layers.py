@@ -6,30 +6,19 @@ upward edge); a package may import only packages of a lower layer.
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
+from import_graph import ROOT, imported_packages, modules
 
-ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {"lakehouse": 0, "tracking": 1, "feature_store": 1, "jobs": 2}
-
-
-def imported_packages(source: str) -> set[str]:
-    """The top-level names a module imports (absolute imports only; relative ones stay in the package)."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found
 
 
 def wrong_way(package: str, source: str) -> list[str]:
     """The project packages `source` (a module of `package`) imports at its own layer or above."""
-    return sorted(p for p in imported_packages(source) & LAYERS.keys()
-                  if p != package and LAYERS[p] >= LAYERS[package])
+    return _upward(package, imported_packages(source))
+
+
+def _upward(package: str, imported: set[str]) -> list[str]:
+    return sorted(p for p in imported & LAYERS.keys() if p != package and LAYERS[p] >= LAYERS[package])
 
 
 def test_the_checker_sees_late_and_sibling_imports():
@@ -42,8 +31,8 @@ def test_the_checker_sees_late_and_sibling_imports():
 @pytest.mark.parametrize("package", sorted(LAYERS))
 def test_no_import_points_up_or_sideways(package):
     bad = {}
-    for path in sorted((ROOT / package).rglob("*.py")):
-        edges = wrong_way(package, path.read_text())
+    for path, imported in modules(package):
+        edges = _upward(package, imported)
         if edges:
             bad[str(path.relative_to(ROOT))] = edges
     assert not bad, f"{package} (layer {LAYERS[package]}) imports a package of its layer or above: {bad}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import re
 import subprocess
 import sys
@@ -11,9 +10,8 @@ from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
+from import_graph import PACKAGES, ROOT, modules
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("lakehouse", "tracking", "feature_store", "jobs")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
@@ -41,14 +39,10 @@ def test_every_third_party_import_is_declared():
     stdlib = set(sys.stdlib_module_names)
     missing = {}
     for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                         [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
-                         else [])
-                for top in {n.split(".")[0] for n in names} - stdlib - set(PACKAGES):
-                    if provides.get(top) not in declared:
-                        missing.setdefault(top, str(path.relative_to(ROOT)))
+        for path, imported in modules(package):
+            for top in imported - stdlib - set(PACKAGES):
+                if provides.get(top) not in declared:
+                    missing.setdefault(top, str(path.relative_to(ROOT)))
     assert not missing, f"imported but not declared in pyproject.toml dependencies: {missing}"
 
 

@@ -465,8 +465,9 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
         for i, m in enumerate(metrics):
             path = "" if single else f"metrics[{i}]"
             _validate_metric(m.key, m.value, m.timestamp, m.step, path=path)
-            _check_long(m.timestamp, append_to_json_path(path, "timestamp"), m.key)
-            _check_long(m.step or 0, append_to_json_path(path, "step"), m.key)
+            whole = f"metric '{m.key}': it must be a whole number that fits in a long (64-bit integer)"
+            _long(m.timestamp, append_to_json_path(path, "timestamp"), whole)
+            _long(m.step or 0, append_to_json_path(path, "step"), whole)
         with self._lock:
             self._sync(_RUN_TABLES)
             run = self._active_run_row(run_id)
@@ -726,25 +727,24 @@ _EMPTY_INPUT: Row = {
     "dataset_schema": None, "dataset_profile": None, "input_tags": None, "model_id": None, "step": None,
 }
 
-def _check_long(value: Any, path: str, key: str) -> None:
-    """A metric's timestamp or step must be a whole number that fits in 64 bits (never silently truncated)."""
-    if isinstance(value, float) and not value.is_integer() or not -(2**63) <= value < 2**63:
-        raise MlflowException(
-            invalid_value(path, value, f"metric '{key}': it must be a whole number that fits in a long "
-                                       "(64-bit integer)"), INVALID_PARAMETER_VALUE)
+def _long(value: Any, path: str, detail: str) -> int:
+    """`value` as a 64-bit integer (a float with no fractional part is taken), never silently truncated.
+
+    Raises MlflowException(INVALID_PARAMETER_VALUE) in MLflow's "Invalid value ... supplied" wording."""
+    whole = int(value) if isinstance(value, float) and value.is_integer() else value
+    if not isinstance(whole, int) or not -(2**63) <= whole < 2**63:
+        raise MlflowException(invalid_value(path, value, detail), INVALID_PARAMETER_VALUE)
+    return whole
 
 
 def _epoch_millis(value: Any, argument: str) -> int | None:
-    """`value` as int64 milliseconds since the epoch (an integral float is accepted), or INVALID_PARAMETER_VALUE."""
+    """`value` (None, or int64 milliseconds since the epoch; not a bool) or INVALID_PARAMETER_VALUE."""
     if value is None:
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
-        raise MlflowException(
-            f"Invalid value {value!r} for parameter '{argument}' supplied: it must be an integer number of "
-            "milliseconds since the epoch that fits in 64 bits", INVALID_PARAMETER_VALUE)
-    return value
+    detail = "it must be an integer number of milliseconds since the epoch that fits in 64 bits"
+    if isinstance(value, bool):
+        raise MlflowException(invalid_value(argument, value, detail), INVALID_PARAMETER_VALUE)
+    return _long(value, argument, detail)
 
 
 def _metric(row: Row, *, model: bool = False) -> Metric:

@@ -16,8 +16,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED, TEMPORARILY_UNAVAILABLE
 
 from lakehouse import LeanTable
-from lakehouse._log import Row
-from lakehouse import RetryPolicy, retry_on_conflict
+from lakehouse._log import Change, Row
+from lakehouse import RetryPolicy
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
 
 from ._index import Index
@@ -26,7 +26,7 @@ from ._schema import TABLES
 CLIENT_VERSION = "lakehouse-ml-tracking"
 """The `clientVersion` of the tracking store's commits (what `DESCRIBE HISTORY` shows for them)."""
 
-Plan = Callable[[], "tuple[list[list[Row]], list[str]] | tuple[list[list[Row]], list[str], dict] | None"]
+Plan = Callable[[], "Change | None"]
 Wiring = dict[str, "tuple[list[Index], Callable[[Row], None] | None]"]
 
 
@@ -38,11 +38,6 @@ def metric_point(row: Row) -> tuple:
     """A metric row's identity: MLflow's SQL store keeps one row per (key, timestamp, step, value)."""
     v = row["value"]
     return (row["key"], row["timestamp"], row["step"], "nan" if v is None or math.isnan(v) else v)
-
-
-def _is_lost_race(exc: BaseException) -> bool:
-    # Inside one attempt only `LeanTable.commit` raises this (its CommitConflict subclass): a lost race.
-    return isinstance(exc, ConcurrentModificationError)
 
 
 def mlflow_error(exc: ConcurrentModificationError | UnsupportedTableFeatureError) -> MlflowException:
@@ -103,26 +98,11 @@ class DeltaTables:
         commit's `commitInfo`) or None when there is nothing to write. Returns whether a commit was made.
         Lost races are retried until `retry_policy.deadline`; then MlflowException(TEMPORARILY_UNAVAILABLE).
         """
-        table = self.tables[name]
         refresh = [name, *also_refresh]
-
-        def attempt() -> bool:
-            self.refresh(refresh)
-            change = plan()
-            if change is None:
-                return False
-            adds, removes, *info = change
-            table.commit(adds, removes, info=info[0] if info else None)
-            return True
-
         try:
-            wrote = retry_on_conflict(attempt, table=name, operation="write", is_conflict=_is_lost_race,
-                                      policy=self.retry_policy)
+            return self.tables[name].write(plan, refresh=lambda: self.refresh(refresh), policy=self.retry_policy)
         except (ConcurrentModificationError, UnsupportedTableFeatureError) as exc:
             raise mlflow_error(exc) from exc
-        if wrote:
-            table.compact_if_needed()
-        return wrote
 
     def replace(self, name: str, index: Index, drop: Iterable[tuple[Hashable, Hashable]],
                 new_rows: list[Row]) -> tuple[list[list[Row]], list[str]] | None:
