@@ -4,7 +4,7 @@ PY := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test bench install jars
+.PHONY: demo test test-fast lint bench install jars
 
 # pyproject.toml declares compatible ranges; constraints.txt pins the exact set the suite is tested with.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -23,7 +23,12 @@ install: $(VENV)/.installed
 demo: jars
 	$(PYTHON) notebooks/demo.py
 
-test: jars
+# The gates: lint and format (ruff, configured in pyproject.toml).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: jars lint
 	$(PYTHON) -m pytest -q
 
 bench: $(VENV)/.installed

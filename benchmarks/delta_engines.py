@@ -37,27 +37,36 @@ import cProfile
 import os
 import pstats
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
+
+# The data, timing and restore helpers of the sibling benchmark (this folder is on sys.path when the
+# script runs): one definition of the feature-like frame, the warm-up + median loop and the machine facts.
+from lakehouse_vs_deltalake import (
+    Fresh,
+    Timing,
+    feature_frame,
+    file_count,
+    machine_facts,
+    measure,
+    noop,
+    reset_copy,
+    table_rows,
+    then,
+)
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 import lakehouse
 from lakehouse import Lakehouse
-
-# The data, timing and restore helpers of the sibling benchmark (this folder is on sys.path when the
-# script runs): one definition of the feature-like frame, the warm-up + median loop and the machine facts.
-from lakehouse_vs_deltalake import Fresh, Timing, feature_frame, file_count, machine_facts, measure, noop, reset_copy
-from lakehouse_vs_deltalake import table_rows, then
 
 TARGET = 1.1
 SIDES = ("A", "B", "C", "D")
@@ -78,8 +87,10 @@ def merge_ids(spark: SparkSession, base: int, rows: int) -> DataFrame:
     new = rows // 2
     matched = rows - new
     stride = max(1, base // max(matched, 1))
-    return spark.range(matched).select((F.col("id") * F.lit(stride)).alias("id")).unionByName(
-        spark.range(base, base + new)
+    return (
+        spark.range(matched)
+        .select((F.col("id") * F.lit(stride)).alias("id"))
+        .unionByName(spark.range(base, base + new))
     )
 
 
@@ -103,8 +114,10 @@ class Row:
 
 def discarding(fn: Callable[[], object]) -> Callable[[], None]:
     """`fn` without its result (`measure` takes a returned dict for sub-timings)."""
+
     def run() -> None:
         fn()
+
     return run
 
 
@@ -143,11 +156,7 @@ def profile_once(op: Op, side: str, top: int = 14) -> list[str]:
 
 
 # -- process start-up ---------------------------------------------------------------------------------------
-_SPARK_START = (
-    "import lakehouse\n"
-    "spark = lakehouse.local_spark(master='local[2]')\n"
-    "spark.range(1).count()\n"
-)
+_SPARK_START = "import lakehouse\nspark = lakehouse.local_spark(master='local[2]')\nspark.range(1).count()\n"
 _DELTALAKE_OPEN = "import sys\nfrom deltalake import DeltaTable\nDeltaTable(sys.argv[1]).version()\n"
 
 
@@ -187,12 +196,23 @@ def table(rows: list[Row]) -> list[str]:
         else:
             extra_s = f"{ratio(r, 'A', 'B'):.2f}x"
             extra_r = f"{ratio(r, 'C', 'D'):.2f}x"
-        cells.append([r.label, fmt(t["A"], r.fixed), fmt(t["B"], r.fixed), extra_s,
-                      fmt(t["C"], r.fixed), fmt(t["D"], r.fixed), extra_r])
+        cells.append(
+            [
+                r.label,
+                fmt(t["A"], r.fixed),
+                fmt(t["B"], r.fixed),
+                extra_s,
+                fmt(t["C"], r.fixed),
+                fmt(t["D"], r.fixed),
+                extra_r,
+            ]
+        )
     widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
     lines = []
     for n, c in enumerate(cells):
-        lines.append(" | ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(c, widths))))
+        lines.append(
+            " | ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(c, widths, strict=False)))
+        )
         if n == 0:
             lines.append("-+-".join("-" * w for w in widths))
     return lines
@@ -238,9 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     spark = lakehouse.local_spark(master="local[2]", extra_conf={"spark.driver.memory": "4g"})
     if not lakehouse.delta_classes_loaded(spark):
         spark.stop()
-        sys.exit("delta_engines: lakehouse.local_spark() returned a session without Delta's classes "
-                 "(io.delta.tables.DeltaTable), so delta-spark cannot run. Put the delta-spark JARs on the "
-                 "classpath, e.g. LAKEHOUSE_DELTA_JARS=$(ls /path/to/jars/*.jar | paste -sd,)")
+        sys.exit(
+            "delta_engines: lakehouse.local_spark() returned a session without Delta's classes "
+            "(io.delta.tables.DeltaTable), so delta-spark cannot run. Put the delta-spark JARs on the "
+            "classpath, e.g. LAKEHOUSE_DELTA_JARS=$(ls /path/to/jars/*.jar | paste -sd,)"
+        )
     from delta.tables import DeltaTable as SparkDeltaTable
 
     rows: list[Row] = []
@@ -249,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         print("== machine ==")
         for line in machine_facts(spark):
             print(line)
-        print(f"workload    target {base_n:,} rows, batch {rows_n:,} rows (merge: half updates, half inserts), "
-              f"repeats {args.repeats} (+1 warm-up), fixed costs {args.small_repeats}, dir {work}")
+        print(
+            f"workload    target {base_n:,} rows, batch {rows_n:,} rows (merge: half updates, half inserts), "
+            f"repeats {args.repeats} (+1 warm-up), fixed costs {args.small_repeats}, dir {work}"
+        )
         print(flush=True)
 
         lh_s = Lakehouse(os.path.join(work, "lake-spark"), spark=spark, engine="delta-spark")
@@ -271,8 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         merge_df = cached(feature_frame(spark, merge_ids(spark, base_n, rows_n), salt=1))
         append_df = cached(feature_frame(spark, spark.range(2 * base_n, 2 * base_n + rows_n), salt=2))
         one_df = cached(feature_frame(spark, spark.range(3 * base_n, 3 * base_n + 1), salt=3))
-        src = {name: Fresh(lambda d=d: d.select("*"))
-               for name, d in (("base", base_df), ("merge", merge_df), ("append", append_df), ("one", one_df))}
+        src = {
+            name: Fresh(lambda d=d: d.select("*"))
+            for name, d in (("base", base_df), ("merge", merge_df), ("append", append_df), ("one", one_df))
+        }
 
         # The target of append and merge: the base table as delta-spark writes it.
         base_table = os.path.join(pristine, "base")
@@ -283,23 +309,44 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(2)
         append_df.write.format("delta").mode("append").save(tt)
         time.sleep(2)
-        (SparkDeltaTable.forPath(spark, tt).alias("t").merge(merge_df.alias("s"), "t.id = s.id")
-         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
-        commits = sorted((r["version"], r["ms"]) for r in SparkDeltaTable.forPath(spark, tt).history()
-                         .select("version", F.unix_millis("timestamp").alias("ms")).collect())
-        tt_when = datetime.fromtimestamp((commits[1][1] + commits[2][1]) / 2000, tz=timezone.utc)
+        (
+            SparkDeltaTable.forPath(spark, tt)
+            .alias("t")
+            .merge(merge_df.alias("s"), "t.id = s.id")
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+        commits = sorted(
+            (r["version"], r["ms"])
+            for r in SparkDeltaTable.forPath(spark, tt)
+            .history()
+            .select("version", F.unix_millis("timestamp").alias("ms"))
+            .collect()
+        )
+        tt_when = datetime.fromtimestamp((commits[1][1] + commits[2][1]) / 2000, tz=UTC)
         tt_text = tt_when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]  # session time zone is UTC
         # The OPTIMIZE table: SMALL_FILES appends of one small file each.
         small = os.path.join(pristine, "small")
         chunk = rows_n // SMALL_FILES
         for i in range(SMALL_FILES):
             lo = 2 * base_n + i * chunk
-            (append_df.where((F.col("id") >= lo) & (F.col("id") < lo + chunk)).coalesce(1)
-             .write.format("delta").mode("append").save(small))
+            (
+                append_df.where((F.col("id") >= lo) & (F.col("id") < lo + chunk))
+                .coalesce(1)
+                .write.format("delta")
+                .mode("append")
+                .save(small)
+            )
         print(f"  base       {table_rows(base_table):,} rows in {file_count(base_table)} files", flush=True)
-        print(f"  timetravel v0 {table_rows(tt, 0):,} / v1 {table_rows(tt, 1):,} / v2 {table_rows(tt, 2):,} rows; "
-              f"read at version 1 and at {tt_text} (between v1 and v2)", flush=True)
-        print(f"  small      {table_rows(small):,} rows in {file_count(small)} files, {SMALL_FILES} commits", flush=True)
+        print(
+            f"  timetravel v0 {table_rows(tt, 0):,} / v1 {table_rows(tt, 1):,} / v2 {table_rows(tt, 2):,} rows; "
+            f"read at version 1 and at {tt_text} (between v1 and v2)",
+            flush=True,
+        )
+        print(
+            f"  small      {table_rows(small):,} rows in {file_count(small)} files, {SMALL_FILES} commits", flush=True
+        )
         print(flush=True)
 
         def restore(table: str, pristine_path: str) -> dict[str, Callable[[], None]]:
@@ -309,15 +356,26 @@ def main(argv: list[str] | None = None) -> int:
             return {s: then(steps[s], src[name].renew) for s in SIDES}
 
         def removed(table: str) -> dict[str, Callable[[], None]]:
-            return {s: (lambda q=path(s, table): shutil.rmtree(q, ignore_errors=True)) for s in SIDES}
+            return {s: (lambda q=path(s, table): shutil.rmtree(q, ignore_errors=True)) for s in SIDES}  # noqa: B008 - binds q per side
 
         def spark_merge(p_: str, df: DataFrame) -> None:
-            (SparkDeltaTable.forPath(spark, p_).alias("t").merge(df.alias("s"), "t.id = s.id")
-             .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+            (
+                SparkDeltaTable.forPath(spark, p_)
+                .alias("t")
+                .merge(df.alias("s"), "t.id = s.id")
+                .whenMatchedUpdateAll()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
 
         def rs_merge(p_: str, df: DataFrame) -> None:
-            (DeltaTable(p_).merge(df.toArrow(), "t.id = s.id", source_alias="s", target_alias="t")
-             .when_matched_update_all().when_not_matched_insert_all().execute())
+            (
+                DeltaTable(p_)
+                .merge(df.toArrow(), "t.id = s.id", source_alias="s", target_alias="t")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
 
         def rs_read_at(when: datetime) -> DataFrame:
             dt = DeltaTable(tt)
@@ -325,56 +383,90 @@ def main(argv: list[str] | None = None) -> int:
             return spark.read.parquet(*dt.file_uris())
 
         ops = [
-            Op(f"create table ({base_n:,} rows)", {
-                "A": lambda: lh_s.create_table("bench.create", src["base"].df),
-                "B": lambda: src["base"].df.write.format("delta").save(path("B", "create")),
-                "C": lambda: lh_r.create_table("bench.create", src["base"].df),
-                "D": lambda: write_deltalake(path("D", "create"), src["base"].df.toArrow()),
-            }, renew_with("base", removed("create"))),
-            Op(f"append {rows_n:,} rows", {
-                "A": lambda: lh_s.append("bench.append", src["append"].df),
-                "B": lambda: src["append"].df.write.format("delta").mode("append").save(path("B", "append")),
-                "C": lambda: lh_r.append("bench.append", src["append"].df),
-                "D": lambda: write_deltalake(path("D", "append"), src["append"].df.toArrow(), mode="append"),
-            }, renew_with("append", restore("append", base_table))),
-            Op(f"merge {rows_n:,} rows (1/2 upd.)", {
-                "A": lambda: lh_s.merge("bench.merge", src["merge"].df, on="id"),
-                "B": lambda: spark_merge(path("B", "merge"), src["merge"].df),
-                "C": lambda: lh_r.merge("bench.merge", src["merge"].df, on="id"),
-                "D": lambda: rs_merge(path("D", "merge"), src["merge"].df),
-            }, renew_with("merge", restore("merge", base_table))),
-            Op("read versionAsOf=1 -> noop", {
-                "A": lambda: noop(lh_s.read(tt, version=1)),
-                "B": lambda: noop(spark.read.format("delta").option("versionAsOf", 1).load(tt)),
-                "C": lambda: noop(lh_r.read(tt, version=1)),
-                "D": lambda: noop(spark.read.parquet(*DeltaTable(tt, version=1).file_uris())),
-            }, {}),
-            Op("read timestampAsOf -> noop", {
-                "A": lambda: noop(lh_s.read(tt, timestamp=tt_when)),
-                "B": lambda: noop(spark.read.format("delta").option("timestampAsOf", tt_text).load(tt)),
-                "C": lambda: noop(lh_r.read(tt, timestamp=tt_when)),
-                "D": lambda: noop(rs_read_at(tt_when)),
-            }, {}),
-            Op(f"optimize {SMALL_FILES} small files", {
-                "A": lambda: lh_s.optimize("bench.optimize"),
-                "B": lambda: SparkDeltaTable.forPath(spark, path("B", "optimize")).optimize().executeCompaction(),
-                "C": lambda: lh_r.optimize("bench.optimize"),
-                "D": lambda: DeltaTable(path("D", "optimize")).optimize.compact(),
-            }, restore("optimize", small)),
+            Op(
+                f"create table ({base_n:,} rows)",
+                {
+                    "A": lambda: lh_s.create_table("bench.create", src["base"].df),
+                    "B": lambda: src["base"].df.write.format("delta").save(path("B", "create")),
+                    "C": lambda: lh_r.create_table("bench.create", src["base"].df),
+                    "D": lambda: write_deltalake(path("D", "create"), src["base"].df.toArrow()),
+                },
+                renew_with("base", removed("create")),
+            ),
+            Op(
+                f"append {rows_n:,} rows",
+                {
+                    "A": lambda: lh_s.append("bench.append", src["append"].df),
+                    "B": lambda: src["append"].df.write.format("delta").mode("append").save(path("B", "append")),
+                    "C": lambda: lh_r.append("bench.append", src["append"].df),
+                    "D": lambda: write_deltalake(path("D", "append"), src["append"].df.toArrow(), mode="append"),
+                },
+                renew_with("append", restore("append", base_table)),
+            ),
+            Op(
+                f"merge {rows_n:,} rows (1/2 upd.)",
+                {
+                    "A": lambda: lh_s.merge("bench.merge", src["merge"].df, on="id"),
+                    "B": lambda: spark_merge(path("B", "merge"), src["merge"].df),
+                    "C": lambda: lh_r.merge("bench.merge", src["merge"].df, on="id"),
+                    "D": lambda: rs_merge(path("D", "merge"), src["merge"].df),
+                },
+                renew_with("merge", restore("merge", base_table)),
+            ),
+            Op(
+                "read versionAsOf=1 -> noop",
+                {
+                    "A": lambda: noop(lh_s.read(tt, version=1)),
+                    "B": lambda: noop(spark.read.format("delta").option("versionAsOf", 1).load(tt)),
+                    "C": lambda: noop(lh_r.read(tt, version=1)),
+                    "D": lambda: noop(spark.read.parquet(*DeltaTable(tt, version=1).file_uris())),
+                },
+                {},
+            ),
+            Op(
+                "read timestampAsOf -> noop",
+                {
+                    "A": lambda: noop(lh_s.read(tt, timestamp=tt_when)),
+                    "B": lambda: noop(spark.read.format("delta").option("timestampAsOf", tt_text).load(tt)),
+                    "C": lambda: noop(lh_r.read(tt, timestamp=tt_when)),
+                    "D": lambda: noop(rs_read_at(tt_when)),
+                },
+                {},
+            ),
+            Op(
+                f"optimize {SMALL_FILES} small files",
+                {
+                    "A": lambda: lh_s.optimize("bench.optimize"),
+                    "B": lambda: SparkDeltaTable.forPath(spark, path("B", "optimize")).optimize().executeCompaction(),
+                    "C": lambda: lh_r.optimize("bench.optimize"),
+                    "D": lambda: DeltaTable(path("D", "optimize")).optimize.compact(),
+                },
+                restore("optimize", small),
+            ),
         ]
         fixed_ops = [
-            Op("append 1 row (fixed cost)", {
-                "A": lambda: lh_s.append("bench.one", src["one"].df),
-                "B": lambda: src["one"].df.write.format("delta").mode("append").save(path("B", "one")),
-                "C": lambda: lh_r.append("bench.one", src["one"].df),
-                "D": lambda: write_deltalake(path("D", "one"), src["one"].df.toArrow(), mode="append"),
-            }, {s: src["one"].renew for s in SIDES}, fixed=True),
-            Op(f"history, {SMALL_FILES} commits (fixed cost)", {
-                "A": lambda: lh_s.history(small),
-                "B": lambda: SparkDeltaTable.forPath(spark, small).history().collect(),
-                "C": lambda: lh_r.history(small),
-                "D": lambda: DeltaTable(small).history(),
-            }, {}, fixed=True),
+            Op(
+                "append 1 row (fixed cost)",
+                {
+                    "A": lambda: lh_s.append("bench.one", src["one"].df),
+                    "B": lambda: src["one"].df.write.format("delta").mode("append").save(path("B", "one")),
+                    "C": lambda: lh_r.append("bench.one", src["one"].df),
+                    "D": lambda: write_deltalake(path("D", "one"), src["one"].df.toArrow(), mode="append"),
+                },
+                {s: src["one"].renew for s in SIDES},
+                fixed=True,
+            ),
+            Op(
+                f"history, {SMALL_FILES} commits (fixed cost)",
+                {
+                    "A": lambda: lh_s.history(small),
+                    "B": lambda: SparkDeltaTable.forPath(spark, small).history().collect(),
+                    "C": lambda: lh_r.history(small),
+                    "D": lambda: DeltaTable(small).history(),
+                },
+                {},
+                fixed=True,
+            ),
         ]
 
         for op in ops:
@@ -387,8 +479,13 @@ def main(argv: list[str] | None = None) -> int:
             print(flush=True)
 
         # -- the same work on every side ---------------------------------------------------------------------
-        expect = {"create": base_n, "append": base_n + rows_n, "merge": base_n + rows_n // 2,
-                  "optimize": chunk * SMALL_FILES, "one": chunk * SMALL_FILES + args.small_repeats + 1}
+        expect = {
+            "create": base_n,
+            "append": base_n + rows_n,
+            "merge": base_n + rows_n // 2,
+            "optimize": chunk * SMALL_FILES,
+            "one": chunk * SMALL_FILES + args.small_repeats + 1,
+        }
         for name, n in expect.items():
             for s in SIDES:
                 got = table_rows(path(s, name))
@@ -398,15 +495,18 @@ def main(argv: list[str] | None = None) -> int:
             if file_count(path(s, "optimize")) != 1:
                 raise AssertionError(f"{HEADERS[s]}: OPTIMIZE left {file_count(path(s, 'optimize'))} files, expected 1")
         v1 = table_rows(tt, 1)
-        for label, df in (("A", lh_s.read(tt, timestamp=tt_when)), ("C", lh_r.read(tt, timestamp=tt_when)),
-                          ("D", rs_read_at(tt_when)),
-                          ("B", spark.read.format("delta").option("timestampAsOf", tt_text).load(tt))):
+        for label, df in (
+            ("A", lh_s.read(tt, timestamp=tt_when)),
+            ("C", lh_r.read(tt, timestamp=tt_when)),
+            ("D", rs_read_at(tt_when)),
+            ("B", spark.read.format("delta").option("timestampAsOf", tt_text).load(tt)),
+        ):
             if df.count() != v1:
                 raise AssertionError(f"{HEADERS[label]}: timestampAsOf read the wrong version")
 
         # -- where the layer's time goes ----------------------------------------------------------------------
         if not args.no_profile:
-            for op, row in zip(ops, rows):
+            for op, row in zip(ops, rows, strict=False):
                 for ours, ref in (("A", "B"), ("C", "D")):
                     if ratio(row, ours, ref) > TARGET:
                         profiles += profile_once(op, ours)
@@ -418,8 +518,10 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(work, ignore_errors=True)
 
     # -- report -------------------------------------------------------------------------------------------
-    print(f"== results: median of {args.repeats} runs after a warm-up (min-max); fixed costs: median of "
-          f"{args.small_repeats}; ratio = Lakehouse / the engine used directly ==")
+    print(
+        f"== results: median of {args.repeats} runs after a warm-up (min-max); fixed costs: median of "
+        f"{args.small_repeats}; ratio = Lakehouse / the engine used directly =="
+    )
     for line in table(rows):
         print(line)
     print()

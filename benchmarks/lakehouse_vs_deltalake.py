@@ -72,7 +72,7 @@ def base_frame(spark: SparkSession, rows: int) -> DataFrame:
 
 def update_frame(spark: SparkSession, rows: int, updates: int, new_fraction: float) -> DataFrame:
     """`updates` rows: keys spread evenly over the base table (every file is touched), plus new keys."""
-    new = int(round(updates * new_fraction))
+    new = round(updates * new_fraction)
     matched = updates - new
     stride = max(1, rows // max(matched, 1))
     ids = spark.range(matched).select((F.col("id") * F.lit(stride)).alias("id"))
@@ -98,8 +98,11 @@ class Timing:
         return f"{min(self.runs):.2f}-{max(self.runs):.2f}"
 
 
-def measure(cases: dict[str, Callable[[], dict[str, float] | None]], repeat: int,
-            setup: dict[str, Callable[[], None]] | None = None) -> dict[str, Timing]:
+def measure(
+    cases: dict[str, Callable[[], dict[str, float] | None]],
+    repeat: int,
+    setup: dict[str, Callable[[], None]] | None = None,
+) -> dict[str, Timing]:
     """Warm up each case once, then run them `repeat` times, alternating. A case returns extra named
     figures (sub-timings) or None; its own wall time is recorded under its name. `setup` runs untimed first.
 
@@ -124,8 +127,10 @@ def measure(cases: dict[str, Callable[[], dict[str, float] | None]], repeat: int
             out.setdefault(name, Timing()).runs.append(dt)
             for k, v in (extra or {}).items():
                 out.setdefault(k, Timing()).runs.append(v)
-        print(f"  {'warm-up' if rep == 0 else f'run {rep}/{repeat}'} done (load avg 1 min "
-              f"{os.getloadavg()[0]:.2f})", flush=True)
+        print(
+            f"  {'warm-up' if rep == 0 else f'run {rep}/{repeat}'} done (load avg 1 min {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
     return out
 
 
@@ -134,6 +139,7 @@ def reset_copy(pristine: str, path: str) -> Callable[[], None]:
         if os.path.exists(path):
             shutil.rmtree(path)
         shutil.copytree(pristine, path)
+
     return run
 
 
@@ -154,6 +160,7 @@ def then(*steps: Callable[[], None]) -> Callable[[], None]:
     def run() -> None:
         for step in steps:
             step()
+
     return run
 
 
@@ -218,14 +225,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=5_000_000, help="rows in the base table (default 5M)")
     p.add_argument("--updates", type=int, default=1_000_000, help="rows merged / appended (default 1M)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply --rows and --updates (e.g. 0.02)")
-    p.add_argument("--new-fraction", type=float, default=0.0,
-                   help="share of the merge batch whose keys are new (inserts); default 0: all updates")
+    p.add_argument(
+        "--new-fraction",
+        type=float,
+        default=0.0,
+        help="share of the merge batch whose keys are new (inserts); default 0: all updates",
+    )
     p.add_argument("--repeat", type=int, default=3, help="timed runs per figure after one warm-up (median)")
     p.add_argument("--dir", default=None, help="working folder (default: a fresh temp dir); removed at the end")
     p.add_argument("--keep", action="store_true", help="keep the working folder")
     p.add_argument("--master", default="local[2]")
-    p.add_argument("--skip", nargs="*", default=[], choices=["merge", "read", "append", "arrow-read"],
-                   help="parts to skip")
+    p.add_argument(
+        "--skip", nargs="*", default=[], choices=["merge", "read", "append", "arrow-read"], help="parts to skip"
+    )
     args = p.parse_args(argv)
     rows = max(10, int(args.rows * args.scale))
     updates = max(2, int(args.updates * args.scale))
@@ -243,8 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         print("== machine ==")
         for line in machine_facts(spark):
             print(line)
-        print(f"workload    base {rows:,} rows, batch {updates:,} rows (new keys {args.new_fraction:.0%}), "
-              f"repeat {args.repeat} + 1 warm-up, dir {work}")
+        print(
+            f"workload    base {rows:,} rows, batch {updates:,} rows (new keys {args.new_fraction:.0%}), "
+            f"repeat {args.repeat} + 1 warm-up, dir {work}"
+        )
         print(flush=True)
 
         lh = Lakehouse(os.path.join(work, "lake"), spark=spark, engine="deltalake")
@@ -265,10 +279,14 @@ def main(argv: list[str] | None = None) -> int:
         write_deltalake(raw_base, data, mode="error")
         t_create_raw = time.perf_counter() - t0
         del data
-        print(f"ours  lh.create_table          {t_create_ours:7.2f} s   {file_count(ours_base)} files, "
-              f"{table_rows(ours_base):,} rows")
-        print(f"raw   toArrow + write_deltalake {t_create_raw:6.2f} s   {file_count(raw_base)} files, "
-              f"{table_rows(raw_base):,} rows (toArrow {t_to_arrow_base:.2f} s)")
+        print(
+            f"ours  lh.create_table          {t_create_ours:7.2f} s   {file_count(ours_base)} files, "
+            f"{table_rows(ours_base):,} rows"
+        )
+        print(
+            f"raw   toArrow + write_deltalake {t_create_raw:6.2f} s   {file_count(raw_base)} files, "
+            f"{table_rows(raw_base):,} rows (toArrow {t_to_arrow_base:.2f} s)"
+        )
         print(flush=True)
 
         upd = Fresh(lambda: update_frame(spark, rows, updates, args.new_fraction))
@@ -279,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             print("== 1. merge ==", flush=True)
             ours_name = "bench.merge_ours"
             ours_path = lh.table_path(ours_name)
-            raw_same = os.path.join(raw_root, "merge_same")    # identical copy of ours' base
-            raw_own = os.path.join(raw_root, "merge_own")      # copy of raw's own base
+            raw_same = os.path.join(raw_root, "merge_same")  # identical copy of ours' base
+            raw_own = os.path.join(raw_root, "merge_own")  # copy of raw's own base
 
             def ours_merge() -> None:
                 lh.merge(ours_name, upd.df, on="id")
@@ -290,10 +308,16 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.perf_counter()
                     src = upd.df.toArrow()
                     t1 = time.perf_counter()
-                    (DeltaTable(path).merge(src, "t.id = s.id", source_alias="s", target_alias="t")
-                     .when_matched_update_all().when_not_matched_insert_all().execute())
+                    (
+                        DeltaTable(path)
+                        .merge(src, "t.id = s.id", source_alias="s", target_alias="t")
+                        .when_matched_update_all()
+                        .when_not_matched_insert_all()
+                        .execute()
+                    )
                     t2 = time.perf_counter()
                     return {f"{tag} toArrow": t1 - t0, f"{tag} merge only": t2 - t1}
+
                 return run
 
             timings = measure(
@@ -309,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                     "raw-own": then(reset_copy(raw_base, raw_own), upd.renew),
                 },
             )
-            expect = rows + int(round(updates * args.new_fraction))
+            expect = rows + round(updates * args.new_fraction)
             for path in (ours_path, raw_same, raw_own):
                 got = table_rows(path)
                 if got != expect:
@@ -335,8 +359,11 @@ def main(argv: list[str] | None = None) -> int:
             reset_copy(ours_base, read_path)()
             lh.merge(read_name, upd.df, on="id")
             latest = DeltaTable(read_path).version()
-            print(f"  table: v0 {table_rows(read_path, 0):,} rows in {file_count(read_path, 0)} files; "
-                  f"v{latest} {table_rows(read_path):,} rows in {file_count(read_path)} files", flush=True)
+            print(
+                f"  table: v0 {table_rows(read_path, 0):,} rows in {file_count(read_path, 0)} files; "
+                f"v{latest} {table_rows(read_path):,} rows in {file_count(read_path)} files",
+                flush=True,
+            )
 
             def ours_read(version: int | None) -> Callable[[], None]:
                 return lambda: noop(lh.read(read_name, version=version))
@@ -352,11 +379,13 @@ def main(argv: list[str] | None = None) -> int:
                     t1 = time.perf_counter()
                     noop(spark.createDataFrame(tbl))
                     return {f"arrow {version} query": t1 - t0}
+
                 return run
 
             for version, label in ((None, f"latest (v{latest})"), (0, "version 0")):
                 cases: dict[str, Callable[[], dict[str, float] | None]] = {
-                    "ours": ours_read(version), "parquet": parquet_read(version),
+                    "ours": ours_read(version),
+                    "parquet": parquet_read(version),
                 }
                 if "arrow-read" not in args.skip:
                     cases["arrow"] = arrow_read(version)
@@ -371,8 +400,9 @@ def main(argv: list[str] | None = None) -> int:
                         (sec, "info: QueryBuilder -> Arrow -> createDataFrame -> noop", timings["arrow"], None),
                         (sec, "info:   of which QueryBuilder -> Arrow", timings[f"arrow {version} query"], None),
                     ]
-                verdicts.append((f"read {label}: ours / spark.read.parquet",
-                                 timings["ours"].median / timings["parquet"].median))
+                verdicts.append(
+                    (f"read {label}: ours / spark.read.parquet", timings["ours"].median / timings["parquet"].median)
+                )
                 gc.collect()
             print(flush=True)
 
@@ -405,9 +435,11 @@ def main(argv: list[str] | None = None) -> int:
             timings = measure(
                 {"ours": ours_append, "raw": raw_append, "spark": spark_parquet},
                 args.repeat,
-                setup={"ours": then(reset_copy(ours_base, ours_path), app.renew),
-                       "raw": then(reset_copy(raw_base, raw_path), app.renew),
-                       "spark": then(clear_spark_out, app.renew)},
+                setup={
+                    "ours": then(reset_copy(ours_base, ours_path), app.renew),
+                    "raw": then(reset_copy(raw_base, raw_path), app.renew),
+                    "spark": then(clear_spark_out, app.renew),
+                },
             )
             clear_spark_out()
             for path in (ours_path, raw_path):
@@ -423,29 +455,37 @@ def main(argv: list[str] | None = None) -> int:
                 (sec, "info: spark df.write.parquet alone (no Delta)", timings["spark"], None),
                 (sec, "info: lh.append vs that Spark write", timings["ours"], timings["spark"]),
             ]
-            verdicts.append(("append: ours / (toArrow + write_deltalake)",
-                             timings["ours"].median / timings["raw"].median))
+            verdicts.append(
+                ("append: ours / (toArrow + write_deltalake)", timings["ours"].median / timings["raw"].median)
+            )
             print(flush=True)
 
         # -- report --------------------------------------------------------------------------------------
-        print(f"== results: seconds, median of {args.repeat} (min-max); ratio = ours / reference (medians; "
-              f"best-run ratio = fastest ours / fastest reference, for information) ==")
+        print(
+            f"== results: seconds, median of {args.repeat} (min-max); ratio = ours / reference (medians; "
+            f"best-run ratio = fastest ours / fastest reference, for information) =="
+        )
         width = max(len(r[1]) for r in results) if results else 40
         section = None
         for sec, label, t, ref in results:
             if sec != section:
                 print(f"-- {sec}")
                 section = sec
-            ratio = (f"  ratio {t.median / ref.median:5.2f}x (best-run ratio {min(t.runs) / min(ref.runs):4.2f}x)"
-                     if ref is not None else "")
+            ratio = (
+                f"  ratio {t.median / ref.median:5.2f}x (best-run ratio {min(t.runs) / min(ref.runs):4.2f}x)"
+                if ref is not None
+                else ""
+            )
             print(f"  {label:<{width}} {t.median:8.2f}  ({t.spread()}){ratio}")
         print()
         print(f"== targets: ours <= {TARGET}x reference ==")
         for label, ratio in verdicts:
             print(f"  {'PASS' if ratio <= TARGET else 'MISS'}  {label:<50} {ratio:5.2f}x")
         print()
-        print(f"load avg    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (at end); "
-              f"wall {time.perf_counter() - t_start:.0f} s")
+        print(
+            f"load avg    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (at end); "
+            f"wall {time.perf_counter() - t_start:.0f} s"
+        )
         sys.stdout.flush()
     finally:
         try:

@@ -28,19 +28,18 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import duckdb  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-from deltalake import DeltaTable  # noqa: E402
-from pyspark.sql import Window  # noqa: E402
-from pyspark.sql import functions as F  # noqa: E402
+import duckdb
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from pyspark.sql import Window
+from pyspark.sql import functions as F
 
-from feature_store import FeatureLookup, FeatureStoreClient  # noqa: E402
-from feature_store._local import THRESHOLD_CONF  # noqa: E402
-from lakehouse import Lakehouse, local_spark  # noqa: E402
+from feature_store import FeatureLookup, FeatureStoreClient
+from feature_store._local import THRESHOLD_CONF
+from lakehouse import local_spark
 
 T0 = 1_735_689_600  # 2025-01-01 UTC
 SPAN = 365 * 86_400
@@ -69,7 +68,11 @@ def main() -> None:
     ap.add_argument("--skip-merge", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    n_labels, n_feats, n_ent = int(1_000_000 * args.scale), int(5_000_000 * args.scale), max(int(100_000 * args.scale), 1)
+    n_labels, n_feats, n_ent = (
+        int(1_000_000 * args.scale),
+        int(5_000_000 * args.scale),
+        max(int(100_000 * args.scale), 1),
+    )
     work = args.workdir or tempfile.mkdtemp(prefix="pitbench-")
     spark = local_spark(master="local[2]")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
@@ -80,44 +83,77 @@ def main() -> None:
     # -- data ------------------------------------------------------------------------------------------------
     feats = (
         spark.range(n_feats)
-        .select((F.col("id") % n_ent).alias("entity_id"),
-                F.timestamp_seconds(F.lit(T0) + (F.rand(1) * SPAN).cast("long")).alias("ts"),
-                *[F.rand(10 + i).alias(f) for i, f in enumerate(FEATS)])
+        .select(
+            (F.col("id") % n_ent).alias("entity_id"),
+            F.timestamp_seconds(F.lit(T0) + (F.rand(1) * SPAN).cast("long")).alias("ts"),
+            *[F.rand(10 + i).alias(f) for i, f in enumerate(FEATS)],
+        )
         .dropDuplicates(["entity_id", "ts"])
     )
     fs.create_table(name="bench.features", primary_keys="entity_id", timestamp_keys="ts", df=feats)
     labels_path = os.path.join(work, "labels")
-    (spark.range(n_labels)
-     .select((F.rand(2) * n_ent).cast("long").alias("entity_id"),
-             F.timestamp_seconds(F.lit(T0) + (F.rand(3) * SPAN).cast("long")).alias("label_ts"),
-             (F.rand(4) > 0.5).cast("int").alias("label"))
-     .write.mode("overwrite").parquet(labels_path))
+    (
+        spark.range(n_labels)
+        .select(
+            (F.rand(2) * n_ent).cast("long").alias("entity_id"),
+            F.timestamp_seconds(F.lit(T0) + (F.rand(3) * SPAN).cast("long")).alias("label_ts"),
+            (F.rand(4) > 0.5).cast("int").alias("label"),
+        )
+        .write.mode("overwrite")
+        .parquet(labels_path)
+    )
     labels = spark.read.parquet(labels_path)
     table_path = fs.get_table("bench.features").path
     files = DeltaTable(table_path).file_uris()
     features = fs.read_table("bench.features")
     n_f = features.count()
-    print(f"labels={labels.count():,} feature_rows={n_f:,} entities={n_ent:,} features={len(FEATS)} "
-          f"spark=local[2] shuffle.partitions={spark.conf.get('spark.sql.shuffle.partitions')} "
-          f"{THRESHOLD_CONF}={spark.conf.get(THRESHOLD_CONF, 'default')}", flush=True)
+    print(
+        f"labels={labels.count():,} feature_rows={n_f:,} entities={n_ent:,} features={len(FEATS)} "
+        f"spark=local[2] shuffle.partitions={spark.conf.get('spark.sql.shuffle.partitions')} "
+        f"{THRESHOLD_CONF}={spark.conf.get(THRESHOLD_CONF, 'default')}",
+        flush=True,
+    )
 
     # -- shapes ----------------------------------------------------------------------------------------------
     def feast():
-        l = labels.withColumn("_lid", F.monotonically_increasing_id())
-        j = l.join(features.withColumnRenamed("entity_id", "_fe"),
-                   (F.col("entity_id") == F.col("_fe")) & (F.col("ts") <= F.col("label_ts")), "left")
+        lab = labels.withColumn("_lid", F.monotonically_increasing_id())
+        j = lab.join(
+            features.withColumnRenamed("entity_id", "_fe"),
+            (F.col("entity_id") == F.col("_fe")) & (F.col("ts") <= F.col("label_ts")),
+            "left",
+        )
         w = Window.partitionBy("_lid").orderBy(F.col("ts").desc())
         noop(j.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn", "_lid", "_fe", "ts"))
 
     def union():
-        l = labels.select("entity_id", F.col("label_ts").alias("_t"), "label", "label_ts",
-                          *[F.lit(None).cast("double").alias(f) for f in FEATS], F.lit(1).alias("_is_label"))
-        r = features.select("entity_id", F.col("ts").alias("_t"), F.lit(None).cast("int").alias("label"),
-                            F.lit(None).cast("timestamp").alias("label_ts"), *FEATS, F.lit(0).alias("_is_label"))
-        w = (Window.partitionBy("entity_id").orderBy("_t", "_is_label")
-             .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-        u = l.unionByName(r).select("entity_id", "label_ts", "label", "_is_label",
-                                    *[F.last(f, ignorenulls=True).over(w).alias(f) for f in FEATS])
+        lab = labels.select(
+            "entity_id",
+            F.col("label_ts").alias("_t"),
+            "label",
+            "label_ts",
+            *[F.lit(None).cast("double").alias(f) for f in FEATS],
+            F.lit(1).alias("_is_label"),
+        )
+        r = features.select(
+            "entity_id",
+            F.col("ts").alias("_t"),
+            F.lit(None).cast("int").alias("label"),
+            F.lit(None).cast("timestamp").alias("label_ts"),
+            *FEATS,
+            F.lit(0).alias("_is_label"),
+        )
+        w = (
+            Window.partitionBy("entity_id")
+            .orderBy("_t", "_is_label")
+            .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        )
+        u = lab.unionByName(r).select(
+            "entity_id",
+            "label_ts",
+            "label",
+            "_is_label",
+            *[F.last(f, ignorenulls=True).over(w).alias(f) for f in FEATS],
+        )
         noop(u.where("_is_label = 1").drop("_is_label"))
 
     def duck():
@@ -135,12 +171,28 @@ def main() -> None:
 
     def pandas_asof():
         import pandas as pd
-        pd.merge_asof(lab_pd.sort_values("label_ts"), feat_pd.sort_values("ts"), left_on="label_ts",
-                      right_on="ts", by="entity_id", direction="backward")
 
-    ts = fs.create_training_set(labels, [FeatureLookup(table_name="bench.features", lookup_key="entity_id",
-                                                       timestamp_lookup_key="label_ts", feature_names=FEATS)],
-                                label="label")
+        pd.merge_asof(
+            lab_pd.sort_values("label_ts"),
+            feat_pd.sort_values("ts"),
+            left_on="label_ts",
+            right_on="ts",
+            by="entity_id",
+            direction="backward",
+        )
+
+    ts = fs.create_training_set(
+        labels,
+        [
+            FeatureLookup(
+                table_name="bench.features",
+                lookup_key="entity_id",
+                timestamp_lookup_key="label_ts",
+                feature_names=FEATS,
+            )
+        ],
+        label="label",
+    )
 
     def ours():
         noop(ts.load_df())
@@ -153,9 +205,14 @@ def main() -> None:
             spark.conf.unset(THRESHOLD_CONF)
 
     results = {}
-    for name, fn in [("feast shape (Spark)", feast), ("union shape (Spark)", union), ("duckdb ASOF JOIN", duck),
-                     ("pandas merge_asof", pandas_asof), ("feature_store load_df", ours),
-                     ("ours, distributed path", ours_distributed)]:
+    for name, fn in [
+        ("feast shape (Spark)", feast),
+        ("union shape (Spark)", union),
+        ("duckdb ASOF JOIN", duck),
+        ("pandas merge_asof", pandas_asof),
+        ("feature_store load_df", ours),
+        ("ours, distributed path", ours_distributed),
+    ]:
         med, runs = timed(fn, args.repeats)
         results[name] = med
         print(f"  {name:24s} median {med:7.2f} s   runs {' '.join(f'{r:.2f}' for r in runs)}", flush=True)
@@ -171,8 +228,10 @@ def main() -> None:
     n_upd = int(1_000_000 * args.scale)
     upd = features.limit(int(n_upd * 0.8)).select("entity_id", "ts", *[(F.col(f) + 1).alias(f) for f in FEATS])
     new = spark.range(n_upd - int(n_upd * 0.8)).select(
-        (F.col("id") + n_ent).alias("entity_id"), F.timestamp_seconds(F.lit(T0)).alias("ts"),
-        *[F.rand(20 + i).alias(f) for i, f in enumerate(FEATS)])
+        (F.col("id") + n_ent).alias("entity_id"),
+        F.timestamp_seconds(F.lit(T0)).alias("ts"),
+        *[F.rand(20 + i).alias(f) for i, f in enumerate(FEATS)],
+    )
     src_path = os.path.join(work, "merge_src")
     upd.unionByName(new).write.mode("overwrite").parquet(src_path)
     src_df = spark.read.parquet(src_path)
@@ -190,16 +249,27 @@ def main() -> None:
 
     def run_raw():
         dt = DeltaTable(table_path)
-        (dt.merge(src_arrow, "t.entity_id = s.entity_id AND t.ts = s.ts", source_alias="s", target_alias="t")
-         .when_matched_update_all().when_not_matched_insert_all().execute())
+        (
+            dt.merge(src_arrow, "t.entity_id = s.entity_id AND t.ts = s.ts", source_alias="s", target_alias="t")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
 
     def run_raw_from_spark():  # the same input write_table gets: a Spark DataFrame
         dt = DeltaTable(table_path)
-        (dt.merge(src_df.toArrow(), "t.entity_id = s.entity_id AND t.ts = s.ts", source_alias="s",
-                  target_alias="t").when_matched_update_all().when_not_matched_insert_all().execute())
+        (
+            dt.merge(src_df.toArrow(), "t.entity_id = s.entity_id AND t.ts = s.ts", source_alias="s", target_alias="t")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
 
-    for name, fn in [("raw deltalake merge", run_raw), ("raw toArrow + merge", run_raw_from_spark),
-                     ("write_table(mode='merge')", run_ours)]:
+    for name, fn in [
+        ("raw deltalake merge", run_raw),
+        ("raw toArrow + merge", run_raw_from_spark),
+        ("write_table(mode='merge')", run_ours),
+    ]:
         runs = []
         for i in range(args.repeats + 1):
             reset()
@@ -210,8 +280,10 @@ def main() -> None:
         results[name] = statistics.median(runs)
         print(f"  {name:26s} median {results[name]:7.2f} s   runs {' '.join(f'{r:.2f}' for r in runs)}", flush=True)
     ratio = results["write_table(mode='merge')"] / results["raw toArrow + merge"]
-    print(f"  write_table merge / raw deltalake merge of the same Spark DataFrame (toArrow + merge): {ratio:.2f}x "
-          "(target <= 1.2x)")
+    print(
+        f"  write_table merge / raw deltalake merge of the same Spark DataFrame (toArrow + merge): {ratio:.2f}x "
+        "(target <= 1.2x)"
+    )
     info = results["write_table(mode='merge')"] / results["raw deltalake merge"]
     print(f"  info: write_table merge / raw merge handed Arrow already: {info:.2f}x")
     sys.stdout.flush()

@@ -43,10 +43,16 @@ def bench(uri: str) -> dict[str, float]:
     c.search_registered_models()  # store init is not timed
     out: dict[str, float] = {}
     c.create_registered_model("a")
-    out["a) register 100 versions (s)"] = _timed(lambda: [c.create_model_version("a", f"s3://b/{i}") for i in range(100)])
+    out["a) register 100 versions (s)"] = _timed(
+        lambda: [c.create_model_version("a", f"s3://b/{i}") for i in range(100)]
+    )
     stages = ["Staging", "Production"]
-    out["b) 100 stage transitions (s)"] = _timed(lambda: [
-        c.transition_model_version_stage("a", i + 1, stages[i % 2], archive_existing_versions=True) for i in range(100)])
+    out["b) 100 stage transitions (s)"] = _timed(
+        lambda: [
+            c.transition_model_version_stage("a", i + 1, stages[i % 2], archive_existing_versions=True)
+            for i in range(100)
+        ]
+    )
     for m in range(10):
         c.create_registered_model(f"s{m}")
         for i in range(100 if m else 0):
@@ -55,20 +61,25 @@ def bench(uri: str) -> dict[str, float]:
         c.create_model_version("s0", f"s3://b/0/{i}", run_id=f"r{i % 10}")
 
     def search():
-        got = c.search_model_versions("run_id = 'r3' AND name LIKE 's%'", max_results=1000,
-                                      order_by=["version_number DESC"])
+        got = c.search_model_versions(
+            "run_id = 'r3' AND name LIKE 's%'", max_results=1000, order_by=["version_number DESC"]
+        )
         assert len(got) == 100, len(got)
 
-    out["c) search_model_versions over 1,000 versions (ms)"] = 1000 * statistics.median(_timed(search) for _ in range(5))
+    out["c) search_model_versions over 1,000 versions (ms)"] = 1000 * statistics.median(
+        _timed(search) for _ in range(5)
+    )
     with mlflow.start_run():
         mlflow.pyfunc.log_model(name="model", python_model=Echo(), registered_model_name="served")
     c.transition_model_version_stage("served", 1, "Production")
     c.set_registered_model_alias("served", "champion", 1)
     data = pd.DataFrame({"x": [1.0]})
     out["d) load_model models:/served/Production (ms)"] = 1000 * statistics.median(
-        _timed(lambda: mlflow.pyfunc.load_model("models:/served/Production").predict(data)) for _ in range(5))
+        _timed(lambda: mlflow.pyfunc.load_model("models:/served/Production").predict(data)) for _ in range(5)
+    )
     out["e) load_model models:/served@champion (ms)"] = 1000 * statistics.median(
-        _timed(lambda: mlflow.pyfunc.load_model("models:/served@champion").predict(data)) for _ in range(5))
+        _timed(lambda: mlflow.pyfunc.load_model("models:/served@champion").predict(data)) for _ in range(5)
+    )
     return out
 
 
@@ -122,7 +133,9 @@ def main() -> None:
     for k in results["sqlite"]:
         s, lk = results["sqlite"][k], results["lakehouse"][k]
         print(f"{k:52} {s:10.3f} {lk:10.3f} {lk / s:7.2f}")
-    print(f"f) webhook latency, lakehouse, median of 20 (ms)        {1000 * webhook_latency(f'lakehouse://{work}/lake'):.1f}")
+    print(
+        f"f) webhook latency, lakehouse, median of 20 (ms)        {1000 * webhook_latency(f'lakehouse://{work}/lake'):.1f}"
+    )
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 

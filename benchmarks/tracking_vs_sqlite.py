@@ -72,8 +72,9 @@ def bench(uri: str, large_runs: int) -> dict[str, float]:
         exp_g = client.create_experiment("g-large")
         for i in range(large_runs):
             r = client.create_run(exp_g).info.run_id
-            client.log_batch(r, metrics=[Metric("m1", (i % 100) / 100, 1, 0), Metric("m2", i, 1, 0)],
-                             params=[Param("p", str(i))])
+            client.log_batch(
+                r, metrics=[Metric("m1", (i % 100) / 100, 1, 0), Metric("m2", i, 1, 0)], params=[Param("p", str(i))]
+            )
             client.set_terminated(r)
         want = sum(1 for i in range(large_runs) if (i % 100) / 100 > 0.5)
 
@@ -82,7 +83,8 @@ def bench(uri: str, large_runs: int) -> dict[str, float]:
             assert len(runs) == want, len(runs)
 
         out[f"g) search_runs filter+order, {large_runs} runs (s)"] = statistics.median(
-            _timed(search_large) for _ in range(3))
+            _timed(search_large) for _ in range(3)
+        )
     return out
 
 

@@ -1,19 +1,20 @@
 """feature_store: Databricks-style feature tables on the lakehouse, with point-in-time training sets.
 
-    >>> from feature_store import FeatureStoreClient, FeatureLookup
-    >>> fs = FeatureStoreClient(root="/tmp/lake")
-    >>> fs.create_table(name="customer_features", primary_keys=["customer_id"], timestamp_keys=["ts"], df=df)
-    >>> ts = fs.create_training_set(df=labels, label="churn", feature_lookups=[
-    ...     FeatureLookup(table_name="customer_features", lookup_key="customer_id", timestamp_lookup_key="label_ts")])
-    >>> ts.load_df()
+>>> from feature_store import FeatureStoreClient, FeatureLookup
+>>> fs = FeatureStoreClient(root="/tmp/lake")
+>>> fs.create_table(name="customer_features", primary_keys=["customer_id"], timestamp_keys=["ts"], df=df)
+>>> ts = fs.create_training_set(df=labels, label="churn", feature_lookups=[
+...     FeatureLookup(table_name="customer_features", lookup_key="customer_id", timestamp_lookup_key="label_ts")])
+>>> ts.load_df()
 """
+
+from lakehouse import __version__ as __version__  # one version for the distribution's four packages
 
 from . import errors
 from ._client import FeatureStoreClient
 from ._entities import FeatureTable, LookupAudit, TrainingSetAudit
 from ._lookup import FeatureLookup
 from ._training_set import TrainingSet
-from lakehouse import __version__  # one version for the distribution's four packages
 
 __all__ = [
     "FeatureLookup",

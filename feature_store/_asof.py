@@ -40,7 +40,9 @@ def to_micros(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarra
     return values, valid
 
 
-def key_codes(left: list[pa.Array | pa.ChunkedArray], right: list[pa.Array | pa.ChunkedArray]) -> tuple[np.ndarray, np.ndarray]:
+def key_codes(
+    left: list[pa.Array | pa.ChunkedArray], right: list[pa.Array | pa.ChunkedArray]
+) -> tuple[np.ndarray, np.ndarray]:
     """Non-negative int64 codes for (possibly multi-column) keys, equal exactly when all key values are equal.
 
     Rows with a null in any key column get -1 (they match nothing). Both sides must have the same types, or
@@ -58,9 +60,7 @@ def key_codes(left: list[pa.Array | pa.ChunkedArray], right: list[pa.Array | pa.
     for lcol, rcol in zip(left, right, strict=True):
         if pa.types.is_integer(lcol.type) and pa.types.is_integer(rcol.type) and lcol.type != rcol.type:
             lcol, rcol = lcol.cast(pa.int64()), rcol.cast(pa.int64())
-        arr = pa.chunked_array(
-            [*(_chunks(lcol)), *(_chunks(rcol))], type=rcol.type
-        ).combine_chunks()
+        arr = pa.chunked_array([*(_chunks(lcol)), *(_chunks(rcol))], type=rcol.type).combine_chunks()
         enc = pc.dictionary_encode(arr, null_encoding="mask")
         idx = enc.indices
         null |= ~idx.is_valid().to_numpy(zero_copy_only=False)

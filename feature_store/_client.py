@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any, Iterator, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from lakehouse import Lakehouse
-from lakehouse import errors as lh_errors
-from lakehouse import to_utc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from lakehouse import Lakehouse, to_utc
+from lakehouse import errors as lh_errors
 
 from . import errors
 from ._entities import FeatureTable
@@ -113,8 +113,9 @@ class FeatureStoreClient:
         self._refuse_existing(name)
         if df is not None:
             _check_unique(name, df, pks + tks)
-        self._lake.create_table(name, df, schema=None if df is not None else struct, partition_by=parts or None,
-                                description=description)
+        self._lake.create_table(
+            name, df, schema=None if df is not None else struct, partition_by=parts or None, description=description
+        )
         with self._undo_on_error(name):
             self._meta.add_table(name, pks, tks)
             self._meta.set_tags(name, tags)
@@ -170,15 +171,19 @@ class FeatureStoreClient:
         missing_keys = [k for k in keys if k not in df.columns]
         if missing_keys:
             raise errors.SchemaMismatchError(
-                rec.name, _fields(schema), _fields(df.schema), [f"key column {k!r} is missing" for k in missing_keys],
+                rec.name,
+                _fields(schema),
+                _fields(df.schema),
+                [f"key column {k!r} is missing" for k in missing_keys],
                 hint="include every primary key and timestamp key column",
             )
         try:
             if mode == "merge":
                 try:
-                    result = self._lake.merge(rec.name, _refusing_null_keys(df, keys), on=keys,
-                                              schema_evolution=schema_evolution)
-                except Exception as exc:  # noqa: BLE001 - Spark surfaces raise_error under several types
+                    result = self._lake.merge(
+                        rec.name, _refusing_null_keys(df, keys), on=keys, schema_evolution=schema_evolution
+                    )
+                except Exception as exc:
                     nulls = [k for k in keys if _null_key_marker(k) in str(exc)]
                     if nulls:
                         raise errors.NullKeyError(rec.name, nulls) from None
@@ -187,13 +192,18 @@ class FeatureStoreClient:
             missing = [c for c in schema.names if c not in df.columns]
             if missing:
                 raise errors.SchemaMismatchError(
-                    rec.name, _fields(schema), _fields(df.schema), [f"column {c!r} is missing" for c in missing],
+                    rec.name,
+                    _fields(schema),
+                    _fields(df.schema),
+                    [f"column {c!r} is missing" for c in missing],
                     hint="an overwrite replaces every row, so pass every column (use mode='merge' to update some)",
                 )
             extra = [c for c in df.columns if c not in schema.names]
             if extra and not schema_evolution:
                 raise errors.SchemaMismatchError(
-                    rec.name, _fields(schema), _fields(df.schema),
+                    rec.name,
+                    _fields(schema),
+                    _fields(df.schema),
                     [f"column {c!r} ({df.schema[c].dataType.simpleString()}) is not in the table" for c in extra],
                 )
             _check_unique(rec.name, df, keys)
@@ -201,9 +211,14 @@ class FeatureStoreClient:
                 mistyped = [c for c in schema.names if df.schema[c].dataType != schema[c].dataType]
                 if mistyped:
                     raise errors.SchemaMismatchError(
-                        rec.name, _fields(schema), _fields(df.schema),
-                        [f"column {c!r} is {df.schema[c].dataType.simpleString()} but the table has "
-                         f"{schema[c].dataType.simpleString()}" for c in mistyped],
+                        rec.name,
+                        _fields(schema),
+                        _fields(df.schema),
+                        [
+                            f"column {c!r} is {df.schema[c].dataType.simpleString()} but the table has "
+                            f"{schema[c].dataType.simpleString()}"
+                            for c in mistyped
+                        ],
                         hint="cast the DataFrame to the table's types",
                     )
                 ordered = df.select(*[F.col(f"`{c}`") for c in schema.names + extra])
@@ -256,7 +271,9 @@ class FeatureStoreClient:
         """Every feature table, sorted by name."""
         return self.search_tables()
 
-    def search_tables(self, text: str | None = None, *, tags: Mapping[str, str | None] | None = None) -> list[FeatureTable]:
+    def search_tables(
+        self, text: str | None = None, *, tags: Mapping[str, str | None] | None = None
+    ) -> list[FeatureTable]:
         """Feature tables whose name, description or a feature name contains `text` (case-insensitive) and
         that carry every tag in `tags` (a value of None matches any value), sorted by name."""
         if text is not None and not isinstance(text, str):
@@ -335,7 +352,7 @@ class FeatureStoreClient:
         when = None
         if as_of is not None:
             when = to_utc(as_of, argument="as_of")
-            if when > datetime.now(timezone.utc):
+            if when > datetime.now(UTC):
                 raise ValueError(f"as_of={when.isoformat()} is in the future; nothing is known yet at that time")
         records = self._meta.tables()
         resolved = [self._resolve(lk, labels.schema, records, when) for lk in feature_lookups]
@@ -348,8 +365,14 @@ class FeatureStoreClient:
         if bad_label:
             raise ValueError(f"label column(s) {bad_label} are also in exclude_columns")
         return TrainingSet(
-            self._lake, labels, resolved, training_set_id=uuid.uuid4().hex, label=label_cols,
-            exclude_columns=excluded, as_of=when, created_at=datetime.now(timezone.utc),
+            self._lake,
+            labels,
+            resolved,
+            training_set_id=uuid.uuid4().hex,
+            label=label_cols,
+            exclude_columns=excluded,
+            as_of=when,
+            created_at=datetime.now(UTC),
         )
 
     def save_training_set(self, training_set: TrainingSet) -> str:
@@ -363,8 +386,9 @@ class FeatureStoreClient:
         if training_set.saved:
             return training_set.id
         labels_table = self._meta.new_labels_table()
-        written = self._lake.create_table(labels_table, training_set._labels,
-                                          description=f"labels of training set {training_set.id}")
+        written = self._lake.create_table(
+            labels_table, training_set._labels, description=f"labels of training set {training_set.id}"
+        )
         spec = training_set.spec()
         spec["labels"] = {"table": labels_table, "version": written.version}
         try:
@@ -383,17 +407,21 @@ class FeatureStoreClient:
         _, _, spec = saved[training_set_id]
         labels = self._lake.read(spec["labels"]["table"], version=spec["labels"]["version"])
         return TrainingSet(
-            self._lake, labels, [ResolvedLookup.from_dict(d) for d in spec["lookups"]],
-            training_set_id=training_set_id, label=tuple(spec["label"]),
+            self._lake,
+            labels,
+            [ResolvedLookup.from_dict(d) for d in spec["lookups"]],
+            training_set_id=training_set_id,
+            label=tuple(spec["label"]),
             exclude_columns=tuple(spec["exclude_columns"]),
             as_of=datetime.fromisoformat(spec["as_of"]) if spec["as_of"] else None,
-            created_at=datetime.fromisoformat(spec["created_at"]), saved=True,
+            created_at=datetime.fromisoformat(spec["created_at"]),
+            saved=True,
         )
 
     def list_training_sets(self) -> list[str]:
         """Ids of saved training sets, oldest first."""
         saved = self._meta.training_sets()
-        return sorted(saved, key=lambda i: (saved[i][0] or datetime.min.replace(tzinfo=timezone.utc), i))
+        return sorted(saved, key=lambda i: (saved[i][0] or datetime.min.replace(tzinfo=UTC), i))
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _resolve(
@@ -416,18 +444,26 @@ class FeatureStoreClient:
             raise errors.FeatureNotFoundError(name, key_features, non_keys, what="non-key feature")
         if len(lk.lookup_key) != len(rec.primary_keys):
             raise errors.LookupKeyError(
-                name, lk.lookup_key, rec.primary_keys,
+                name,
+                lk.lookup_key,
+                rec.primary_keys,
                 f"{len(lk.lookup_key)} lookup column(s) for {len(rec.primary_keys)} primary key(s)",
             )
         absent = [c for c in lk.lookup_key if c not in labels.names]
         if absent:
-            raise errors.LookupKeyError(name, lk.lookup_key, rec.primary_keys,
-                                        f"column(s) {absent} are not in the labels DataFrame {labels.names}")
-        for lcol, pk in zip(lk.lookup_key, rec.primary_keys):
+            raise errors.LookupKeyError(
+                name,
+                lk.lookup_key,
+                rec.primary_keys,
+                f"column(s) {absent} are not in the labels DataFrame {labels.names}",
+            )
+        for lcol, pk in zip(lk.lookup_key, rec.primary_keys, strict=False):
             lt, ft = labels[lcol].dataType, schema[pk].dataType
             if key_type(lt, ft) is None:
                 raise errors.ColumnTypeError(
-                    lcol, lt.simpleString(), f"{ft.simpleString()} (the type of {name}.{pk})",
+                    lcol,
+                    lt.simpleString(),
+                    f"{ft.simpleString()} (the type of {name}.{pk})",
                     f"Cast the label column to {ft.simpleString()}.",
                 )
         ts_key = rec.timestamp_keys[0] if rec.timestamp_keys else None
@@ -443,17 +479,23 @@ class FeatureStoreClient:
                     "and a join without the label's time would leak future values"
                 )
             if lk.timestamp_lookup_key not in labels.names:
-                raise ValueError(f"timestamp_lookup_key {lk.timestamp_lookup_key!r} is not a column of the labels "
-                                 f"DataFrame: {labels.names}")
+                raise ValueError(
+                    f"timestamp_lookup_key {lk.timestamp_lookup_key!r} is not a column of the labels "
+                    f"DataFrame: {labels.names}"
+                )
             lt, ft = labels[lk.timestamp_lookup_key].dataType, schema[ts_key].dataType
             if not isinstance(lt, TIME_TYPES):
                 raise errors.ColumnTypeError(
-                    lk.timestamp_lookup_key, lt.simpleString(), "timestamp, timestamp_ntz or date",
+                    lk.timestamp_lookup_key,
+                    lt.simpleString(),
+                    "timestamp, timestamp_ntz or date",
                     "Convert it, e.g. F.to_timestamp(col) (strings) or F.timestamp_seconds(col) (epoch seconds).",
                 )
             if not time_kinds_compatible(lt, ft):
                 raise errors.ColumnTypeError(
-                    lk.timestamp_lookup_key, lt.simpleString(), f"{ft.simpleString()} (the type of {name}.{ts_key})",
+                    lk.timestamp_lookup_key,
+                    lt.simpleString(),
+                    f"{ft.simpleString()} (the type of {name}.{ts_key})",
                     "A zoned and a zoneless timestamp name different instants; convert the label column "
                     "explicitly, e.g. F.to_utc_timestamp(col, 'Europe/Paris') or col.cast('timestamp_ntz').",
                 )
@@ -508,8 +550,10 @@ class FeatureStoreClient:
         for namespace in RESERVED_NAMESPACES:
             folder = os.path.normpath(os.path.join(self._lake.root, namespace))
             if path == folder or path.startswith(folder + os.sep):
-                raise ValueError(f"{name!r} is {path}, inside {folder}, which holds the lake's own "
-                                 f"{namespace}.* tables: a feature table must live elsewhere in the lake")
+                raise ValueError(
+                    f"{name!r} is {path}, inside {folder}, which holds the lake's own "
+                    f"{namespace}.* tables: a feature table must live elsewhere in the lake"
+                )
         return name
 
     def _refuse_existing(self, name: str) -> None:
@@ -531,14 +575,18 @@ class FeatureStoreClient:
         if absent:
             raise errors.FeatureNotFoundError(name, absent, struct.names, what="key column")
         if set(pks) & set(tks):
-            raise ValueError(f"a column cannot be both a primary key and a timestamp key: {sorted(set(pks) & set(tks))}")
+            raise ValueError(
+                f"a column cannot be both a primary key and a timestamp key: {sorted(set(pks) & set(tks))}"
+            )
         if len(tks) > 1:
             raise ValueError(f"timestamp_keys takes at most one column, got {tks}")
         for t in tks:
             dt = struct[t].dataType
             if not isinstance(dt, TIME_TYPES):
                 raise errors.ColumnTypeError(
-                    t, dt.simpleString(), "timestamp, timestamp_ntz or date",
+                    t,
+                    dt.simpleString(),
+                    "timestamp, timestamp_ntz or date",
                     "Convert it first, e.g. F.to_timestamp(col).",
                 )
         if not [f for f in struct.names if f not in pks + tks]:
@@ -554,7 +602,9 @@ class FeatureStoreClient:
             pd = pa = None  # type: ignore[assignment]
         if (pd is not None and isinstance(df, pd.DataFrame)) or (pa is not None and isinstance(df, pa.Table)):
             return self.spark.createDataFrame(df)
-        raise TypeError(f"df must be a Spark DataFrame (or a pandas DataFrame / pyarrow Table), got {type(df).__name__}")
+        raise TypeError(
+            f"df must be a Spark DataFrame (or a pandas DataFrame / pyarrow Table), got {type(df).__name__}"
+        )
 
 
 RESERVED_NAMESPACES = ("_feature_store", "mlflow")
@@ -606,10 +656,12 @@ def _refusing_null_keys(df: DataFrame, keys: list[str]) -> DataFrame:
     The merge reads its source once anyway (the lakehouse collects it to Arrow); checking nulls in that same
     pass saves a separate Spark job over the source (~0.4 s per 1M rows on local[2]).
     """
-    return df.withColumns({
-        k: F.when(F.col(f"`{k}`").isNull(), F.raise_error(F.lit(_null_key_marker(k)))).otherwise(F.col(f"`{k}`"))
-        for k in keys
-    })
+    return df.withColumns(
+        {
+            k: F.when(F.col(f"`{k}`").isNull(), F.raise_error(F.lit(_null_key_marker(k)))).otherwise(F.col(f"`{k}`"))
+            for k in keys
+        }
+    )
 
 
 def _null_key_marker(key: str) -> str:
@@ -619,7 +671,7 @@ def _null_key_marker(key: str) -> str:
 def _check_outputs(label_columns: Sequence[str], resolved: Sequence[ResolvedLookup]) -> None:
     seen: dict[str, str] = {c: "the labels DataFrame" for c in label_columns}
     for r in resolved:
-        for f, o in zip(r.features, r.outputs):
+        for f, o in zip(r.features, r.outputs, strict=False):
             source = f"{r.table_name}.{f}"
             if o in seen:
                 raise errors.OutputNameConflictError(o, [seen[o], source])
@@ -636,14 +688,19 @@ def _check_default(table: str, feature: str, dtype: T.DataType, value: Any) -> N
         return
     ok = (
         (isinstance(dtype, _INTEGRAL) and isinstance(value, int) and not isinstance(value, bool))
-        or (isinstance(dtype, _NUMERIC) and not isinstance(dtype, _INTEGRAL)
-            and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (
+            isinstance(dtype, _NUMERIC)
+            and not isinstance(dtype, _INTEGRAL)
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+        )
         or (isinstance(dtype, T.StringType) and isinstance(value, str))
         or (isinstance(dtype, T.BooleanType) and isinstance(value, bool))
     )
     if not ok:
         raise errors.ColumnTypeError(
-            f"{table}.{feature}", f"given a default of {type(value).__name__} {value!r}",
+            f"{table}.{feature}",
+            f"given a default of {type(value).__name__} {value!r}",
             f"a default of the feature's type {dtype.simpleString()}",
             "Pass a default_values entry of the feature's type (an int for integral features, a number for "
             "floating point, a str for strings, a bool for booleans).",

@@ -27,21 +27,43 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-from lakehouse import Lakehouse
-from lakehouse.errors import DataFilesMissingError, LakehouseError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
+
+from lakehouse import Lakehouse
+from lakehouse.errors import DataFilesMissingError, LakehouseError
 
 from ._asof import asof_match, take_or_null
 
 THRESHOLD_CONF = "spark.lakehouse.featureStore.localJoinThreshold"
 DEFAULT_THRESHOLD = 512 * 1024 * 1024
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30,
-          "t": 1 << 40, "tb": 1 << 40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1 << 10,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1 << 30,
+    "t": 1 << 40,
+    "tb": 1 << 40,
+}
 # In-memory bytes per value, as Spark's defaultSize estimates them (strings and binaries: 20), plus validity.
-_FIXED_WIDTH = {T.BooleanType: 1, T.ByteType: 1, T.ShortType: 2, T.IntegerType: 4, T.DateType: 4, T.FloatType: 4,
-                T.LongType: 8, T.DoubleType: 8, T.TimestampType: 8, T.TimestampNTZType: 8, T.DecimalType: 16}
+_FIXED_WIDTH = {
+    T.BooleanType: 1,
+    T.ByteType: 1,
+    T.ShortType: 2,
+    T.IntegerType: 4,
+    T.DateType: 4,
+    T.FloatType: 4,
+    T.LongType: 8,
+    T.DoubleType: 8,
+    T.TimestampType: 8,
+    T.TimestampNTZType: 8,
+    T.DecimalType: 16,
+}
 
 
 def local_join_threshold(spark: SparkSession) -> int:
@@ -63,8 +85,10 @@ def local_join_threshold(spark: SparkSession) -> int:
 
 def row_width(fields: Sequence[T.StructField]) -> int:
     """Estimated in-memory bytes of one row of these fields (fixed widths; 20 for strings, 64 for nested)."""
-    return sum(_FIXED_WIDTH.get(type(f.dataType), 20 if isinstance(f.dataType, (T.StringType, T.BinaryType))
-                                else 64) + 1 for f in fields)
+    return sum(
+        _FIXED_WIDTH.get(type(f.dataType), 20 if isinstance(f.dataType, (T.StringType, T.BinaryType)) else 64) + 1
+        for f in fields
+    )
 
 
 def labels_size(labels: DataFrame) -> int | None:
@@ -122,7 +146,7 @@ class FeatureSource:
             )
             return dataset.to_table(columns=list(columns), use_threads=True)
         except FileNotFoundError as exc:
-            missing = next((f for f, p in zip(self.files, paths) if not _exists(filesystem, p)), str(exc))
+            missing = next((f for f, p in zip(self.files, paths, strict=False) if not _exists(filesystem, p)), str(exc))
             raise DataFilesMissingError(self.table, self.version, self.retention, missing) from None
 
 
@@ -136,8 +160,16 @@ def feature_source(lake: Lakehouse, table: str, version: int) -> FeatureSource |
         return None
     if files.num_rows is None:
         return None  # no row counts in the log: the size is unknown, so do not guess
-    return FeatureSource(table, version, schema, files.partition_columns, files.files, files.partition_values,
-                         files.num_rows, files.retention)
+    return FeatureSource(
+        table,
+        version,
+        schema,
+        files.partition_columns,
+        files.files,
+        files.partition_values,
+        files.num_rows,
+        files.retention,
+    )
 
 
 @dataclass(frozen=True)
@@ -172,15 +204,19 @@ def run_local(spark: SparkSession, labels: DataFrame, lookups: Sequence[LocalLoo
         tables = [p.result() for p in pending]
     fields = list(labels.schema.fields)
     arrays = [left.column(i) for i in range(left.num_columns)]
-    for lk, right in zip(lookups, tables):
-        label_keys = [_as_key(left.column(lc), right.schema.field(fk).type)
-                      for lc, fk in zip(lk.label_keys, lk.feature_keys)]
+    for lk, right in zip(lookups, tables, strict=False):
+        label_keys = [
+            _as_key(left.column(lc), right.schema.field(fk).type)
+            for lc, fk in zip(lk.label_keys, lk.feature_keys, strict=False)
+        ]
         idx, age = asof_match(
-            label_keys, left.column(lk.label_ts) if lk.label_ts else None,
-            [right.column(fk) for fk in lk.feature_keys], right.column(lk.feature_ts) if lk.feature_ts else None,
+            label_keys,
+            left.column(lk.label_ts) if lk.label_ts else None,
+            [right.column(fk) for fk in lk.feature_keys],
+            right.column(lk.feature_ts) if lk.feature_ts else None,
             lk.lookback_us,
         )
-        for f, o in zip(lk.features, lk.outputs):
+        for f, o in zip(lk.features, lk.outputs, strict=False):
             fields.append(T.StructField(o, lk.source.schema[f].dataType, True))
             arrays.append(take_or_null(right.column(f), idx))
         if lk.matched_ts_output:

@@ -44,7 +44,9 @@ class FeatureLookup:
             raise TypeError(f"table_name must be a non-empty str, got {table_name!r}")
         self.table_name = table_name
         self.lookup_key = _names(lookup_key, "lookup_key", allow_empty=False)
-        self.feature_names = None if feature_names is None else _names(feature_names, "feature_names", allow_empty=False)
+        self.feature_names = (
+            None if feature_names is None else _names(feature_names, "feature_names", allow_empty=False)
+        )
         if timestamp_lookup_key is not None and (not isinstance(timestamp_lookup_key, str) or not timestamp_lookup_key):
             raise TypeError(f"timestamp_lookup_key must be a column name or None, got {timestamp_lookup_key!r}")
         self.timestamp_lookup_key = timestamp_lookup_key
@@ -99,6 +101,8 @@ def _names(value: str | Sequence[str] | None, argument: str, *, allow_empty: boo
 def _str_map(value: Mapping[str, str] | None, argument: str) -> Mapping[str, str]:
     if value is None:
         return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
+    ):
         raise TypeError(f"{argument} must map feature names to new column names (str -> str), got {value!r}")
     return value

@@ -16,12 +16,12 @@ import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
-from lakehouse import Lakehouse, LeanTable
+from lakehouse import Change, Lakehouse, LeanTable
 
 from .errors import FeatureStoreError
 
@@ -30,11 +30,13 @@ TAGS = "_feature_store.tags"
 TRAINING_SETS = "_feature_store.training_sets"
 _UTC = pa.timestamp("us", tz="UTC")
 _SCHEMAS = {
-    TABLES: pa.schema([("name", pa.string()), ("primary_keys", pa.string()), ("timestamp_keys", pa.string()),
-                       ("created_at", _UTC)]),
+    TABLES: pa.schema(
+        [("name", pa.string()), ("primary_keys", pa.string()), ("timestamp_keys", pa.string()), ("created_at", _UTC)]
+    ),
     TAGS: pa.schema([("table_name", pa.string()), ("key", pa.string()), ("value", pa.string())]),
-    TRAINING_SETS: pa.schema([("id", pa.string()), ("created_at", _UTC), ("tables", pa.string()),
-                              ("spec", pa.string())]),
+    TRAINING_SETS: pa.schema(
+        [("id", pa.string()), ("created_at", _UTC), ("tables", pa.string()), ("spec", pa.string())]
+    ),
 }
 _KEYS = {TABLES: ("name",), TAGS: ("table_name", "key"), TRAINING_SETS: ("id",)}
 CLIENT_VERSION = "lakehouse-ml-feature-store"
@@ -66,9 +68,15 @@ class MetadataStore:
             if "://" in path:  # a local root is a plain path by now (Lakehouse strips file://)
                 raise FeatureStoreError(
                     f"the feature store keeps its metadata in Delta tables on a local file system, and the lake "
-                    f"root {self.lake.root!r} is not local: object storage is not supported yet (see README)")
-            table = LeanTable(path=path, name=name, schema=_SCHEMAS[name],
-                              description="feature store metadata", client_version=CLIENT_VERSION)
+                    f"root {self.lake.root!r} is not local: object storage is not supported yet (see README)"
+                )
+            table = LeanTable(
+                path=path,
+                name=name,
+                schema=_SCHEMAS[name],
+                description="feature store metadata",
+                client_version=CLIENT_VERSION,
+            )
             self._tables[name] = table
         return table
 
@@ -91,7 +99,7 @@ class MetadataStore:
             if not files and not add:
                 return None
             kept = [r for rel in files for r in table.files[rel].rows if _key(r, keys) not in dropped]
-            return [kept + add], files
+            return Change([kept + add], files)
 
         table.write(plan, operation="MERGE")
 
@@ -106,16 +114,27 @@ class MetadataStore:
     def tables(self) -> dict[str, TableRecord]:
         return {
             r["name"]: TableRecord(
-                r["name"], tuple(json.loads(r["primary_keys"])), tuple(json.loads(r["timestamp_keys"])),
+                r["name"],
+                tuple(json.loads(r["primary_keys"])),
+                tuple(json.loads(r["timestamp_keys"])),
                 _utc(r["created_at"]),
             )
             for r in self._rows(TABLES)
         }
 
     def add_table(self, name: str, primary_keys: list[str], timestamp_keys: list[str]) -> None:
-        now = datetime.now(timezone.utc)
-        self._upsert(TABLES, [{"name": name, "primary_keys": json.dumps(primary_keys),
-                               "timestamp_keys": json.dumps(timestamp_keys), "created_at": now}])
+        now = datetime.now(UTC)
+        self._upsert(
+            TABLES,
+            [
+                {
+                    "name": name,
+                    "primary_keys": json.dumps(primary_keys),
+                    "timestamp_keys": json.dumps(timestamp_keys),
+                    "created_at": now,
+                }
+            ],
+        )
 
     def remove_table(self, name: str) -> None:
         self._delete(TAGS, [(name, k) for k in self.tags(name)])
@@ -143,9 +162,18 @@ class MetadataStore:
         return f"_feature_store.labels_{uuid.uuid4().hex}"
 
     def save_training_set(self, training_set_id: str, tables: list[str], spec: dict) -> None:
-        now = datetime.now(timezone.utc)
-        self._upsert(TRAINING_SETS, [{"id": training_set_id, "created_at": now,
-                                      "tables": json.dumps(sorted(set(tables))), "spec": json.dumps(spec)}])
+        now = datetime.now(UTC)
+        self._upsert(
+            TRAINING_SETS,
+            [
+                {
+                    "id": training_set_id,
+                    "created_at": now,
+                    "tables": json.dumps(sorted(set(tables))),
+                    "spec": json.dumps(spec),
+                }
+            ],
+        )
 
     def training_sets(self) -> dict[str, tuple[datetime | None, list[str], dict]]:
         return {
@@ -165,4 +193,4 @@ def _utc(value: datetime | None) -> datetime | None:
     """An aware UTC instant; a naive value (a table written by another engine, read by pyarrow) is UTC."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

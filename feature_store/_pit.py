@@ -86,7 +86,10 @@ def point_in_time_join(
     """
     fschema = features.schema
     lschema = labels.schema
-    ktypes = [key_type(lschema[lk].dataType, fschema[fk].dataType) for lk, fk in zip(spec.label_keys, spec.feature_keys)]
+    ktypes = [
+        key_type(lschema[lk].dataType, fschema[fk].dataType)
+        for lk, fk in zip(spec.label_keys, spec.feature_keys, strict=False)
+    ]
     if spec.feature_ts is None:
         return _latest_join(labels, features, spec, ktypes)
     prepare_python_workers(labels.sparkSession)
@@ -94,7 +97,7 @@ def point_in_time_join(
     label_cols = list(lschema.names)
     lookback_us = None if spec.lookback is None else _micros(spec.lookback)
     out_fields = list(lschema.fields) + [
-        T.StructField(o, fschema[f].dataType, True) for f, o in zip(spec.features, spec.outputs)
+        T.StructField(o, fschema[f].dataType, True) for f, o in zip(spec.features, spec.outputs, strict=False)
     ]
     if spec.matched_ts_output:
         out_fields.append(T.StructField(spec.matched_ts_output, fschema[spec.feature_ts].dataType, True))
@@ -106,12 +109,12 @@ def point_in_time_join(
     feat_names = [_FEAT.format(i) for i in range(len(spec.features))]
     keyed_labels = labels.select(
         *[F.col(f"`{c}`") for c in label_cols],
-        *[F.col(f"`{lk}`").cast(t).alias(k) for lk, t, k in zip(spec.label_keys, ktypes, key_names)],
+        *[F.col(f"`{lk}`").cast(t).alias(k) for lk, t, k in zip(spec.label_keys, ktypes, key_names, strict=False)],
     )
     keyed_features = features.select(
-        *[F.col(f"`{fk}`").cast(t).alias(k) for fk, t, k in zip(spec.feature_keys, ktypes, key_names)],
+        *[F.col(f"`{fk}`").cast(t).alias(k) for fk, t, k in zip(spec.feature_keys, ktypes, key_names, strict=False)],
         F.col(f"`{spec.feature_ts}`").alias(_FTS),
-        *[F.col(f"`{f}`").alias(fn) for f, fn in zip(spec.features, feat_names)],
+        *[F.col(f"`{f}`").alias(fn) for f, fn in zip(spec.features, feat_names, strict=False)],
     )
     label_ts = spec.label_ts
     with_ts = bool(spec.matched_ts_output)
@@ -121,8 +124,13 @@ def point_in_time_join(
         schema = _arrow_schema(out_schema)
         if left.num_rows == 0:
             return schema.empty_table()
-        idx, age = asof_match([left.column(k) for k in key_names], left.column(label_ts),
-                              [right.column(k) for k in key_names], right.column(_FTS), lookback_us)
+        idx, age = asof_match(
+            [left.column(k) for k in key_names],
+            left.column(label_ts),
+            [right.column(k) for k in key_names],
+            right.column(_FTS),
+            lookback_us,
+        )
         arrays = [left.column(c) for c in label_cols]
         for fn in feat_names:
             arrays.append(take_or_null(right.column(fn), idx, schema.field(len(arrays)).type))
@@ -130,8 +138,9 @@ def point_in_time_join(
             arrays.append(take_or_null(right.column(_FTS), idx, schema.field(len(arrays)).type))
         if with_age:
             arrays.append(pa.array(age, type=pa.int64(), mask=idx < 0))
-        return pa.Table.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays],
-                                    schema=schema)
+        return pa.Table.from_arrays(
+            [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays], schema=schema
+        )
 
     bucket = F.pmod(F.xxhash64(*key_names), F.lit(n))
     if strategy == "cogroup":
@@ -142,7 +151,7 @@ def point_in_time_join(
     lside = keyed_labels.select(
         "*",
         F.lit(None).cast(fschema[spec.feature_ts].dataType).alias(_FTS),
-        *[F.lit(None).cast(fschema[f].dataType).alias(fn) for f, fn in zip(spec.features, feat_names)],
+        *[F.lit(None).cast(fschema[f].dataType).alias(fn) for f, fn in zip(spec.features, feat_names, strict=False)],
         F.lit(True).alias(_SIDE),
     )
     fside = keyed_features.select(
@@ -179,10 +188,10 @@ def _latest_join(labels: DataFrame, features: DataFrame, spec: JoinSpec, ktypes:
     """A table without a timestamp key: each key has one row, so a left join adds its current values."""
     key_names = [_KEY.format(i) for i in range(len(spec.label_keys))]
     right = features.select(
-        *[F.col(f"`{fk}`").cast(t).alias(k) for fk, t, k in zip(spec.feature_keys, ktypes, key_names)],
-        *[F.col(f"`{f}`").alias(o) for f, o in zip(spec.features, spec.outputs)],
+        *[F.col(f"`{fk}`").cast(t).alias(k) for fk, t, k in zip(spec.feature_keys, ktypes, key_names, strict=False)],
+        *[F.col(f"`{f}`").alias(o) for f, o in zip(spec.features, spec.outputs, strict=False)],
     )
-    cond = [labels[f"`{lk}`"].cast(t) == right[k] for lk, t, k in zip(spec.label_keys, ktypes, key_names)]
+    cond = [labels[f"`{lk}`"].cast(t) == right[k] for lk, t, k in zip(spec.label_keys, ktypes, key_names, strict=False)]
     joined = labels.join(right, on=cond, how="left")
     return joined.select(*[labels[f"`{c}`"] for c in labels.columns], *[right[f"`{o}`"] for o in spec.outputs])
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from ._entities import LookupAudit, TrainingSetAudit
 from ._local import LocalLookup, feature_source, labels_size, local_join_threshold, row_width, run_local
@@ -135,17 +134,23 @@ class TrainingSet:
         for members in groups.values():
             first = self.lookups[members[0]]
             matched = _MATCHED.format(members[0]) if with_ts and first.timestamp_key else None
-            specs.append((members, first, JoinSpec(
-                label_keys=first.lookup_key,
-                feature_keys=first.primary_keys,
-                label_ts=first.timestamp_lookup_key,
-                feature_ts=first.timestamp_key,
-                features=tuple(f for i in members for f in self.lookups[i].features),
-                outputs=tuple(o for i in members for o in self.lookups[i].outputs),
-                lookback=None if first.lookback_us is None else timedelta(microseconds=first.lookback_us),
-                matched_ts_output=matched,
-                age_output=_AGE.format(members[0]) if matched else None,
-            )))
+            specs.append(
+                (
+                    members,
+                    first,
+                    JoinSpec(
+                        label_keys=first.lookup_key,
+                        feature_keys=first.primary_keys,
+                        label_ts=first.timestamp_lookup_key,
+                        feature_ts=first.timestamp_key,
+                        features=tuple(f for i in members for f in self.lookups[i].features),
+                        outputs=tuple(o for i in members for o in self.lookups[i].outputs),
+                        lookback=None if first.lookback_us is None else timedelta(microseconds=first.lookback_us),
+                        matched_ts_output=matched,
+                        age_output=_AGE.format(members[0]) if matched else None,
+                    ),
+                )
+            )
         local = self._local_plan(specs)
         if local is not None:
             df = run_local(self._labels.sparkSession, self._labels, local)
@@ -181,8 +186,18 @@ class TrainingSet:
             source = feature_source(self._lake, first.table_name, first.version)
             if source is None:
                 return None
-            lk = LocalLookup(source, spec.label_keys, spec.feature_keys, spec.label_ts, spec.feature_ts, spec.features,
-                             spec.outputs, first.lookback_us, spec.matched_ts_output, spec.age_output)
+            lk = LocalLookup(
+                source,
+                spec.label_keys,
+                spec.feature_keys,
+                spec.label_ts,
+                spec.feature_ts,
+                spec.features,
+                spec.outputs,
+                first.lookback_us,
+                spec.matched_ts_output,
+                spec.age_output,
+            )
             total += source.estimated_bytes(lk.columns)
             total += label_rows * row_width([source.schema[f] for f in spec.features])
             if total > threshold:
@@ -215,11 +230,10 @@ class TrainingSet:
                 ).first()
                 q = None
                 if row["m"]:
-                    q = {p: timedelta(microseconds=int(v)) for p, v in zip(_QUANTILES, row["q"])}
+                    q = {p: timedelta(microseconds=int(v)) for p, v in zip(_QUANTILES, row["q"], strict=False)}
                 audits.append(
                     LookupAudit(lk.table_name, lk.version, lk.outputs, n, int(row["m"]), int(row["future"] or 0), q)
                 )
             return TrainingSetAudit(self.id, n, tuple(audits))
         finally:
             df.unpersist()
-

@@ -19,11 +19,11 @@ TimestampOutOfRangeError, ConcurrentModificationError) are raised unchanged.
 
 from __future__ import annotations
 
-from lakehouse import errors as lh_errors
-
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+
+from lakehouse import errors as lh_errors
 
 __all__ = [
     "ColumnTypeError",
@@ -75,8 +75,11 @@ class FeatureTableAlreadyExistsError(FeatureStoreError):
         self.path = path
         self.registered = registered
         what = "a feature table" if registered else "a Delta table that is not a feature table"
-        fix = ("write to it with write_table(), or drop_table() it first" if registered
-               else "register it with register_table(), or choose another name")
+        fix = (
+            "write to it with write_table(), or drop_table() it first"
+            if registered
+            else "register it with register_table(), or choose another name"
+        )
         super().__init__(f"{name!r} already exists at {path} as {what}: {fix}.")
 
 
@@ -126,7 +129,9 @@ class DuplicateKeyError(FeatureStoreError):
         self.keys = list(keys)
         self.examples = list(examples)
         self.count = count
-        shown = "; ".join("(" + ", ".join(f"{k}={v!r}" for k, v in zip(self.keys, ex)) + ")" for ex in self.examples)
+        shown = "; ".join(
+            "(" + ", ".join(f"{k}={v!r}" for k, v in zip(self.keys, ex, strict=False)) + ")" for ex in self.examples
+        )
         n = f"{count} key value(s)" if count is not None else "key values"
         super().__init__(
             f"the input for feature table {table!r} has {n} on ({', '.join(self.keys)}) that occur more than "
@@ -158,7 +163,8 @@ class SchemaMismatchError(FeatureStoreError, lh_errors.SchemaMismatchError):
         hint: str = "pass schema_evolution=True to add new columns, or cast the DataFrame to the table's types",
     ) -> None:
         lh_errors.SchemaMismatchError.__init__(
-            self, table, expected, received, problems, hint=hint, subject="feature table")
+            self, table, expected, received, problems, hint=hint, subject="feature table"
+        )
 
 
 class NotKnownAtError(FeatureStoreError):

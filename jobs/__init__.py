@@ -9,11 +9,19 @@ Triggers fire from the registry's event dispatcher (a background thread of any p
 registry) and from `python -m jobs drain <lake>` (cron, or `--follow` as a service).
 """
 
+from lakehouse import __version__ as __version__  # one version for the distribution's four packages
+
 from ._triggers import JobRun, Trigger, create_trigger, delete_trigger, drain, list_runs, list_triggers
 from ._validate import ModelValidationError, validate_model
-from lakehouse import __version__  # one version for the distribution's four packages
 
 __all__ = [
-    "JobRun", "ModelValidationError", "Trigger", "create_trigger", "delete_trigger", "drain", "list_runs",
-    "list_triggers", "validate_model",
+    "JobRun",
+    "ModelValidationError",
+    "Trigger",
+    "create_trigger",
+    "delete_trigger",
+    "drain",
+    "list_runs",
+    "list_triggers",
+    "validate_model",
 ]

@@ -1,8 +1,8 @@
 """`lakehouse-jobs` (or `python -m jobs`): drain a lake's registry events, list triggers and runs.
 
-    lakehouse-jobs drain /data/lake [--follow SECONDS]
-    lakehouse-jobs triggers /data/lake
-    lakehouse-jobs runs /data/lake
+lakehouse-jobs drain /data/lake [--follow SECONDS]
+lakehouse-jobs triggers /data/lake
+lakehouse-jobs runs /data/lake
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("drain", help="deliver every due registry event (webhooks and job triggers)")
     d.add_argument("lake", help="lake root path or lakehouse:/// URI")
-    d.add_argument("--follow", type=float, default=0.0, metavar="SECONDS",
-                   help="keep delivering (retries included) for this long")
+    d.add_argument(
+        "--follow", type=float, default=0.0, metavar="SECONDS", help="keep delivering (retries included) for this long"
+    )
     for name in ("triggers", "runs"):
         sub.add_parser(name, help=f"print the lake's {name} as JSON lines").add_argument("lake")
     c = sub.add_parser("call", help="(internal) call package.module:function with $LAKEHOUSE_EVENT")

@@ -24,10 +24,10 @@ from typing import Any
 
 from mlflow.entities.model_registry.model_version_stages import get_canonical_stage
 
-from lakehouse._log import Row
+from lakehouse import Change, Row
 from tracking._events import STAGE_TRANSITIONED
 from tracking._registry import JOB_RUNS, TRIGGERS, Lake, open_lake
-from tracking._store import SCHEME, lake_root_from_uri
+from tracking._uri import SCHEME, lake_root_from_uri
 from tracking._webhooks import Outcome
 
 OUTPUT_TAIL = 4000
@@ -71,15 +71,29 @@ def _lake(lake: str | os.PathLike) -> Lake:
 
 
 def _to_trigger(row: Row) -> Trigger:
-    return Trigger(trigger_id=row["trigger_id"], name=row["name"], model_name=row["model_name"],
-                   stage=row["stage"], alias=row["alias"], callable=row["callable"],
-                   command=tuple(json.loads(row["command"])) if row["command"] else None,
-                   timeout_seconds=row["timeout_seconds"])
+    return Trigger(
+        trigger_id=row["trigger_id"],
+        name=row["name"],
+        model_name=row["model_name"],
+        stage=row["stage"],
+        alias=row["alias"],
+        callable=row["callable"],
+        command=tuple(json.loads(row["command"])) if row["command"] else None,
+        timeout_seconds=row["timeout_seconds"],
+    )
 
 
-def create_trigger(lake: str | os.PathLike, *, name: str, model_name: str, stage: str | None = None,
-                   alias: str | None = None, callable: str | None = None, command: list[str] | None = None,
-                   timeout_seconds: int = 3600) -> Trigger:
+def create_trigger(
+    lake: str | os.PathLike,
+    *,
+    name: str,
+    model_name: str,
+    stage: str | None = None,
+    alias: str | None = None,
+    callable: str | None = None,
+    command: list[str] | None = None,
+    timeout_seconds: int = 3600,
+) -> Trigger:
     """Run a job whenever a version of `model_name` moves to `stage` (or gets `alias`).
 
     Args:
@@ -108,13 +122,21 @@ def create_trigger(lake: str | os.PathLike, *, name: str, model_name: str, stage
         raise ValueError(f"timeout_seconds must be a positive int, got {timeout_seconds!r}")
     if stage is not None:
         stage = get_canonical_stage(stage)  # raises MlflowException naming the valid stages
-    row = {"trigger_id": uuid.uuid4().hex, "name": name, "model_name": model_name, "stage": stage, "alias": alias,
-           "callable": callable, "command": json.dumps(list(command)) if command else None,
-           "timeout_seconds": timeout_seconds, "creation_timestamp": int(time.time() * 1000),
-           "deleted_timestamp": None}
+    row = {
+        "trigger_id": uuid.uuid4().hex,
+        "name": name,
+        "model_name": model_name,
+        "stage": stage,
+        "alias": alias,
+        "callable": callable,
+        "command": json.dumps(list(command)) if command else None,
+        "timeout_seconds": timeout_seconds,
+        "creation_timestamp": int(time.time() * 1000),
+        "deleted_timestamp": None,
+    }
     lk = _lake(lake)
     with lk.lock:
-        lk.t.write(TRIGGERS, lambda: ([[row]], []))
+        lk.t.write(TRIGGERS, lambda: Change([[row]]))
     return _to_trigger(row)
 
 
@@ -124,7 +146,9 @@ def list_triggers(lake: str | os.PathLike) -> list[Trigger]:
     with lk.lock:
         lk.t.refresh([TRIGGERS])
         rows = [h[0][0] for h in lk.t.triggers.groups.values()]
-    return [_to_trigger(r) for r in sorted(rows, key=lambda r: r["creation_timestamp"]) if r["deleted_timestamp"] is None]
+    return [
+        _to_trigger(r) for r in sorted(rows, key=lambda r: r["creation_timestamp"]) if r["deleted_timestamp"] is None
+    ]
 
 
 def delete_trigger(lake: str | os.PathLike, trigger_id: str) -> None:
@@ -136,8 +160,9 @@ def delete_trigger(lake: str | os.PathLike, trigger_id: str) -> None:
         if hit is None or hit[0]["deleted_timestamp"] is not None:
             live = [i for i, h in lk.t.triggers.groups.items() if h[0][0]["deleted_timestamp"] is None]
             raise KeyError(f"no live trigger {trigger_id!r}; live triggers: {live}")
-        return lk.t.replace(TRIGGERS, lk.t.triggers, [(trigger_id, 0)],
-                            [{**hit[0], "deleted_timestamp": int(time.time() * 1000)}])
+        return lk.t.replace(
+            TRIGGERS, lk.t.triggers, [(trigger_id, 0)], [{**hit[0], "deleted_timestamp": int(time.time() * 1000)}]
+        )
 
     with lk.lock:
         lk.t.write(TRIGGERS, plan)
@@ -181,18 +206,32 @@ class TriggerSubscriber:
     def deliver(self, event: Row) -> Outcome:
         trig, payload = self.trigger, json.loads(event["payload"])
         stage = payload.get("to_stage")
-        env = {**os.environ, "LAKEHOUSE_EVENT": json.dumps({**event, "payload": payload}),
-               "MODEL_NAME": event["name"], "MODEL_VERSION": event["version"] or "", "MODEL_STAGE": stage or ""}
+        env = {
+            **os.environ,
+            "LAKEHOUSE_EVENT": json.dumps({**event, "payload": payload}),
+            "MODEL_NAME": event["name"],
+            "MODEL_VERSION": event["version"] or "",
+            "MODEL_STAGE": stage or "",
+        }
         # The job talks to the lake the event came from, unless the environment names a tracking server.
         env.setdefault("MLFLOW_TRACKING_URI", f"{SCHEME}://{self.lake.root}")
         cwd_path = os.getcwd()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd_path, env.get("PYTHONPATH")) if p)
-        argv = ([sys.executable, "-m", "jobs", "call", trig["callable"]] if trig["callable"]
-                else json.loads(trig["command"]))
+        argv = (
+            [sys.executable, "-m", "jobs", "call", trig["callable"]]
+            if trig["callable"]
+            else json.loads(trig["command"])
+        )
         start = int(time.time() * 1000)
         try:
-            proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  timeout=trig["timeout_seconds"])
+            proc = subprocess.run(
+                argv,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=trig["timeout_seconds"],
+            )
             code, output = proc.returncode, proc.stdout
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -201,11 +240,21 @@ class TriggerSubscriber:
             code, output = None, f"could not start {argv!r}: {e}"
         end = int(time.time() * 1000)
         status = "succeeded" if code == 0 else "failed"
-        row = {"run_id": uuid.uuid4().hex, "trigger_id": trig["trigger_id"], "event_id": event["event_id"],
-               "model_name": event["name"], "version": event["version"], "stage": stage, "status": status,
-               "exit_code": code, "start_time": start, "end_time": end, "output": output[-OUTPUT_TAIL:]}
+        row = {
+            "run_id": uuid.uuid4().hex,
+            "trigger_id": trig["trigger_id"],
+            "event_id": event["event_id"],
+            "model_name": event["name"],
+            "version": event["version"],
+            "stage": stage,
+            "status": status,
+            "exit_code": code,
+            "start_time": start,
+            "end_time": end,
+            "output": output[-OUTPUT_TAIL:],
+        }
         with self.lake.lock:
-            self.lake.t.write(JOB_RUNS, lambda: ([[row]], []))
+            self.lake.t.write(JOB_RUNS, lambda: Change([[row]]))
         return Outcome(ok=code == 0, error=None if code == 0 else f"job exited {code}")
 
 
@@ -222,8 +271,12 @@ def _matches(trig: Row, event: Row) -> bool:
 
 def trigger_subscribers(lake: Lake, event: Row) -> list[TriggerSubscriber]:
     """The live triggers matching `event` (created no later than it)."""
-    return [TriggerSubscriber(f"trigger:{row['trigger_id']}", row, lake, timeout_seconds=row["timeout_seconds"])
-            for hits in lake.t.triggers.groups.values() for row in [hits[0][0]] if _matches(row, event)]
+    return [
+        TriggerSubscriber(f"trigger:{row['trigger_id']}", row, lake, timeout_seconds=row["timeout_seconds"])
+        for hits in lake.t.triggers.groups.values()
+        for row in [hits[0][0]]
+        if _matches(row, event)
+    ]
 
 
 def call(target: str) -> None:

@@ -27,8 +27,7 @@ def validate_model(event: dict[str, Any]) -> dict[str, Any]:
     model = mlflow.pyfunc.load_model(uri)
     example = model.input_example
     if example is None:
-        raise ModelValidationError(
-            f"{uri} has no input example to validate with; log the model with input_example=...")
+        raise ModelValidationError(f"{uri} has no input example to validate with; log the model with input_example=...")
     predictions = model.predict(example)
     n = len(predictions)
     if n == 0:

@@ -1,9 +1,9 @@
 """lakehouse: Delta tables by name under a lakehouse root, with Spark as the compute engine.
 
-    >>> from lakehouse import Lakehouse
-    >>> lh = Lakehouse("/tmp/lake")                       # local Spark + embedded delta-rs engine
-    >>> lh.create_table("features.customers", df, partition_by="country")
-    >>> lh.read("features.customers", timestamp="2026-01-01")
+>>> from lakehouse import Lakehouse
+>>> lh = Lakehouse("/tmp/lake")                       # local Spark + embedded delta-rs engine
+>>> lh.create_table("features.customers", df, partition_by="country")
+>>> lh.read("features.customers", timestamp="2026-01-01")
 """
 
 from importlib.metadata import PackageNotFoundError
@@ -20,7 +20,7 @@ from ._entities import (
     WriteResult,
 )
 from ._lakehouse import Lakehouse
-from ._log import LeanTable
+from ._log import Change, LeanTable, Row
 from ._retry import RetryPolicy, retry_on_conflict
 from ._session import delta_classes_loaded, local_spark, prepare_python_workers
 from ._timetravel import to_utc
@@ -31,6 +31,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
     __version__ = "0+unknown"
 
 __all__ = [
+    "Change",
     "HistoryEntry",
     "Lakehouse",
     "LeanTable",
@@ -38,6 +39,7 @@ __all__ = [
     "OptimizeResult",
     "RestoreResult",
     "RetryPolicy",
+    "Row",
     "TableInfo",
     "VacuumResult",
     "WriteResult",

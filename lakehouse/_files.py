@@ -56,8 +56,9 @@ def data_files(table: str, path: str, version: int) -> DataFiles:
         features.add("columnMapping")
     for feature in FILES_ARE_NOT_THE_DATA:
         if feature in features:
-            raise UnsupportedTableFeatureError(table, feature, "read as plain Parquet files",
-                                               "read it through Spark instead")
+            raise UnsupportedTableFeatureError(
+                table, feature, "read as plain Parquet files", "read it through Spark instead"
+            )
     actions = pa.table(dt.get_add_actions(flatten=True))
     root = path.rstrip("/")
     files = []
@@ -65,8 +66,9 @@ def data_files(table: str, path: str, version: int) -> DataFiles:
         p = unquote(p)
         files.append(p if "://" in p or p.startswith("/") else posixpath.join(root, p))
     if sorted(files) != sorted(dt.file_uris()):
-        raise UnsupportedTableFeatureError(table, "file layout", "read as plain Parquet files",
-                                           "the log's paths and the resolved file URIs differ")
+        raise UnsupportedTableFeatureError(
+            table, "file layout", "read as plain Parquet files", "the log's paths and the resolved file URIs differ"
+        )
     parts = tuple(md.partition_columns)
     counts = actions.column("num_records") if "num_records" in actions.column_names else None
     num_rows = None if counts is None or counts.null_count else int(sum(c for c in counts.to_pylist()))

@@ -247,8 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_path:
         print(",".join(jars.all))
     else:
-        print(f"lakehouse-setup: {jars.coordinate}: {len(jars.delta)} Delta JARs and "
-              f"{'lakehouse JVM classes' if jars.lakehouse else 'no lakehouse JVM classes'} in {cache_dir()}")
+        print(
+            f"lakehouse-setup: {jars.coordinate}: {len(jars.delta)} Delta JARs and "
+            f"{'lakehouse JVM classes' if jars.lakehouse else 'no lakehouse JVM classes'} in {cache_dir()}"
+        )
     return 0
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import os
-from datetime import tzinfo
 import shutil
 from collections.abc import Iterable, Sequence
+from datetime import tzinfo
 from typing import Any, Literal
 
 import pyarrow.fs as pafs
@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 
 from . import _schema
 from ._engines import Engine, MergeSpec, choose_engine
+from ._engines._base import quote_ident
 from ._entities import (
     HistoryEntry,
     MergeResult,
@@ -26,11 +27,10 @@ from ._entities import (
     VacuumResult,
     WriteResult,
 )
+from ._files import DataFiles, data_files
 from ._maintenance import optimize_lock
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, is_uri, name_for, normalise_root, resolve
-from ._engines._base import quote_ident
-from ._files import DataFiles, data_files
 from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, local_spark
 from ._timetravel import TimestampLike, check_version, ms_to_utc, session_zone, to_utc, version_at
 from .errors import (
@@ -159,8 +159,13 @@ class Lakehouse:
             sdf = sdf.select([F.col(f"`{c}`") for c in struct.names])
         named = not is_uri(ref.name) and "/" not in ref.name
         result = self._engine.create(
-            ref, struct, sdf, partition_by=tuple(parts), name=ref.name if named else None,
-            description=description, properties=props,
+            ref,
+            struct,
+            sdf,
+            partition_by=tuple(parts),
+            name=ref.name if named else None,
+            description=description,
+            properties=props,
         )
         if named and self._registers_tables():
             self._register(ref)
@@ -264,7 +269,9 @@ class Lakehouse:
                 found.append(name_for(base, folder))
                 continue  # a table's own folders are data, not tables
             hidden = (".", "_") if not include_private or folder != base else (".",)
-            pending.extend(e.path for e in subdirs if not e.base_name.startswith(hidden) and e.base_name != "_delta_log")
+            pending.extend(
+                e.path for e in subdirs if not e.base_name.startswith(hidden) and e.base_name != "_delta_log"
+            )
         return sorted(n for n in found if n != base)
 
     def drop_table(self, name: str | os.PathLike[str]) -> None:
@@ -297,8 +304,8 @@ class Lakehouse:
         *,
         version: int | None = None,
         timestamp: TimestampLike | None = None,
-        versionAsOf: int | None = None,  # noqa: N803 - Delta's option names, accepted as aliases
-        timestampAsOf: TimestampLike | None = None,  # noqa: N803
+        versionAsOf: int | None = None,
+        timestampAsOf: TimestampLike | None = None,
     ) -> DataFrame:
         """The table as a Spark DataFrame: latest, at `version`, or as of `timestamp` (naive = session time zone).
 
@@ -351,8 +358,13 @@ class Lakehouse:
         return self._write(name, df, mode="overwrite", schema_evolution=False, overwrite_schema=overwrite_schema)
 
     def _write(
-        self, name: str | os.PathLike[str], df: Any, *, mode: Literal["append", "overwrite"],
-        schema_evolution: bool, overwrite_schema: bool = False,
+        self,
+        name: str | os.PathLike[str],
+        df: Any,
+        *,
+        mode: Literal["append", "overwrite"],
+        schema_evolution: bool,
+        overwrite_schema: bool = False,
     ) -> WriteResult:
         ref = self._existing(name)
         sdf = self._to_spark(df, "df")
@@ -363,12 +375,15 @@ class Lakehouse:
             missing = [p for p in st.partition_columns if p not in new.names]
             if missing:
                 raise _schema.SchemaMismatchError(
-                    ref.name, _schema.fields(st.schema), _schema.fields(sdf.schema),
+                    ref.name,
+                    _schema.fields(st.schema),
+                    _schema.fields(sdf.schema),
                     [f"partition column {p!r} is missing" for p in missing],
                     hint="keep the partition columns in the DataFrame",
                 )
-            return self._engine.write(ref, sdf.select([F.col(f"`{c}`") for c in new.names]), mode=mode,
-                                      state=st, new_schema=new)
+            return self._engine.write(
+                ref, sdf.select([F.col(f"`{c}`") for c in new.names]), mode=mode, state=st, new_schema=new
+            )
         plan = _schema.plan_write(
             ref.name, st.schema, sdf.schema, schema_evolution=schema_evolution, require_columns=st.partition_columns
         )
@@ -377,8 +392,10 @@ class Lakehouse:
         self._check_not_null(ref, aligned, st.schema)
         present = set(plan.columns)
         aligned = aligned.select(
-            [F.col(f"`{f.name}`") if f.name in present else F.lit(None).cast(f.dataType).alias(f.name)
-             for f in target.fields]
+            [
+                F.col(f"`{f.name}`") if f.name in present else F.lit(None).cast(f.dataType).alias(f.name)
+                for f in target.fields
+            ]
         )
         return self._engine.write(ref, aligned, mode=mode, state=st, new_schema=target if plan.new_fields else None)
 
@@ -473,8 +490,7 @@ class Lakehouse:
             version = self._checked_version(ref, version)  # type: ignore[arg-type]
         latest = self._engine.state(ref).version
         if version == latest:  # Delta's RESTORE to the current version changes nothing and commits nothing
-            return RestoreResult(version=latest, restored_version=version, num_restored_files=0,
-                                 num_removed_files=0)
+            return RestoreResult(version=latest, restored_version=version, num_restored_files=0, num_removed_files=0)
         return self._engine.restore(ref, version)
 
     def optimize(
@@ -488,8 +504,9 @@ class Lakehouse:
         `delta.targetFileSize`, else the engine's), optionally Z-ordering by columns. Idempotent: a compact
         table is left as it is (`version` None). Runs are serialised per table across processes."""
         zcols = tuple(_names_list(z_order_by, "z_order_by"))
-        if target_size is not None and (not isinstance(target_size, int) or isinstance(target_size, bool)
-                                        or target_size <= 0):
+        if target_size is not None and (
+            not isinstance(target_size, int) or isinstance(target_size, bool) or target_size <= 0
+        ):
             raise ValueError(f"target_size must be a positive number of bytes, got {target_size!r}")
         ref = self._existing(name)
         if zcols:
@@ -537,10 +554,9 @@ class Lakehouse:
             return self.spark.createDataFrame(df)
         if pa is not None and isinstance(df, pa.Table):
             return self.spark.createDataFrame(df)
-        raise TypeError(f"{argument} must be a Spark DataFrame (or pandas DataFrame / pyarrow Table), "
-                        f"got {type(df).__name__}")
-
-
+        raise TypeError(
+            f"{argument} must be a Spark DataFrame (or pandas DataFrame / pyarrow Table), got {type(df).__name__}"
+        )
 
 
 def _names_list(value: str | Iterable[str] | None, argument: str) -> list[str]:

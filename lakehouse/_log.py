@@ -28,6 +28,7 @@ loss can lose the last commits unless `LAKEHOUSE_TRACKING_FSYNC=1` (fsync of bot
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -72,9 +73,20 @@ TRUNCATION_PROBE_SECONDS = 1.0
 _FSYNC = os.environ.get("LAKEHOUSE_TRACKING_FSYNC", "").lower() in ("1", "true", "yes")
 
 Row = dict[str, Any]
-Change = (tuple[Sequence[list[Row]], Sequence[str]]
-          | tuple[Sequence[list[Row]], Sequence[str], dict[str, Any]])
-"""What a write's plan returns: the row lists to add (a file each), the files to remove, optionally commitInfo."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a write's plan returns: the rows to add (one list per new file), the files to remove, commitInfo.
+
+    A plan is a function of the refreshed snapshot only: it may run several times (once per lost commit race),
+    so it must not have side effects (no I/O, no counters, no writes to variables outside it) and must build
+    its `Change` from the state it reads, never from a previous attempt's result.
+    """
+
+    adds: Sequence[list[Row]] = ()
+    removes: Sequence[str] = ()
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 class CommitConflict(ConcurrentModificationError):
@@ -117,9 +129,7 @@ _DELTA_TYPES = {
 def delta_schema_string(schema: pa.Schema) -> str:
     """The Delta `schemaString` of a flat Arrow schema of string/long/integer/double/boolean/UTC-timestamp
     (microseconds, Delta's `timestamp`) columns."""
-    fields = [
-        {"name": f.name, "type": _DELTA_TYPES[f.type], "nullable": True, "metadata": {}} for f in schema
-    ]
+    fields = [{"name": f.name, "type": _DELTA_TYPES[f.type], "nullable": True, "metadata": {}} for f in schema]
     return json.dumps({"type": "struct", "fields": fields})
 
 
@@ -169,20 +179,30 @@ class LeanTable:
         os.makedirs(self.log_dir, exist_ok=True)
         now = self._now_ms()
         actions = [
-            {"commitInfo": {"timestamp": now, "operation": "CREATE TABLE", "operationParameters": {},
-                            "clientVersion": self.client_version}},
+            {
+                "commitInfo": {
+                    "timestamp": now,
+                    "operation": "CREATE TABLE",
+                    "operationParameters": {},
+                    "clientVersion": self.client_version,
+                }
+            },
             {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
-            {"metaData": {
-                "id": str(uuid.uuid4()), "name": self.name, "description": self.description,
-                "format": {"provider": "parquet", "options": {}},
-                "schemaString": delta_schema_string(self.schema), "partitionColumns": [],
-                "configuration": dict(self.configuration), "createdTime": now,
-            }},
+            {
+                "metaData": {
+                    "id": str(uuid.uuid4()),
+                    "name": self.name,
+                    "description": self.description,
+                    "format": {"provider": "parquet", "options": {}},
+                    "schemaString": delta_schema_string(self.schema),
+                    "partitionColumns": [],
+                    "configuration": dict(self.configuration),
+                    "createdTime": now,
+                }
+            },
         ]
-        try:
+        with contextlib.suppress(CommitConflict):
             self._publish(0, actions)
-        except CommitConflict:
-            pass
 
     # -- reading ----------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -257,9 +277,16 @@ class LeanTable:
                 remove = action["remove"]
                 rel = _rel(remove["path"])
                 entry = self.files.pop(rel, None)
-                self.tombstones[rel] = {**remove, "path": rel} if entry is None else {
-                    "size": entry.add.get("size"), "partitionValues": entry.add.get("partitionValues") or {},
-                    **remove, "path": rel}
+                self.tombstones[rel] = (
+                    {**remove, "path": rel}
+                    if entry is None
+                    else {
+                        "size": entry.add.get("size"),
+                        "partitionValues": entry.add.get("partitionValues") or {},
+                        **remove,
+                        "path": rel,
+                    }
+                )
                 if entry is not None:
                     for row in entry.rows:
                         for ix in self.indexes:
@@ -311,17 +338,31 @@ class LeanTable:
         version = self.version + 1
         now = self._now_ms()
         written: dict[str, list[Row]] = {}
-        actions: list[dict[str, Any]] = [{"commitInfo": {
-            "timestamp": now, "operation": operation,
-            "operationParameters": {"mode": "Append"} if operation == "WRITE" else {},
-            "clientVersion": self.client_version, **(info or {}),
-        }}]
+        actions: list[dict[str, Any]] = [
+            {
+                "commitInfo": {
+                    "timestamp": now,
+                    "operation": operation,
+                    "operationParameters": {"mode": "Append"} if operation == "WRITE" else {},
+                    "clientVersion": self.client_version,
+                    **(info or {}),
+                }
+            }
+        ]
         for rel in removes:
             add = self.files[rel].add
-            actions.append({"remove": {
-                "path": rel, "deletionTimestamp": now, "dataChange": data_change, "extendedFileMetadata": True,
-                "partitionValues": add.get("partitionValues") or {}, "size": add.get("size"),
-            }})
+            actions.append(
+                {
+                    "remove": {
+                        "path": rel,
+                        "deletionTimestamp": now,
+                        "dataChange": data_change,
+                        "extendedFileMetadata": True,
+                        "partitionValues": add.get("partitionValues") or {},
+                        "size": add.get("size"),
+                    }
+                }
+            )
         try:
             for rows in adds:
                 if not rows:
@@ -329,10 +370,18 @@ class LeanTable:
                 rel = f"part-{uuid.uuid4().hex}.parquet"
                 size = self._write_file(rel, rows)
                 written[rel] = rows
-                actions.append({"add": {
-                    "path": rel, "partitionValues": {}, "size": size, "modificationTime": now,
-                    "dataChange": data_change, "stats": json.dumps({"numRecords": len(rows)}),
-                }})
+                actions.append(
+                    {
+                        "add": {
+                            "path": rel,
+                            "partitionValues": {},
+                            "size": size,
+                            "modificationTime": now,
+                            "dataChange": data_change,
+                            "stats": json.dumps({"numRecords": len(rows)}),
+                        }
+                    }
+                )
             self._publish(version, actions)
         except BaseException:
             for rel in written:
@@ -385,25 +434,29 @@ class LeanTable:
         """Commit what `plan()` returns on the freshest snapshot, re-planning after every lost race; then compact.
 
         `plan` runs after `refresh` (default: this table's own; pass one that also refreshes the tables the plan
-        validates against), may raise to refuse the write, and returns `(adds, removes)`, `(adds, removes,
-        commit_info)` or None when there is nothing to write. Returns whether a commit was made.
+        validates against), may raise to refuse the write, and returns a `Change` (see its no-side-effects rule)
+        or None when there is nothing to write. Returns whether a commit was made.
 
         Raises:
             ConcurrentModificationError: other writers kept winning until `policy.deadline` (default
                 `retry_policy`); nothing of this write was published.
         """
+
         def attempt() -> bool:
             (refresh or self.refresh)()
             change = plan()
             if change is None:
                 return False
-            adds, removes, *info = change
-            self.commit(adds, removes, operation=operation, info=info[0] if info else None)
+            self.commit(change.adds, change.removes, operation=operation, info=dict(change.info) or None)
             return True
 
-        wrote = retry_on_conflict(attempt, table=self.name, operation=operation.lower(),
-                                  is_conflict=lambda exc: isinstance(exc, ConcurrentModificationError),
-                                  policy=policy or self.retry_policy)
+        wrote = retry_on_conflict(
+            attempt,
+            table=self.name,
+            operation=operation.lower(),
+            is_conflict=lambda exc: isinstance(exc, ConcurrentModificationError),
+            policy=policy or self.retry_policy,
+        )
         if wrote:
             self.compact_if_needed()
         return wrote
@@ -452,8 +505,13 @@ class LeanTable:
         for rel in expired:
             del self.tombstones[rel]
         write_checkpoint(
-            self.log_dir, self.version, protocol=self.protocol, metadata=self.metadata,
-            txns=self.txns.values(), adds=(f.add for f in self.files.values()), tombstones=self.tombstones.values(),
+            self.log_dir,
+            self.version,
+            protocol=self.protocol,
+            metadata=self.metadata,
+            txns=self.txns.values(),
+            adds=(f.add for f in self.files.values()),
+            tombstones=self.tombstones.values(),
         )
 
     def clean_up_expired_logs(self) -> list[str]:
@@ -471,8 +529,12 @@ class LeanTable:
             self.write_checkpoint()
             self.clean_up_expired_logs()
         except (OSError, ValueError, pa.ArrowException) as exc:
-            _log.warning("table %r: checkpoint/log cleanup at version %d failed (the commit stands): %s",
-                         self.name, self.version, exc)
+            _log.warning(
+                "table %r: checkpoint/log cleanup at version %d failed (the commit stands): %s",
+                self.name,
+                self.version,
+                exc,
+            )
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -539,8 +601,5 @@ def _rel(path: str) -> str:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
-

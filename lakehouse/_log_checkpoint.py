@@ -33,8 +33,14 @@ DELETED_FILE_RETENTION = ("delta.deletedFileRetentionDuration", "interval 1 week
 LOG_RETENTION = ("delta.logRetentionDuration", "interval 30 days")
 
 _UNIT_MS = {
-    "nanosecond": 1e-6, "microsecond": 1e-3, "millisecond": 1, "second": 1000, "minute": 60_000,
-    "hour": 3_600_000, "day": 86_400_000, "week": 604_800_000,
+    "nanosecond": 1e-6,
+    "microsecond": 1e-3,
+    "millisecond": 1,
+    "second": 1000,
+    "minute": 60_000,
+    "hour": 3_600_000,
+    "day": 86_400_000,
+    "week": 604_800_000,
 }
 _INTERVAL_PART = re.compile(r"(-?\d+(?:\.\d+)?)\s*([a-z]+?)s?\b")
 
@@ -54,15 +60,17 @@ def parse_interval(value: str) -> int:
     """
     text = value.strip().lower()
     if text.startswith("interval"):
-        text = text[len("interval"):]
+        text = text[len("interval") :]
     parts = _INTERVAL_PART.findall(text)
     if not parts or _INTERVAL_PART.sub("", text).strip():
         raise ValueError(f"cannot parse the interval {value!r}: use e.g. 'interval 7 days' or 'interval 12 hours'")
     total = 0.0
     for number, unit in parts:
         if unit not in _UNIT_MS:
-            raise ValueError(f"cannot parse the interval {value!r}: unit {unit!r} is not one of {sorted(_UNIT_MS)} "
-                             "(e.g. 'interval 7 days')")
+            raise ValueError(
+                f"cannot parse the interval {value!r}: unit {unit!r} is not one of {sorted(_UNIT_MS)} "
+                "(e.g. 'interval 7 days')"
+            )
         total += float(number) * _UNIT_MS[unit]
     return int(total)
 
@@ -112,11 +120,13 @@ def read_checkpoint(log_dir: str, table: str, ref: CheckpointRef) -> list[dict[s
         cols = set(data.column_names)
         if cols & {"sidecar", "checkpointMetadata"}:
             raise UnsupportedTableFeatureError(
-                table, "v2Checkpoint", "read", f"checkpoint {name} refers to sidecar files")
+                table, "v2Checkpoint", "read", f"checkpoint {name} refers to sidecar files"
+            )
         for kind in ("protocol", "metaData", "txn", "add", "remove"):
             if kind in cols:
-                actions.extend({kind: _from_checkpoint(kind, item)}
-                               for item in data.column(kind).to_pylist() if item is not None)
+                actions.extend(
+                    {kind: _from_checkpoint(kind, item)} for item in data.column(kind).to_pylist() if item is not None
+                )
     return actions
 
 
@@ -176,29 +186,65 @@ def _dict(value: Any) -> dict[str, Any]:
 
 # -- writing --------------------------------------------------------------------------------------------------
 _STR_MAP = pa.map_(pa.string(), pa.string())
-CHECKPOINT_SCHEMA = pa.schema([
-    ("txn", pa.struct([("appId", pa.string()), ("version", pa.int64()), ("lastUpdated", pa.int64())])),
-    ("add", pa.struct([
-        ("path", pa.string()), ("partitionValues", _STR_MAP), ("size", pa.int64()),
-        ("modificationTime", pa.int64()), ("dataChange", pa.bool_()), ("stats", pa.string()),
-        ("tags", _STR_MAP),
-    ])),
-    ("remove", pa.struct([
-        ("path", pa.string()), ("deletionTimestamp", pa.int64()), ("dataChange", pa.bool_()),
-        ("extendedFileMetadata", pa.bool_()), ("partitionValues", _STR_MAP), ("size", pa.int64()),
-        ("tags", _STR_MAP),
-    ])),
-    ("metaData", pa.struct([
-        ("id", pa.string()), ("name", pa.string()), ("description", pa.string()),
-        ("format", pa.struct([("provider", pa.string()), ("options", _STR_MAP)])),
-        ("schemaString", pa.string()), ("partitionColumns", pa.list_(pa.string())),
-        ("configuration", _STR_MAP), ("createdTime", pa.int64()),
-    ])),
-    ("protocol", pa.struct([
-        ("minReaderVersion", pa.int32()), ("minWriterVersion", pa.int32()),
-        ("readerFeatures", pa.list_(pa.string())), ("writerFeatures", pa.list_(pa.string())),
-    ])),
-])
+CHECKPOINT_SCHEMA = pa.schema(
+    [
+        ("txn", pa.struct([("appId", pa.string()), ("version", pa.int64()), ("lastUpdated", pa.int64())])),
+        (
+            "add",
+            pa.struct(
+                [
+                    ("path", pa.string()),
+                    ("partitionValues", _STR_MAP),
+                    ("size", pa.int64()),
+                    ("modificationTime", pa.int64()),
+                    ("dataChange", pa.bool_()),
+                    ("stats", pa.string()),
+                    ("tags", _STR_MAP),
+                ]
+            ),
+        ),
+        (
+            "remove",
+            pa.struct(
+                [
+                    ("path", pa.string()),
+                    ("deletionTimestamp", pa.int64()),
+                    ("dataChange", pa.bool_()),
+                    ("extendedFileMetadata", pa.bool_()),
+                    ("partitionValues", _STR_MAP),
+                    ("size", pa.int64()),
+                    ("tags", _STR_MAP),
+                ]
+            ),
+        ),
+        (
+            "metaData",
+            pa.struct(
+                [
+                    ("id", pa.string()),
+                    ("name", pa.string()),
+                    ("description", pa.string()),
+                    ("format", pa.struct([("provider", pa.string()), ("options", _STR_MAP)])),
+                    ("schemaString", pa.string()),
+                    ("partitionColumns", pa.list_(pa.string())),
+                    ("configuration", _STR_MAP),
+                    ("createdTime", pa.int64()),
+                ]
+            ),
+        ),
+        (
+            "protocol",
+            pa.struct(
+                [
+                    ("minReaderVersion", pa.int32()),
+                    ("minWriterVersion", pa.int32()),
+                    ("readerFeatures", pa.list_(pa.string())),
+                    ("writerFeatures", pa.list_(pa.string())),
+                ]
+            ),
+        ),
+    ]
+)
 
 
 def write_checkpoint(
@@ -218,28 +264,51 @@ def write_checkpoint(
     """
     fmt = metadata.get("format") or {}
     rows: list[dict[str, Any]] = [
-        {"protocol": {k: protocol.get(k) for k in ("minReaderVersion", "minWriterVersion", "readerFeatures",
-                                                   "writerFeatures")}},
-        {"metaData": {**{k: metadata.get(k) for k in ("id", "name", "description", "schemaString", "createdTime")},
-                      "format": {"provider": fmt.get("provider", "parquet"), "options": _items(fmt.get("options"))},
-                      "partitionColumns": list(metadata.get("partitionColumns") or []),
-                      "configuration": _items(metadata.get("configuration"))}},
+        {
+            "protocol": {
+                k: protocol.get(k) for k in ("minReaderVersion", "minWriterVersion", "readerFeatures", "writerFeatures")
+            }
+        },
+        {
+            "metaData": {
+                **{k: metadata.get(k) for k in ("id", "name", "description", "schemaString", "createdTime")},
+                "format": {"provider": fmt.get("provider", "parquet"), "options": _items(fmt.get("options"))},
+                "partitionColumns": list(metadata.get("partitionColumns") or []),
+                "configuration": _items(metadata.get("configuration")),
+            }
+        },
     ]
     rows.extend({"txn": dict(t)} for t in txns)
     n_adds = 0
     for a in adds:
         n_adds += 1
-        rows.append({"add": {
-            "path": a["path"], "partitionValues": _items(a.get("partitionValues")), "size": a.get("size"),
-            "modificationTime": a.get("modificationTime"), "dataChange": False, "stats": a.get("stats"),
-            "tags": _items(a["tags"]) if a.get("tags") else None,
-        }})
+        rows.append(
+            {
+                "add": {
+                    "path": a["path"],
+                    "partitionValues": _items(a.get("partitionValues")),
+                    "size": a.get("size"),
+                    "modificationTime": a.get("modificationTime"),
+                    "dataChange": False,
+                    "stats": a.get("stats"),
+                    "tags": _items(a["tags"]) if a.get("tags") else None,
+                }
+            }
+        )
     for r in tombstones:
-        rows.append({"remove": {
-            "path": r["path"], "deletionTimestamp": r.get("deletionTimestamp"), "dataChange": False,
-            "extendedFileMetadata": r.get("extendedFileMetadata"), "partitionValues": _items(r.get("partitionValues")),
-            "size": r.get("size"), "tags": _items(r["tags"]) if r.get("tags") else None,
-        }})
+        rows.append(
+            {
+                "remove": {
+                    "path": r["path"],
+                    "deletionTimestamp": r.get("deletionTimestamp"),
+                    "dataChange": False,
+                    "extendedFileMetadata": r.get("extendedFileMetadata"),
+                    "partitionValues": _items(r.get("partitionValues")),
+                    "size": r.get("size"),
+                    "tags": _items(r["tags"]) if r.get("tags") else None,
+                }
+            }
+        )
     table = pa.Table.from_pylist(
         [{"txn": None, "add": None, "remove": None, "metaData": None, "protocol": None, **r} for r in rows],
         schema=CHECKPOINT_SCHEMA,
@@ -289,8 +358,9 @@ def cleanup_expired_logs(log_dir: str, cutoff_ms: int) -> list[str]:
 
     keep_from = max((c for c in checkpoints if version_time(c) <= cutoff_ms), default=None)
     while keep_from is not None:
-        young = next((v for v in sorted(by_version) if v < keep_from
-                      and any(t > cutoff_ms for _, t in by_version[v])), None)
+        young = next(
+            (v for v in sorted(by_version) if v < keep_from and any(t > cutoff_ms for _, t in by_version[v])), None
+        )
         if young is None:
             break
         keep_from = max((c for c in checkpoints if c <= young), default=None)

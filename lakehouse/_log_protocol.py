@@ -25,10 +25,19 @@ READER_FEATURES = frozenset({"columnMapping", "timestampNtz", "vacuumProtocolChe
 """Reader features the lean reader handles. `columnMapping` only while `delta.columnMapping.mode` is `none`;
 `timestampNtz` is a type pyarrow reads as is; `vacuumProtocolCheck` constrains VACUUM, which we do not run."""
 
-WRITER_FEATURES = frozenset({
-    "appendOnly", "changeDataFeed", "checkConstraints", "columnMapping", "generatedColumns", "identityColumns",
-    "invariants", "timestampNtz", "vacuumProtocolCheck",
-})
+WRITER_FEATURES = frozenset(
+    {
+        "appendOnly",
+        "changeDataFeed",
+        "checkConstraints",
+        "columnMapping",
+        "generatedColumns",
+        "identityColumns",
+        "invariants",
+        "timestampNtz",
+        "vacuumProtocolCheck",
+    }
+)
 """Writer features the lean writer honours, most of them by refusing to write while the feature is active
 (see `_active_writer_features`). Every other writer feature (deletionVectors, rowTracking, domainMetadata,
 inCommitTimestamp, v2Checkpoint, clustering, icebergCompat*, typeWidening, allowColumnDefaults, variantType,
@@ -40,10 +49,20 @@ _LEGACY_WRITER = {
     2: frozenset({"appendOnly", "invariants"}),
     3: frozenset({"appendOnly", "invariants", "checkConstraints"}),
     4: frozenset({"appendOnly", "invariants", "checkConstraints", "changeDataFeed", "generatedColumns"}),
-    5: frozenset({"appendOnly", "invariants", "checkConstraints", "changeDataFeed", "generatedColumns",
-                  "columnMapping"}),
-    6: frozenset({"appendOnly", "invariants", "checkConstraints", "changeDataFeed", "generatedColumns",
-                  "columnMapping", "identityColumns"}),
+    5: frozenset(
+        {"appendOnly", "invariants", "checkConstraints", "changeDataFeed", "generatedColumns", "columnMapping"}
+    ),
+    6: frozenset(
+        {
+            "appendOnly",
+            "invariants",
+            "checkConstraints",
+            "changeDataFeed",
+            "generatedColumns",
+            "columnMapping",
+            "identityColumns",
+        }
+    ),
 }
 
 
@@ -63,35 +82,55 @@ def writer_features(protocol: Mapping[str, Any]) -> frozenset[str]:
     return _LEGACY_WRITER.get(version, frozenset())
 
 
-def _check_protocol(table: str, operation: str, version: int, max_version: int, required: frozenset[str],
-                    supported: frozenset[str]) -> None:
+def _check_protocol(
+    table: str, operation: str, version: int, max_version: int, required: frozenset[str], supported: frozenset[str]
+) -> None:
     """The reader (or writer) half of the protocol: a known version, and only features we honour."""
     role = "reader" if operation == "read" else "writer"
     if version > max_version:
-        raise UnsupportedTableFeatureError(table, f"min{role.title()}Version={version}", operation,
-                                           f"the highest {role} version we know is {max_version}")
+        raise UnsupportedTableFeatureError(
+            table,
+            f"min{role.title()}Version={version}",
+            operation,
+            f"the highest {role} version we know is {max_version}",
+        )
     unknown = sorted(required - supported)
     if unknown:
         raise UnsupportedTableFeatureError(
-            table, unknown[0], operation, f"{role} features {unknown}; supported: {sorted(supported)}")
+            table, unknown[0], operation, f"{role} features {unknown}; supported: {sorted(supported)}"
+        )
 
 
 def check_readable(table: str, protocol: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None) -> None:
     """Raise UnsupportedTableFeatureError unless the lean reader reads this table correctly."""
     if protocol is None:
         return
-    _check_protocol(table, "read", int(protocol.get("minReaderVersion") or 1), MAX_READER_VERSION,
-                    reader_features(protocol), READER_FEATURES)
+    _check_protocol(
+        table,
+        "read",
+        int(protocol.get("minReaderVersion") or 1),
+        MAX_READER_VERSION,
+        reader_features(protocol),
+        READER_FEATURES,
+    )
     if metadata is not None:
         mode = _config(metadata).get("delta.columnMapping.mode", "none")
         if mode != "none":
             raise UnsupportedTableFeatureError(
-                table, "columnMapping", "read", f"delta.columnMapping.mode = {mode!r}: data files hold physical "
-                "column names the lean reader does not map")
+                table,
+                "columnMapping",
+                "read",
+                f"delta.columnMapping.mode = {mode!r}: data files hold physical "
+                "column names the lean reader does not map",
+            )
         if metadata.get("partitionColumns"):
             raise UnsupportedTableFeatureError(
-                table, "partitionColumns", "read", f"partitioned by {list(metadata['partitionColumns'])}: the lean "
-                "reader does not rebuild partition values from file paths")
+                table,
+                "partitionColumns",
+                "read",
+                f"partitioned by {list(metadata['partitionColumns'])}: the lean "
+                "reader does not rebuild partition values from file paths",
+            )
 
 
 def check_writable(table: str, protocol: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None) -> None:
@@ -99,8 +138,14 @@ def check_writable(table: str, protocol: Mapping[str, Any] | None, metadata: Map
     check_readable(table, protocol, metadata)
     if protocol is None:
         return
-    _check_protocol(table, "write", int(protocol.get("minWriterVersion") or 1), MAX_WRITER_VERSION,
-                    writer_features(protocol), WRITER_FEATURES)
+    _check_protocol(
+        table,
+        "write",
+        int(protocol.get("minWriterVersion") or 1),
+        MAX_WRITER_VERSION,
+        writer_features(protocol),
+        WRITER_FEATURES,
+    )
     if metadata is not None:
         for feature, detail in _active_writer_features(metadata):
             raise UnsupportedTableFeatureError(table, feature, "write", detail)
@@ -110,8 +155,11 @@ def check_add(table: str, add: Mapping[str, Any]) -> None:
     """Refuse a data file the lean reader would misread (one with a deletion vector)."""
     if add.get("deletionVector"):
         raise UnsupportedTableFeatureError(
-            table, "deletionVectors", "read", f"data file {add.get('path')!r} has a deletion vector; its rows "
-            "would be read as if none were deleted")
+            table,
+            "deletionVectors",
+            "read",
+            f"data file {add.get('path')!r} has a deletion vector; its rows would be read as if none were deleted",
+        )
 
 
 def _active_writer_features(metadata: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -13,8 +13,13 @@ from ._names import is_uri
 
 DEFAULT_RETENTION = "interval 1 week"
 _UNIT_HOURS = {
-    "microsecond": 1 / 3_600_000_000, "millisecond": 1 / 3_600_000, "second": 1 / 3600, "minute": 1 / 60,
-    "hour": 1, "day": 24, "week": 168,
+    "microsecond": 1 / 3_600_000_000,
+    "millisecond": 1 / 3_600_000,
+    "second": 1 / 3600,
+    "minute": 1 / 60,
+    "hour": 1,
+    "day": 24,
+    "week": 168,
 }
 
 
@@ -24,8 +29,7 @@ def retention_hours(properties: dict[str, str]) -> float:
     m = re.fullmatch(r"\s*(?:interval\s+)?(\d+(?:\.\d+)?)\s*([a-z]+?)s?\s*", text.lower())
     if not m or m.group(2) not in _UNIT_HOURS:
         raise ValueError(
-            f"table property delta.deletedFileRetentionDuration={text!r} is not an interval such as "
-            "'interval 7 days'"
+            f"table property delta.deletedFileRetentionDuration={text!r} is not an interval such as 'interval 7 days'"
         )
     return float(m.group(1)) * _UNIT_HOURS[m.group(2)]
 

@@ -47,15 +47,18 @@ def resolve(root: str, name: str | os.PathLike[str]) -> TableRef:
     if name.startswith(".") or os.sep in name or "/" in name:
         # Resolved against the process's working directory, a relative path would put the table outside the
         # lake and mean another table in a process started elsewhere.
-        raise InvalidTableNameError(name, "a relative path is resolved against the working directory, not the "
-                                          "lake root")
+        raise InvalidTableNameError(
+            name, "a relative path is resolved against the working directory, not the lake root"
+        )
     if not _NAME.match(name):
         raise InvalidTableNameError(name, "each dot-separated part must start with a letter or underscore")
     parts = name.split(".")
     long = [p for p in parts if len(p.encode()) > MAX_PART_BYTES]
     if long:
-        raise InvalidTableNameError(name, f"a part is {len(long[0].encode())} bytes long; each part is a folder "
-                                          f"name, at most {MAX_PART_BYTES} bytes")
+        raise InvalidTableNameError(
+            name,
+            f"a part is {len(long[0].encode())} bytes long; each part is a folder name, at most {MAX_PART_BYTES} bytes",
+        )
     if is_uri(root):
         return TableRef(name=name, path="/".join([root, *parts]))
     return TableRef(name=name, path=os.path.join(root, *parts))

@@ -73,7 +73,7 @@ def retry_on_conflict(
     while True:
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - filtered by is_conflict, everything else re-raised
+        except Exception as exc:
             if not is_conflict(exc):
                 raise
             conflicts += 1

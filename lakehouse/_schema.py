@@ -86,11 +86,21 @@ def parse_ddl(table: str, ddl: str) -> T.StructType:
         parsed = T._parse_datatype_string(ddl)
     except Exception as exc:  # noqa: BLE001 - pyspark raises ParseException (or py4j errors) here
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise SchemaMismatchError(table, [], [], [f"schema {ddl!r} does not parse: {first}"],
-                                  hint='write it as Spark DDL, e.g. "id long, name string, ts timestamp"') from None
+        raise SchemaMismatchError(
+            table,
+            [],
+            [],
+            [f"schema {ddl!r} does not parse: {first}"],
+            hint='write it as Spark DDL, e.g. "id long, name string, ts timestamp"',
+        ) from None
     if not isinstance(parsed, T.StructType):
-        raise SchemaMismatchError(table, [], [], [f"schema {ddl!r} is a {type_name(parsed)}, not a list of columns"],
-                                  hint='write it as Spark DDL, e.g. "id long, name string, ts timestamp"')
+        raise SchemaMismatchError(
+            table,
+            [],
+            [],
+            [f"schema {ddl!r} is a {type_name(parsed)}, not a list of columns"],
+            hint='write it as Spark DDL, e.g. "id long, name string, ts timestamp"',
+        )
     return parsed
 
 
@@ -154,9 +164,7 @@ def plan_write(
         if _widens(t.dataType, f.dataType):
             casts[f.name] = t.dataType
             continue
-        problems.append(
-            f"column {f.name!r} is {type_name(f.dataType)} but the table has {type_name(t.dataType)}"
-        )
+        problems.append(f"column {f.name!r} is {type_name(f.dataType)} but the table has {type_name(t.dataType)}")
     missing = [f.name for f in target.fields if f.name not in seen]
     for name in require_columns:
         if name not in seen:

@@ -155,12 +155,11 @@ def lake_catalog_enabled(spark: SparkSession) -> bool:
         return False
 
 
-
 def delta_classes_loaded(spark: SparkSession) -> bool:
     """True when Delta Lake's JVM classes are on this session's classpath (a cluster, Databricks)."""
     try:
         jvm = spark.sparkContext._jvm  # classic py4j session
-    except Exception:  # Spark Connect has no JVM handle: probe the data source instead
+    except Exception:  # noqa: BLE001 - Spark Connect has no JVM handle: probe the data source instead
         try:
             spark.read.format("delta").load("/nonexistent-lakehouse-delta-probe")
             return True

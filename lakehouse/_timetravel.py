@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import TimestampOutOfRangeError, VersionNotFoundError
@@ -15,7 +15,7 @@ TimestampLike = datetime | date | str
 def session_zone(name: str | None) -> tzinfo:
     """A Spark session time zone (`spark.sql.session.timeZone`: a region id, `UTC`, `+02:00`, `GMT+2`) as tzinfo."""
     if not name or name.upper() in ("UTC", "Z", "GMT"):
-        return timezone.utc
+        return UTC
     m = re.fullmatch(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", name.strip(), flags=re.IGNORECASE)
     if m:
         delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
@@ -51,12 +51,12 @@ def to_utc(value: TimestampLike, *, argument: str = "timestamp", zone: tzinfo | 
     else:
         raise TypeError(f"{argument} must be a datetime, date or ISO 8601 string, got {type(value).__name__}")
     if dt.tzinfo is None:
-        return dt.replace(tzinfo=zone or timezone.utc).astimezone(timezone.utc)
-    return dt.astimezone(timezone.utc)
+        return dt.replace(tzinfo=zone or UTC).astimezone(UTC)
+    return dt.astimezone(UTC)
 
 
 def ms_to_utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def monotonic_commits(commits: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -71,9 +71,7 @@ def monotonic_commits(commits: Sequence[tuple[int, int]]) -> list[tuple[int, int
     return out
 
 
-def version_at(
-    table: str, commits: Sequence[tuple[int, int]], when: datetime, *, can_return_last: bool = False
-) -> int:
+def version_at(table: str, commits: Sequence[tuple[int, int]], when: datetime, *, can_return_last: bool = False) -> int:
     """The latest version committed at or before `when` (Delta's rule).
 
     Raises TimestampOutOfRangeError before the first commit, and after the last one unless
@@ -82,7 +80,7 @@ def version_at(
     ordered = monotonic_commits(commits)
     target = int(when.timestamp() * 1000)
     first_v, first_ts = ordered[0]
-    last_v, last_ts = ordered[-1]
+    _, last_ts = ordered[-1]
     if target < first_ts:
         raise TimestampOutOfRangeError(table, when, ms_to_utc(first_ts), ms_to_utc(last_ts), after=False)
     if target > last_ts and not can_return_last:

@@ -109,9 +109,7 @@ class TimestampOutOfRangeError(LakehouseError):
                 "version, or use a timestamp at or before it"
             )
         else:
-            detail = (
-                f"is before the first available commit ({earliest.isoformat()}); use a timestamp at or after it"
-            )
+            detail = f"is before the first available commit ({earliest.isoformat()}); use a timestamp at or after it"
         super().__init__(f"table {table!r}: timestamp {timestamp.isoformat()} {detail}.")
 
 
@@ -162,9 +160,7 @@ class DuplicateKeyError(LakehouseError):
         self.keys = list(keys)
         self.examples = list(examples)
         self.count = count
-        shown = "; ".join(
-            ", ".join(f"{k}={v!r}" for k, v in zip(self.keys, ex, strict=True)) for ex in self.examples
-        )
+        shown = "; ".join(", ".join(f"{k}={v!r}" for k, v in zip(self.keys, ex, strict=True)) for ex in self.examples)
         super().__init__(
             f"the input for table {table!r} has {count} key value(s) on ({', '.join(self.keys)}) that occur more "
             f"than once, e.g. {shown}. Nothing was written. Deduplicate the input (one row per key) first."

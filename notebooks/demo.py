@@ -15,7 +15,6 @@ import shutil
 import sys
 import time
 import warnings
-
 from datetime import timedelta
 
 import mlflow
@@ -27,7 +26,6 @@ import jobs
 import tracking
 from feature_store import FeatureLookup, FeatureStoreClient
 from lakehouse import Lakehouse, errors, local_spark
-
 
 # The issue's lifecycle uses registry stages, which MLflow 3 still serves but marks deprecated.
 warnings.filterwarnings("ignore", message=".*Model registry stages will be removed.*")
@@ -59,8 +57,12 @@ def main() -> None:
 
     step("schema enforcement: a balance of the wrong type is refused, nothing is written")
     try:
-        lh.append("demo.customers", spark.createDataFrame([(5, "Ken", "US", "lots")], "customer_id long, "
-                                                          "name string, country string, balance string"))
+        lh.append(
+            "demo.customers",
+            spark.createDataFrame(
+                [(5, "Ken", "US", "lots")], "customer_id long, name string, country string, balance string"
+            ),
+        )
     except errors.SchemaMismatchError as exc:
         print(f"SchemaMismatchError: {exc}")
 
@@ -82,9 +84,11 @@ def main() -> None:
 
     step("time travel: by version and by timestamp")
     v0_time = lh.history("demo.customers")[-1].timestamp
-    print(f"version 0 has {lh.read('demo.customers', version=0).count()} rows; "
-          f"as of {v0_time:%H:%M:%S.%f} UTC: {lh.read('demo.customers', timestamp=v0_time).count()} rows; "
-          f"latest: {lh.read('demo.customers').count()} rows")
+    print(
+        f"version 0 has {lh.read('demo.customers', version=0).count()} rows; "
+        f"as of {v0_time:%H:%M:%S.%f} UTC: {lh.read('demo.customers', timestamp=v0_time).count()} rows; "
+        f"latest: {lh.read('demo.customers').count()} rows"
+    )
     try:
         lh.read("demo.customers", version=99)
     except errors.VersionNotFoundError as exc:
@@ -95,11 +99,21 @@ def main() -> None:
         print(f"TimestampOutOfRangeError: {exc}")
 
     step("many small appends, then OPTIMIZE (compaction) and Z-order")
-    lh.create_table("demo.events", spark.range(0, 1000).select(
-        F.col("id").alias("event_id"), (F.col("id") % 50).alias("customer_id"), (F.rand(1) * 100).alias("amount")))
+    lh.create_table(
+        "demo.events",
+        spark.range(0, 1000).select(
+            F.col("id").alias("event_id"), (F.col("id") % 50).alias("customer_id"), (F.rand(1) * 100).alias("amount")
+        ),
+    )
     for i in range(1, 6):
-        lh.append("demo.events", spark.range(i * 1000, (i + 1) * 1000).select(
-            F.col("id").alias("event_id"), (F.col("id") % 50).alias("customer_id"), (F.rand(i) * 100).alias("amount")))
+        lh.append(
+            "demo.events",
+            spark.range(i * 1000, (i + 1) * 1000).select(
+                F.col("id").alias("event_id"),
+                (F.col("id") % 50).alias("customer_id"),
+                (F.rand(i) * 100).alias("amount"),
+            ),
+        )
     print(lh.optimize("demo.events"))
     print("again (idempotent):", lh.optimize("demo.events"))
     print(lh.optimize("demo.events", z_order_by=["customer_id"]))
@@ -111,8 +125,7 @@ def main() -> None:
     except errors.RetentionPeriodTooShortError as exc:
         print(f"RetentionPeriodTooShortError: {exc}")
     gone = lh.vacuum("demo.events", retention_hours=0, enforce_retention_duration=False, dry_run=False)
-    print(f"deleted {gone.num_files} unreferenced files; the table still has "
-          f"{lh.read('demo.events').count()} rows")
+    print(f"deleted {gone.num_files} unreferenced files; the table still has {lh.read('demo.events').count()} rows")
 
     step("restore the customers table to version 0")
     print(lh.restore("demo.customers", version=0))
@@ -156,15 +169,17 @@ def registry_demo(root: str) -> None:
     step("model registry: register, validate on Staging through a job trigger, promote, load by stage and alias")
     lake = os.path.abspath(os.path.join(root, "demo", "tracking"))
     name = "demo-churn-model"
-    trigger = jobs.create_trigger(lake, name="validate-on-staging", model_name=name, stage="Staging",
-                                  callable="jobs:validate_model")
+    trigger = jobs.create_trigger(
+        lake, name="validate-on-staging", model_name=name, stage="Staging", callable="jobs:validate_model"
+    )
     print(f"trigger: when a version of {name} moves to Staging, run {trigger.callable}")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
     with mlflow.start_run(run_name="logreg"):
-        mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name="model", input_example=x[:3],
-                                 registered_model_name=name)
+        mlflow.sklearn.log_model(
+            LogisticRegression().fit(x, y), name="model", input_example=x[:3], registered_model_name=name
+        )
     client = mlflow.MlflowClient()
     version = client.get_latest_versions(name, stages=["None"])[0].version
     print(f"registered {name} version {version}")
@@ -184,7 +199,8 @@ def registry_demo(root: str) -> None:
     print(f"models:/{name}/Production predicts {by_stage}; models:/{name}@champion agrees: {by_stage == by_alias}")
     print("the registry is Delta tables too; which version is in Production now:")
     tracking.model_versions("lakehouse://" + lake, name=name).select(
-        "name", "version", "current_stage", "aliases").show()
+        "name", "version", "current_stage", "aliases"
+    ).show()
 
 
 def feature_store_demo(root: str, spark) -> None:
@@ -193,12 +209,21 @@ def feature_store_demo(root: str, spark) -> None:
     txns = spark.sql("""select * from values
         (1, timestamp'2026-01-01 00:00:00', 10.0D), (1, timestamp'2026-01-10 00:00:00', 30.0D),
         (2, timestamp'2026-01-05 00:00:00', 5.0D) as t(customer_id, ts, spend_7d)""")
-    fs.create_table(name="customer_spend", primary_keys=["customer_id"], timestamp_keys=["ts"], df=txns,
-                    description="7-day spend per customer", tags={"team": "risk"})
+    fs.create_table(
+        name="customer_spend",
+        primary_keys=["customer_id"],
+        timestamp_keys=["ts"],
+        df=txns,
+        description="7-day spend per customer",
+        tags={"team": "risk"},
+    )
     profile = spark.sql("select * from values (1, 'gold'), (2, 'silver') as t(customer_id, tier)")
     fs.create_table(name="customer_profile", primary_keys=["customer_id"], df=profile)
-    fs.write_table(name="customer_spend", df=spark.sql(
-        "select 2 as customer_id, timestamp'2026-01-12 00:00:00' as ts, 7.0D as spend_7d"), mode="merge")
+    fs.write_table(
+        name="customer_spend",
+        df=spark.sql("select 2 as customer_id, timestamp'2026-01-12 00:00:00' as ts, 7.0D as spend_7d"),
+        mode="merge",
+    )
     labels = spark.sql("""select * from values
         (1, timestamp'2026-01-09 12:00:00', true), (1, timestamp'2026-01-10 00:00:00', false),
         (2, timestamp'2026-01-04 00:00:00', false), (2, timestamp'2026-01-20 00:00:00', true)
@@ -206,9 +231,14 @@ def feature_store_demo(root: str, spark) -> None:
     ts = fs.create_training_set(
         df=labels,
         feature_lookups=[
-            FeatureLookup(table_name="customer_spend", feature_names=["spend_7d"], lookup_key="customer_id",
-                          timestamp_lookup_key="label_ts", lookback_window=timedelta(days=30),
-                          default_values={"spend_7d": 0.0}),
+            FeatureLookup(
+                table_name="customer_spend",
+                feature_names=["spend_7d"],
+                lookup_key="customer_id",
+                timestamp_lookup_key="label_ts",
+                lookback_window=timedelta(days=30),
+                default_values={"spend_7d": 0.0},
+            ),
             FeatureLookup(table_name="customer_profile", feature_names=["tier"], lookup_key="customer_id"),
         ],
         label="churn",
@@ -216,8 +246,11 @@ def feature_store_demo(root: str, spark) -> None:
     before = ts.load_df().orderBy("customer_id", "label_ts")
     before.show()
     print("a late correction is merged into customer_spend after the training set was created ...")
-    fs.write_table(name="customer_spend", df=spark.sql(
-        "select 1 as customer_id, timestamp'2026-01-01 00:00:00' as ts, 99.0D as spend_7d"), mode="merge")
+    fs.write_table(
+        name="customer_spend",
+        df=spark.sql("select 1 as customer_id, timestamp'2026-01-01 00:00:00' as ts, 99.0D as spend_7d"),
+        mode="merge",
+    )
     after = ts.load_df().orderBy("customer_id", "label_ts")
     same = before.collect() == after.collect()
     print(f"... and load_df() still returns the same rows (it reads the recorded versions {ts.versions}): {same}")

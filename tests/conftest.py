@@ -20,8 +20,12 @@ ENGINES = ["deltalake", "delta-spark"]
 
 
 def pytest_addoption(parser):
-    parser.addoption("--long", action="store_true", default=False,
-                     help="run the long variants (many repeated-process trials) instead of their small versions")
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the long variants (many repeated-process trials) instead of their small versions",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -33,9 +33,18 @@ def test_library_dependencies_are_ranges_and_the_tested_set_is_pinned():
 
 def test_every_third_party_import_is_declared():
     declared = {_name(d) for d in PYPROJECT["project"]["dependencies"]}
-    provides = {"pyspark": "pyspark", "delta": "delta-spark", "deltalake": "deltalake", "pyarrow": "pyarrow",
-                "pandas": "pandas", "numpy": "numpy", "mlflow": "mlflow", "requests": "requests",
-                "cryptography": "cryptography", "filelock": "filelock"}
+    provides = {
+        "pyspark": "pyspark",
+        "delta": "delta-spark",
+        "deltalake": "deltalake",
+        "pyarrow": "pyarrow",
+        "pandas": "pandas",
+        "numpy": "numpy",
+        "mlflow": "mlflow",
+        "requests": "requests",
+        "cryptography": "cryptography",
+        "filelock": "filelock",
+    }
     stdlib = set(sys.stdlib_module_names)
     missing = {}
     for package in PACKAGES:
@@ -58,5 +67,7 @@ def test_console_scripts_run():
     out = subprocess.run([str(bin_dir / "lakehouse-jobs"), "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "drain" in out.stdout and "lakehouse-jobs" in out.stdout
-    assert PYPROJECT["project"]["scripts"] == {"lakehouse-setup": "lakehouse._jars:main",
-                                              "lakehouse-jobs": "jobs.__main__:main"}
+    assert PYPROJECT["project"]["scripts"] == {
+        "lakehouse-setup": "lakehouse._jars:main",
+        "lakehouse-jobs": "jobs.__main__:main",
+    }

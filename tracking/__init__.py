@@ -13,7 +13,6 @@ triggers. The tables (`TABLES`) are readable by name with the `lakehouse` layer,
 """
 
 
-
 def factory(store_uri: str, artifact_uri: str | None = None):
     """The `mlflow.tracking_store` entry point: MLflow calls it with the `lakehouse:///...` URI.
 
@@ -32,11 +31,12 @@ def registry_factory(store_uri: str, tracking_uri: str | None = None):
     return LakehouseRegistryStore(store_uri, tracking_uri)
 
 
-from ._schema import TABLES  # noqa: E402
-from ._registry import LakehouseRegistryStore  # noqa: E402
-from ._store import SCHEME, LakehouseTrackingStore  # noqa: E402
-from lakehouse import __version__  # noqa: E402 - one version for the distribution's four packages
+from lakehouse import __version__ as __version__  # noqa: E402 - one version for the distribution's four packages
 
+from ._registry import LakehouseRegistryStore  # noqa: E402
+from ._schema import TABLES  # noqa: E402
+from ._store import LakehouseTrackingStore  # noqa: E402
+from ._uri import SCHEME  # noqa: E402
 
 
 def __getattr__(name: str):
@@ -49,6 +49,13 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "LakehouseRegistryStore", "LakehouseTrackingStore", "SCHEME", "TABLES", "factory", "metric_history",
-    "model_versions", "registry_factory", "runs",
+    "LakehouseRegistryStore",
+    "LakehouseTrackingStore",
+    "SCHEME",
+    "TABLES",
+    "factory",
+    "metric_history",
+    "model_versions",
+    "registry_factory",
+    "runs",
 ]

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from lakehouse import Lakehouse, to_utc
 from lakehouse.errors import TimestampOutOfRangeError
 
-from ._store import SCHEME, lake_root_from_uri
+from ._uri import SCHEME, lake_root_from_uri
 
 Where = str | Lakehouse
 
@@ -92,8 +92,7 @@ def runs(
         >>> runs("lakehouse:///data/lake", experiment_names=["churn"], timestamp="2026-03-01").show()
     """
     snap = _Snapshot(_lakehouse(where), version, timestamp)
-    experiments = snap.read("mlflow.experiments").select(
-        "experiment_id", F.col("name").alias("experiment_name"))
+    experiments = snap.read("mlflow.experiments").select("experiment_id", F.col("name").alias("experiment_name"))
     r = snap.read("mlflow.runs").join(experiments, "experiment_id", "left")
     if experiment_ids is not None:
         r = r.where(F.col("experiment_id").isin([str(e) for e in experiment_ids]))
@@ -102,22 +101,33 @@ def runs(
     if not include_deleted:
         r = r.where(F.col("lifecycle_stage") == "active")
     r = r.select(
-        "run_id", "experiment_id", "experiment_name", F.col("name").alias("run_name"), "status", "user_id",
-        _ms("start_time").alias("start_time"), _ms("end_time").alias("end_time"), "lifecycle_stage",
+        "run_id",
+        "experiment_id",
+        "experiment_name",
+        F.col("name").alias("run_name"),
+        "status",
+        "user_id",
+        _ms("start_time").alias("start_time"),
+        _ms("end_time").alias("end_time"),
+        "lifecycle_stage",
         "artifact_uri",
     )
     ids = r.select("run_id")
     params = snap.read("mlflow.params").join(ids, "run_id", "left_semi")
     tags = snap.read("mlflow.tags").join(ids, "run_id", "left_semi")
     latest = (
-        snap.read("mlflow.metrics").join(ids, "run_id", "left_semi")
+        snap.read("mlflow.metrics")
+        .join(ids, "run_id", "left_semi")
         .groupBy("run_id", "key")
         .agg(F.max(F.struct("step", "timestamp", "value")).alias("m"))
         .select("run_id", "key", F.col("m.value").alias("value"))
     )
     out = r
-    for df, prefix, value in ((latest, "metrics", F.col("value")), (params, "params", F.col("value")),
-                              (tags, "tags", F.col("value"))):
+    for df, prefix, value in (
+        (latest, "metrics", F.col("value")),
+        (params, "params", F.col("value")),
+        (tags, "tags", F.col("value")),
+    ):
         out = out.join(_pivot(df, prefix, value), "run_id", "left")
     return out.orderBy(F.col("start_time").desc(), "run_id")
 
@@ -139,7 +149,8 @@ def metric_history(
     if keys is not None:
         m = m.where(F.col("key").isin(list(keys)))
     return m.select("run_id", "key", "value", "step", _ms("timestamp").alias("timestamp")).orderBy(
-        "run_id", "key", "step", "timestamp")
+        "run_id", "key", "step", "timestamp"
+    )
 
 
 def model_versions(
@@ -163,17 +174,31 @@ def model_versions(
         mv = mv.where(F.col("name") == name)
     if not include_deleted:
         mv = mv.where(F.col("current_stage") != "Deleted_Internal")
-    aliases = snap.read("mlflow.registered_model_aliases").groupBy("name", "version").agg(
-        F.sort_array(F.collect_list("alias")).alias("aliases"))
-    tags = snap.read("mlflow.model_version_tags").groupBy("name", "version").agg(
-        F.map_from_entries(F.collect_list(F.struct("key", "value"))).alias("tags"))
+    aliases = (
+        snap.read("mlflow.registered_model_aliases")
+        .groupBy("name", "version")
+        .agg(F.sort_array(F.collect_list("alias")).alias("aliases"))
+    )
+    tags = (
+        snap.read("mlflow.model_version_tags")
+        .groupBy("name", "version")
+        .agg(F.map_from_entries(F.collect_list(F.struct("key", "value"))).alias("tags"))
+    )
     out = (
-        mv.join(aliases, ["name", "version"], "left").join(tags, ["name", "version"], "left")
+        mv.join(aliases, ["name", "version"], "left")
+        .join(tags, ["name", "version"], "left")
         .select(
-            "name", "version", "current_stage",
+            "name",
+            "version",
+            "current_stage",
             F.coalesce("aliases", F.array().cast("array<string>")).alias("aliases"),
-            "status", "run_id", "source", "description", "user_id",
-            _ms("creation_time").alias("creation_time"), _ms("last_updated_time").alias("last_updated_time"),
+            "status",
+            "run_id",
+            "source",
+            "description",
+            "user_id",
+            _ms("creation_time").alias("creation_time"),
+            _ms("last_updated_time").alias("last_updated_time"),
             "tags",
         )
     )

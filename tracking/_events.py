@@ -32,13 +32,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from importlib.metadata import entry_points
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 
-from lakehouse._log import Row
+from lakehouse import Change, Row
 
 from . import _webhooks
 
@@ -61,9 +61,14 @@ IN_PROGRESS, SUCCEEDED, FAILED, GAVE_UP = "in_progress", "succeeded", "failed", 
 
 def new_event(event: str, payload: dict[str, Any], *, name: str, version: Any = None) -> dict[str, Any]:
     """An event as carried in `commitInfo` and in the outbox (payload is MLflow's webhook payload)."""
-    return {"event_id": uuid.uuid4().hex, "event": event, "name": name,
-            "version": None if version is None else str(version), "payload": payload,
-            "timestamp": int(time.time() * 1000)}
+    return {
+        "event_id": uuid.uuid4().hex,
+        "event": event,
+        "name": name,
+        "version": None if version is None else str(version),
+        "payload": payload,
+        "timestamp": int(time.time() * 1000),
+    }
 
 
 class Subscriber(Protocol):
@@ -93,13 +98,19 @@ class Outbox:
         self._scanned: dict[str, int] = {}
 
     def append(self, events: list[dict[str, Any]], source_table: str, source_version: int) -> None:
-        rows = [{**{k: e[k] for k in ("event_id", "event", "name", "version", "timestamp")},
-                 "payload": json.dumps(e["payload"]), "source_table": source_table,
-                 "source_version": source_version} for e in events]
+        rows = [
+            {
+                **{k: e[k] for k in ("event_id", "event", "name", "version", "timestamp")},
+                "payload": json.dumps(e["payload"]),
+                "source_table": source_table,
+                "source_version": source_version,
+            }
+            for e in events
+        ]
 
         def plan():
             new = [r for r in rows if self.t.events.get(r["event_id"], 0) is None]
-            return ([new], []) if new else None
+            return Change([new]) if new else None
 
         self.t.write(OUTBOX, plan)
 
@@ -147,8 +158,9 @@ class Dispatcher:
     jobs never do.
     """
 
-    def __init__(self, tables: Any, lock: threading.RLock, outbox: Outbox,
-                 subscribers: Callable[[Row], list[Subscriber]]) -> None:
+    def __init__(
+        self, tables: Any, lock: threading.RLock, outbox: Outbox, subscribers: Callable[[Row], list[Subscriber]]
+    ) -> None:
         self.t = tables
         self.lock = lock
         self.outbox = outbox
@@ -205,7 +217,9 @@ class Dispatcher:
 
     def _attempt(self, event: Row, sub: Subscriber, attempt: int, key: tuple[str, str]) -> None:
         try:
-            timeout_ms = 1000 * (getattr(sub, "timeout_seconds", None) or _webhooks.MLFLOW_WEBHOOK_REQUEST_TIMEOUT.get())
+            timeout_ms = 1000 * (
+                getattr(sub, "timeout_seconds", None) or _webhooks.MLFLOW_WEBHOOK_REQUEST_TIMEOUT.get()
+            )
             claim: dict[str, Row] = {}
 
             def plan():
@@ -213,12 +227,22 @@ class Dispatcher:
                 kind, nxt, when = _state(self.t.deliveries.rows(key), now)
                 if kind != "due" or when > now or nxt != attempt:
                     return None
-                row = {"event_id": key[0], "subscriber": key[1], "attempt": attempt, "status": IN_PROGRESS,
-                       "worker": self.worker, "delivery_id": None, "timestamp": now,
-                       "lease_until": now + timeout_ms + 30_000, "next_attempt_at": None,
-                       "response_status": None, "duration_ms": None, "error": None}
+                row = {
+                    "event_id": key[0],
+                    "subscriber": key[1],
+                    "attempt": attempt,
+                    "status": IN_PROGRESS,
+                    "worker": self.worker,
+                    "delivery_id": None,
+                    "timestamp": now,
+                    "lease_until": now + timeout_ms + 30_000,
+                    "next_attempt_at": None,
+                    "response_status": None,
+                    "duration_ms": None,
+                    "error": None,
+                }
                 claim["row"] = row
-                return [[row]], []
+                return Change([[row]])
 
             with self.lock:
                 if not self.t.write(DELIVERIES, plan):
@@ -232,12 +256,19 @@ class Dispatcher:
             now = int(time.time() * 1000)
             retry = not outcome.ok and outcome.retryable and attempt < sub.max_attempts
             status = SUCCEEDED if outcome.ok else FAILED if retry else GAVE_UP
-            row = {**claim["row"], "status": status, "delivery_id": outcome.delivery_id, "timestamp": now,
-                   "lease_until": None, "response_status": outcome.response_status,
-                   "duration_ms": int((time.time() - started) * 1000), "error": outcome.error,
-                   "next_attempt_at": now + int(1000 * _webhooks.backoff_seconds(attempt)) if retry else None}
+            row = {
+                **claim["row"],
+                "status": status,
+                "delivery_id": outcome.delivery_id,
+                "timestamp": now,
+                "lease_until": None,
+                "response_status": outcome.response_status,
+                "duration_ms": int((time.time() - started) * 1000),
+                "error": outcome.error,
+                "next_attempt_at": now + int(1000 * _webhooks.backoff_seconds(attempt)) if retry else None,
+            }
             with self.lock:
-                self.t.write(DELIVERIES, lambda: ([[row]], []))
+                self.t.write(DELIVERIES, lambda: Change([[row]]))
             if retry:
                 self._wake.set()
         except Exception:
@@ -285,7 +316,7 @@ class Dispatcher:
                 if not busy:
                     break
                 time.sleep(0.02)
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing runs at interpreter exit, where any module may be torn down
             pass
 
 
@@ -300,7 +331,7 @@ def subscriber_sources() -> tuple[Callable[[Any, Row], list[Subscriber]], ...]:
     for ep in sorted(entry_points(group=SUBSCRIBER_GROUP), key=lambda ep: ep.name):
         try:
             sources.append(ep.load())
-        except Exception:  # noqa: BLE001 - a broken plug-in must not stop the registry's own deliveries
+        except Exception:
             _logger.exception("registry subscriber entry point %r (%s) could not be loaded", ep.name, ep.value)
     return tuple(sources)
 
@@ -309,13 +340,17 @@ def webhook_subscribers(tables: Any, event: Row) -> list[WebhookSubscriber]:
     """Active, undeleted webhooks subscribed to `event` and created no later than it."""
     try:
         wh_event = WebhookEvent.from_str(event["event"])
-    except Exception:
+    except Exception:  # noqa: BLE001 - MLflow raises several kinds for an unknown event name
         return []  # an event kind MLflow webhooks cannot subscribe to (e.g. stage transitions)
     key = f"{wh_event.entity.value}.{wh_event.action.value}"
     subs = []
     for hits in tables.webhooks.groups.values():
         row = next(iter(hits.values()))[0]
-        if (row["deleted_timestamp"] is None and row["status"] == WebhookStatus.ACTIVE.value
-                and row["creation_timestamp"] <= event["timestamp"] and key in json.loads(row["events"])):
+        if (
+            row["deleted_timestamp"] is None
+            and row["status"] == WebhookStatus.ACTIVE.value
+            and row["creation_timestamp"] <= event["timestamp"]
+            and key in json.loads(row["events"])
+        ):
             subs.append(WebhookSubscriber(f"webhook:{row['webhook_id']}", row, wh_event, _webhooks.max_attempts()))
     return subs

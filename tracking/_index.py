@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import NamedTuple
 
-from lakehouse._log import Row
+from lakehouse import Row
 
 
 class Hit(NamedTuple):
@@ -23,8 +23,12 @@ class Index:
     `when` filters the rows this index holds.
     """
 
-    def __init__(self, group: Callable[[Row], Hashable], key: Callable[[Row], Hashable],
-                 when: Callable[[Row], bool] | None = None) -> None:
+    def __init__(
+        self,
+        group: Callable[[Row], Hashable],
+        key: Callable[[Row], Hashable],
+        when: Callable[[Row], bool] | None = None,
+    ) -> None:
         self.group = group
         self.key = key
         self.when = when

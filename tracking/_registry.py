@@ -13,6 +13,7 @@ this store delivers from its outbox instead, so a store served by `mlflow server
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -68,16 +69,19 @@ from mlflow.utils.validation import (
     _validate_webhook_url,
 )
 
-from lakehouse._log import Row
+from lakehouse import Change, Row
 
 from . import _events, _webhooks
 from ._index import Index
-from ._store import lake_root_from_uri
 from ._tables import DeltaTables
+from ._uri import lake_root_from_uri
 
 RM, MV, RM_TAGS, MV_TAGS, ALIASES = (
-    "mlflow.registered_models", "mlflow.model_versions", "mlflow.registered_model_tags",
-    "mlflow.model_version_tags", "mlflow.registered_model_aliases",
+    "mlflow.registered_models",
+    "mlflow.model_versions",
+    "mlflow.registered_model_tags",
+    "mlflow.model_version_tags",
+    "mlflow.registered_model_aliases",
 )
 WEBHOOKS, TRIGGERS, JOB_RUNS = "mlflow.webhooks", "mlflow.job_triggers", "mlflow.job_runs"
 _MODEL_TABLES = [RM, MV, RM_TAGS, MV_TAGS, ALIASES]
@@ -92,7 +96,7 @@ class RegistryTables(DeltaTables):
     """The registry, webhook, outbox and job tables of a lake, with the indexes the store reads through."""
 
     def __init__(self, root: str) -> None:
-        by = lambda col: (lambda r: r[col])  # noqa: E731
+        by = lambda col: lambda r: r[col]  # noqa: E731
         self.models = Index(by("name"), _one)
         self.versions = Index(by("name"), by("version"))
         self.model_tags = Index(by("name"), by("key"))
@@ -103,13 +107,21 @@ class RegistryTables(DeltaTables):
         self.deliveries = Index(lambda r: (r["event_id"], r["subscriber"]), lambda r: (r["attempt"], r["status"]))
         self.triggers = Index(by("trigger_id"), _one)
         self.job_runs = Index(by("run_id"), _one)
-        super().__init__(root, {
-            RM: ([self.models], None), MV: ([self.versions], None), RM_TAGS: ([self.model_tags], None),
-            MV_TAGS: ([self.version_tags], None), ALIASES: ([self.aliases], None),
-            WEBHOOKS: ([self.webhooks], None), _events.OUTBOX: ([self.events], None),
-            _events.DELIVERIES: ([self.deliveries], None), TRIGGERS: ([self.triggers], None),
-            JOB_RUNS: ([self.job_runs], None),
-        })
+        super().__init__(
+            root,
+            {
+                RM: ([self.models], None),
+                MV: ([self.versions], None),
+                RM_TAGS: ([self.model_tags], None),
+                MV_TAGS: ([self.version_tags], None),
+                ALIASES: ([self.aliases], None),
+                WEBHOOKS: ([self.webhooks], None),
+                _events.OUTBOX: ([self.events], None),
+                _events.DELIVERIES: ([self.deliveries], None),
+                TRIGGERS: ([self.triggers], None),
+                JOB_RUNS: ([self.job_runs], None),
+            },
+        )
 
 
 class Lake:
@@ -187,7 +199,7 @@ class LakehouseRegistryStore(AbstractStore):
                 return None
             events = events_of()
             published["events"], published["version"] = events, self._t.tables[name].version + 1
-            return (*change, {_events.EVENTS_KEY: events}) if events else change
+            return dataclasses.replace(change, info={**change.info, _events.EVENTS_KEY: events}) if events else change
 
         wrote = self._t.write(name, planned)
         if wrote and published.get("events"):
@@ -222,10 +234,17 @@ class LakehouseRegistryStore(AbstractStore):
     def _to_version(self, row: Row, *, aliases: bool = False) -> ModelVersion:
         name, v = row["name"], row["version"]
         return ModelVersion(
-            name=name, version=v, creation_timestamp=row["creation_time"],
-            last_updated_timestamp=row["last_updated_time"], description=row["description"],
-            user_id=row["user_id"], current_stage=row["current_stage"], source=row["source"],
-            run_id=row["run_id"], status=row["status"], status_message=row["status_message"],
+            name=name,
+            version=v,
+            creation_timestamp=row["creation_time"],
+            last_updated_timestamp=row["last_updated_time"],
+            description=row["description"],
+            user_id=row["user_id"],
+            current_stage=row["current_stage"],
+            source=row["source"],
+            run_id=row["run_id"],
+            status=row["status"],
+            status_message=row["status_message"],
             tags=[ModelVersionTag(t["key"], t["value"]) for t in self._t.version_tags.rows((name, v))],
             run_link=row["run_link"],
             aliases=[a["alias"] for a in self._t.aliases.rows(name) if a["version"] == v] if aliases else [],
@@ -242,7 +261,9 @@ class LakehouseRegistryStore(AbstractStore):
     def _to_model(self, row: Row) -> RegisteredModel:
         name = row["name"]
         return RegisteredModel(
-            name=name, creation_timestamp=row["creation_time"], last_updated_timestamp=row["last_updated_time"],
+            name=name,
+            creation_timestamp=row["creation_time"],
+            last_updated_timestamp=row["last_updated_time"],
             description=row["description"],
             latest_versions=[self._to_version(r) for r in self._latest_rows(name)],
             tags=[RegisteredModelTag(t["key"], t["value"]) for t in self._t.model_tags.rows(name)],
@@ -263,21 +284,31 @@ class LakehouseRegistryStore(AbstractStore):
                 if self._t.models.get(name, 0) is not None:
                     existing = self._to_model(self._t.models.get(name, 0)[0])
                     handle_resource_already_exist_error(name, has_prompt_tag(existing._tags), has_prompt_tag(tags))
-                return [[row]], []
+                return Change([[row]])
 
             def events():
                 if has_prompt_tag(tags):
                     public = {k: v for k, v in tag_values.items() if k not in {IS_PROMPT_TAG_KEY, PROMPT_TYPE_TAG_KEY}}
-                    return [_events.new_event("prompt.created", {"name": name, "tags": public,
-                                                                 "description": description}, name=name)]
-                return [_events.new_event("registered_model.created", {"name": name, "tags": tag_values,
-                                                                       "description": description}, name=name)]
+                    return [
+                        _events.new_event(
+                            "prompt.created", {"name": name, "tags": public, "description": description}, name=name
+                        )
+                    ]
+                return [
+                    _events.new_event(
+                        "registered_model.created",
+                        {"name": name, "tags": tag_values, "description": description},
+                        name=name,
+                    )
+                ]
 
             self._write_with_events(RM, plan, events)
             if tag_values:
                 trows = [{"name": name, "key": k, "value": v} for k, v in tag_values.items()]
-                self._t.write(RM_TAGS, lambda: self._t.replace(RM_TAGS, self._t.model_tags,
-                                                               [(name, k) for k in tag_values], trows))
+                self._t.write(
+                    RM_TAGS,
+                    lambda: self._t.replace(RM_TAGS, self._t.model_tags, [(name, k) for k in tag_values], trows),
+                )
             return self._to_model(row)
 
     def _touch_model(self, name: str, now: int) -> None:
@@ -312,11 +343,24 @@ class LakehouseRegistryStore(AbstractStore):
             now = get_current_time_millis()
             # Children first, the model row last: until then readers still see the old name complete.
             versions = self._t.versions.rows(name)
-            self._t.write(MV, lambda: self._t.replace(
-                MV, self._t.versions, [(name, r["version"]) for r in versions],
-                [{**r, "name": new_name, "last_updated_time": now} for r in versions]) if versions else None)
-            for table, index, keyf in ((MV_TAGS, self._t.version_tags, None), (RM_TAGS, self._t.model_tags, "key"),
-                                       (ALIASES, self._t.aliases, "alias")):
+            self._t.write(
+                MV,
+                lambda: (
+                    self._t.replace(
+                        MV,
+                        self._t.versions,
+                        [(name, r["version"]) for r in versions],
+                        [{**r, "name": new_name, "last_updated_time": now} for r in versions],
+                    )
+                    if versions
+                    else None
+                ),
+            )
+            for table, index, keyf in (
+                (MV_TAGS, self._t.version_tags, None),
+                (RM_TAGS, self._t.model_tags, "key"),
+                (ALIASES, self._t.aliases, "alias"),
+            ):
                 if table == MV_TAGS:
                     rows = [t for r in versions for t in self._t.version_tags.rows((name, r["version"]))]
                     drop = [((name, t["version"]), t["key"]) for t in rows]
@@ -324,16 +368,25 @@ class LakehouseRegistryStore(AbstractStore):
                     rows = index.rows(name)
                     drop = [(name, t[keyf]) for t in rows]
                 if rows:
-                    self._t.write(table, lambda t=table, i=index, d=drop, rs=rows: self._t.replace(
-                        t, i, d, [{**x, "name": new_name} for x in rs]))
+                    self._t.write(
+                        table,
+                        lambda t=table, i=index, d=drop, rs=rows: self._t.replace(
+                            t, i, d, [{**x, "name": new_name} for x in rs]
+                        ),
+                    )
 
             def plan():
                 if self._t.models.get(new_name, 0) is not None:
-                    raise MlflowException(f"Registered Model (name={new_name}) already exists.",
-                                          RESOURCE_ALREADY_EXISTS)
+                    raise MlflowException(
+                        f"Registered Model (name={new_name}) already exists.", RESOURCE_ALREADY_EXISTS
+                    )
                 old = self._t.models.get(name, 0)
-                return self._t.replace(RM, self._t.models, [(name, 0)],
-                                       [{**(old[0] if old else row), "name": new_name, "last_updated_time": now}])
+                return self._t.replace(
+                    RM,
+                    self._t.models,
+                    [(name, 0)],
+                    [{**(old[0] if old else row), "name": new_name, "last_updated_time": now}],
+                )
 
             self._t.write(RM, plan)
             self._sync()
@@ -346,8 +399,11 @@ class LakehouseRegistryStore(AbstractStore):
             # The model row goes first: once it is gone the model does not exist; children are then cleaned up.
             self._t.write(RM, lambda: self._t.replace(RM, self._t.models, [(name, 0)], []))
             versions = self._t.versions.rows(name)
-            tag_drop = [((name, r["version"]), t["key"]) for r in versions
-                        for t in self._t.version_tags.rows((name, r["version"]))]
+            tag_drop = [
+                ((name, r["version"]), t["key"])
+                for r in versions
+                for t in self._t.version_tags.rows((name, r["version"]))
+            ]
             for table, index, drop in (
                 (MV, self._t.versions, [(name, r["version"]) for r in versions]),
                 (MV_TAGS, self._t.version_tags, tag_drop),
@@ -357,8 +413,13 @@ class LakehouseRegistryStore(AbstractStore):
                 if drop:
                     self._t.write(table, lambda t=table, i=index, d=drop: self._t.replace(t, i, d, []))
 
-    def search_registered_models(self, filter_string=None, max_results=SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT,
-                                 order_by=None, page_token=None):
+    def search_registered_models(
+        self,
+        filter_string=None,
+        max_results=SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT,
+        order_by=None,
+        page_token=None,
+    ):
         if max_results > SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD:
             raise MlflowException(
                 "Invalid value for request parameter max_results. It must be at most "
@@ -392,8 +453,9 @@ class LakehouseRegistryStore(AbstractStore):
             self._sync()
             self._model_row(name)
             expected = {get_canonical_stage(s) for s in (stages or ALL_STAGES)}
-            return [self._to_version(r, aliases=True) for r in self._latest_rows(name)
-                    if r["current_stage"] in expected]
+            return [
+                self._to_version(r, aliases=True) for r in self._latest_rows(name) if r["current_stage"] in expected
+            ]
 
     def set_registered_model_tag(self, name, tag):
         _validate_model_name(name)
@@ -403,15 +465,22 @@ class LakehouseRegistryStore(AbstractStore):
 
             def plan():
                 self._model_row(name)
-                return self._t.replace(RM_TAGS, self._t.model_tags, [(name, tag.key)],
-                                       [{"name": name, "key": tag.key, "value": tag.value}])
+                return self._t.replace(
+                    RM_TAGS, self._t.model_tags, [(name, tag.key)], [{"name": name, "key": tag.key, "value": tag.value}]
+                )
 
             def events():
                 if self._is_prompt(name):
-                    return [_events.new_event("prompt_tag.set", {"name": name, "key": tag.key, "value": tag.value},
-                                              name=name)]
-                return [_events.new_event(_events.REGISTERED_MODEL_TAG_SET,
-                                          {"name": name, "key": tag.key, "value": tag.value}, name=name)]
+                    return [
+                        _events.new_event(
+                            "prompt_tag.set", {"name": name, "key": tag.key, "value": tag.value}, name=name
+                        )
+                    ]
+                return [
+                    _events.new_event(
+                        _events.REGISTERED_MODEL_TAG_SET, {"name": name, "key": tag.key, "value": tag.value}, name=name
+                    )
+                ]
 
             self._write_with_events(RM_TAGS, plan, events)
 
@@ -424,8 +493,17 @@ class LakehouseRegistryStore(AbstractStore):
             self._t.write(RM_TAGS, lambda: self._t.replace(RM_TAGS, self._t.model_tags, [(name, key)], []))
 
     # ================================================================================ model versions
-    def create_model_version(self, name, source, run_id=None, tags=None, run_link=None, description=None,
-                             local_model_path=None, model_id: str | None = None):
+    def create_model_version(
+        self,
+        name,
+        source,
+        run_id=None,
+        tags=None,
+        run_link=None,
+        description=None,
+        local_model_path=None,
+        model_id: str | None = None,
+    ):
         _validate_model_name(name)
         for tag in tags or []:
             _validate_model_version_tag(tag.key, tag.value)
@@ -459,12 +537,21 @@ class LakehouseRegistryStore(AbstractStore):
                 now = get_current_time_millis()
                 version = max((r["version"] for r in self._t.versions.rows(name)), default=0) + 1
                 out["row"] = row = {
-                    "name": name, "version": version, "creation_time": now, "last_updated_time": now,
-                    "description": description, "user_id": None, "current_stage": STAGE_NONE, "source": source,
-                    "storage_location": storage_location, "run_id": run_id, "run_link": run_link,
-                    "status": ModelVersionStatus.to_string(ModelVersionStatus.READY), "status_message": None,
+                    "name": name,
+                    "version": version,
+                    "creation_time": now,
+                    "last_updated_time": now,
+                    "description": description,
+                    "user_id": None,
+                    "current_stage": STAGE_NONE,
+                    "source": source,
+                    "storage_location": storage_location,
+                    "run_id": run_id,
+                    "run_link": run_link,
+                    "status": ModelVersionStatus.to_string(ModelVersionStatus.READY),
+                    "status_message": None,
                 }
-                return [[row]], []
+                return Change([[row]])
 
             def events():
                 row = out["row"]
@@ -473,12 +560,35 @@ class LakehouseRegistryStore(AbstractStore):
                     template = public.pop(PROMPT_TEXT_TAG_KEY, None)
                     public.pop(IS_PROMPT_TAG_KEY, None)
                     public.pop(PROMPT_TYPE_TAG_KEY, None)
-                    return [_events.new_event("prompt_version.created", {
-                        "name": name, "version": str(row["version"]), "template": template, "tags": public,
-                        "description": description or None}, name=name, version=row["version"])]
-                return [_events.new_event("model_version.created", {
-                    "name": name, "version": str(row["version"]), "source": source, "run_id": run_id or None,
-                    "tags": tag_values, "description": description or None}, name=name, version=row["version"])]
+                    return [
+                        _events.new_event(
+                            "prompt_version.created",
+                            {
+                                "name": name,
+                                "version": str(row["version"]),
+                                "template": template,
+                                "tags": public,
+                                "description": description or None,
+                            },
+                            name=name,
+                            version=row["version"],
+                        )
+                    ]
+                return [
+                    _events.new_event(
+                        "model_version.created",
+                        {
+                            "name": name,
+                            "version": str(row["version"]),
+                            "source": source,
+                            "run_id": run_id or None,
+                            "tags": tag_values,
+                            "description": description or None,
+                        },
+                        name=name,
+                        version=row["version"],
+                    )
+                ]
 
             # The version number is taken by the version commit itself (put-if-absent), so concurrent
             # writers get distinct numbers; its tags follow.
@@ -486,7 +596,7 @@ class LakehouseRegistryStore(AbstractStore):
             row = out["row"]
             if tag_values:
                 trows = [{"name": name, "version": row["version"], "key": k, "value": v} for k, v in tag_values.items()]
-                self._t.write(MV_TAGS, lambda: ([trows], []))
+                self._t.write(MV_TAGS, lambda: Change([trows]))
             self._touch_model(name, row["creation_time"])
             return self._to_version(row, aliases=True)
 
@@ -523,23 +633,49 @@ class LakehouseRegistryStore(AbstractStore):
                 now = get_current_time_millis()
                 archived = []
                 if archive_existing_versions:
-                    archived = [{**r, "current_stage": STAGE_ARCHIVED, "last_updated_time": now}
-                                for r in self._t.versions.rows(name)
-                                if r["version"] != _version_int(version) and r["current_stage"] == target]
+                    archived = [
+                        {**r, "current_stage": STAGE_ARCHIVED, "last_updated_time": now}
+                        for r in self._t.versions.rows(name)
+                        if r["version"] != _version_int(version) and r["current_stage"] == target
+                    ]
                 row = self._version_row(name, version)
                 new = {**row, "current_stage": target, "last_updated_time": now}
                 out.update(row=new, before=row["current_stage"], archived=[r["version"] for r in archived], now=now)
-                return self._t.replace(MV, self._t.versions, [(name, r["version"]) for r in [*archived, row]],
-                                       [*archived, new])
+                return self._t.replace(
+                    MV, self._t.versions, [(name, r["version"]) for r in [*archived, row]], [*archived, new]
+                )
 
             def events():
                 row = out["row"]
-                evs = [_events.new_event(_events.STAGE_TRANSITIONED, {
-                    "name": name, "version": str(row["version"]), "from_stage": out["before"], "to_stage": target,
-                    "archived_versions": [str(v) for v in out["archived"]]}, name=name, version=row["version"])]
-                evs += [_events.new_event(_events.STAGE_TRANSITIONED, {
-                    "name": name, "version": str(v), "from_stage": target, "to_stage": STAGE_ARCHIVED,
-                    "archived_versions": []}, name=name, version=v) for v in out["archived"]]
+                evs = [
+                    _events.new_event(
+                        _events.STAGE_TRANSITIONED,
+                        {
+                            "name": name,
+                            "version": str(row["version"]),
+                            "from_stage": out["before"],
+                            "to_stage": target,
+                            "archived_versions": [str(v) for v in out["archived"]],
+                        },
+                        name=name,
+                        version=row["version"],
+                    )
+                ]
+                evs += [
+                    _events.new_event(
+                        _events.STAGE_TRANSITIONED,
+                        {
+                            "name": name,
+                            "version": str(v),
+                            "from_stage": target,
+                            "to_stage": STAGE_ARCHIVED,
+                            "archived_versions": [],
+                        },
+                        name=name,
+                        version=v,
+                    )
+                    for v in out["archived"]
+                ]
                 return evs
 
             self._write_with_events(MV, plan, events)
@@ -550,10 +686,20 @@ class LakehouseRegistryStore(AbstractStore):
         v = _version_int(version)
         with self._lock:
             self._sync()
-            self._update_version(name, v, lambda r: {
-                **r, "current_stage": STAGE_DELETED_INTERNAL, "description": None, "user_id": None,
-                "source": "REDACTED-SOURCE-PATH", "run_id": "REDACTED-RUN-ID", "run_link": "REDACTED-RUN-LINK",
-                "status_message": None})
+            self._update_version(
+                name,
+                v,
+                lambda r: {
+                    **r,
+                    "current_stage": STAGE_DELETED_INTERNAL,
+                    "description": None,
+                    "user_id": None,
+                    "source": "REDACTED-SOURCE-PATH",
+                    "run_id": "REDACTED-RUN-ID",
+                    "run_link": "REDACTED-RUN-LINK",
+                    "status_message": None,
+                },
+            )
             drop = [(name, a["alias"]) for a in self._t.aliases.rows(name) if a["version"] == v]
             if drop:
                 self._t.write(ALIASES, lambda: self._t.replace(ALIASES, self._t.aliases, drop, []))
@@ -570,8 +716,9 @@ class LakehouseRegistryStore(AbstractStore):
             row = self._version_row(name, version)
             return row["storage_location"] or row["source"]
 
-    def search_model_versions(self, filter_string=None, max_results=SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT,
-                              order_by=None, page_token=None):
+    def search_model_versions(
+        self, filter_string=None, max_results=SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT, order_by=None, page_token=None
+    ):
         if not isinstance(max_results, int) or max_results < 1:
             raise MlflowException(
                 f"Invalid value for max_results. It must be a positive integer, but got {max_results}",
@@ -590,12 +737,17 @@ class LakehouseRegistryStore(AbstractStore):
         offset = SearchUtils.parse_start_offset_from_page_token(page_token)
         with self._lock:
             self._sync()
-            prompts = set() if _queries_prompts(parsed) else {
-                name for name in self._t.models.groups if self._is_prompt(name)}
+            prompts = (
+                set() if _queries_prompts(parsed) else {name for name in self._t.models.groups if self._is_prompt(name)}
+            )
             # Filter and sort light views of the rows (MLflow's matcher reads attributes and `tags`, which a
             # view computes from the row on demand); build entities only for the page returned.
-            versions = [_VersionView(r, self._t) for hits in self._t.versions.groups.values() for r, _ in hits.values()
-                        if r["current_stage"] != STAGE_DELETED_INTERNAL and r["name"] not in prompts]
+            versions = [
+                _VersionView(r, self._t)
+                for hits in self._t.versions.groups.values()
+                for r, _ in hits.values()
+                if r["current_stage"] != STAGE_DELETED_INTERNAL and r["name"] not in prompts
+            ]
             if parsed:
                 match = SearchModelVersionUtils._does_model_version_match_clauses
                 versions = [v for v in versions if _matches(match, v, parsed)]
@@ -612,13 +764,26 @@ class LakehouseRegistryStore(AbstractStore):
 
             def plan():
                 self._version_row(name, v)
-                return self._t.replace(MV_TAGS, self._t.version_tags, [((name, v), tag.key)],
-                                       [{"name": name, "version": v, "key": tag.key, "value": tag.value}])
+                return self._t.replace(
+                    MV_TAGS,
+                    self._t.version_tags,
+                    [((name, v), tag.key)],
+                    [{"name": name, "version": v, "key": tag.key, "value": tag.value}],
+                )
 
             entity = "prompt_version_tag" if self._is_prompt(name) else "model_version_tag"
-            self._write_with_events(MV_TAGS, plan, lambda: [_events.new_event(
-                f"{entity}.set", {"name": name, "version": str(version), "key": tag.key, "value": tag.value},
-                name=name, version=v)])
+            self._write_with_events(
+                MV_TAGS,
+                plan,
+                lambda: [
+                    _events.new_event(
+                        f"{entity}.set",
+                        {"name": name, "version": str(version), "key": tag.key, "value": tag.value},
+                        name=name,
+                        version=v,
+                    )
+                ],
+            )
 
     def delete_model_version_tag(self, name, version, key):
         _validate_model_name(name)
@@ -629,9 +794,14 @@ class LakehouseRegistryStore(AbstractStore):
             self._version_row(name, v)
             entity = "prompt_version_tag" if self._is_prompt(name) else "model_version_tag"
             self._write_with_events(
-                MV_TAGS, lambda: self._t.replace(MV_TAGS, self._t.version_tags, [((name, v), key)], []),
-                lambda: [_events.new_event(f"{entity}.deleted", {"name": name, "version": str(version), "key": key},
-                                           name=name, version=v)])
+                MV_TAGS,
+                lambda: self._t.replace(MV_TAGS, self._t.version_tags, [((name, v), key)], []),
+                lambda: [
+                    _events.new_event(
+                        f"{entity}.deleted", {"name": name, "version": str(version), "key": key}, name=name, version=v
+                    )
+                ],
+            )
 
     def set_registered_model_alias(self, name, alias, version):
         _validate_model_name(name)
@@ -643,13 +813,23 @@ class LakehouseRegistryStore(AbstractStore):
 
             def plan():
                 self._version_row(name, v)
-                return self._t.replace(ALIASES, self._t.aliases, [(name, alias)],
-                                       [{"name": name, "alias": alias, "version": v}])
+                return self._t.replace(
+                    ALIASES, self._t.aliases, [(name, alias)], [{"name": name, "alias": alias, "version": v}]
+                )
 
             entity = "prompt_alias" if self._is_prompt(name) else "model_version_alias"
-            self._write_with_events(ALIASES, plan, lambda: [_events.new_event(
-                f"{entity}.created", {"name": name, "alias": alias, "version": str(version)},
-                name=name, version=v)])
+            self._write_with_events(
+                ALIASES,
+                plan,
+                lambda: [
+                    _events.new_event(
+                        f"{entity}.created",
+                        {"name": name, "alias": alias, "version": str(version)},
+                        name=name,
+                        version=v,
+                    )
+                ],
+            )
 
     def delete_registered_model_alias(self, name, alias):
         _validate_model_name(name)
@@ -659,8 +839,10 @@ class LakehouseRegistryStore(AbstractStore):
             self._model_row(name)
             entity = "prompt_alias" if self._is_prompt(name) else "model_version_alias"
             self._write_with_events(
-                ALIASES, lambda: self._t.replace(ALIASES, self._t.aliases, [(name, alias)], []),
-                lambda: [_events.new_event(f"{entity}.deleted", {"name": name, "alias": alias}, name=name)])
+                ALIASES,
+                lambda: self._t.replace(ALIASES, self._t.aliases, [(name, alias)], []),
+                lambda: [_events.new_event(f"{entity}.deleted", {"name": name, "alias": alias}, name=name)],
+            )
 
     def get_model_version_by_alias(self, name, alias):
         _validate_model_name(name)
@@ -692,12 +874,20 @@ class LakehouseRegistryStore(AbstractStore):
         _validate_webhook_url(url)
         _validate_webhook_events(events)
         now = get_current_time_millis()
-        row = {"webhook_id": str(uuid.uuid4()), "name": name, "description": description, "url": url,
-               "events": json.dumps([str(e) for e in events]), "status": (status or WebhookStatus.ACTIVE).value,
-               "secret": _webhooks.seal_secret(secret), "creation_timestamp": now, "last_updated_timestamp": now,
-               "deleted_timestamp": None}
+        row = {
+            "webhook_id": str(uuid.uuid4()),
+            "name": name,
+            "description": description,
+            "url": url,
+            "events": json.dumps([str(e) for e in events]),
+            "status": (status or WebhookStatus.ACTIVE).value,
+            "secret": _webhooks.seal_secret(secret),
+            "creation_timestamp": now,
+            "last_updated_timestamp": now,
+            "deleted_timestamp": None,
+        }
         with self._lock:
-            self._t.write(WEBHOOKS, lambda: ([[row]], []))
+            self._t.write(WEBHOOKS, lambda: Change([[row]]))
         return _webhooks.to_webhook(row)
 
     def get_webhook(self, webhook_id: str) -> Webhook:
@@ -729,8 +919,9 @@ class LakehouseRegistryStore(AbstractStore):
         """
         return PagedList([], None)
 
-    def update_webhook(self, webhook_id, name=None, description=None, url=None, events=None, secret=None,
-                       status=None) -> Webhook:
+    def update_webhook(
+        self, webhook_id, name=None, description=None, url=None, events=None, secret=None, status=None
+    ) -> Webhook:
         out: dict[str, Row] = {}
         with self._lock:
             self._t.refresh([WEBHOOKS])
@@ -767,8 +958,12 @@ class LakehouseRegistryStore(AbstractStore):
             def plan():
                 row = self._webhook_row(webhook_id)
                 now = get_current_time_millis()
-                return self._t.replace(WEBHOOKS, self._t.webhooks, [(webhook_id, 0)],
-                                       [{**row, "deleted_timestamp": now, "last_updated_timestamp": now}])
+                return self._t.replace(
+                    WEBHOOKS,
+                    self._t.webhooks,
+                    [(webhook_id, 0)],
+                    [{**row, "deleted_timestamp": now, "last_updated_timestamp": now}],
+                )
 
             self._t.write(WEBHOOKS, plan)
 
@@ -789,7 +984,7 @@ class _VersionView:
     so a search over 1,000 versions builds only the page it returns. `tags` is read only by tag clauses.
     """
 
-    __slots__ = ("row", "_t")
+    __slots__ = ("_t", "row")
 
     def __init__(self, row: Row, tables: RegistryTables) -> None:
         self.row, self._t = row, tables
@@ -811,7 +1006,7 @@ class _ModelView:
     """A registered-model row seen as MLflow's model filter and `_registered_model_sort` read a `RegisteredModel`
     (`_tags` holds every tag, the prompt marker included, as on the entity)."""
 
-    __slots__ = ("row", "_tags")
+    __slots__ = ("_tags", "row")
 
     def __init__(self, row: Row, tables: RegistryTables) -> None:
         self.row = row
@@ -829,7 +1024,7 @@ def _matches(match_clause, item: Any, parsed: list[dict[str, Any]]) -> bool:
 
 
 def _page(items: list, offset: int, max_results: int) -> PagedList:
-    page = items[offset:offset + max_results]
+    page = items[offset : offset + max_results]
     token = SearchUtils.create_page_token(offset + max_results) if len(items) > offset + max_results else None
     return PagedList(page, token)
 
@@ -838,7 +1033,8 @@ def _queries_prompts(parsed: list[dict[str, Any]]) -> bool:
     for f in parsed:
         if f["type"] == "tag" and f["key"] == IS_PROMPT_TAG_KEY:
             return (f["comparator"] == "=" and f["value"].lower() == "true") or (
-                f["comparator"] == "!=" and f["value"].lower() == "false")
+                f["comparator"] == "!=" and f["value"].lower() == "false"
+            )
     return False
 
 
@@ -847,8 +1043,9 @@ def _check_model_filter(f: dict[str, Any]) -> None:
         if f["key"] != "name":
             raise MlflowException(f"Invalid attribute name: {f['key']}", error_code=INVALID_PARAMETER_VALUE)
         if f["comparator"] not in ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"):
-            raise MlflowException(f"Invalid comparator for attribute: {f['comparator']}",
-                                  error_code=INVALID_PARAMETER_VALUE)
+            raise MlflowException(
+                f"Invalid comparator for attribute: {f['comparator']}", error_code=INVALID_PARAMETER_VALUE
+            )
     elif f["type"] == "tag":
         if f["comparator"] not in ("=", "!=", "LIKE", "ILIKE"):
             raise MlflowException.invalid_parameter_value(f"Invalid comparator for tag: {f['comparator']}")
@@ -863,19 +1060,21 @@ def _check_version_filter(f: dict[str, Any]) -> None:
             raise MlflowException(f"Invalid attribute name: {key}", error_code=INVALID_PARAMETER_VALUE)
         if key in SearchModelVersionUtils.NUMERIC_ATTRIBUTES:
             if comparator not in SearchModelVersionUtils.VALID_NUMERIC_ATTRIBUTE_COMPARATORS:
-                raise MlflowException(f"Invalid comparator for attribute {key}: {comparator}",
-                                      error_code=INVALID_PARAMETER_VALUE)
+                raise MlflowException(
+                    f"Invalid comparator for attribute {key}: {comparator}", error_code=INVALID_PARAMETER_VALUE
+                )
             try:
                 if isinstance(value, float):
                     raise ValueError(value)
                 int(value)
             except (TypeError, ValueError):
                 raise MlflowException.invalid_parameter_value(
-                    f"Invalid value for numeric attribute '{key}': {value!r}") from None
+                    f"Invalid value for numeric attribute '{key}': {value!r}"
+                ) from None
         elif comparator not in SearchModelVersionUtils.VALID_STRING_ATTRIBUTE_COMPARATORS or (
-                comparator in ("IN", "NOT IN") and key not in ("run_id", "name")):
-            raise MlflowException(f"Invalid comparator for attribute: {comparator}",
-                                  error_code=INVALID_PARAMETER_VALUE)
+            comparator in ("IN", "NOT IN") and key not in ("run_id", "name")
+        ):
+            raise MlflowException(f"Invalid comparator for attribute: {comparator}", error_code=INVALID_PARAMETER_VALUE)
     elif f["type"] == "tag":
         if comparator not in ("=", "!=", "LIKE", "ILIKE"):
             raise MlflowException.invalid_parameter_value(f"Invalid comparator for tag: {comparator}")
@@ -926,8 +1125,10 @@ def _registered_model_sort(order_by: list[str] | None):
 
 
 _VERSION_FIELDS = {
-    "name": lambda v: v.name, "version_number": lambda v: int(v.version),
-    "creation_timestamp": lambda v: v.creation_timestamp, "last_updated_timestamp": lambda v: v.last_updated_timestamp,
+    "name": lambda v: v.name,
+    "version_number": lambda v: int(v.version),
+    "creation_timestamp": lambda v: v.creation_timestamp,
+    "last_updated_timestamp": lambda v: v.last_updated_timestamp,
 }
 
 

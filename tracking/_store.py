@@ -14,7 +14,6 @@ import os
 import threading
 import uuid
 from typing import Any
-from urllib.parse import urlparse
 
 from mlflow.entities import (
     Dataset,
@@ -26,9 +25,7 @@ from mlflow.entities import (
     LoggedModel,
     LoggedModelInput,
     LoggedModelOutput,
-    LoggedModelParameter,
     LoggedModelStatus,
-    LoggedModelTag,
     Metric,
     Param,
     Run,
@@ -38,7 +35,6 @@ from mlflow.entities import (
     RunOutputs,
     RunStatus,
     RunTag,
-    SourceType,
     ViewType,
 )
 from mlflow.exceptions import MlflowException
@@ -58,8 +54,6 @@ from mlflow.utils.search_utils import SearchExperimentsUtils, SearchLoggedModels
 from mlflow.utils.time import get_current_time_millis
 from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
 from mlflow.utils.validation import (
-    append_to_json_path,
-    invalid_value,
     _parse_experiment_id,
     _validate_batch_log_data,
     _validate_batch_log_limits,
@@ -69,18 +63,19 @@ from mlflow.utils.validation import (
     _validate_experiment_tag,
     _validate_logged_model_name,
     _validate_metric,
-    _validate_param,
     _validate_param_keys_unique,
     _validate_run_id,
     _validate_tag,
+    append_to_json_path,
+    invalid_value,
 )
 
-from lakehouse._log import Row
+from lakehouse import Change, Row
 
 from ._tables import TrackingTables, metric_point
 from ._unsupported import UnsupportedStoreMethods
+from ._uri import lake_root_from_uri
 
-SCHEME = "lakehouse"
 DEFAULT_EXPERIMENT_ID = "0"
 ARTIFACTS_FOLDER = "artifacts"
 MODELS_FOLDER = "models"
@@ -88,18 +83,6 @@ _FLOAT_MAX = 1.7976931348623157e308
 
 _EXPERIMENT_TABLES = ["mlflow.experiments", "mlflow.experiment_tags"]
 _RUN_TABLES = ["mlflow.runs", "mlflow.params", "mlflow.tags", "mlflow.metrics", "mlflow.inputs"]
-
-
-def lake_root_from_uri(store_uri: str) -> str:
-    """`lakehouse:///abs/path` -> `/abs/path` (a local lake root)."""
-    parsed = urlparse(store_uri)
-    if parsed.scheme != SCHEME or parsed.netloc or not parsed.path.startswith("/"):
-        raise MlflowException(
-            f"Invalid lakehouse tracking URI {store_uri!r}: expected lakehouse:///<absolute path to the lake root>, "
-            "e.g. lakehouse:///data/lake",
-            INVALID_PARAMETER_VALUE,
-        )
-    return os.path.normpath(parsed.path)
 
 
 class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
@@ -139,11 +122,20 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
         if self._t.experiment_by_id.get(DEFAULT_EXPERIMENT_ID, 0) is not None:
             return None
         now = get_current_time_millis()
-        return [[{
-            "experiment_id": DEFAULT_EXPERIMENT_ID, "name": Experiment.DEFAULT_EXPERIMENT_NAME,
-            "artifact_location": append_to_uri_path(self.artifact_root_uri, DEFAULT_EXPERIMENT_ID),
-            "lifecycle_stage": LifecycleStage.ACTIVE, "creation_time": now, "last_update_time": now,
-        }]], []
+        return Change(
+            [
+                [
+                    {
+                        "experiment_id": DEFAULT_EXPERIMENT_ID,
+                        "name": Experiment.DEFAULT_EXPERIMENT_NAME,
+                        "artifact_location": append_to_uri_path(self.artifact_root_uri, DEFAULT_EXPERIMENT_ID),
+                        "lifecycle_stage": LifecycleStage.ACTIVE,
+                        "creation_time": now,
+                        "last_update_time": now,
+                    }
+                ]
+            ]
+        )
 
     def _experiment_row(self, experiment_id: Any, view_type: int = ViewType.ALL) -> Row:
         exp_id = str(_parse_experiment_id(experiment_id or DEFAULT_EXPERIMENT_ID))
@@ -155,8 +147,12 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
     def _to_experiment(self, row: Row) -> Experiment:
         tags = [ExperimentTag(r["key"], r["value"]) for r in self._t.experiment_tags.rows(row["experiment_id"])]
         return Experiment(
-            experiment_id=row["experiment_id"], name=row["name"], artifact_location=row["artifact_location"],
-            lifecycle_stage=row["lifecycle_stage"], tags=tags, creation_time=row["creation_time"],
+            experiment_id=row["experiment_id"],
+            name=row["name"],
+            artifact_location=row["artifact_location"],
+            lifecycle_stage=row["lifecycle_stage"],
+            tags=tags,
+            creation_time=row["creation_time"],
             last_update_time=row["last_update_time"],
         )
 
@@ -185,11 +181,21 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
             exp_id = str(max(ids, default=-1) + 1)
             created["id"] = exp_id
             now = get_current_time_millis()
-            return [[{
-                "experiment_id": exp_id, "name": name,
-                "artifact_location": artifact_location or append_to_uri_path(self.artifact_root_uri, exp_id),
-                "lifecycle_stage": LifecycleStage.ACTIVE, "creation_time": now, "last_update_time": now,
-            }]], []
+            return Change(
+                [
+                    [
+                        {
+                            "experiment_id": exp_id,
+                            "name": name,
+                            "artifact_location": artifact_location
+                            or append_to_uri_path(self.artifact_root_uri, exp_id),
+                            "lifecycle_stage": LifecycleStage.ACTIVE,
+                            "creation_time": now,
+                            "last_update_time": now,
+                        }
+                    ]
+                ]
+            )
 
         with self._lock:
             self._t.write("mlflow.experiments", plan)
@@ -199,8 +205,12 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
 
     def _write_experiment_tags(self, exp_id: str, tags: dict[str, str]) -> None:
         rows = [{"experiment_id": exp_id, "key": k, "value": v} for k, v in tags.items()]
-        self._t.write("mlflow.experiment_tags", lambda: self._t.replace(
-            "mlflow.experiment_tags", self._t.experiment_tags, [(exp_id, k) for k in tags], rows))
+        self._t.write(
+            "mlflow.experiment_tags",
+            lambda: self._t.replace(
+                "mlflow.experiment_tags", self._t.experiment_tags, [(exp_id, k) for k in tags], rows
+            ),
+        )
 
     def get_experiment(self, experiment_id):
         with self._lock:
@@ -215,15 +225,18 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
                 return None
             return self._to_experiment(self._experiment_row(next(iter(ids))))
 
-    def search_experiments(self, view_type=ViewType.ACTIVE_ONLY, max_results=1000, filter_string=None,
-                           order_by=None, page_token=None):
+    def search_experiments(
+        self, view_type=ViewType.ACTIVE_ONLY, max_results=1000, filter_string=None, order_by=None, page_token=None
+    ):
         _check_max_results(max_results)
         with self._lock:
             self._sync(_EXPERIMENT_TABLES)
             stages = set(LifecycleStage.view_type_to_stages(view_type))
             experiments = [
-                self._to_experiment(hit[0]) for hits in self._t.experiment_by_id.groups.values()
-                for hit in hits.values() if hit[0]["lifecycle_stage"] in stages
+                self._to_experiment(hit[0])
+                for hits in self._t.experiment_by_id.groups.values()
+                for hit in hits.values()
+                if hit[0]["lifecycle_stage"] in stages
             ]
         filtered = SearchExperimentsUtils.filter(experiments, filter_string)
         ordered = SearchExperimentsUtils.sort(filtered, order_by or ["creation_time DESC", "experiment_id ASC"])
@@ -235,21 +248,22 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
             row = self._experiment_row(experiment_id, view_type)
             new = change(row)
             new["last_update_time"] = get_current_time_millis()
-            return self._t.replace("mlflow.experiments", self._t.experiment_by_id,
-                                   [(row["experiment_id"], 0)], [new])
+            return self._t.replace("mlflow.experiments", self._t.experiment_by_id, [(row["experiment_id"], 0)], [new])
 
         self._t.write("mlflow.experiments", plan)
 
     def delete_experiment(self, experiment_id):
         with self._lock:
-            self._update_experiment(experiment_id, ViewType.ACTIVE_ONLY,
-                                    lambda r: {**r, "lifecycle_stage": LifecycleStage.DELETED})
+            self._update_experiment(
+                experiment_id, ViewType.ACTIVE_ONLY, lambda r: {**r, "lifecycle_stage": LifecycleStage.DELETED}
+            )
             self._set_runs_lifecycle(str(_parse_experiment_id(experiment_id)), LifecycleStage.DELETED)
 
     def restore_experiment(self, experiment_id):
         with self._lock:
-            self._update_experiment(experiment_id, ViewType.DELETED_ONLY,
-                                    lambda r: {**r, "lifecycle_stage": LifecycleStage.ACTIVE})
+            self._update_experiment(
+                experiment_id, ViewType.DELETED_ONLY, lambda r: {**r, "lifecycle_stage": LifecycleStage.ACTIVE}
+            )
             self._set_runs_lifecycle(str(_parse_experiment_id(experiment_id)), LifecycleStage.ACTIVE)
 
     def _set_runs_lifecycle(self, exp_id: str, stage: str) -> None:
@@ -258,8 +272,10 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
             rows = self._t.runs_by_experiment.rows(exp_id)
             if not rows:
                 return None
-            new = [{**r, "lifecycle_stage": stage,
-                    "deleted_time": now if stage == LifecycleStage.DELETED else None} for r in rows]
+            new = [
+                {**r, "lifecycle_stage": stage, "deleted_time": now if stage == LifecycleStage.DELETED else None}
+                for r in rows
+            ]
             return self._t.replace("mlflow.runs", self._t.run_by_id, [(r["run_id"], 0) for r in rows], new)
 
         self._t.write("mlflow.runs", plan)
@@ -295,8 +311,9 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
 
             def plan():
                 if self._t.experiment_tags.get(exp_id, key) is None:
-                    raise MlflowException(f"No tag with name: {key} in experiment with id {experiment_id}",
-                                          RESOURCE_DOES_NOT_EXIST)
+                    raise MlflowException(
+                        f"No tag with name: {key} in experiment with id {experiment_id}", RESOURCE_DOES_NOT_EXIST
+                    )
                 return self._t.replace("mlflow.experiment_tags", self._t.experiment_tags, [(exp_id, key)], [])
 
             self._t.write("mlflow.experiment_tags", plan)
@@ -323,9 +340,15 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
             return cached
         row = self._run_row(run_id)
         info = RunInfo(
-            run_id=row["run_id"], experiment_id=row["experiment_id"], user_id=row["user_id"],
-            status=row["status"], start_time=row["start_time"], end_time=row["end_time"],
-            lifecycle_stage=row["lifecycle_stage"], artifact_uri=row["artifact_uri"], run_name=row["name"],
+            run_id=row["run_id"],
+            experiment_id=row["experiment_id"],
+            user_id=row["user_id"],
+            status=row["status"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            lifecycle_stage=row["lifecycle_stage"],
+            artifact_uri=row["artifact_uri"],
+            run_name=row["name"],
         )
         latest: dict[str, tuple] = {}
         for m in self._t.metrics.rows(run_id):
@@ -341,17 +364,26 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
         datasets, model_inputs, model_outputs = [], [], []
         for r in self._t.inputs.rows(run_id):
             if r["kind"] == "dataset":
-                ds = Dataset(name=r["dataset_name"], digest=r["dataset_digest"],
-                             source_type=r["dataset_source_type"], source=r["dataset_source"],
-                             schema=r["dataset_schema"], profile=r["dataset_profile"])
+                ds = Dataset(
+                    name=r["dataset_name"],
+                    digest=r["dataset_digest"],
+                    source_type=r["dataset_source_type"],
+                    source=r["dataset_source"],
+                    schema=r["dataset_schema"],
+                    profile=r["dataset_profile"],
+                )
                 tags_ = [InputTag(k, v) for k, v in json.loads(r["input_tags"] or "{}").items()]
                 datasets.append(DatasetInput(dataset=ds, tags=tags_))
             elif r["kind"] == "model_input":
                 model_inputs.append(LoggedModelInput(model_id=r["model_id"]))
             elif r["kind"] == "model_output":
                 model_outputs.append(LoggedModelOutput(model_id=r["model_id"], step=r["step"]))
-        run = Run(info, RunData(metrics=metrics, params=params, tags=tags),
-                  RunInputs(dataset_inputs=datasets, model_inputs=model_inputs), RunOutputs(model_outputs))
+        run = Run(
+            info,
+            RunData(metrics=metrics, params=params, tags=tags),
+            RunInputs(dataset_inputs=datasets, model_inputs=model_inputs),
+            RunOutputs(model_outputs),
+        )
         self._run_cache[run_id] = run
         return run
 
@@ -375,16 +407,22 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
             exp = self._experiment_row(experiment_id)
             self._check_experiment_active(exp)
             row = {
-                "run_id": run_id, "experiment_id": exp["experiment_id"], "name": run_name, "user_id": user_id,
-                "status": RunStatus.to_string(RunStatus.RUNNING), "start_time": start_time, "end_time": None,
-                "deleted_time": None, "lifecycle_stage": LifecycleStage.ACTIVE,
+                "run_id": run_id,
+                "experiment_id": exp["experiment_id"],
+                "name": run_name,
+                "user_id": user_id,
+                "status": RunStatus.to_string(RunStatus.RUNNING),
+                "start_time": start_time,
+                "end_time": None,
+                "deleted_time": None,
+                "lifecycle_stage": LifecycleStage.ACTIVE,
                 "artifact_uri": append_to_uri_path(exp["artifact_location"], run_id, ARTIFACTS_FOLDER),
             }
             # Tags first: a run row is only visible with its tags already there (no half-created run).
             tag_rows = {t.key: {"run_id": run_id, "key": t.key, "value": t.value} for t in tags}
             if tag_rows:
-                self._t.write("mlflow.tags", lambda: ([list(tag_rows.values())], []))
-            self._t.write("mlflow.runs", lambda: ([[row]], []))
+                self._t.write("mlflow.tags", lambda: Change([list(tag_rows.values())]))
+            self._t.write("mlflow.runs", lambda: Change([[row]]))
             return self._to_run(run_id)
 
     def get_run(self, run_id):
@@ -416,8 +454,11 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
     def _set_run_lifecycle(self, run_id: str, stage: str) -> None:
         def plan():
             row = self._run_row(run_id)
-            new = {**row, "lifecycle_stage": stage,
-                   "deleted_time": get_current_time_millis() if stage == LifecycleStage.DELETED else None}
+            new = {
+                **row,
+                "lifecycle_stage": stage,
+                "deleted_time": get_current_time_millis() if stage == LifecycleStage.DELETED else None,
+            }
             return self._t.replace("mlflow.runs", self._t.run_by_id, [(run_id, 0)], [new])
 
         with self._lock:
@@ -434,13 +475,14 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
         rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
 
         def plan():
-            unchanged = all((h := self._t.tags.get(run_id, k)) is not None and h[0]["value"] == v
-                            for k, v in tags.items())
+            unchanged = all(
+                (h := self._t.tags.get(run_id, k)) is not None and h[0]["value"] == v for k, v in tags.items()
+            )
             if unchanged:
                 return None
             existing = [(run_id, k) for k in tags if self._t.tags.get(run_id, k) is not None]
             if not existing:
-                return [rows], []
+                return Change([rows])
             return self._t.replace("mlflow.tags", self._t.tags, existing, rows)
 
         self._t.write("mlflow.tags", plan)
@@ -500,7 +542,7 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
                     f"for run ID='{run_id}'.",
                     INVALID_PARAMETER_VALUE,
                 )
-            return ([new], []) if new else None
+            return Change([new]) if new else None
 
         self._t.write("mlflow.params", plan, also_refresh=["mlflow.runs"])
 
@@ -510,9 +552,16 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
             value = float(m.value)
             if math.isinf(value):
                 value = _FLOAT_MAX if value > 0 else -_FLOAT_MAX
-            row = {"run_id": run_id, "key": m.key, "value": value, "timestamp": int(m.timestamp),
-                   "step": int(m.step or 0), "model_id": m.model_id, "dataset_name": m.dataset_name,
-                   "dataset_digest": m.dataset_digest}
+            row = {
+                "run_id": run_id,
+                "key": m.key,
+                "value": value,
+                "timestamp": int(m.timestamp),
+                "step": int(m.step or 0),
+                "model_id": m.model_id,
+                "dataset_name": m.dataset_name,
+                "dataset_digest": m.dataset_digest,
+            }
             point = metric_point(row)
             if point not in seen:
                 seen.add(point)
@@ -520,7 +569,7 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
 
         def plan():
             new = [row for point, row in rows if self._t.metrics.get(run_id, point) is None]
-            return ([new], []) if new else None
+            return Change([new]) if new else None
 
         self._t.write("mlflow.metrics", plan)
 
@@ -531,8 +580,7 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
 
             def plan():
                 if self._t.tags.get(run_id, key) is None:
-                    raise MlflowException(f"No tag with name: {key} in run with id {run_id}",
-                                          RESOURCE_DOES_NOT_EXIST)
+                    raise MlflowException(f"No tag with name: {key} in run with id {run_id}", RESOURCE_DOES_NOT_EXIST)
                 return self._t.replace("mlflow.tags", self._t.tags, [(run_id, key)], [])
 
             self._t.write("mlflow.tags", plan)
@@ -556,18 +604,30 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
         rows: list[Row] = []
         for d in datasets or []:
             ds = d.dataset
-            rows.append({"run_id": run_id, "kind": "dataset", "dataset_name": ds.name, "dataset_digest": ds.digest,
-                         "dataset_source_type": ds.source_type, "dataset_source": ds.source,
-                         "dataset_schema": ds.schema, "dataset_profile": ds.profile,
-                         "input_tags": json.dumps({t.key: t.value for t in d.tags or []}),
-                         "model_id": None, "step": None})
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "kind": "dataset",
+                    "dataset_name": ds.name,
+                    "dataset_digest": ds.digest,
+                    "dataset_source_type": ds.source_type,
+                    "dataset_source": ds.source,
+                    "dataset_schema": ds.schema,
+                    "dataset_profile": ds.profile,
+                    "input_tags": json.dumps({t.key: t.value for t in d.tags or []}),
+                    "model_id": None,
+                    "step": None,
+                }
+            )
         for m in models or []:
             rows.append({**_EMPTY_INPUT, "run_id": run_id, "kind": "model_input", "model_id": m.model_id})
         self._write_inputs(run_id, rows)
 
     def log_outputs(self, run_id, models):
-        rows = [{**_EMPTY_INPUT, "run_id": run_id, "kind": "model_output", "model_id": m.model_id, "step": m.step}
-                for m in models]
+        rows = [
+            {**_EMPTY_INPUT, "run_id": run_id, "kind": "model_output", "model_id": m.model_id, "step": m.step}
+            for m in models
+        ]
         self._write_inputs(run_id, rows)
 
     def _write_inputs(self, run_id: str, rows: list[Row]) -> None:
@@ -582,7 +642,7 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
                     if key not in seen and self._t.inputs.get(run_id, key) is None:
                         seen.add(key)
                         new.append(r)
-                return ([new], []) if new else None
+                return Change([new]) if new else None
 
             self._t.write("mlflow.inputs", plan)
 
@@ -595,8 +655,10 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
             self._sync()
             exp_ids = [str(_parse_experiment_id(e)) for e in experiment_ids]
             runs = [
-                self._to_run(rid) for e in exp_ids for rid, (row, _) in
-                self._t.runs_by_experiment.groups.get(e, {}).items() if row["lifecycle_stage"] in stages
+                self._to_run(rid)
+                for e in exp_ids
+                for rid, (row, _) in self._t.runs_by_experiment.groups.get(e, {}).items()
+                if row["lifecycle_stage"] in stages
             ]
         filtered = SearchUtils.filter(runs, filter_string)
         ordered = SearchUtils.sort(filtered, order_by)
@@ -613,10 +675,15 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
         model_id = row["model_id"]
         metrics = [_metric(m, model=True) for m in self._t.model_metrics.rows(model_id)]
         return LoggedModel(
-            experiment_id=row["experiment_id"], model_id=model_id, name=row["name"],
-            artifact_location=row["artifact_location"], creation_timestamp=row["creation_timestamp"],
-            last_updated_timestamp=row["last_updated_timestamp"], model_type=row["model_type"],
-            source_run_id=row["source_run_id"], status=LoggedModelStatus.from_int(row["status"]),
+            experiment_id=row["experiment_id"],
+            model_id=model_id,
+            name=row["name"],
+            artifact_location=row["artifact_location"],
+            creation_timestamp=row["creation_timestamp"],
+            last_updated_timestamp=row["last_updated_timestamp"],
+            model_type=row["model_type"],
+            source_run_id=row["source_run_id"],
+            status=LoggedModelStatus.from_int(row["status"]),
             status_message=row["status_message"],
             tags={r["key"]: r["value"] for r in self._t.model_tags.rows(model_id)},
             params={r["key"]: r["value"] for r in self._t.model_params.rows(model_id)},
@@ -624,11 +691,19 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
         )
 
     def _sync_models(self) -> None:
-        self._sync(["mlflow.experiments", "mlflow.logged_models", "mlflow.logged_model_tags",
-                    "mlflow.logged_model_params", "mlflow.metrics"])
+        self._sync(
+            [
+                "mlflow.experiments",
+                "mlflow.logged_models",
+                "mlflow.logged_model_tags",
+                "mlflow.logged_model_params",
+                "mlflow.metrics",
+            ]
+        )
 
-    def create_logged_model(self, experiment_id, name=None, source_run_id=None, tags=None, params=None,
-                            model_type=None):
+    def create_logged_model(
+        self, experiment_id, name=None, source_run_id=None, tags=None, params=None, model_type=None
+    ):
         _validate_logged_model_name(name)
         with self._lock:
             self._sync_models()
@@ -637,20 +712,27 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
             model_id = f"m-{uuid.uuid4().hex}"
             now = get_current_time_millis()
             row = {
-                "model_id": model_id, "experiment_id": exp["experiment_id"], "name": name or _generate_random_name(),
-                "artifact_location": append_to_uri_path(exp["artifact_location"], MODELS_FOLDER, model_id,
-                                                        ARTIFACTS_FOLDER),
-                "creation_timestamp": now, "last_updated_timestamp": now, "model_type": model_type,
-                "source_run_id": source_run_id, "status": LoggedModelStatus.PENDING.to_int(),
-                "status_message": None, "lifecycle_stage": LifecycleStage.ACTIVE,
+                "model_id": model_id,
+                "experiment_id": exp["experiment_id"],
+                "name": name or _generate_random_name(),
+                "artifact_location": append_to_uri_path(
+                    exp["artifact_location"], MODELS_FOLDER, model_id, ARTIFACTS_FOLDER
+                ),
+                "creation_timestamp": now,
+                "last_updated_timestamp": now,
+                "model_type": model_type,
+                "source_run_id": source_run_id,
+                "status": LoggedModelStatus.PENDING.to_int(),
+                "status_message": None,
+                "lifecycle_stage": LifecycleStage.ACTIVE,
             }
             if params:
                 prow = [{"model_id": model_id, "key": p.key, "value": p.value} for p in params]
-                self._t.write("mlflow.logged_model_params", lambda: ([prow], []))
+                self._t.write("mlflow.logged_model_params", lambda: Change([prow]))
             if tags:
                 trow = list({t.key: {"model_id": model_id, "key": t.key, "value": t.value} for t in tags}.values())
-                self._t.write("mlflow.logged_model_tags", lambda: ([trow], []))
-            self._t.write("mlflow.logged_models", lambda: ([[row]], []))
+                self._t.write("mlflow.logged_model_tags", lambda: Change([trow]))
+            self._t.write("mlflow.logged_models", lambda: Change([[row]]))
             return self._to_model(row)
 
     def get_logged_model(self, model_id, allow_deleted=False):
@@ -687,8 +769,12 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
             self._model_row(model_id)
             values = {t.key: t.value for t in tags}
             rows = [{"model_id": model_id, "key": k, "value": v} for k, v in values.items()]
-            self._t.write("mlflow.logged_model_tags", lambda: self._t.replace(
-                "mlflow.logged_model_tags", self._t.model_tags, [(model_id, k) for k in values], rows))
+            self._t.write(
+                "mlflow.logged_model_tags",
+                lambda: self._t.replace(
+                    "mlflow.logged_model_tags", self._t.model_tags, [(model_id, k) for k in values], rows
+                ),
+            )
 
     def delete_logged_model_tag(self, model_id, key):
         with self._lock:
@@ -697,22 +783,24 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
 
             def plan():
                 if self._t.model_tags.get(model_id, key) is None:
-                    raise MlflowException(f"No tag with key {key!r} found for model with ID {model_id!r}.",
-                                          RESOURCE_DOES_NOT_EXIST)
+                    raise MlflowException(
+                        f"No tag with key {key!r} found for model with ID {model_id!r}.", RESOURCE_DOES_NOT_EXIST
+                    )
                 return self._t.replace("mlflow.logged_model_tags", self._t.model_tags, [(model_id, key)], [])
 
             self._t.write("mlflow.logged_model_tags", plan)
 
-    def search_logged_models(self, experiment_ids, filter_string=None, datasets=None, max_results=None,
-                             order_by=None, page_token=None):
+    def search_logged_models(
+        self, experiment_ids, filter_string=None, datasets=None, max_results=None, order_by=None, page_token=None
+    ):
         if datasets and not all(d.get("dataset_name") for d in datasets):
-            raise MlflowException("`dataset_name` in the `datasets` clause must be specified.",
-                                  INVALID_PARAMETER_VALUE)
+            raise MlflowException("`dataset_name` in the `datasets` clause must be specified.", INVALID_PARAMETER_VALUE)
         max_results = max_results or SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT
         with self._lock:
             self._sync_models()
             models = [
-                self._to_model(row) for e in experiment_ids
+                self._to_model(row)
+                for e in experiment_ids
                 for row, _ in self._t.models_by_experiment.groups.get(str(e), {}).values()
                 if row["lifecycle_stage"] != LifecycleStage.DELETED
             ]
@@ -723,9 +811,17 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
 
 
 _EMPTY_INPUT: Row = {
-    "dataset_name": None, "dataset_digest": None, "dataset_source_type": None, "dataset_source": None,
-    "dataset_schema": None, "dataset_profile": None, "input_tags": None, "model_id": None, "step": None,
+    "dataset_name": None,
+    "dataset_digest": None,
+    "dataset_source_type": None,
+    "dataset_source": None,
+    "dataset_schema": None,
+    "dataset_profile": None,
+    "input_tags": None,
+    "model_id": None,
+    "step": None,
 }
+
 
 def _long(value: Any, path: str, detail: str) -> int:
     """`value` as a 64-bit integer (a float with no fractional part is taken), never silently truncated.
@@ -751,9 +847,16 @@ def _metric(row: Row, *, model: bool = False) -> Metric:
     """A run's metric carries key/value/timestamp/step only; a logged model's also its run and dataset."""
     if not model:
         return Metric(key=row["key"], value=row["value"], timestamp=row["timestamp"], step=row["step"])
-    return Metric(key=row["key"], value=row["value"], timestamp=row["timestamp"], step=row["step"],
-                  run_id=row["run_id"], model_id=row["model_id"], dataset_name=row["dataset_name"],
-                  dataset_digest=row["dataset_digest"])
+    return Metric(
+        key=row["key"],
+        value=row["value"],
+        timestamp=row["timestamp"],
+        step=row["step"],
+        run_id=row["run_id"],
+        model_id=row["model_id"],
+        dataset_name=row["dataset_name"],
+        dataset_digest=row["dataset_digest"],
+    )
 
 
 def _nan_last(v: float | None) -> float:
@@ -772,4 +875,3 @@ def _check_max_results(max_results: Any) -> None:
             f"{SEARCH_MAX_RESULTS_THRESHOLD}",
             INVALID_PARAMETER_VALUE,
         )
-

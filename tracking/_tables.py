@@ -15,9 +15,7 @@ from collections.abc import Callable, Hashable, Iterable
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED, TEMPORARILY_UNAVAILABLE
 
-from lakehouse import LeanTable
-from lakehouse._log import Change, Row
-from lakehouse import RetryPolicy
+from lakehouse import Change, LeanTable, RetryPolicy, Row
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
 
 from ._index import Index
@@ -45,12 +43,16 @@ def mlflow_error(exc: ConcurrentModificationError | UnsupportedTableFeatureError
     if isinstance(exc, ConcurrentModificationError):
         return MlflowException(
             f"{exc} Other writers kept winning the commit for {exc.attempts} attempt(s); the client may retry, "
-            "and fewer concurrent writers per lake help.", error_code=TEMPORARILY_UNAVAILABLE)
+            "and fewer concurrent writers per lake help.",
+            error_code=TEMPORARILY_UNAVAILABLE,
+        )
     return MlflowException(
         f"The lakehouse tracking store cannot {exc.operation} its Delta table {exc.table!r}: it uses the Delta "
         f"feature {exc.feature!r}{f' ({exc.detail})' if exc.detail else ''}. The store reads and writes plain "
         "Delta tables only; rewrite the table without the feature (e.g. with delta-spark) or point the store "
-        "at another lake.", error_code=NOT_IMPLEMENTED)
+        "at another lake.",
+        error_code=NOT_IMPLEMENTED,
+    )
 
 
 class DeltaTables:
@@ -69,16 +71,25 @@ class DeltaTables:
         for name, (indexes, hook) in wiring.items():
             schema, description = TABLES[name]
             self.tables[name] = LeanTable(
-                path=os.path.join(root, *name.split(".")), name=name, schema=schema,
-                description=description, indexes=indexes, on_change=hook, client_version=CLIENT_VERSION,
+                path=os.path.join(root, *name.split(".")),
+                name=name,
+                schema=schema,
+                description=description,
+                indexes=indexes,
+                on_change=hook,
+                client_version=CLIENT_VERSION,
             )
 
     def create_missing(self) -> None:
         try:
             for name, (schema, description) in TABLES.items():
                 table = self.tables.get(name) or LeanTable(
-                    path=os.path.join(self.root, *name.split(".")), name=name, schema=schema, description=description,
-                    client_version=CLIENT_VERSION)
+                    path=os.path.join(self.root, *name.split(".")),
+                    name=name,
+                    schema=schema,
+                    description=description,
+                    client_version=CLIENT_VERSION,
+                )
                 table.create_if_missing()
         except UnsupportedTableFeatureError as exc:
             raise mlflow_error(exc) from exc
@@ -94,8 +105,8 @@ class DeltaTables:
         """Commit what `plan()` returns on the freshest snapshot, re-planning after every lost race.
 
         `plan` sees refreshed state (table `name` and `also_refresh`), validates against it (raising
-        MlflowException), and returns `(adds, removes)`, `(adds, removes, commit_info)` (merged into the
-        commit's `commitInfo`) or None when there is nothing to write. Returns whether a commit was made.
+        MlflowException), and returns a `lakehouse._log.Change` (its `info` merged into the commit's
+        `commitInfo`; no side effects: it may run once per lost race) or None when there is nothing to write. Returns whether a commit was made.
         Lost races are retried until `retry_policy.deadline`; then MlflowException(TEMPORARILY_UNAVAILABLE).
         """
         refresh = [name, *also_refresh]
@@ -104,9 +115,10 @@ class DeltaTables:
         except (ConcurrentModificationError, UnsupportedTableFeatureError) as exc:
             raise mlflow_error(exc) from exc
 
-    def replace(self, name: str, index: Index, drop: Iterable[tuple[Hashable, Hashable]],
-                new_rows: list[Row]) -> tuple[list[list[Row]], list[str]] | None:
-        """The (adds, removes) that drop the rows at `drop` (group, key) and add `new_rows`.
+    def replace(
+        self, name: str, index: Index, drop: Iterable[tuple[Hashable, Hashable]], new_rows: list[Row]
+    ) -> Change | None:
+        """The change that drops the rows at `drop` (group, key) and add `new_rows`.
 
         Files holding a dropped row are rewritten without it (rows are matched by their (group, key) in
         `index`); their other rows move to the new file.
@@ -122,14 +134,14 @@ class DeltaTables:
         if not files and not new_rows:
             return None
         kept = [r for f in files for r in table.files[f].rows if index.address(r) not in dropped]
-        return [kept + new_rows], files
+        return Change([kept + new_rows], files)
 
 
 class TrackingTables(DeltaTables):
     """Every tracking table of a lake as a `LeanTable`, with the indexes the store reads through."""
 
     def __init__(self, root: str, on_run_change: Callable[[str], None]) -> None:
-        by = lambda col: (lambda r: r[col])  # noqa: E731
+        by = lambda col: lambda r: r[col]  # noqa: E731
         self.experiment_by_id = Index(by("experiment_id"), _one)
         self.experiment_by_name = Index(by("name"), by("experiment_id"))
         self.experiment_tags = Index(by("experiment_id"), by("key"))
@@ -138,10 +150,12 @@ class TrackingTables(DeltaTables):
         self.params = Index(by("run_id"), by("key"))
         self.tags = Index(by("run_id"), by("key"))
         self.metrics = Index(by("run_id"), metric_point)
-        self.model_metrics = Index(by("model_id"), lambda r: (r["run_id"], *metric_point(r)),
-                                   when=lambda r: r["model_id"] is not None)
-        self.inputs = Index(by("run_id"), lambda r: (r["kind"], r["dataset_name"], r["dataset_digest"],
-                                                     r["model_id"], r["step"]))
+        self.model_metrics = Index(
+            by("model_id"), lambda r: (r["run_id"], *metric_point(r)), when=lambda r: r["model_id"] is not None
+        )
+        self.inputs = Index(
+            by("run_id"), lambda r: (r["kind"], r["dataset_name"], r["dataset_digest"], r["model_id"], r["step"])
+        )
         self.model_by_id = Index(by("model_id"), _one)
         self.models_by_experiment = Index(by("experiment_id"), by("model_id"))
         self.model_tags = Index(by("model_id"), by("key"))

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -43,8 +43,7 @@ from mlflow.webhooks.constants import (
 )
 from mlflow.webhooks.ssrf import SSRFProtectedHTTPAdapter
 
-from lakehouse._log import Row
-
+from lakehouse import Row
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Statuses MLflow's sender retries (its urllib3 `status_forcelist`); other 4xx/5xx fail at once."""
@@ -68,8 +67,7 @@ def backoff_seconds(attempt: int) -> float:
 
 def sign(secret: str, delivery_id: str, timestamp: str, body: str) -> str:
     """MLflow's webhook signature: `v1,` + base64(HMAC-SHA256(secret, f"{delivery_id}.{timestamp}.{body}"))."""
-    digest = hmac.new(secret.encode("utf-8"), f"{delivery_id}.{timestamp}.{body}".encode("utf-8"),
-                      hashlib.sha256).digest()
+    digest = hmac.new(secret.encode("utf-8"), f"{delivery_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
     return f"{WEBHOOK_SIGNATURE_VERSION},{base64.b64encode(digest).decode('utf-8')}"
 
 
@@ -110,36 +108,48 @@ def send(webhook: Webhook, event: WebhookEvent, data: dict[str, Any]) -> Outcome
     except MlflowException as e:
         return Outcome(ok=False, error=f"URL refused: {e.message}", delivery_id=delivery_id)
     body: dict[str, Any] = {
-        "entity": event.entity.value, "action": event.action.value,
-        "timestamp": datetime.now(timezone.utc).isoformat(), "data": data,
+        "entity": event.entity.value,
+        "action": event.action.value,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "data": data,
     }
     if MLFLOW_ENABLE_WORKSPACES.get():
         body["workspace"] = webhook.workspace
     text = json.dumps(body)
     unix = str(int(time.time()))
-    headers = {"Content-Type": "application/json", WEBHOOK_DELIVERY_ID_HEADER: delivery_id,
-               WEBHOOK_TIMESTAMP_HEADER: unix}
+    headers = {
+        "Content-Type": "application/json",
+        WEBHOOK_DELIVERY_ID_HEADER: delivery_id,
+        WEBHOOK_TIMESTAMP_HEADER: unix,
+    }
     if webhook.secret:
         headers[WEBHOOK_SIGNATURE_HEADER] = sign(webhook.secret, delivery_id, unix, text)
     try:
-        resp = _http().post(webhook.url, data=text.encode("utf-8"), headers=headers,
-                            timeout=MLFLOW_WEBHOOK_REQUEST_TIMEOUT.get())
+        resp = _http().post(
+            webhook.url, data=text.encode("utf-8"), headers=headers, timeout=MLFLOW_WEBHOOK_REQUEST_TIMEOUT.get()
+        )
     except requests.RequestException as e:
         return Outcome(ok=False, retryable=True, error=f"{type(e).__name__}: {e}"[:2000], delivery_id=delivery_id)
-    except Exception as e:  # SSRFProtectionError and friends: fail closed, no retry
+    except Exception as e:  # noqa: BLE001 - SSRFProtectionError and friends: fail closed, no retry
         return Outcome(ok=False, error=f"{type(e).__name__}: {e}"[:2000], delivery_id=delivery_id)
     ok = resp.status_code < 400
-    return Outcome(ok=ok, retryable=resp.status_code in RETRY_STATUSES, response_status=resp.status_code,
-                   response_body=resp.text[:2000], error=None if ok else f"HTTP {resp.status_code}",
-                   delivery_id=delivery_id)
+    return Outcome(
+        ok=ok,
+        retryable=resp.status_code in RETRY_STATUSES,
+        response_status=resp.status_code,
+        response_body=resp.text[:2000],
+        error=None if ok else f"HTTP {resp.status_code}",
+        delivery_id=delivery_id,
+    )
 
 
 def test_result(outcome: Outcome) -> WebhookTestResult:
     """The `WebhookTestResult` MLflow's server answers `test_webhook` with."""
     if outcome.response_status is None:
         return WebhookTestResult(success=False, error_message=f"Failed to test webhook: {outcome.error}")
-    return WebhookTestResult(success=outcome.ok, response_status=outcome.response_status,
-                             response_body=outcome.response_body)
+    return WebhookTestResult(
+        success=outcome.ok, response_status=outcome.response_status, response_body=outcome.response_body
+    )
 
 
 # -- rows <-> entities ------------------------------------------------------------------------------------
@@ -169,13 +179,18 @@ def open_secret(stored: str | None) -> str | None:
             "A webhook secret in the lake is encrypted but MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY is not set in this "
             "process; set it to the key the webhook was created with.",
         )
-    return cipher.decrypt(stored[len(_FERNET_PREFIX):].encode()).decode()
+    return cipher.decrypt(stored[len(_FERNET_PREFIX) :].encode()).decode()
 
 
 def to_webhook(row: Row) -> Webhook:
     return Webhook(
-        webhook_id=row["webhook_id"], name=row["name"], url=row["url"],
+        webhook_id=row["webhook_id"],
+        name=row["name"],
+        url=row["url"],
         events=[WebhookEvent.from_str(e) for e in json.loads(row["events"])],
-        creation_timestamp=row["creation_timestamp"], last_updated_timestamp=row["last_updated_timestamp"],
-        description=row["description"], status=WebhookStatus(row["status"]), secret=open_secret(row["secret"]),
+        creation_timestamp=row["creation_timestamp"],
+        last_updated_timestamp=row["last_updated_timestamp"],
+        description=row["description"],
+        status=WebhookStatus(row["status"]),
+        secret=open_secret(row["secret"]),
     )

@@ -9,6 +9,7 @@ Merges hand delta-rs an Arrow copy of the source. The pyarrow-dataset readers (`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import posixpath
@@ -34,8 +35,8 @@ from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult
 from .._keys import check_unique_arrow
 from .._names import TableRef
 from .._retry import retry_on_conflict
-from .._session import scoped_conf
 from .._schema import from_json
+from .._session import scoped_conf
 from .._timetravel import ms_to_utc
 from ..errors import DataFilesMissingError, TableNotFoundError
 from ._base import Engine, MergeSpec, TableState
@@ -45,7 +46,6 @@ from ._base import quote_ident as _q
 _DIRECT_PARTITION_TYPES = (T.StringType, T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.BooleanType, T.DateType)
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _TOKEN_KEY = "lakehouse.commitToken"
-
 
 
 def _arrow_schema(schema: T.StructType) -> pa.Schema:
@@ -203,10 +203,8 @@ class DeltaRsEngine(Engine):
         subs = {a.path.split("/")[0] for a in adds}
         for sub in subs:
             fs, base = _fs(f"{ref.path.rstrip('/')}/{sub}")
-            try:
+            with contextlib.suppress(OSError):
                 fs.delete_dir(base)
-            except OSError:
-                pass
 
     def create(self, ref, schema, df, *, partition_by, name, description, properties) -> WriteResult:
         # delta-rs refuses properties outside the `delta.*` set at creation but accepts them afterwards, so
@@ -217,8 +215,13 @@ class DeltaRsEngine(Engine):
         parts = list(partition_by) or None
         if df is None:
             DeltaTable.create(
-                ref.path, schema=dschema, mode="error", partition_by=parts, name=name,
-                description=description, configuration=known,
+                ref.path,
+                schema=dschema,
+                mode="error",
+                partition_by=parts,
+                name=name,
+                description=description,
+                configuration=known,
             )
             result = WriteResult(version=0, num_rows=0, num_files=0)
         else:
@@ -226,15 +229,26 @@ class DeltaRsEngine(Engine):
             if adds is None:
                 data = _nullable_arrow(df.toArrow(), schema)
                 write_deltalake(
-                    ref.path, data, mode="error", partition_by=parts, name=name,
-                    description=description, configuration=known,
+                    ref.path,
+                    data,
+                    mode="error",
+                    partition_by=parts,
+                    name=name,
+                    description=description,
+                    configuration=known,
                 )
                 result = WriteResult(version=0, num_rows=data.num_rows, num_files=-1)
             else:
                 try:
                     create_table_with_add_actions(
-                        ref.path, dschema, adds, mode="error", partition_by=parts, name=name,
-                        description=description, configuration=known,
+                        ref.path,
+                        dschema,
+                        adds,
+                        mode="error",
+                        partition_by=parts,
+                        name=name,
+                        description=description,
+                        configuration=known,
                     )
                 except BaseException:
                     self._discard(ref, adds)
@@ -255,8 +269,9 @@ class DeltaRsEngine(Engine):
 
             def commit_arrow() -> WriteResult:
                 token, props = _tagged()
-                write_deltalake(ref.path, data, mode=mode, schema_mode=schema_mode, partition_by=parts,
-                                commit_properties=props)
+                write_deltalake(
+                    ref.path, data, mode=mode, schema_mode=schema_mode, partition_by=parts, commit_properties=props
+                )
                 return WriteResult(version=_version_of(ref.path, token), num_rows=data.num_rows, num_files=-1)
 
             return retry_on_conflict(commit_arrow, table=ref.name, operation=mode, is_conflict=self.is_conflict)
@@ -290,12 +305,13 @@ class DeltaRsEngine(Engine):
         target_schema = state.schema
         if spec.schema_evolution:
             known = {f.name for f in target_schema.fields}
-            target_schema = T.StructType(
-                [*target_schema.fields, *[f for f in df.schema.fields if f.name not in known]]
-            )
+            target_schema = T.StructType([*target_schema.fields, *[f for f in df.schema.fields if f.name not in known]])
         # New columns (schema evolution) take the source's fields: then every field must be nullable, as in Delta.
-        source = _nullable_arrow(source, T.StructType([target_schema[c] for c in source.column_names]),
-                                 keep_not_null=not spec.schema_evolution)
+        source = _nullable_arrow(
+            source,
+            T.StructType([target_schema[c] for c in source.column_names]),
+            keep_not_null=not spec.schema_evolution,
+        )
 
         def run() -> MergeResult:
             dt = DeltaTable(ref.path)
@@ -369,9 +385,12 @@ class DeltaRsEngine(Engine):
         if not dry_run and present:
             dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False)
             for sub in fs.get_file_info(pafs.FileSelector(base)):  # folders our writes left empty
-                if sub.type == pafs.FileType.Directory and sub.base_name.startswith("lh-"):
-                    if not fs.get_file_info(pafs.FileSelector(sub.path, recursive=True)):
-                        fs.delete_dir(sub.path)
+                if (
+                    sub.type == pafs.FileType.Directory
+                    and sub.base_name.startswith("lh-")
+                    and not fs.get_file_info(pafs.FileSelector(sub.path, recursive=True))
+                ):
+                    fs.delete_dir(sub.path)
         return VacuumResult(dry_run=dry_run, retention_hours=retention_hours, files=present)
 
     def is_conflict(self, exc: BaseException) -> bool:
@@ -413,5 +432,3 @@ def _version_of(path: str, token: str) -> int:
 
 def _rows(adds: list[AddAction]) -> int:
     return sum(json.loads(a.stats).get("numRecords", 0) for a in adds)
-
-

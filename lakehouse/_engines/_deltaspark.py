@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from urllib.parse import unquote, urlparse
 from typing import Any, Literal
+from urllib.parse import unquote, urlparse
 
 import pyarrow.fs as pafs
 from pyspark.sql import DataFrame, SparkSession
@@ -18,13 +18,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult, VacuumResult, WriteResult
+from .._files import data_files
 from .._keys import check_unique_spark
 from .._log import commit_times, read_commit_info
 from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._session import scoped_conf
 from .._timetravel import ms_to_utc
-from .._files import data_files
 from ..errors import DataFilesMissingError, EngineUnavailableError, TableNotFoundError, UnsupportedTableFeatureError
 from ._base import Engine, MergeSpec, TableState
 from ._base import quote_ident as _q
@@ -39,7 +39,6 @@ _CONFLICT_NAMES = (
     "ProtocolChangedException",
     "DeltaConcurrentModificationException",
 )
-
 
 
 def _sql_path(path: str) -> str:
@@ -62,7 +61,7 @@ def _relative_to(table_path: str, file_uri: str) -> str:
     path = unquote(urlparse(file_uri).path) if "://" in file_uri or file_uri.startswith("file:") else file_uri
     root = unquote(urlparse(table_path).path) if "://" in table_path else table_path
     root = root.rstrip("/") + "/"
-    return path[len(root):] if path.startswith(root) else file_uri
+    return path[len(root) :] if path.startswith(root) else file_uri
 
 
 class DeltaSparkEngine(Engine):
@@ -247,12 +246,21 @@ class DeltaSparkEngine(Engine):
         check_unique_spark(ref.name, df, spec.keys)
 
         updates = spec.when_matched == "update" and bool(spec.update_columns)
-        if not (updates or spec.when_matched == "delete" or spec.when_not_matched == "insert"
-                or spec.when_not_matched_by_source == "delete"):
+        if not (
+            updates
+            or spec.when_matched == "delete"
+            or spec.when_not_matched == "insert"
+            or spec.when_not_matched_by_source == "delete"
+        ):
             # Every clause is "ignore": Delta refuses a MERGE without WHEN clauses; nothing to change, no commit.
-            return MergeResult(version=self._latest_version(ref), num_source_rows=df.count(),
-                               num_target_rows_inserted=0, num_target_rows_updated=0, num_target_rows_deleted=0,
-                               num_target_rows_copied=0)
+            return MergeResult(
+                version=self._latest_version(ref),
+                num_source_rows=df.count(),
+                num_target_rows_inserted=0,
+                num_target_rows_updated=0,
+                num_target_rows_deleted=0,
+                num_target_rows_copied=0,
+            )
 
         def run() -> MergeResult:
             m = self._table(ref).alias("t").merge(df.alias("s"), spec.predicate)
@@ -320,6 +328,3 @@ class DeltaSparkEngine(Engine):
     def is_conflict(self, exc: BaseException) -> bool:
         text = f"{type(exc).__name__} {exc}"
         return any(n in text for n in _CONFLICT_NAMES)
-
-
-

@@ -1,6 +1,6 @@
 """A separate process that builds and loads a training set through the feature store's local join path.
 
-    python _worker.py ROOT            # creates the feature table on first use, then load_df() and exit
+python _worker.py ROOT            # creates the feature table on first use, then load_df() and exit
 """
 
 import sys
@@ -18,9 +18,12 @@ def main(root: str) -> None:
     labels = spark.sql("select id % 50 as k, timestamp_seconds(id * 97) as label_ts, id % 2 as y from range(500)")
     # a DataFrame over range() has a plan size estimate (8 kB), so the local (in-driver Arrow) path is taken
     ts = fs.create_training_set(
-        df=labels, label="y",
-        feature_lookups=[FeatureLookup(table_name="feats", feature_names=["f"], lookup_key="k",
-                                       timestamp_lookup_key="label_ts")])
+        df=labels,
+        label="y",
+        feature_lookups=[
+            FeatureLookup(table_name="feats", feature_names=["f"], lookup_key="k", timestamp_lookup_key="label_ts")
+        ],
+    )
     assert ts.load_df().count() == 500
     spark.stop()
 

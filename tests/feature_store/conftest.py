@@ -24,8 +24,9 @@ def join_path(request, spark, monkeypatch) -> str:
     taken = []
     real_local, real_plan = _training_set.run_local, _training_set.point_in_time_join
     monkeypatch.setattr(_training_set, "run_local", lambda *a, **k: taken.append("local") or real_local(*a, **k))
-    monkeypatch.setattr(_training_set, "point_in_time_join",
-                        lambda *a, **k: taken.append("distributed") or real_plan(*a, **k))
+    monkeypatch.setattr(
+        _training_set, "point_in_time_join", lambda *a, **k: taken.append("distributed") or real_plan(*a, **k)
+    )
     if request.param == "local":
         monkeypatch.setattr(_training_set, "labels_size", lambda df: 0)
         spark.conf.set(THRESHOLD_CONF, "1g")
@@ -36,7 +37,6 @@ def join_path(request, spark, monkeypatch) -> str:
     assert not taken or set(taken) == {request.param}, taken
 
 
-
 @pytest.fixture
 def customer_features(fs, spark):
     rows = [
@@ -45,7 +45,12 @@ def customer_features(fs, spark):
         (1, ts(5), 5.0, None),
         (2, ts(2), 2.0, 20.0),
     ]
-    fs.create_table(name="customer_features", primary_keys=["customer_id"], timestamp_keys=["ts"],
-                    df=spark.createDataFrame(rows, FEATURES_SCHEMA), description="test features",
-                    tags={"team": "risk"})
+    fs.create_table(
+        name="customer_features",
+        primary_keys=["customer_id"],
+        timestamp_keys=["ts"],
+        df=spark.createDataFrame(rows, FEATURES_SCHEMA),
+        description="test features",
+        tags={"team": "risk"},
+    )
     return "customer_features"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-UTC = timezone.utc
+UTC = UTC
 FEATURES_SCHEMA = "customer_id long, ts timestamp, f1 double, f2 double"
 LABELS_SCHEMA = "customer_id long, label_ts timestamp, churn int"
 

@@ -18,8 +18,10 @@ def test_training_set_processes_exit_zero_every_time(tmp_path, trials):
     assert first.returncode == 0, first.stderr[-3000:]
     runs = trials(2, 10)
     for i in range(0, runs, 2):
-        procs = [subprocess.Popen([sys.executable, WORKER, root], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for _ in range(2)]
+        procs = [
+            subprocess.Popen([sys.executable, WORKER, root], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
         for j, p in enumerate(procs):
             _, err = p.communicate(timeout=300)
             assert p.returncode == 0, f"run {i + j}: exit {p.returncode}\n{err[-3000:]}"

@@ -17,36 +17,61 @@ EVENTS_SCHEMA = "customer_id long, ts timestamp, v double, region string, day da
 def _events_and_tiers(fs, spark):
     """A table partitioned by a string (one value null) and a date, then evolved by a merge that adds a
     column (older files lack it); and a latest-value table without a timestamp key."""
-    v0 = [(1, ts(1), 1.0, "eu", date(2026, 1, 1)), (1, ts(3), 3.0, None, date(2026, 1, 3)),
-          (2, ts(2), 2.0, "us", date(2026, 1, 2))]
-    fs.create_table(name="events", primary_keys="customer_id", timestamp_keys="ts",
-                    df=spark.createDataFrame(v0, EVENTS_SCHEMA), partition_columns=["region", "day"])
-    fs.write_table("events", spark.createDataFrame([(2, ts(4), 4.0, "us", date(2026, 1, 4), 40)],
-                                                   EVENTS_SCHEMA + ", w int"), schema_evolution=True)
+    v0 = [
+        (1, ts(1), 1.0, "eu", date(2026, 1, 1)),
+        (1, ts(3), 3.0, None, date(2026, 1, 3)),
+        (2, ts(2), 2.0, "us", date(2026, 1, 2)),
+    ]
+    fs.create_table(
+        name="events",
+        primary_keys="customer_id",
+        timestamp_keys="ts",
+        df=spark.createDataFrame(v0, EVENTS_SCHEMA),
+        partition_columns=["region", "day"],
+    )
+    fs.write_table(
+        "events",
+        spark.createDataFrame([(2, ts(4), 4.0, "us", date(2026, 1, 4), 40)], EVENTS_SCHEMA + ", w int"),
+        schema_evolution=True,
+    )
     fs.create_table(name="tiers", primary_keys="cid", df=spark.createDataFrame([(1, "gold")], "cid long, tier string"))
 
 
 def test_paths_agree_on_partitioned_evolved_tables(fs, spark, join_path):
     _events_and_tiers(fs, spark)
-    labels = spark.createDataFrame([(1, ts(2), 0), (1, ts(5), 1), (2, ts(3), 0), (2, ts(4), 1), (3, ts(9), 0),
-                                    (None, ts(9), 0)], "customer_id long, label_ts timestamp, y int")
-    t = fs.create_training_set(labels, [
-        FeatureLookup(table_name="events", lookup_key="customer_id", timestamp_lookup_key="label_ts",
-                      feature_names=["v", "region", "day", "w"]),
-        FeatureLookup(table_name="tiers", lookup_key="customer_id", default_values={"tier": "none"}),
-    ], label="y")
+    labels = spark.createDataFrame(
+        [(1, ts(2), 0), (1, ts(5), 1), (2, ts(3), 0), (2, ts(4), 1), (3, ts(9), 0), (None, ts(9), 0)],
+        "customer_id long, label_ts timestamp, y int",
+    )
+    t = fs.create_training_set(
+        labels,
+        [
+            FeatureLookup(
+                table_name="events",
+                lookup_key="customer_id",
+                timestamp_lookup_key="label_ts",
+                feature_names=["v", "region", "day", "w"],
+            ),
+            FeatureLookup(table_name="tiers", lookup_key="customer_id", default_values={"tier": "none"}),
+        ],
+        label="y",
+    )
     assert t.versions == {"events": 1, "tiers": 0}
-    expected = spark.createDataFrame([
-        (1, ts(2), 0, 1.0, "eu", date(2026, 1, 1), None, ts(1), "gold"),
-        (1, ts(5), 1, 3.0, None, date(2026, 1, 3), None, ts(3), "gold"),
-        (2, ts(3), 0, 2.0, "us", date(2026, 1, 2), None, ts(2), "none"),
-        (2, ts(4), 1, 4.0, "us", date(2026, 1, 4), 40, ts(4), "none"),
-        (3, ts(9), 0, None, None, None, None, None, "none"),
-        (None, ts(9), 0, None, None, None, None, None, "none"),
-    ], "customer_id long, label_ts timestamp, y int, v double, region string, day date, w int, "
-       "__fs_matched_ts_0 timestamp, tier string")
-    assert_df_equality(t.load_df(include_matched_timestamps=True), expected, ignore_row_order=True,
-                       ignore_nullable=True)
+    expected = spark.createDataFrame(
+        [
+            (1, ts(2), 0, 1.0, "eu", date(2026, 1, 1), None, ts(1), "gold"),
+            (1, ts(5), 1, 3.0, None, date(2026, 1, 3), None, ts(3), "gold"),
+            (2, ts(3), 0, 2.0, "us", date(2026, 1, 2), None, ts(2), "none"),
+            (2, ts(4), 1, 4.0, "us", date(2026, 1, 4), 40, ts(4), "none"),
+            (3, ts(9), 0, None, None, None, None, None, "none"),
+            (None, ts(9), 0, None, None, None, None, None, "none"),
+        ],
+        "customer_id long, label_ts timestamp, y int, v double, region string, day date, w int, "
+        "__fs_matched_ts_0 timestamp, tier string",
+    )
+    assert_df_equality(
+        t.load_df(include_matched_timestamps=True), expected, ignore_row_order=True, ignore_nullable=True
+    )
 
 
 def test_local_path_is_chosen_by_estimated_size(fs, spark, tmp_path, customer_features, monkeypatch):
@@ -56,8 +81,11 @@ def test_local_path_is_chosen_by_estimated_size(fs, spark, tmp_path, customer_fe
     path = str(tmp_path / "labels")
     spark.createDataFrame([(1, ts(4), 1), (2, ts(9), 0)], LABELS_SCHEMA).write.parquet(path)
     labels = spark.read.parquet(path)  # a file scan: Spark knows its size, as for a broadcast join
-    t = fs.create_training_set(labels, [FeatureLookup(table_name=customer_features, lookup_key="customer_id",
-                                                      timestamp_lookup_key="label_ts")], label="churn")
+    t = fs.create_training_set(
+        labels,
+        [FeatureLookup(table_name=customer_features, lookup_key="customer_id", timestamp_lookup_key="label_ts")],
+        label="churn",
+    )
     local_rows = t.load_df().collect()
     assert taken == [1]
     try:
@@ -84,7 +112,10 @@ def test_deletion_vectors_take_the_spark_path(fs, spark, customer_features, monk
     version = fs.get_table(customer_features).latest_version
     assert feature_source(fs.lakehouse, customer_features, version) is None
     labels = spark.createDataFrame([(1, ts(4), 1)], LABELS_SCHEMA)
-    t = fs.create_training_set(labels, [FeatureLookup(table_name=customer_features, lookup_key="customer_id",
-                                                      timestamp_lookup_key="label_ts")], label="churn")
+    t = fs.create_training_set(
+        labels,
+        [FeatureLookup(table_name=customer_features, lookup_key="customer_id", timestamp_lookup_key="label_ts")],
+        label="churn",
+    )
     assert [r.f1 for r in t.load_df().collect()] == [3.0]
     assert taken == [1]  # ...but its files alone may not be the data

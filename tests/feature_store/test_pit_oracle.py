@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pyarrow as pa
 from chispa import assert_df_equality
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 from feature_store import FeatureLookup
 from feature_store._asof import asof_indices, key_codes, to_micros
 
-BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def oracle(labels, features, lookback, default):
@@ -23,9 +22,9 @@ def oracle(labels, features, lookback, default):
         best = None
         if key is not None and t is not None:
             for fkey, fts, value in features:
-                if fkey == key and fts <= t and (lookback is None or t - fts <= lookback):
-                    if best is None or fts > best[0]:
-                        best = (fts, value)
+                in_window = fkey == key and fts <= t and (lookback is None or t - fts <= lookback)
+                if in_window and (best is None or fts > best[0]):
+                    best = (fts, value)
         value = best[1] if best else None
         out.append((key, t, lid, default if value is None and default is not None else value))
     return out
@@ -33,8 +32,11 @@ def oracle(labels, features, lookback, default):
 
 minutes = st.integers(min_value=0, max_value=40)
 keys = st.one_of(st.none(), st.integers(min_value=1, max_value=4))
-feature_rows = st.lists(st.tuples(st.integers(1, 4), minutes, st.one_of(st.none(), st.floats(-5, 5, allow_nan=False))),
-                        max_size=25, unique_by=lambda r: (r[0], r[1]))
+feature_rows = st.lists(
+    st.tuples(st.integers(1, 4), minutes, st.one_of(st.none(), st.floats(-5, 5, allow_nan=False))),
+    max_size=25,
+    unique_by=lambda r: (r[0], r[1]),
+)
 label_rows = st.lists(st.tuples(keys, st.one_of(st.none(), minutes)), min_size=1, max_size=25)
 
 
@@ -49,8 +51,9 @@ def test_kernel_matches_oracle(frows, lrows, lookback):
     lt, lv = to_micros(lts)
     ft, fv = to_micros(fts)
     idx = asof_indices(lc, lt, lv, fc, ft, fv, None if lookback is None else lookback * 60_000_000)
-    expected = oracle([(k, m, i) for i, (k, m) in enumerate(lrows)], [(k, m, j) for j, (k, m, _) in enumerate(frows)],
-                      lookback, None)
+    expected = oracle(
+        [(k, m, i) for i, (k, m) in enumerate(lrows)], [(k, m, j) for j, (k, m, _) in enumerate(frows)], lookback, None
+    )
     assert [None if i < 0 else int(i) for i in idx] == [e[3] for e in expected]
 
 
@@ -69,8 +72,9 @@ def test_kernel_matches_oracle_on_wide_keys_and_times(frows, lrows, lookback, sc
     lt, lv = to_micros(lts)
     ft, fv = to_micros(fts)
     idx = asof_indices(lc, lt, lv, fc, ft, fv, None if lookback is None else lookback * far * 60_000_000)
-    expected = oracle([(k, m, i) for i, (k, m) in enumerate(lrows)], [(k, m, j) for j, (k, m, _) in enumerate(frows)],
-                      lookback, None)
+    expected = oracle(
+        [(k, m, i) for i, (k, m) in enumerate(lrows)], [(k, m, j) for j, (k, m, _) in enumerate(frows)], lookback, None
+    )
     assert [None if i < 0 else int(i) for i in idx] == [e[3] for e in expected]
 
 
@@ -78,16 +82,26 @@ def test_kernel_matches_oracle_on_wide_keys_and_times(frows, lrows, lookback, sc
 @given(feature_rows, label_rows, st.one_of(st.none(), st.integers(0, 15)), st.one_of(st.none(), st.just(-1.0)))
 def test_training_set_matches_oracle(fs, spark, join_path, frows, lrows, lookback, default):
     name = f"f_{abs(hash((tuple(frows), tuple(lrows), lookback, default))) % 10**9}"
-    fdf = spark.createDataFrame([(k, BASE + timedelta(minutes=m), v) for k, m, v in frows] or [],
-                                "k long, ts timestamp, v double")
+    fdf = spark.createDataFrame(
+        [(k, BASE + timedelta(minutes=m), v) for k, m, v in frows] or [], "k long, ts timestamp, v double"
+    )
     fs.create_table(name=name, primary_keys="k", timestamp_keys="ts", df=fdf)
     labels = [(k, None if m is None else BASE + timedelta(minutes=m), i) for i, (k, m) in enumerate(lrows)]
     ldf = spark.createDataFrame(labels, "key long, t timestamp, lid int")
-    lookup = FeatureLookup(table_name=name, lookup_key="key", timestamp_lookup_key="t", feature_names=["v"],
-                           lookback_window=None if lookback is None else timedelta(minutes=lookback),
-                           default_values=None if default is None else {"v": default})
+    lookup = FeatureLookup(
+        table_name=name,
+        lookup_key="key",
+        timestamp_lookup_key="t",
+        feature_names=["v"],
+        lookback_window=None if lookback is None else timedelta(minutes=lookback),
+        default_values=None if default is None else {"v": default},
+    )
     got = fs.create_training_set(ldf, [lookup], label=None).load_df()
-    exp_rows = oracle(labels, [(k, BASE + timedelta(minutes=m), v) for k, m, v in frows],
-                      None if lookback is None else timedelta(minutes=lookback), default)
+    exp_rows = oracle(
+        labels,
+        [(k, BASE + timedelta(minutes=m), v) for k, m, v in frows],
+        None if lookback is None else timedelta(minutes=lookback),
+        default,
+    )
     expected = spark.createDataFrame(exp_rows, "key long, t timestamp, lid int, v double")
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)

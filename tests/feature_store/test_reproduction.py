@@ -1,7 +1,7 @@
 """Exact reproduction (pinned versions, saved training sets) and as_of time travel."""
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from chispa import assert_df_equality
@@ -21,8 +21,9 @@ def test_load_df_unchanged_after_later_merge_and_reloaded_by_id(fs, spark, custo
     before = t.load_df()
     before_rows = before.collect()
     tid = fs.save_training_set(t)
-    fs.write_table(customer_features, spark.createDataFrame([(1, ts(3), 99.0, 99.0), (2, ts(8), 8.0, 8.0)],
-                                                            FEATURES_SCHEMA))
+    fs.write_table(
+        customer_features, spark.createDataFrame([(1, ts(3), 99.0, 99.0), (2, ts(8), 8.0, 8.0)], FEATURES_SCHEMA)
+    )
     assert_df_equality(t.load_df(), spark.createDataFrame(before_rows, before.schema), ignore_row_order=True)
     again = fs.load_training_set(tid)
     assert again.versions == {"customer_features": 0}
@@ -37,7 +38,7 @@ def test_load_df_unchanged_after_later_merge_and_reloaded_by_id(fs, spark, custo
 
 def test_as_of_ignores_later_corrections(fs, spark, customer_features):
     time.sleep(0.05)
-    cut = datetime.now(timezone.utc)
+    cut = datetime.now(UTC)
     time.sleep(0.05)
     fs.write_table(customer_features, spark.createDataFrame([(1, ts(3), -1.0, -1.0)], FEATURES_SCHEMA))  # backfill
     labels = spark.createDataFrame([(1, ts(4), 1)], LABELS_SCHEMA)

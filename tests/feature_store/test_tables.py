@@ -3,7 +3,6 @@
 from datetime import datetime
 
 import pytest
-from chispa import assert_df_equality
 from feature_store_helpers import FEATURES_SCHEMA, ts
 
 import feature_store
@@ -13,7 +12,12 @@ from feature_store import FeatureStoreClient, errors
 def test_public_api_is_pinned():
     assert feature_store.__all__ == sorted(feature_store.__all__)
     assert feature_store.__all__ == [
-        "FeatureLookup", "FeatureStoreClient", "FeatureTable", "LookupAudit", "TrainingSet", "TrainingSetAudit",
+        "FeatureLookup",
+        "FeatureStoreClient",
+        "FeatureTable",
+        "LookupAudit",
+        "TrainingSet",
+        "TrainingSetAudit",
         "errors",
     ]
     assert errors.__all__ == sorted(errors.__all__)

@@ -13,8 +13,15 @@ def test_merge_updates_inserts_and_keeps_uncarried_columns(fs, spark, customer_f
     assert v == 1
     got = fs.read_table(customer_features)
     expected = spark.createDataFrame(
-        [(1, ts(1), 1.0, 10.0), (1, ts(3), 33.0, 30.0), (1, ts(5), 5.0, None), (2, ts(2), 2.0, 20.0),
-         (7, ts(7), 7.0, None)], FEATURES_SCHEMA)
+        [
+            (1, ts(1), 1.0, 10.0),
+            (1, ts(3), 33.0, 30.0),
+            (1, ts(5), 5.0, None),
+            (2, ts(2), 2.0, 20.0),
+            (7, ts(7), 7.0, None),
+        ],
+        FEATURES_SCHEMA,
+    )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 

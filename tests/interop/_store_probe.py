@@ -10,7 +10,6 @@ import json
 import sys
 
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
 uri, ops = sys.argv[1], json.loads(sys.argv[2])
 client = MlflowClient(uri)
@@ -27,6 +26,12 @@ for op, *args in ops:
             raise ValueError(f"unknown op {op!r}")
         outcomes.append({"ok": True, "value": value})
     except Exception as exc:  # noqa: BLE001 - reported to the test, which names what is acceptable
-        outcomes.append({"ok": False, "type": type(exc).__name__,
-                         "error_code": getattr(exc, "error_code", None), "message": str(exc)})
+        outcomes.append(
+            {
+                "ok": False,
+                "type": type(exc).__name__,
+                "error_code": getattr(exc, "error_code", None),
+                "message": str(exc),
+            }
+        )
 print(json.dumps(outcomes), flush=True)

@@ -22,8 +22,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 def reset_mlflow_state(monkeypatch, tmp_path):
     """No test sees another's tracking URI or active run, nor writes ./mlruns or ./spark-warehouse here."""
     monkeypatch.chdir(tmp_path)
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID",
-                "LAKEHOUSE_ENGINE"):
+    for var in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_EXPERIMENT_ID",
+        "MLFLOW_EXPERIMENT_NAME",
+        "MLFLOW_RUN_ID",
+        "LAKEHOUSE_ENGINE",
+    ):
         monkeypatch.delenv(var, raising=False)
     yield
     _tracking_service.utils._tracking_uri = None

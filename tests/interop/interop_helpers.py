@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-PYTHON = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                      ".venv", "bin", "python")
+PYTHON = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".venv", "bin", "python"
+)
 if not os.path.exists(PYTHON):  # a venv elsewhere: the interpreter running the tests is the project's
     PYTHON = sys.executable
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,8 +79,13 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, interv
 
 def run_probe(uri: str, request: dict[str, Any], *, timeout: float = 180) -> dict[str, Any]:
     """Run `_store_probe.py` in a fresh Python process (a cold store) and return its JSON answer."""
-    proc = subprocess.run([PYTHON, os.path.join(HERE, "_store_probe.py"), uri, json.dumps(request)],
-                          capture_output=True, text=True, timeout=timeout, env=_child_env())
+    proc = subprocess.run(
+        [PYTHON, os.path.join(HERE, "_store_probe.py"), uri, json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_child_env(),
+    )
     assert proc.returncode == 0, f"probe exited {proc.returncode}:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

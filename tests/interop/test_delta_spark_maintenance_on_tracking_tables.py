@@ -19,14 +19,21 @@ from collections.abc import Callable
 
 import pytest
 from delta.tables import DeltaTable
+from interop_helpers import (
+    HERE,
+    PYTHON,
+    child_env,
+    commit_info,
+    is_delta_spark_commit,
+    latest_version,
+    run_probe,
+    spark_checkpoint,
+    spark_rows,
+    wait_for,
+)
 from mlflow import MlflowClient
 
 from lakehouse._log import AUTO_COMPACT_PROPERTY
-
-from interop_helpers import (
-    HERE, PYTHON, child_env, commit_info, is_delta_spark_commit, latest_version, run_probe, spark_checkpoint, spark_rows,
-    wait_for,
-)
 
 DELETED_STEPS = (1, 2, 3)
 PAUSE = 0.2  # seconds between the writer's calls: keeps delta-spark's operations from always losing the race
@@ -46,7 +53,11 @@ class Writer:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [PYTHON, os.path.join(HERE, "_store_writer.py"), uri, run_id, "loss", stop_file, str(PAUSE)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -59,9 +70,12 @@ class Writer:
     def wait_for_acks(self, n: int, what: str) -> None:
         def enough() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"the writer exited {self.proc.returncode} while waiting for {what}: "
-                                     f"{self.lines[-3:]}\n{self.proc.stderr.read()[-3000:]}")
+                raise AssertionError(
+                    f"the writer exited {self.proc.returncode} while waiting for {what}: "
+                    f"{self.lines[-3:]}\n{self.proc.stderr.read()[-3000:]}"
+                )
             return len(self.acked) >= n
+
         wait_for(enough, timeout=300, what=f"{n} acknowledged writes ({what})")
 
     def pause(self) -> None:
@@ -96,14 +110,16 @@ def retrying_conflicts(action: Callable[[], object], what: str, timeout: float =
         try:
             action()
             return len(conflicts)
-        except Exception as exc:  # noqa: BLE001 - py4j/pyspark wrap Delta's exceptions in several types
+        except Exception as exc:
             text = str(exc)
             if "Concurrent" not in text and "DELTA_CONCURRENT" not in text:
                 raise
             conflicts.append(text.splitlines()[0][:300])
             if time.monotonic() > deadline:
-                raise AssertionError(f"{what} lost {len(conflicts)} races with the store's commits in {timeout:g}s; "
-                                     f"last: {conflicts[-1]}") from exc
+                raise AssertionError(
+                    f"{what} lost {len(conflicts)} races with the store's commits in {timeout:g}s; "
+                    f"last: {conflicts[-1]}"
+                ) from exc
 
 
 def spark_commits(path: str, after: int) -> dict[str, list[int]]:
@@ -130,16 +146,23 @@ def test_optimize_vacuum_checkpoint_delete_while_the_store_writes(tmp_path, delt
         # Two compactions of one table conflict in Delta, and the store compacts every ~40 commits, which is
         # sooner than an OPTIMIZE ZORDER here takes: a table maintained by OPTIMIZE turns the store's compaction
         # off with Delta's own switch, set by delta-spark while the store writes.
-        retries = {"SET TBLPROPERTIES": retrying_conflicts(
-            lambda: spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
-                              f"('{AUTO_COMPACT_PROPERTY}' = 'false')").collect(), "ALTER TABLE")}
+        retries = {
+            "SET TBLPROPERTIES": retrying_conflicts(
+                lambda: spark.sql(
+                    f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{AUTO_COMPACT_PROPERTY}' = 'false')"
+                ).collect(),
+                "ALTER TABLE",
+            )
+        }
         # ZORDER BY rewrites even a single file (plain compaction skips a table the store just compacted), so
         # delta-spark always makes an OPTIMIZE commit that the store must then read.
         retries["OPTIMIZE"] = retrying_conflicts(
-            lambda: spark.sql(f"OPTIMIZE delta.`{path}` ZORDER BY (step)").collect(), "OPTIMIZE")
+            lambda: spark.sql(f"OPTIMIZE delta.`{path}` ZORDER BY (step)").collect(), "OPTIMIZE"
+        )
         writer.wait_for_acks(len(writer.acked) + 3, "after OPTIMIZE")
         retries["VACUUM"] = retrying_conflicts(
-            lambda: spark.sql(f"VACUUM delta.`{path}` RETAIN 168 HOURS").collect(), "VACUUM")
+            lambda: spark.sql(f"VACUUM delta.`{path}` RETAIN 168 HOURS").collect(), "VACUUM"
+        )
         writer.wait_for_acks(len(writer.acked) + 3, "after VACUUM")
 
         checkpointed = spark_checkpoint(spark, path)
@@ -154,9 +177,11 @@ def test_optimize_vacuum_checkpoint_delete_while_the_store_writes(tmp_path, delt
         writer.pause()
         try:
             retries["DELETE"] = retrying_conflicts(
-                lambda: spark.sql(f"DELETE FROM delta.`{path}` WHERE run_id = '{run_id}' AND step IN ({steps})")
-                .collect(),
-                "DELETE")
+                lambda: spark.sql(
+                    f"DELETE FROM delta.`{path}` WHERE run_id = '{run_id}' AND step IN ({steps})"
+                ).collect(),
+                "DELETE",
+            )
         finally:
             writer.resume()
         writer.wait_for_acks(len(writer.acked) + 3, "after DELETE")
@@ -191,9 +216,14 @@ def test_optimize_vacuum_checkpoint_delete_while_the_store_writes(tmp_path, delt
     # A cold store in a fresh process (it starts from delta-spark's checkpoint or a later one) reads the same,
     # and writes after the maintenance.
     new = [point(s) for s in (100_000, 100_001)]
-    outcomes = run_probe(uri, [["history", run_id, "loss"],
-                               *[["log_metric", run_id, "loss", v, ts, s] for v, ts, s in new],
-                               ["history", run_id, "loss"]])
+    outcomes = run_probe(
+        uri,
+        [
+            ["history", run_id, "loss"],
+            *[["log_metric", run_id, "loss", v, ts, s] for v, ts, s in new],
+            ["history", run_id, "loss"],
+        ],
+    )
     assert all(o["ok"] for o in outcomes), outcomes
     assert sorted(map(tuple, outcomes[0]["value"])) == expected
     assert sorted(map(tuple, outcomes[-1]["value"])) == sorted(expected + new)

@@ -8,17 +8,17 @@ fallback from one engine to the other cannot pass.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from interop_helpers import commit_info, is_delta_spark_commit, latest_version
 
 from feature_store import FeatureStoreClient
-from interop_helpers import commit_info, is_delta_spark_commit, latest_version
 
 NAME = "features.customers"
 DDL = "id long, ts timestamp, x double, name string"
-T0 = datetime(2024, 3, 10, 6, 30, tzinfo=timezone.utc)  # the night US clocks change: local time is no help
-T1 = datetime(2024, 3, 10, 7, 30, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 10, 6, 30, tzinfo=UTC)  # the night US clocks change: local time is no help
+T1 = datetime(2024, 3, 10, 7, 30, tzinfo=UTC)
 OTHER = {"deltalake": "delta-spark", "delta-spark": "deltalake"}
 
 
@@ -52,9 +52,11 @@ def rows(fs: FeatureStoreClient) -> dict[tuple[int, int], tuple[float | None, st
 
 def frame(spark, data: list[tuple], ddl: str = DDL):
     """A DataFrame from rows whose timestamps are UTC-aware datetimes, converted by Spark without local time."""
-    df = spark.createDataFrame([tuple(us(v) if isinstance(v, datetime) else v for v in r) for r in data],
-                               ddl.replace("ts timestamp", "ts long"))
-    return df.selectExpr(*[f"timestamp_micros(ts) AS ts" if c == "ts" else c for c in df.columns])
+    df = spark.createDataFrame(
+        [tuple(us(v) if isinstance(v, datetime) else v for v in r) for r in data],
+        ddl.replace("ts timestamp", "ts long"),
+    )
+    return df.selectExpr(*["timestamp_micros(ts) AS ts" if c == "ts" else c for c in df.columns])
 
 
 @pytest.mark.slow
@@ -80,8 +82,11 @@ def test_create_and_merge_with_one_engine_then_the_other(tmp_path, delta_spark, 
     # second engine reads it, merges a partial update (x only: name is kept) and an insert
     fs[second] = client(root, spark, monkeypatch, second)
     assert rows(fs[second]) == oracle
-    made[fs[second].write_table(NAME, frame(spark, [(1, T0, 10.0), (4, T1, 4.0)], "id long, ts timestamp, x double"),
-                                mode="merge")] = second
+    made[
+        fs[second].write_table(
+            NAME, frame(spark, [(1, T0, 10.0), (4, T1, 4.0)], "id long, ts timestamp, x double"), mode="merge"
+        )
+    ] = second
     oracle |= {(1, us(T0)): (10.0, "a"), (4, us(T1)): (4.0, None)}
     assert rows(fs[second]) == oracle
 
@@ -92,6 +97,8 @@ def test_create_and_merge_with_one_engine_then_the_other(tmp_path, delta_spark, 
     assert rows(fs[first]) == oracle
     assert rows(fs[second]) == oracle
 
-    assert sorted(made) == list(range(latest_version(path) + 1)), f"commits {sorted(made)} vs log {latest_version(path)}"
+    assert sorted(made) == list(range(latest_version(path) + 1)), (
+        f"commits {sorted(made)} vs log {latest_version(path)}"
+    )
     engines = {v: engine_of(commit_info(path, v)) for v in made}
     assert engines == made

@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 
 import pytest
+from interop_helpers import commit_actions, latest_version, spark_checkpoint, spark_rows
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, ErrorCode
 
-from interop_helpers import commit_actions, latest_version, spark_checkpoint, spark_rows
 from tracking import LakehouseTrackingStore
 
 KEY = "m"
@@ -47,11 +47,16 @@ def make_lake(tmp_path) -> Lake:
 def check_store(spark, lake: Lake, stage: str, names_feature: re.Pattern) -> list[str]:
     """Compare both stores with delta-spark at the table's latest version; return what each store did."""
     version = latest_version(lake.path)
-    expected = sorted((v, ts, s) for run, v, ts, s in spark_rows(
-        spark, lake.path, ("run_id", "value", "timestamp", "step"), version) if run == lake.run_id)
+    expected = sorted(
+        (v, ts, s)
+        for run, v, ts, s in spark_rows(spark, lake.path, ("run_id", "value", "timestamp", "step"), version)
+        if run == lake.run_id
+    )
     outcomes = []
-    for which, read in (("cold", lambda: LakehouseTrackingStore(lake.uri).get_metric_history(lake.run_id, KEY)),
-                        ("warm", lambda: lake.client.get_metric_history(lake.run_id, KEY))):
+    for which, read in (
+        ("cold", lambda: LakehouseTrackingStore(lake.uri).get_metric_history(lake.run_id, KEY)),
+        ("warm", lambda: lake.client.get_metric_history(lake.run_id, KEY)),
+    ):
         try:
             got = sorted((m.value, m.timestamp, m.step) for m in read())
         except MlflowException as exc:
@@ -102,8 +107,11 @@ def test_v2_checkpoint(tmp_path, delta_spark):
     spark.sql(f"ALTER TABLE delta.`{lake.path}` SET TBLPROPERTIES ('delta.checkpointPolicy' = 'v2')")
     report = {"policy": check_store(spark, lake, "v2 checkpoint policy set", feature)}
     version = spark_checkpoint(spark, lake.path)
-    v2 = [n for n in os.listdir(os.path.join(lake.path, "_delta_log"))
-          if re.fullmatch(rf"{version:020d}\.checkpoint\.[0-9a-f-]{{36}}\.(json|parquet)", n)]
+    v2 = [
+        n
+        for n in os.listdir(os.path.join(lake.path, "_delta_log"))
+        if re.fullmatch(rf"{version:020d}\.checkpoint\.[0-9a-f-]{{36}}\.(json|parquet)", n)
+    ]
     assert v2, f"no v2 checkpoint at version {version}: {sorted(os.listdir(os.path.join(lake.path, '_delta_log')))}"
     report["checkpointed"] = check_store(spark, lake, f"v2 checkpoint {v2[0]}", feature)
     report["write"] = check_write(spark, lake, "v2 checkpoint", feature)
@@ -119,15 +127,23 @@ def test_multi_part_checkpoint(tmp_path, delta_spark):
         version = spark_checkpoint(spark, lake.path)
     finally:
         spark.conf.unset("spark.databricks.delta.checkpoint.partSize")
-    parts = sorted(n for n in os.listdir(os.path.join(lake.path, "_delta_log"))
-                   if re.fullmatch(rf"{version:020d}\.checkpoint\.\d{{10}}\.\d{{10}}\.parquet", n))
+    parts = sorted(
+        n
+        for n in os.listdir(os.path.join(lake.path, "_delta_log"))
+        if re.fullmatch(rf"{version:020d}\.checkpoint\.\d{{10}}\.\d{{10}}\.parquet", n)
+    )
     assert len(parts) > 1, f"no multi-part checkpoint at version {version}: {parts}"
     report = {"checkpointed": check_store(spark, lake, f"{len(parts)}-part checkpoint", feature)}
     report["write"] = check_write(spark, lake, "multi-part checkpoint", feature)
     # The write's version, read by delta-spark from the multi-part checkpoint plus one commit, is checked above;
     # the checkpoint's own version once more, by time travel.
     expected = sorted((float(s), 1000 + s, s) for s in range(6))
-    assert sorted(r[1:] for r in spark_rows(spark, lake.path, ("run_id", "value", "timestamp", "step"), version)
-                  if r[0] == lake.run_id) == expected
+    assert (
+        sorted(
+            r[1:]
+            for r in spark_rows(spark, lake.path, ("run_id", "value", "timestamp", "step"), version)
+            if r[0] == lake.run_id
+        )
+        == expected
+    )
     print(report)
-

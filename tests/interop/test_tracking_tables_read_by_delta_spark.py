@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pytest
 from delta.tables import DeltaTable
+from interop_helpers import commit_info, latest_version, spark_rows
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
-from interop_helpers import commit_info, latest_version, spark_rows
 from tracking import TABLES
 
 RUNS = 30
@@ -23,12 +23,27 @@ STEPS = 3  # log_metric calls per run after its log_batch: 4 metric commits a ru
 
 COLUMNS = {
     "metrics": ("run_id", "key", "value", "timestamp", "step"),
-    "runs": ("run_id", "experiment_id", "name", "user_id", "status", "start_time", "end_time", "lifecycle_stage",
-             "artifact_uri"),
+    "runs": (
+        "run_id",
+        "experiment_id",
+        "name",
+        "user_id",
+        "status",
+        "start_time",
+        "end_time",
+        "lifecycle_stage",
+        "artifact_uri",
+    ),
     "params": ("run_id", "key", "value"),
     "tags": ("run_id", "key", "value"),
-    "experiments": ("experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time",
-                    "last_update_time"),
+    "experiments": (
+        "experiment_id",
+        "name",
+        "artifact_location",
+        "lifecycle_stage",
+        "creation_time",
+        "last_update_time",
+    ),
 }
 
 
@@ -47,16 +62,36 @@ def store_view(client: MlflowClient, experiment_ids: list[str]) -> dict[str, fro
     metrics, params, tags, infos = set(), set(), set(), set()
     for run in runs:
         i = run.info
-        infos.add((i.run_id, i.experiment_id, i.run_name, i.user_id, i.status, i.start_time, i.end_time,
-                   i.lifecycle_stage, i.artifact_uri))
+        infos.add(
+            (
+                i.run_id,
+                i.experiment_id,
+                i.run_name,
+                i.user_id,
+                i.status,
+                i.start_time,
+                i.end_time,
+                i.lifecycle_stage,
+                i.artifact_uri,
+            )
+        )
         params |= {(i.run_id, k, v) for k, v in run.data.params.items()}
         tags |= {(i.run_id, k, v) for k, v in run.data.tags.items()}
         for key in run.data.metrics:
-            metrics |= {(i.run_id, m.key, m.value, m.timestamp, m.step) for m in client.get_metric_history(i.run_id, key)}
-    experiments = {(e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time,
-                    e.last_update_time) for e in client.search_experiments(view_type=ViewType.ALL)}
-    return {"metrics": frozenset(metrics), "runs": frozenset(infos), "params": frozenset(params),
-            "tags": frozenset(tags), "experiments": frozenset(experiments)}
+            metrics |= {
+                (i.run_id, m.key, m.value, m.timestamp, m.step) for m in client.get_metric_history(i.run_id, key)
+            }
+    experiments = {
+        (e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time)
+        for e in client.search_experiments(view_type=ViewType.ALL)
+    }
+    return {
+        "metrics": frozenset(metrics),
+        "runs": frozenset(infos),
+        "params": frozenset(params),
+        "tags": frozenset(tags),
+        "experiments": frozenset(experiments),
+    }
 
 
 def fill_lake(client: MlflowClient, mlflow_dir: str) -> tuple[list[str], list[Snapshot]]:
@@ -72,9 +107,12 @@ def fill_lake(client: MlflowClient, mlflow_dir: str) -> tuple[list[str], list[Sn
     for i in range(RUNS):
         run_id = client.create_run(exps[i % 2], run_name=f"r{i}", tags={"seed": str(i)}).info.run_id
         ts = 1_700_000_000_000 + 1000 * i
-        client.log_batch(run_id, metrics=[Metric("loss", 1.0 / (i + 1), ts, 0), Metric("acc", i / RUNS, ts, 0)],
-                         params=[Param("lr", str(0.01 * i)), Param("depth", str(i % 5))],
-                         tags=[RunTag("phase", "train")])
+        client.log_batch(
+            run_id,
+            metrics=[Metric("loss", 1.0 / (i + 1), ts, 0), Metric("acc", i / RUNS, ts, 0)],
+            params=[Param("lr", str(0.01 * i)), Param("depth", str(i % 5))],
+            tags=[RunTag("phase", "train")],
+        )
         snap(f"r{i} log_batch")
         for step in range(1, STEPS + 1):
             client.log_metric(run_id, "loss", 1.0 / (i + 1 + step), timestamp=ts + step, step=step)
@@ -115,18 +153,25 @@ def test_every_sampled_version_reads_as_the_store_showed_it(filled, delta_spark)
     latest = latest_version(metrics_path)
     assert latest > 100, f"the scenario made only {latest} commits on the metrics table; it must pass a checkpoint"
     compactions = [v for v in range(latest + 1) if commit_info(metrics_path, v).get("operation") == "OPTIMIZE"]
-    checkpoints = sorted(int(n.split(".")[0]) for n in os.listdir(os.path.join(metrics_path, "_delta_log"))
-                         if n.endswith(".checkpoint.parquet"))
+    checkpoints = sorted(
+        int(n.split(".")[0])
+        for n in os.listdir(os.path.join(metrics_path, "_delta_log"))
+        if n.endswith(".checkpoint.parquet")
+    )
     assert len(compactions) >= 2, f"expected several automatic compactions, found OPTIMIZE commits at {compactions}"
     assert 100 in checkpoints, f"expected the store's checkpoint at version 100, found checkpoints {checkpoints}"
 
     # The sample: first write, around the first compaction, around the checkpoint, the latest.
     # (Each delta-spark time travel costs seconds on a loaded machine: a sample, not every version.)
     c = compactions[0]
-    picks = [_first(snapshots, "metrics", lambda v: v >= 1),
-             _last(snapshots, "metrics", lambda v: v < c), _first(snapshots, "metrics", lambda v: v >= c),
-             _last(snapshots, "metrics", lambda v: v < 100), _first(snapshots, "metrics", lambda v: v >= 100),
-             snapshots[-1]]
+    picks = [
+        _first(snapshots, "metrics", lambda v: v >= 1),
+        _last(snapshots, "metrics", lambda v: v < c),
+        _first(snapshots, "metrics", lambda v: v >= c),
+        _last(snapshots, "metrics", lambda v: v < 100),
+        _first(snapshots, "metrics", lambda v: v >= 100),
+        snapshots[-1],
+    ]
     sample = {s.versions["metrics"]: s for s in picks if s is not None}
     assert max(sample) >= 100, sorted(sample)
     mismatches = []
@@ -134,9 +179,11 @@ def test_every_sampled_version_reads_as_the_store_showed_it(filled, delta_spark)
         listed = spark_rows(delta_spark, metrics_path, COLUMNS["metrics"], version)
         got = set(listed)
         if got != snap.rows["metrics"] or len(listed) != len(got):  # a set compare, and no row twice
-            mismatches.append(f"metrics v{version} (after {snap.call}): only in delta-spark "
-                              f"{sorted(got - snap.rows['metrics'])[:5]}, only in the store "
-                              f"{sorted(snap.rows['metrics'] - got)[:5]}")
+            mismatches.append(
+                f"metrics v{version} (after {snap.call}): only in delta-spark "
+                f"{sorted(got - snap.rows['metrics'])[:5]}, only in the store "
+                f"{sorted(snap.rows['metrics'] - got)[:5]}"
+            )
 
     # The other tables at the latest version, and the two that see rewrites (status, tag overwrites) mid-way too.
     for table in ("runs", "params", "tags", "experiments"):
@@ -146,9 +193,11 @@ def test_every_sampled_version_reads_as_the_store_showed_it(filled, delta_spark)
             listed = spark_rows(delta_spark, path, COLUMNS[table], snap.versions[table])
             got = set(listed)
             if got != snap.rows[table] or len(listed) != len(got):
-                mismatches.append(f"{table} v{snap.versions[table]} (after {snap.call}): only in delta-spark "
-                                  f"{sorted(got - snap.rows[table])[:5]}, only in the store "
-                                  f"{sorted(snap.rows[table] - got)[:5]}")
+                mismatches.append(
+                    f"{table} v{snap.versions[table]} (after {snap.call}): only in delta-spark "
+                    f"{sorted(got - snap.rows[table])[:5]}, only in the store "
+                    f"{sorted(snap.rows[table] - got)[:5]}"
+                )
     assert not mismatches, "\n".join(mismatches)
 
     # The latest state is what a plain (non time-travel) read gives too, and it is not trivially empty.

@@ -11,8 +11,15 @@ import jobs
 def test_jobs_public_api_is_pinned():
     assert jobs.__all__ == sorted(jobs.__all__)
     assert jobs.__all__ == [
-        "JobRun", "ModelValidationError", "Trigger", "create_trigger", "delete_trigger", "drain", "list_runs",
-        "list_triggers", "validate_model",
+        "JobRun",
+        "ModelValidationError",
+        "Trigger",
+        "create_trigger",
+        "delete_trigger",
+        "drain",
+        "list_runs",
+        "list_triggers",
+        "validate_model",
     ]
 
 
@@ -28,8 +35,9 @@ def registry(tmp_path, monkeypatch):
 def test_validate_model_loads_and_predicts_on_the_input_example(registry):
     x = np.arange(12, dtype=float).reshape(4, 3)
     with mlflow.start_run():
-        mlflow.sklearn.log_model(LinearRegression().fit(x, x.sum(axis=1)), name="m", input_example=x[:2],
-                                 registered_model_name="good")
+        mlflow.sklearn.log_model(
+            LinearRegression().fit(x, x.sum(axis=1)), name="m", input_example=x[:2], registered_model_name="good"
+        )
     assert jobs.validate_model({"name": "good", "version": "1"}) == {"model": "models:/good/1", "predictions": 2}
 
 

@@ -61,8 +61,13 @@ elif kind == "lean":
             table.refresh()
             return table.commit([[{"writer": kind, "seq": i}]])
 
-        retry_on_conflict(attempt, table="race", operation="append", is_conflict=lambda e: isinstance(e, CommitConflict),
-                          policy=LeanTable.retry_policy)
+        retry_on_conflict(
+            attempt,
+            table="race",
+            operation="append",
+            is_conflict=lambda e: isinstance(e, CommitConflict),
+            policy=LeanTable.retry_policy,
+        )
         print("ACK", kind, i, flush=True)
 else:
     sys.exit(f"unknown writer {kind!r}")

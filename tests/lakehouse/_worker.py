@@ -1,10 +1,10 @@
 """A separate process that uses the lakehouse, for the multi-process and exit-code tests.
 
-    python _worker.py append ROOT WORKER_ID N_COMMITS ROWS   # N appends of distinct ids
-    python _worker.py optimize ROOT START_FILE               # say START_FILE.ready-<pid>, wait for START_FILE, OPTIMIZE
-    python _worker.py merge ROOT WORKER_ID N_MERGES ROWS     # N upserts of this worker's own keys
-    python _worker.py read ROOT                              # read table t (latest and version 0)
-    python _worker.py write ROOT                             # append to table t
+python _worker.py append ROOT WORKER_ID N_COMMITS ROWS   # N appends of distinct ids
+python _worker.py optimize ROOT START_FILE               # say START_FILE.ready-<pid>, wait for START_FILE, OPTIMIZE
+python _worker.py merge ROOT WORKER_ID N_MERGES ROWS     # N upserts of this worker's own keys
+python _worker.py read ROOT                              # read table t (latest and version 0)
+python _worker.py write ROOT                             # append to table t
 """
 
 import os

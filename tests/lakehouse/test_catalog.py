@@ -34,7 +34,7 @@ def rows(df):
 def test_read_and_time_travel_by_name(named, spark):
     assert rows(spark.table("features.customer_features")) == [(0, 0), (1, 10), (2, 20), (3, 30)]
     assert rows(spark.sql("SELECT * FROM features.customer_features VERSION AS OF 0")) == [(0, 0), (1, 10), (2, 20)]
-    ts = [h.timestamp for h in named.history("features.customer_features") if h.version == 0][0]
+    ts = next(h.timestamp for h in named.history("features.customer_features") if h.version == 0)
     at = spark.sql(f"SELECT * FROM features.customer_features TIMESTAMP AS OF '{ts.isoformat()}'")
     assert rows(at) == [(0, 0), (1, 10), (2, 20)]
     versions = {r.version for r in spark.sql("DESCRIBE HISTORY features.customer_features").collect()}

@@ -27,7 +27,9 @@ N = 12
 def _start(kind: str, path: str, go: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(WORKER), kind, path, str(N), go],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -43,7 +45,9 @@ def _wait_ready(proc: subprocess.Popen[str]) -> list[str]:
 @pytest.mark.slow
 def test_three_engines_race_and_every_acknowledged_commit_survives(tmp_path):
     path = str(tmp_path / "race")
-    LeanTable(path=path, name="race", schema=pa.schema([("writer", pa.string()), ("seq", pa.int64())])).create_if_missing()
+    LeanTable(
+        path=path, name="race", schema=pa.schema([("writer", pa.string()), ("seq", pa.int64())])
+    ).create_if_missing()
     go = str(tmp_path / "go")
     procs = {kind: _start(kind, path, go) for kind in ("spark", "deltalake", "lean")}
     early = {kind: _wait_ready(p) for kind, p in procs.items()}

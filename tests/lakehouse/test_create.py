@@ -57,9 +57,7 @@ def test_partitioned_table_keeps_partition_values_and_types(lake, spark):
 
 
 def test_partitioned_by_timestamp_and_double_columns(lake, spark):
-    df = spark.sql(
-        "select id, timestamp'2026-01-01 10:00:00' as ts, cast(id as double) / 2 as x from range(4)"
-    )
+    df = spark.sql("select id, timestamp'2026-01-01 10:00:00' as ts, cast(id as double) / 2 as x from range(4)")
     lake.create_table("tsparts", df, partition_by=["ts", "x"])
     assert_df_equality(lake.read("tsparts"), df, ignore_row_order=True, ignore_nullable=True)
 
@@ -93,8 +91,9 @@ def test_create_argument_errors(lake, kwargs, message):
     assert not lake.exists("t")
 
 
-@pytest.mark.parametrize("name", ["", "1abc", "a..b", "a.b-c", "with space", "../x", "./x", "a/b", ".hidden",
-                                  "x" * 256, "ns." + "y" * 300])
+@pytest.mark.parametrize(
+    "name", ["", "1abc", "a..b", "a.b-c", "with space", "../x", "./x", "a/b", ".hidden", "x" * 256, "ns." + "y" * 300]
+)
 def test_invalid_names(lake, name):
     with pytest.raises(InvalidTableNameError):
         lake.table_path(name)

@@ -90,18 +90,27 @@ def _metadata(t: LeanTable, configuration=None, schema_metadata=None, partition_
     schema = json.loads(t.metadata["schemaString"])
     if schema_metadata:
         schema["fields"][0]["metadata"] = schema_metadata
-    return {"metaData": {**t.metadata, "configuration": configuration or {}, "schemaString": json.dumps(schema),
-                         "partitionColumns": list(partition_columns)}}
+    return {
+        "metaData": {
+            **t.metadata,
+            "configuration": configuration or {},
+            "schemaString": json.dumps(schema),
+            "partitionColumns": list(partition_columns),
+        }
+    }
 
 
-@pytest.mark.parametrize(("actions", "feature"), [
-    (lambda t: [_protocol(3, 7, ["deletionVectors"], ["deletionVectors"])], "deletionVectors"),
-    (lambda t: [_protocol(3, 7, ["v2Checkpoint"], ["v2Checkpoint"])], "v2Checkpoint"),
-    (lambda t: [_protocol(3, 7, ["typeWidening"], ["typeWidening"])], "typeWidening"),
-    (lambda t: [_protocol(4, 7)], "minReaderVersion=4"),
-    (lambda t: [_protocol(2, 5), _metadata(t, {"delta.columnMapping.mode": "name"})], "columnMapping"),
-    (lambda t: [_metadata(t, partition_columns=["name"])], "partitionColumns"),
-])
+@pytest.mark.parametrize(
+    ("actions", "feature"),
+    [
+        (lambda t: [_protocol(3, 7, ["deletionVectors"], ["deletionVectors"])], "deletionVectors"),
+        (lambda t: [_protocol(3, 7, ["v2Checkpoint"], ["v2Checkpoint"])], "v2Checkpoint"),
+        (lambda t: [_protocol(3, 7, ["typeWidening"], ["typeWidening"])], "typeWidening"),
+        (lambda t: [_protocol(4, 7)], "minReaderVersion=4"),
+        (lambda t: [_protocol(2, 5), _metadata(t, {"delta.columnMapping.mode": "name"})], "columnMapping"),
+        (lambda t: [_metadata(t, partition_columns=["name"])], "partitionColumns"),
+    ],
+)
 def test_reading_refuses_what_the_lean_reader_would_misread(tmp_path, actions, feature):
     t = _table(tmp_path)
     t.commit([[_row(1)]])
@@ -117,30 +126,58 @@ def test_a_file_with_a_deletion_vector_is_refused(tmp_path):
     t = _table(tmp_path)
     t.commit([[_row(1)]])
     rel = next(iter(t.files))
-    dv = {"storageType": "u", "pathOrInlineDv": "ab^-aqEH.-t@S}K{vb[*k^", "offset": 1, "sizeInBytes": 36,
-          "cardinality": 1}
-    _append_commit(tmp_path, {"remove": {"path": rel, "deletionTimestamp": 1, "dataChange": True}},
-                   {"add": {"path": rel, "partitionValues": {}, "size": 1, "modificationTime": 1,
-                            "dataChange": True, "deletionVector": dv}})
+    dv = {
+        "storageType": "u",
+        "pathOrInlineDv": "ab^-aqEH.-t@S}K{vb[*k^",
+        "offset": 1,
+        "sizeInBytes": 36,
+        "cardinality": 1,
+    }
+    _append_commit(
+        tmp_path,
+        {"remove": {"path": rel, "deletionTimestamp": 1, "dataChange": True}},
+        {
+            "add": {
+                "path": rel,
+                "partitionValues": {},
+                "size": 1,
+                "modificationTime": 1,
+                "dataChange": True,
+                "deletionVector": dv,
+            }
+        },
+    )
     with pytest.raises(UnsupportedTableFeatureError, match="deletionVectors"):
         LeanTable(path=str(tmp_path), name="t", schema=SCHEMA).refresh()
 
 
-@pytest.mark.parametrize(("actions", "feature"), [
-    (lambda t: [_metadata(t, {"delta.appendOnly": "true"})], "appendOnly"),
-    (lambda t: [_protocol(1, 3), _metadata(t, {"delta.constraints.positive": "id > 0"})], "checkConstraints"),
-    (lambda t: [_protocol(1, 4), _metadata(t, {"delta.enableChangeDataFeed": "true"})], "changeDataFeed"),
-    (lambda t: [_metadata(t, schema_metadata={"delta.invariants": '{"expression":{"expression":"id > 0"}}'})],
-     "invariants"),
-    (lambda t: [_protocol(1, 4), _metadata(t, schema_metadata={"delta.generationExpression": "1"})],
-     "generatedColumns"),
-    (lambda t: [_protocol(1, 6), _metadata(t, schema_metadata={"delta.identity.start": 1, "delta.identity.step": 1})],
-     "identityColumns"),
-    (lambda t: [_protocol(1, 7, wf=["rowTracking", "domainMetadata"])], "domainMetadata"),
-    (lambda t: [_protocol(1, 7, wf=["inCommitTimestamp"])], "inCommitTimestamp"),
-    (lambda t: [_protocol(1, 7, wf=["checkpointProtection"])], "checkpointProtection"),
-    (lambda t: [_protocol(1, 8)], "minWriterVersion=8"),
-])
+@pytest.mark.parametrize(
+    ("actions", "feature"),
+    [
+        (lambda t: [_metadata(t, {"delta.appendOnly": "true"})], "appendOnly"),
+        (lambda t: [_protocol(1, 3), _metadata(t, {"delta.constraints.positive": "id > 0"})], "checkConstraints"),
+        (lambda t: [_protocol(1, 4), _metadata(t, {"delta.enableChangeDataFeed": "true"})], "changeDataFeed"),
+        (
+            lambda t: [_metadata(t, schema_metadata={"delta.invariants": '{"expression":{"expression":"id > 0"}}'})],
+            "invariants",
+        ),
+        (
+            lambda t: [_protocol(1, 4), _metadata(t, schema_metadata={"delta.generationExpression": "1"})],
+            "generatedColumns",
+        ),
+        (
+            lambda t: [
+                _protocol(1, 6),
+                _metadata(t, schema_metadata={"delta.identity.start": 1, "delta.identity.step": 1}),
+            ],
+            "identityColumns",
+        ),
+        (lambda t: [_protocol(1, 7, wf=["rowTracking", "domainMetadata"])], "domainMetadata"),
+        (lambda t: [_protocol(1, 7, wf=["inCommitTimestamp"])], "inCommitTimestamp"),
+        (lambda t: [_protocol(1, 7, wf=["checkpointProtection"])], "checkpointProtection"),
+        (lambda t: [_protocol(1, 8)], "minWriterVersion=8"),
+    ],
+)
 def test_writing_refuses_features_the_lean_writer_does_not_honour(tmp_path, actions, feature):
     t = _table(tmp_path)
     t.commit([[_row(1)]])
@@ -156,16 +193,26 @@ def test_writing_refuses_features_the_lean_writer_does_not_honour(tmp_path, acti
 
 def test_features_we_honour_do_not_block_writes(tmp_path):
     t = _table(tmp_path)
-    _append_commit(tmp_path, _protocol(3, 7, ["timestampNtz", "vacuumProtocolCheck"],
-                                       ["timestampNtz", "vacuumProtocolCheck", "appendOnly", "invariants"]))
+    _append_commit(
+        tmp_path,
+        _protocol(
+            3,
+            7,
+            ["timestampNtz", "vacuumProtocolCheck"],
+            ["timestampNtz", "vacuumProtocolCheck", "appendOnly", "invariants"],
+        ),
+    )
     t.refresh()
     t.commit([[_row(1)]])
     assert _ids_via_deltalake(tmp_path) == [1]
 
 
 def test_a_deltalake_table_with_deletion_vectors_is_refused(tmp_path):
-    write_deltalake(str(tmp_path), pa.table({"id": [1, 2], "name": ["a", "b"]}),
-                    configuration={"delta.enableDeletionVectors": "true"})
+    write_deltalake(
+        str(tmp_path),
+        pa.table({"id": [1, 2], "name": ["a", "b"]}),
+        configuration={"delta.enableDeletionVectors": "true"},
+    )
     with pytest.raises(UnsupportedTableFeatureError, match="deletionVectors"):
         LeanTable(path=str(tmp_path), name="t", schema=SCHEMA).refresh()
 
@@ -205,8 +252,10 @@ def test_a_uuid_named_checkpoint_without_last_checkpoint_is_refused(tmp_path):
     _checkpointed(tmp_path)
     log = os.path.join(tmp_path, "_delta_log")
     os.unlink(os.path.join(log, "_last_checkpoint"))
-    os.rename(os.path.join(log, f"{5:020d}.checkpoint.parquet"),
-              os.path.join(log, f"{5:020d}.checkpoint.3a0d65cd-4056-49b8-937b-95f9e3ee90e5.parquet"))
+    os.rename(
+        os.path.join(log, f"{5:020d}.checkpoint.parquet"),
+        os.path.join(log, f"{5:020d}.checkpoint.3a0d65cd-4056-49b8-937b-95f9e3ee90e5.parquet"),
+    )
     with pytest.raises(UnsupportedTableFeatureError, match="v2Checkpoint"):
         LeanTable(path=str(tmp_path), name="t", schema=SCHEMA).refresh()
 
@@ -299,9 +348,13 @@ def test_checkpoint_holds_unexpired_tombstones_and_vacuum_finds_them(tmp_path):
 
 def test_expired_tombstones_are_left_out_of_the_checkpoint(tmp_path):
     now = [time.time()]
-    t = LeanTable(path=str(tmp_path), name="t", schema=SCHEMA, clock=lambda: now[0],
-                  configuration={"delta.checkpointInterval": "5",
-                                 "delta.deletedFileRetentionDuration": "interval 1 days"})
+    t = LeanTable(
+        path=str(tmp_path),
+        name="t",
+        schema=SCHEMA,
+        clock=lambda: now[0],
+        configuration={"delta.checkpointInterval": "5", "delta.deletedFileRetentionDuration": "interval 1 days"},
+    )
     t.create_if_missing()
     t.refresh()
     for i in range(3):
@@ -359,10 +412,10 @@ def test_nothing_expires_without_an_old_enough_checkpoint_or_when_cleanup_is_off
     t = _table(tmp_path, **{"delta.checkpointInterval": "10", "delta.logRetentionDuration": "interval 1 days"})
     for v in range(1, 20):
         t.commit([[_row(v)]])
-    _age(tmp_path, [f"{v:020d}.json" for v in range(0, 10)], 3 * DAY)  # the checkpoint at 10 itself is young
+    _age(tmp_path, [f"{v:020d}.json" for v in range(10)], 3 * DAY)  # the checkpoint at 10 itself is young
     before = _log_files(tmp_path)
     assert t.clean_up_expired_logs() == []
-    _age(tmp_path, [f"{v:020d}.json" for v in range(0, 11)], 3 * DAY)
+    _age(tmp_path, [f"{v:020d}.json" for v in range(11)], 3 * DAY)
     t.metadata["configuration"]["delta.enableExpiredLogCleanup"] = "false"
     assert t.clean_up_expired_logs() == []
     assert _log_files(tmp_path) == before
@@ -394,10 +447,17 @@ def test_an_idle_snapshot_survives_the_cleanup_of_the_commits_it_needs_next(tmp_
     assert sorted(r["id"] for f in idle.files.values() for r in f.rows) == list(range(1, 21))
 
 
-@pytest.mark.parametrize(("text", "ms"), [
-    ("interval 1 weeks", 604_800_000), ("interval 30 days", 2_592_000_000), ("1 day", 86_400_000),
-    ("interval 2 hours 30 minutes", 9_000_000), ("INTERVAL 1 SECOND", 1000), ("interval 0 seconds", 0),
-])
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("interval 1 weeks", 604_800_000),
+        ("interval 30 days", 2_592_000_000),
+        ("1 day", 86_400_000),
+        ("interval 2 hours 30 minutes", 9_000_000),
+        ("INTERVAL 1 SECOND", 1000),
+        ("interval 0 seconds", 0),
+    ],
+)
 def test_retention_intervals_parse_like_delta(text, ms):
     assert parse_interval(text) == ms
 
@@ -431,9 +491,15 @@ def test_retry_gives_up_at_the_deadline_not_after_a_count():
 
     policy = RetryPolicy(deadline=5.0, first_delay=0.0005, max_delay=0.02)
     with pytest.raises(ConcurrentModificationError) as e:
-        retry_on_conflict(always_loses, table="t", operation="write",
-                          is_conflict=lambda x: isinstance(x, CommitConflict), policy=policy, clock=fake.clock,
-                          sleep=fake.sleep)
+        retry_on_conflict(
+            always_loses,
+            table="t",
+            operation="write",
+            is_conflict=lambda x: isinstance(x, CommitConflict),
+            policy=policy,
+            clock=fake.clock,
+            sleep=fake.sleep,
+        )
     assert type(e.value) is ConcurrentModificationError and e.value.retryable
     # It stops at the deadline: no wait crosses it; only the attempt begun just before may end 1 ms past it.
     assert 5.0 - 0.02 - 0.001 < fake.now <= 5.0 + 0.001
@@ -453,8 +519,10 @@ def test_retry_returns_once_the_commit_wins_and_lets_other_errors_through():
         return out
 
     conflict = lambda x: isinstance(x, CommitConflict)  # noqa: E731
-    assert retry_on_conflict(fn, table="t", operation="write", is_conflict=conflict,
-                             clock=fake.clock, sleep=fake.sleep) == "done"
+    assert (
+        retry_on_conflict(fn, table="t", operation="write", is_conflict=conflict, clock=fake.clock, sleep=fake.sleep)
+        == "done"
+    )
     assert len(fake.sleeps) == 2
 
     def broken():

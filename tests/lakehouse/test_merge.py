@@ -8,8 +8,9 @@ SCHEMA = "id long, name string, score double, keep string"
 
 @pytest.fixture
 def table(lake, spark):
-    lake.create_table("m", spark.createDataFrame(
-        [(1, "a", 1.0, "k1"), (2, "b", 2.0, "k2"), (3, "c", 3.0, "k3")], SCHEMA))
+    lake.create_table(
+        "m", spark.createDataFrame([(1, "a", 1.0, "k1"), (2, "b", 2.0, "k2"), (3, "c", 3.0, "k3")], SCHEMA)
+    )
     return "m"
 
 
@@ -52,8 +53,9 @@ TARGET = [
 def test_merge_clauses_match_the_oracle(lake, spark, table, matched, not_matched, by_source):
     source = [{"id": 2, "name": "B", "score": 20.0}, {"id": 4, "name": "D", "score": 40.0}]
     df = spark.createDataFrame([(r["id"], r["name"], r["score"]) for r in source], "id long, name string, score double")
-    res = lake.merge(table, df, on="id", when_matched=matched, when_not_matched=not_matched,
-                     when_not_matched_by_source=by_source)
+    res = lake.merge(
+        table, df, on="id", when_matched=matched, when_not_matched=not_matched, when_not_matched_by_source=by_source
+    )
     expected = oracle(TARGET, source, ["id"], matched=matched, not_matched=not_matched, by_source=by_source)
     assert rows(lake.read(table)) == expected
     assert res.version == lake.latest_version(table)
@@ -74,8 +76,10 @@ def test_update_columns_limits_what_is_updated(lake, spark, table):
 
 
 def test_duplicate_source_keys_are_refused_by_name(lake, spark, table):
-    df = spark.createDataFrame([(5, "x", 1.0), (5, "y", 2.0), (1, "z", 0.0), (1, "w", 0.0), (7, "u", 0.0)],
-                               "id long, name string, score double")
+    df = spark.createDataFrame(
+        [(5, "x", 1.0), (5, "y", 2.0), (1, "z", 0.0), (1, "w", 0.0), (7, "u", 0.0)],
+        "id long, name string, score double",
+    )
     before = lake.latest_version(table)
     with pytest.raises(DuplicateKeyError) as info:
         lake.merge(table, df, on="id", when_matched="ignore")  # even when matched rows are only inserted
@@ -87,7 +91,9 @@ def test_duplicate_source_keys_are_refused_by_name(lake, spark, table):
 
 def test_multi_column_keys(lake, spark):
     lake.create_table("mk", spark.createDataFrame([(1, "x", 1.0), (1, "y", 2.0)], "a long, b string, v double"))
-    lake.merge("mk", spark.createDataFrame([(1, "y", 20.0), (2, "y", 3.0)], "a long, b string, v double"), on=["a", "b"])
+    lake.merge(
+        "mk", spark.createDataFrame([(1, "y", 20.0), (2, "y", 3.0)], "a long, b string, v double"), on=["a", "b"]
+    )
     got = sorted((r.a, r.b, r.v) for r in lake.read("mk").collect())
     assert got == [(1, "x", 1.0), (1, "y", 20.0), (2, "y", 3.0)]
 
@@ -112,8 +118,9 @@ def test_merge_with_schema_evolution(lake, spark, table):
 
 
 def test_merge_into_partitioned_table(lake, spark):
-    lake.create_table("pm", spark.createDataFrame([(1, "x", 1.0), (2, "y", 2.0)], "id long, p string, v double"),
-                      partition_by="p")
+    lake.create_table(
+        "pm", spark.createDataFrame([(1, "x", 1.0), (2, "y", 2.0)], "id long, p string, v double"), partition_by="p"
+    )
     lake.merge("pm", spark.createDataFrame([(2, "y", 20.0), (3, "x", 3.0)], "id long, p string, v double"), on="id")
     expected = spark.createDataFrame([(1, "x", 1.0), (2, "y", 20.0), (3, "x", 3.0)], "id long, p string, v double")
     assert_df_equality(lake.read("pm"), expected, ignore_row_order=True, ignore_nullable=True)

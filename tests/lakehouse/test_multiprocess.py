@@ -10,8 +10,10 @@ WORKER = str(Path(__file__).with_name("_worker.py"))
 
 
 def run_all(cmds, timeout=300):
-    procs = [subprocess.Popen([sys.executable, WORKER, *c], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for c in cmds]
+    procs = [
+        subprocess.Popen([sys.executable, WORKER, *c], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in cmds
+    ]
     outs = [p.communicate(timeout=timeout) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, f"worker exited {p.returncode}\n{out}\n{err[-3000:]}"
@@ -44,8 +46,15 @@ def test_concurrent_optimize_never_duplicates_rows(rs_lake, spark, tmp_path):
     for i in range(1, 12):
         rs_lake.append("t", spark.range(i * 10, i * 10 + 10))
     start = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, WORKER, "optimize", rs_lake.root, str(start)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, WORKER, "optimize", rs_lake.root, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     import time
 
     deadline = time.monotonic() + 300
@@ -71,8 +80,12 @@ def test_processes_that_read_or_write_exit_zero_every_time(rs_lake, spark, trial
     runs = trials(4, 30)
     modes = ["read", "write"] * (runs // 2)
     for i in range(0, runs, 2):
-        procs = [subprocess.Popen([sys.executable, WORKER, m, rs_lake.root], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for m in modes[i:i + 2]]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, WORKER, m, rs_lake.root], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for m in modes[i : i + 2]
+        ]
         for j, p in enumerate(procs):
             _, err = p.communicate(timeout=300)
             assert p.returncode == 0, f"run {i + j} ({modes[i + j]}): exit {p.returncode}\n{err[-3000:]}"

@@ -4,9 +4,24 @@ import lakehouse.errors
 
 def test_lakehouse_all_is_pinned():
     assert lakehouse.__all__ == [
-        "HistoryEntry", "Lakehouse", "LeanTable", "MergeResult", "OptimizeResult", "RestoreResult", "RetryPolicy",
-        "TableInfo", "VacuumResult", "WriteResult", "delta_classes_loaded", "errors", "local_spark",
-        "prepare_python_workers", "retry_on_conflict", "to_utc",
+        "Change",
+        "HistoryEntry",
+        "Lakehouse",
+        "LeanTable",
+        "MergeResult",
+        "OptimizeResult",
+        "RestoreResult",
+        "RetryPolicy",
+        "Row",
+        "TableInfo",
+        "VacuumResult",
+        "WriteResult",
+        "delta_classes_loaded",
+        "errors",
+        "local_spark",
+        "prepare_python_workers",
+        "retry_on_conflict",
+        "to_utc",
     ]
     assert lakehouse.__all__ == sorted(lakehouse.__all__)
 

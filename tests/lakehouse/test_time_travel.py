@@ -1,7 +1,7 @@
 """Time travel with Delta's rules, under the suite's non-UTC local time zone (see conftest)."""
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -52,7 +52,7 @@ def test_timestamp_picks_latest_commit_at_or_before(lake, versions):
 
 def test_naive_datetimes_and_strings_are_utc_not_local_time(lake, versions):
     t1 = versions[1]
-    naive_utc = t1.astimezone(timezone.utc).replace(tzinfo=None)
+    naive_utc = t1.astimezone(UTC).replace(tzinfo=None)
     assert counts(lake, timestamp=naive_utc) == 3
     assert counts(lake, timestamp=naive_utc.isoformat(sep=" ")) == 3
     assert counts(lake, timestamp=naive_utc.isoformat() + "Z") == 3
@@ -94,7 +94,7 @@ def test_reading_an_old_version_after_schema_evolution(lake, spark, versions):
 
 def test_timestamps_are_aware_utc(lake, versions):
     assert all(t.tzinfo is not None and t.utcoffset() == timedelta(0) for t in versions)
-    assert abs(versions[0] - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert abs(versions[0] - datetime.now(UTC)) < timedelta(minutes=5)
 
 
 def test_version_at_after_the_last_commit_only_when_allowed(lake, versions):
@@ -117,9 +117,11 @@ def test_naive_timestamps_mean_the_session_time_zone_as_in_spark(lake, versions,
         assert counts(lake, timestamp=wall.isoformat(sep=" ")) == 3
         # the same wall clock read as UTC would be 5.5 hours later, after the last commit
         with pytest.raises(TimestampOutOfRangeError):
-            lake.read("tt", timestamp=wall.replace(tzinfo=timezone.utc) + timedelta(hours=6))
+            lake.read("tt", timestamp=wall.replace(tzinfo=UTC) + timedelta(hours=6))
         if lake.engine == "delta-spark":  # the reference: Spark's own timestampAsOf with the same string
-            ref = spark.read.format("delta").option("timestampAsOf", wall.isoformat(sep=" ")).load(lake.table_path("tt"))
+            ref = (
+                spark.read.format("delta").option("timestampAsOf", wall.isoformat(sep=" ")).load(lake.table_path("tt"))
+            )
             assert ref.count() == 3
 
 
@@ -143,6 +145,6 @@ def test_delta_spark_commit_times_are_deltas_own_even_with_a_skewed_clock(tmp_pa
     for probe in probes:
         if probe < hist[0]:
             continue
-        text = probe.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+        text = probe.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
         spark_count = spark.read.format("delta").option("timestampAsOf", text).load(lake.table_path("tt")).count()
         assert counts(lake, timestamp=probe) == spark_count, probe

@@ -42,16 +42,25 @@ class Recorder:
     def norm(self, x: Any) -> Any:
         if isinstance(x, Run):
             return {
-                "name": x.info.run_name, "experiment_id": x.info.experiment_id, "status": x.info.status,
-                "lifecycle_stage": x.info.lifecycle_stage, "ended": x.info.end_time is not None,
+                "name": x.info.run_name,
+                "experiment_id": x.info.experiment_id,
+                "status": x.info.status,
+                "lifecycle_stage": x.info.lifecycle_stage,
+                "ended": x.info.end_time is not None,
                 "metrics": {k: _num(v) for k, v in x.data.metrics.items()},
                 "params": x.data.params,
-                "tags": {k: v for k, v in x.data.tags.items()
-                         if k not in _VOLATILE_TAGS and k != "mlflow.parentRunId"},
+                "tags": {k: v for k, v in x.data.tags.items() if k not in _VOLATILE_TAGS and k != "mlflow.parentRunId"},
                 "parent": self.run_name(x.data.tags.get("mlflow.parentRunId")),
                 "datasets": sorted(
-                    (d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source, d.dataset.schema,
-                     d.dataset.profile, tuple(sorted((t.key, t.value) for t in d.tags)))
+                    (
+                        d.dataset.name,
+                        d.dataset.digest,
+                        d.dataset.source_type,
+                        d.dataset.source,
+                        d.dataset.schema,
+                        d.dataset.profile,
+                        tuple(sorted((t.key, t.value) for t in d.tags)),
+                    )
                     for d in x.inputs.dataset_inputs
                 ),
                 "model_inputs": len(x.inputs.model_inputs),
@@ -60,13 +69,24 @@ class Recorder:
         if isinstance(x, Experiment):
             return {"id": x.experiment_id, "name": x.name, "stage": x.lifecycle_stage, "tags": x.tags}
         if isinstance(x, Metric):
-            return (x.key, _num(x.value), x.step, x.timestamp if x.timestamp < 10**12 else "now",
-                    x.dataset_name, x.dataset_digest)
+            return (
+                x.key,
+                _num(x.value),
+                x.step,
+                x.timestamp if x.timestamp < 10**12 else "now",
+                x.dataset_name,
+                x.dataset_digest,
+            )
         if isinstance(x, LoggedModel):
-            return {"name": x.name, "status": str(x.status), "type": x.model_type,
-                    "tags": {k: v for k, v in x.tags.items() if k not in _VOLATILE_TAGS},
-                    "params": x.params, "metrics": sorted(self.norm(m) for m in x.metrics or []),
-                    "source_run": self.run_name(x.source_run_id)}
+            return {
+                "name": x.name,
+                "status": str(x.status),
+                "type": x.model_type,
+                "tags": {k: v for k, v in x.tags.items() if k not in _VOLATILE_TAGS},
+                "params": x.params,
+                "metrics": sorted(self.norm(m) for m in x.metrics or []),
+                "source_run": self.run_name(x.source_run_id),
+            }
         if isinstance(x, PagedList):
             return {"items": [self.norm(i) for i in x], "more": x.token is not None}
         if isinstance(x, (list, tuple)):
@@ -98,7 +118,10 @@ def differential(
         results[name] = rec.items
     ref, got = results["sqlite"], results["lakehouse"]
     assert [label for label, _ in ref] == [label for label, _ in got]
-    diffs = [f"{label}: sqlite gave {want!r}, lakehouse gave {have!r}"
-             for (label, want), (_, have) in zip(ref, got) if have != want]
+    diffs = [
+        f"{label}: sqlite gave {want!r}, lakehouse gave {have!r}"
+        for (label, want), (_, have) in zip(ref, got, strict=False)
+        if have != want
+    ]
     assert not diffs, "\n".join(diffs)
     return got

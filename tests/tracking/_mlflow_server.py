@@ -32,9 +32,24 @@ def mlflow_server(backend_uri: str, artifact_root: str, timeout: float = 90.0) -
     stop it with SIGTERM and assert it exited 0 (its output is in the assertion message and in `log`)."""
     port = free_port()
     server = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server", "--backend-store-uri", backend_uri,
-         "--default-artifact-root", artifact_root, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [
+            os.path.join(os.path.dirname(sys.executable), "mlflow"),
+            "server",
+            "--backend-store-uri",
+            backend_uri,
+            "--default-artifact-root",
+            artifact_root,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     served = Served(f"http://127.0.0.1:{port}")
     try:

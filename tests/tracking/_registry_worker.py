@@ -1,7 +1,7 @@
 """Subprocess of the registry event tests. Modes:
 
-    versions <uri> <model> <n>   register n versions of <model> (the model exists)
-    crash <uri> <model>          register one version, then die right after the registry commit
+versions <uri> <model> <n>   register n versions of <model> (the model exists)
+crash <uri> <model>          register one version, then die right after the registry commit
 """
 
 import os

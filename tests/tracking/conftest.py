@@ -6,8 +6,7 @@ import os
 
 import mlflow
 import pytest
-from mlflow.tracking import _tracking_service
-from mlflow.tracking import fluent
+from mlflow.tracking import _tracking_service, fluent
 
 
 @pytest.fixture(autouse=True)

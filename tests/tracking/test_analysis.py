@@ -4,7 +4,7 @@ MLflow's own `mlflow.search_runs` (pandas) is the oracle for what the latest sta
 
 import math
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import mlflow
 import pytest
@@ -24,7 +24,7 @@ def logged(lake_uri, spark):
             mlflow.log_metric("rmse", 0.5 - i / 10, step=1)
             mlflow.log_metric("auc", float("nan") if i == 2 else 0.7)
     time.sleep(0.05)
-    between = datetime.now(timezone.utc)
+    between = datetime.now(UTC)
     time.sleep(0.05)
     with mlflow.start_run(run_name="late"):
         mlflow.log_param("alpha", 9)
@@ -69,7 +69,9 @@ def test_metric_history(lake_uri, logged):
     assert hist.count() == 3 * 2 + 1 + 1
     r0 = mlflow.search_runs(experiment_names=["churn"], filter_string="tags.mlflow.runName = 'r0'")["run_id"][0]
     assert [(r.step, r.value) for r in metric_history(lake_uri, run_ids=[r0], keys=["rmse"]).collect()] == [
-        (0, 1.0), (1, 0.5)]
+        (0, 1.0),
+        (1, 0.5),
+    ]
     assert metric_history(lake_uri, keys=["rmse"], timestamp=logged).count() == 6
 
 
@@ -84,7 +86,7 @@ def test_which_version_was_in_production_at_a_time(lake_uri, spark):
     client.transition_model_version_stage("churn", "1", "Production")
     client.set_registered_model_alias("churn", "champion", "1")
     time.sleep(0.05)
-    first_production = datetime.now(timezone.utc)
+    first_production = datetime.now(UTC)
     time.sleep(0.05)
     client.transition_model_version_stage("churn", "2", "Production", archive_existing_versions=True)
     client.set_registered_model_alias("churn", "champion", "2")

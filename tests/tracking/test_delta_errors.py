@@ -43,9 +43,17 @@ def test_losing_every_race_until_the_deadline_is_temporarily_unavailable(lake_ur
 
 def test_a_table_with_deletion_vectors_is_refused_clearly(lake_uri, tmp_path):
     LakehouseTrackingStore(lake_uri)
-    _append_commit(str(tmp_path / "lake" / "mlflow" / "runs"), {"protocol": {
-        "minReaderVersion": 3, "minWriterVersion": 7,
-        "readerFeatures": ["deletionVectors"], "writerFeatures": ["deletionVectors"]}})
+    _append_commit(
+        str(tmp_path / "lake" / "mlflow" / "runs"),
+        {
+            "protocol": {
+                "minReaderVersion": 3,
+                "minWriterVersion": 7,
+                "readerFeatures": ["deletionVectors"],
+                "writerFeatures": ["deletionVectors"],
+            }
+        },
+    )
     with pytest.raises(MlflowException) as e:
         LakehouseTrackingStore(lake_uri).search_runs(["0"], "", ViewType.ALL)
     assert e.value.error_code == "NOT_IMPLEMENTED"

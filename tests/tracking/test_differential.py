@@ -7,9 +7,8 @@ import math
 import mlflow
 import pandas as pd
 import pytest
-from mlflow.entities import LoggedModelStatus, LoggedModelTag, Metric, Param, RunStatus, RunTag, ViewType
-
 from _differential import differential
+from mlflow.entities import LoggedModelStatus, Metric, Param, RunStatus, RunTag, ViewType
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -46,8 +45,10 @@ def test_experiments(backends):
         rec("restore active", lambda: c.restore_experiment("2"))
         for i in range(5):
             c.create_experiment(f"page-{i}", tags={"i": str(i)})
-        rec("filter", lambda: c.search_experiments(filter_string="name LIKE 'page-%' AND tags.i != '2'",
-                                                   order_by=["name DESC"]))
+        rec(
+            "filter",
+            lambda: c.search_experiments(filter_string="name LIKE 'page-%' AND tags.i != '2'", order_by=["name DESC"]),
+        )
         rec("bad filter", lambda: c.search_experiments(filter_string="name = "))
         pages, token = [], None
         while True:
@@ -127,16 +128,23 @@ def test_params_metrics_tags(backends):
         rec("long tag key", lambda: c.set_tag(rid, "t" * 251, "2"))
         rec("delete tag", lambda: c.delete_tag(rid, "t"))
         rec("delete missing tag", lambda: c.delete_tag(rid, "t"))
-        rec("batch", lambda: c.log_batch(
-            rid, metrics=[Metric("b1", 1.0, 7, 3), Metric("b2", 2.0, 7, 3)],
-            params=[Param("bp", "x")], tags=[RunTag("bt", "y"), RunTag("t2", "z")]))
+        rec(
+            "batch",
+            lambda: c.log_batch(
+                rid,
+                metrics=[Metric("b1", 1.0, 7, 3), Metric("b2", 2.0, 7, 3)],
+                params=[Param("bp", "x")],
+                tags=[RunTag("bt", "y"), RunTag("t2", "z")],
+            ),
+        )
         rec("run", lambda: c.get_run(rid))
         store = c._tracking_client.store
         rec("1001 metrics", lambda: store.log_batch(rid, [Metric(f"m{i}", 1.0, 1, 0) for i in range(1001)], [], []))
         rec("101 params", lambda: store.log_batch(rid, [], [Param(f"p{i}", "1") for i in range(101)], []))
         rec("101 tags", lambda: store.log_batch(rid, [], [], [RunTag(f"t{i}", "1") for i in range(101)]))
-        rec("1000 metrics", lambda: store.log_batch(rid, [Metric(f"m{i}", float(i), 1, 0) for i in range(1000)], [],
-                                                    []))
+        rec(
+            "1000 metrics", lambda: store.log_batch(rid, [Metric(f"m{i}", float(i), 1, 0) for i in range(1000)], [], [])
+        )
         rec("run with 1000 metrics", lambda: c.get_run(rid))
 
     differential(backends, scenario)
@@ -173,13 +181,26 @@ def test_fluent_flow_nested_runs_and_search_runs(backends):
                         mlflow.log_metric("acc", 0.99)
         exp = mlflow.get_experiment_by_name("fluent").experiment_id
         names = lambda runs: [r.info.run_name for r in runs]  # noqa: E731
-        for f in ["metrics.acc > 0.25", "params.depth = '1'", "tags.family = 'odd' AND metrics.loss < 0.8",
-                  "attributes.run_name LIKE 'run-%'", "attributes.run_name ILIKE 'RUN-1%'",
-                  "tags.mlflow.parentRunId IS NOT NULL", "params.lr IS NULL", "attributes.status = 'FINISHED'",
-                  "attributes.run_name IN ('run-1', 'run-3')", "metrics.acc != 0.3", ""]:
+        for f in [
+            "metrics.acc > 0.25",
+            "params.depth = '1'",
+            "tags.family = 'odd' AND metrics.loss < 0.8",
+            "attributes.run_name LIKE 'run-%'",
+            "attributes.run_name ILIKE 'RUN-1%'",
+            "tags.mlflow.parentRunId IS NOT NULL",
+            "params.lr IS NULL",
+            "attributes.status = 'FINISHED'",
+            "attributes.run_name IN ('run-1', 'run-3')",
+            "metrics.acc != 0.3",
+            "",
+        ]:
             rec(f"search {f!r}", lambda f=f: names(c.search_runs([exp], f, order_by=["metrics.acc DESC"])))
-        for o in [["params.depth ASC", "metrics.acc DESC"], ["attributes.run_name"], ["tags.family DESC"],
-                  ["metrics.loss"]]:
+        for o in [
+            ["params.depth ASC", "metrics.acc DESC"],
+            ["attributes.run_name"],
+            ["tags.family DESC"],
+            ["metrics.loss"],
+        ]:
             rec(f"order {o}", lambda o=o: names(c.search_runs([exp], order_by=o)))
         rec("bad filter", lambda: c.search_runs([exp], "metrics.acc >>> 1"))
         rec("OR filter", lambda: c.search_runs([exp], "metrics.acc > 1 OR metrics.acc < 0"))
@@ -218,8 +239,12 @@ def test_log_inputs_and_dataset_search(backends):
             pass
         exp = run.info.experiment_id
         rec("run", lambda: c.get_run(run.info.run_id))
-        rec("dataset filter", lambda: [r.info.run_name for r in c.search_runs(
-            [exp], "dataset.name = 'train' AND dataset.context = 'training'")])
+        rec(
+            "dataset filter",
+            lambda: [
+                r.info.run_name for r in c.search_runs([exp], "dataset.name = 'train' AND dataset.context = 'training'")
+            ],
+        )
 
     differential(backends, scenario)
 
@@ -228,8 +253,12 @@ def test_logged_models(backends):
     def scenario(c, rec):
         exp = c.create_experiment("models")
         rid = c.create_run(exp, run_name="trainer").info.run_id
-        m = rec("create", lambda: c.create_logged_model(exp, name="clf", source_run_id=rid, tags={"a": "1"},
-                                                        params={"p": "2"}, model_type="sk"))
+        m = rec(
+            "create",
+            lambda: c.create_logged_model(
+                exp, name="clf", source_run_id=rid, tags={"a": "1"}, params={"p": "2"}, model_type="sk"
+            ),
+        )
         mid = m.model_id
         rec("bad name", lambda: c.create_logged_model(exp, name="a/b"))
         rec("in missing experiment", lambda: c.create_logged_model("4242"))

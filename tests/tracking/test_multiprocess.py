@@ -9,7 +9,6 @@ import time
 
 import pytest
 from deltalake import DeltaTable, QueryBuilder
-
 from mlflow.entities import ViewType
 
 from tracking import LakehouseTrackingStore
@@ -35,12 +34,17 @@ def test_four_processes_lose_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     started = time.time()
     procs = [
-        subprocess.Popen([sys.executable, worker, uri, exp, str(w), str(RUNS), str(STEPS)], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, worker, uri, exp, str(w), str(RUNS), str(STEPS)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for w in range(WORKERS)
     ]
     outputs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outputs):
+    for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, f"worker exited {p.returncode}:\n{err[-3000:]}"
     print(f"{WORKERS}x{RUNS} runs x {STEPS} steps in {time.time() - started:.1f}s")
 
@@ -60,9 +64,12 @@ def test_four_processes_lose_nothing(tmp_path):
     # The Delta tables' view, through delta-rs: each row exactly once.
     root = os.path.join(lake, "mlflow")
     assert _sql(f"{root}/runs", "select count(*) as n, count(distinct run_id) as d from t") == [
-        {"n": WORKERS * RUNS, "d": WORKERS * RUNS}]
+        {"n": WORKERS * RUNS, "d": WORKERS * RUNS}
+    ]
     assert _sql(f"{root}/params", "select count(*) as n, count(distinct concat(run_id, key)) as d from t") == [
-        {"n": WORKERS * RUNS * 3, "d": WORKERS * RUNS * 3}]
-    assert _sql(f"{root}/metrics",
-                "select count(*) as n, count(distinct concat(run_id, '/', cast(step as varchar))) as d from t") == [
-        {"n": WORKERS * RUNS * STEPS, "d": WORKERS * RUNS * STEPS}]
+        {"n": WORKERS * RUNS * 3, "d": WORKERS * RUNS * 3}
+    ]
+    assert _sql(
+        f"{root}/metrics",
+        "select count(*) as n, count(distinct concat(run_id, '/', cast(step as varchar))) as d from t",
+    ) == [{"n": WORKERS * RUNS * STEPS, "d": WORKERS * RUNS * STEPS}]

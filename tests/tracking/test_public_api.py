@@ -18,8 +18,16 @@ from tracking import TABLES, LakehouseTrackingStore
 def test_all_is_pinned():
     assert tracking.__all__ == sorted(tracking.__all__)
     assert tracking.__all__ == [
-        "LakehouseRegistryStore", "LakehouseTrackingStore", "SCHEME", "TABLES", "factory", "metric_history",
-        "model_versions", "registry_factory", "runs"]
+        "LakehouseRegistryStore",
+        "LakehouseTrackingStore",
+        "SCHEME",
+        "TABLES",
+        "factory",
+        "metric_history",
+        "model_versions",
+        "registry_factory",
+        "runs",
+    ]
 
 
 def test_entry_point_is_registered():
@@ -48,8 +56,9 @@ def test_every_abstract_store_method_is_implemented_or_declared_unsupported():
     for name, value in vars(AbstractStore).items():
         if name.startswith("_") or not callable(value) or name in ours or name in unsupported:
             continue
-        if getattr(value, "__isabstractmethod__", False) or "NotImplementedError" in (value.__code__.co_names
-                                                                                        if hasattr(value, "__code__") else ()):
+        if getattr(value, "__isabstractmethod__", False) or "NotImplementedError" in (
+            value.__code__.co_names if hasattr(value, "__code__") else ()
+        ):
             inherited.append(name)
     assert not inherited, f"AbstractStore methods neither implemented nor declared unsupported: {inherited}"
     assert LakehouseTrackingStore.start_trace.__doc__.startswith("Not supported")
@@ -90,8 +99,11 @@ def test_tables_are_delta_tables_with_time_travel(tmp_path, lake_uri):
 
     def names(version=None):
         dt = DeltaTable(runs, version=version)
-        return sorted(pa.table(QueryBuilder().register("t", dt).execute("select name from t").read_all())
-                      .column("name").to_pylist())
+        return sorted(
+            pa.table(QueryBuilder().register("t", dt).execute("select name from t").read_all())
+            .column("name")
+            .to_pylist()
+        )
 
     assert names() == ["first", "second"]
     assert names(v1) == ["first"]

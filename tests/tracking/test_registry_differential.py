@@ -7,9 +7,8 @@ import time
 import mlflow
 import pandas as pd
 import pytest
-from mlflow.entities.webhook import WebhookEvent, WebhookStatus
-
 from _registry_differential import registry_differential
+from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -106,13 +105,31 @@ def test_search(backends):
             c.create_model_version("a-one", f"s3://x/{i}", run_id=f"r{i % 2}", tags={"even": str(i % 2 == 0)})
             time.sleep(0.002)
         c.create_model_version("b-three", "s3://y/0", run_id="r0")
-        for f in ["", "name = 'a-one'", "name != 'a-one'", "name LIKE 'a-%'", "name ILIKE 'b-%'",
-                  "name IN ('a-two', 'B-four')", "tags.kind = 'a'", "tags.kind != 'a'", "tags.n LIKE '%o'",
-                  "tags.kind = 'a' AND name LIKE '%two'", "tags.missing = 'x'", "version_number = 1",
-                  "description = 'x'", "name > 'a'", "name = "]:
+        for f in [
+            "",
+            "name = 'a-one'",
+            "name != 'a-one'",
+            "name LIKE 'a-%'",
+            "name ILIKE 'b-%'",
+            "name IN ('a-two', 'B-four')",
+            "tags.kind = 'a'",
+            "tags.kind != 'a'",
+            "tags.n LIKE '%o'",
+            "tags.kind = 'a' AND name LIKE '%two'",
+            "tags.missing = 'x'",
+            "version_number = 1",
+            "description = 'x'",
+            "name > 'a'",
+            "name = ",
+        ]:
             rec(f"models [{f}]", lambda f=f: c.search_registered_models(filter_string=f))
-        for o in [["name DESC"], ["last_updated_timestamp DESC"], ["timestamp ASC", "name DESC"], ["bogus"],
-                  ["name ASC", "name DESC"]]:
+        for o in [
+            ["name DESC"],
+            ["last_updated_timestamp DESC"],
+            ["timestamp ASC", "name DESC"],
+            ["bogus"],
+            ["name ASC", "name DESC"],
+        ]:
             rec(f"models order {o}", lambda o=o: [m.name for m in c.search_registered_models(order_by=o)])
         pages, token = [], None
         while True:
@@ -123,18 +140,36 @@ def test_search(backends):
                 break
         rec("models paged", lambda: pages)
         rec("models too many", lambda: c.search_registered_models(max_results=10**6))
-        for f in ["", "name = 'a-one'", "run_id = 'r1'", "run_id IN ('r0')", "version_number >= 5",
-                  "version_number = 'x'", "tags.even = 'True'", "tags.even != 'True'", "source_path LIKE 's3://x/%'",
-                  "name = 'a-one' AND version_number < 3", "run_id IN ('r0', 'r1') AND tags.even = 'False'",
-                  "bogus = 1", "version_number LIKE '1'", "source_path IN ('s3://y/0')"]:
+        for f in [
+            "",
+            "name = 'a-one'",
+            "run_id = 'r1'",
+            "run_id IN ('r0')",
+            "version_number >= 5",
+            "version_number = 'x'",
+            "tags.even = 'True'",
+            "tags.even != 'True'",
+            "source_path LIKE 's3://x/%'",
+            "name = 'a-one' AND version_number < 3",
+            "run_id IN ('r0', 'r1') AND tags.even = 'False'",
+            "bogus = 1",
+            "version_number LIKE '1'",
+            "source_path IN ('s3://y/0')",
+        ]:
             rec(f"versions [{f}]", lambda f=f: c.search_model_versions(filter_string=f))
-        for o in [["version_number ASC"], ["name ASC", "version_number ASC"], ["creation_timestamp DESC"],
-                  ["run_id ASC"], ["version_number ASC", "version_number DESC"]]:
+        for o in [
+            ["version_number ASC"],
+            ["name ASC", "version_number ASC"],
+            ["creation_timestamp DESC"],
+            ["run_id ASC"],
+            ["version_number ASC", "version_number DESC"],
+        ]:
             rec(f"versions order {o}", lambda o=o: [(v.name, v.version) for v in c.search_model_versions(order_by=o)])
         pages, token = [], None
         while True:
-            page = c.search_model_versions("name = 'a-one'", max_results=3, page_token=token,
-                                           order_by=["version_number ASC"])
+            page = c.search_model_versions(
+                "name = 'a-one'", max_results=3, page_token=token, order_by=["version_number ASC"]
+            )
             pages.append([v.version for v in page])
             token = page.token
             if not token:
@@ -175,18 +210,25 @@ def test_webhook_crud_and_url_validation(backends, monkeypatch):
         rec("http refused", lambda: c.create_webhook("h", "http://8.8.8.8/x", events=ev))
         rec("no events", lambda: c.create_webhook("h", "https://8.8.8.8/x", events=[]))
         rec("bad event", lambda: c.create_webhook("h", "https://8.8.8.8/x", events=["model_version.exploded"]))
-        w1 = rec("create", lambda: c.create_webhook("h1", "https://8.8.8.8/a", events=ev, secret="s",
-                                                    description="d"))
+        w1 = rec("create", lambda: c.create_webhook("h1", "https://8.8.8.8/a", events=ev, secret="s", description="d"))
         time.sleep(0.01)
-        w2 = rec("create 2", lambda: c.create_webhook("h2", "https://8.8.4.4/b", events=["registered_model.created"],
-                                                      status=WebhookStatus.DISABLED))
+        w2 = rec(
+            "create 2",
+            lambda: c.create_webhook(
+                "h2", "https://8.8.4.4/b", events=["registered_model.created"], status=WebhookStatus.DISABLED
+            ),
+        )
         rec("get", lambda: c.get_webhook(w1.webhook_id))
         rec("get missing", lambda: c.get_webhook("nope"))
         rec("list", lambda: c.list_webhooks())
         rec("list paged", lambda: c.list_webhooks(max_results=1))
         rec("list bad max", lambda: c.list_webhooks(max_results=5000))
-        rec("update", lambda: c.update_webhook(w1.webhook_id, name="h1b", status=WebhookStatus.DISABLED,
-                                               events=["model_version_tag.set"]))
+        rec(
+            "update",
+            lambda: c.update_webhook(
+                w1.webhook_id, name="h1b", status=WebhookStatus.DISABLED, events=["model_version_tag.set"]
+            ),
+        )
         rec("update bad url", lambda: c.update_webhook(w1.webhook_id, url="ftp://x"))
         rec("update missing", lambda: c.update_webhook("nope", name="x"))
         rec("delete", lambda: c.delete_webhook(w2.webhook_id))

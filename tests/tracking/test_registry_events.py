@@ -3,6 +3,7 @@ crash recovery, and several processes on one lake."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -100,13 +101,21 @@ def receiver():
 def _rows(tmp_path, table: str) -> list[dict]:
     """The table's live rows, read from its Delta log's files (never deltalake's pyarrow-dataset reader, which
     can abort the test process at exit with code 134)."""
-    return [row for uri in DeltaTable(str(tmp_path / "lake" / "mlflow" / table)).file_uris()
-            for row in pq.read_table(uri).to_pylist()]
+    return [
+        row
+        for uri in DeltaTable(str(tmp_path / "lake" / "mlflow" / table)).file_uris()
+        for row in pq.read_table(uri).to_pylist()
+    ]
 
 
 def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.path.dirname(os.path.dirname(WORKER)) + "/..",
-                                                         os.environ.get("PYTHONPATH", "")]), **kw.pop("env", {})}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [os.getcwd(), os.path.dirname(os.path.dirname(WORKER)) + "/..", os.environ.get("PYTHONPATH", "")]
+        ),
+        **kw.pop("env", {}),
+    }
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180, **kw)
     assert proc.returncode == 0, f"{args} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
     return proc
@@ -114,9 +123,16 @@ def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
 
 def test_signed_delivery_payload_latency_and_log(tmp_path, lake_uri, receiver):
     client = mlflow.MlflowClient(lake_uri)
-    hook = client.create_webhook("h", receiver.url, secret=SECRET, events=[
-        WebhookEvent("registered_model", "created"), WebhookEvent("model_version", "created"),
-        WebhookEvent("model_version_alias", "created")])
+    hook = client.create_webhook(
+        "h",
+        receiver.url,
+        secret=SECRET,
+        events=[
+            WebhookEvent("registered_model", "created"),
+            WebhookEvent("model_version", "created"),
+            WebhookEvent("model_version_alias", "created"),
+        ],
+    )
     client.create_registered_model("churn", tags={"team": "ml"}, description="d")
     client.create_model_version("churn", "s3://b/1", run_id="r1", tags={"k": "v"})
     done = time.time()
@@ -128,14 +144,26 @@ def test_signed_delivery_payload_latency_and_log(tmp_path, lake_uri, receiver):
     for r in receiver.received:
         h = r["headers"]
         assert h["X-MLflow-Signature"] == _generate_hmac_signature(
-            SECRET, h["X-MLflow-Delivery-Id"], h["X-MLflow-Timestamp"], r["body"])
-    bodies = sorted(receiver.ok_bodies(), key=lambda b: ["registered_model", "model_version",
-                                                          "model_version_alias"].index(b["entity"]))
+            SECRET, h["X-MLflow-Delivery-Id"], h["X-MLflow-Timestamp"], r["body"]
+        )
+    bodies = sorted(
+        receiver.ok_bodies(),
+        key=lambda b: ["registered_model", "model_version", "model_version_alias"].index(b["entity"]),
+    )
     assert [(b["entity"], b["action"]) for b in bodies] == [  # deliveries run in parallel: any order
-        ("registered_model", "created"), ("model_version", "created"), ("model_version_alias", "created")]
+        ("registered_model", "created"),
+        ("model_version", "created"),
+        ("model_version_alias", "created"),
+    ]
     assert bodies[0]["data"] == {"name": "churn", "tags": {"team": "ml"}, "description": "d"}
-    assert bodies[1]["data"] == {"name": "churn", "version": "1", "source": "s3://b/1", "run_id": "r1",
-                                 "tags": {"k": "v"}, "description": None}
+    assert bodies[1]["data"] == {
+        "name": "churn",
+        "version": "1",
+        "source": "s3://b/1",
+        "run_id": "r1",
+        "tags": {"k": "v"},
+        "description": None,
+    }
     assert bodies[2]["data"] == {"name": "churn", "alias": "champion", "version": "1"}
     time.sleep(0.3)
     assert len(receiver.received) == 3  # exactly once each
@@ -143,8 +171,12 @@ def test_signed_delivery_payload_latency_and_log(tmp_path, lake_uri, receiver):
     assert sorted(r["status"] for r in log) == ["in_progress"] * 3 + ["succeeded"] * 3
     assert {r["response_status"] for r in log if r["status"] == "succeeded"} == {200}
     events = {r["event"] for r in _rows(tmp_path, "registry_events")}
-    assert {"registered_model.created", "model_version.created", "model_version_tag.set",
-            "model_version_alias.created"} <= events
+    assert {
+        "registered_model.created",
+        "model_version.created",
+        "model_version_tag.set",
+        "model_version_alias.created",
+    } <= events
     assert client.test_webhook(hook.webhook_id).success
     assert json.loads(receiver.received[-1]["body"])["entity"] == "registered_model"
 
@@ -164,13 +196,14 @@ def test_receiver_down_then_up_is_retried_with_backoff(tmp_path, lake_uri):
         assert up.received[0]["body"] != "" and json.loads(up.received[1]["body"])["data"]["version"] == "1"
     finally:
         up.stop()
-    log = sorted((r for r in _rows(tmp_path, "webhook_deliveries") if r["status"] != "in_progress"),
-                 key=lambda r: r["attempt"])
+    log = sorted(
+        (r for r in _rows(tmp_path, "webhook_deliveries") if r["status"] != "in_progress"), key=lambda r: r["attempt"]
+    )
     assert [r["status"] for r in log][-1] == "succeeded"
     assert all(r["status"] == "failed" for r in log[:-1]) and len(log) >= 3
     assert log[0]["response_status"] is None and "Connection" in log[0]["error"]
     assert log[-2]["response_status"] == 503
-    gaps = [(b["timestamp"] - a["timestamp"]) for a, b in zip(log, log[1:])]
+    gaps = [(b["timestamp"] - a["timestamp"]) for a, b in itertools.pairwise(log)]
     assert all(g >= 150 for g in gaps), gaps  # backoff 0.2 s, 0.4 s, ...
 
 
@@ -197,17 +230,24 @@ def test_trigger_runs_a_job_on_stage_transition_and_alias(tmp_path, lake_uri):
         "def run(event):\n"
         "    with open(os.path.join(os.path.dirname(__file__), 'validated.json'), 'w') as fh:\n"
         "        json.dump(event, fh)\n"
-        "    print('validated', event['name'], event['version'])\n")
+        "    print('validated', event['name'], event['version'])\n"
+    )
     lake = tmp_path / "lake"
     client = mlflow.MlflowClient(lake_uri)
     client.create_registered_model("churn")
     client.create_model_version("churn", "s3://b/1")
     client.create_model_version("churn", "s3://b/2")
-    staging = jobs.create_trigger(lake, name="validate", model_name="churn", stage="staging",
-                                  callable="validate_job:run")
+    staging = jobs.create_trigger(
+        lake, name="validate", model_name="churn", stage="staging", callable="validate_job:run"
+    )
     marker = tmp_path / "alias.txt"
-    alias = jobs.create_trigger(lake_uri, name="promote", model_name="churn", alias="champion", command=[
-        sys.executable, "-c", f"import os; open({str(marker)!r}, 'w').write(os.environ['MODEL_VERSION'])"])
+    alias = jobs.create_trigger(
+        lake_uri,
+        name="promote",
+        model_name="churn",
+        alias="champion",
+        command=[sys.executable, "-c", f"import os; open({str(marker)!r}, 'w').write(os.environ['MODEL_VERSION'])"],
+    )
     with pytest.raises(ValueError, match="exactly one of stage= or alias="):
         jobs.create_trigger(lake, name="x", model_name="churn", callable="a:b")
     client.transition_model_version_stage("churn", 1, "Production")  # not watched
@@ -229,8 +269,9 @@ def test_trigger_runs_a_job_on_stage_transition_and_alias(tmp_path, lake_uri):
     assert [t.name for t in jobs.list_triggers(lake)] == ["validate"]
 
 
-def test_crash_right_after_the_write_loses_nothing_and_drainers_never_duplicate(tmp_path, lake_uri, receiver,
-                                                                                 monkeypatch):
+def test_crash_right_after_the_write_loses_nothing_and_drainers_never_duplicate(
+    tmp_path, lake_uri, receiver, monkeypatch
+):
     monkeypatch.setenv("LAKEHOUSE_REGISTRY_DISPATCH", "0")  # only the drainers below deliver
     client = mlflow.MlflowClient(lake_uri)
     client.create_webhook("h", receiver.url, secret=SECRET, events=[WebhookEvent("model_version", "created")])
@@ -244,8 +285,9 @@ def test_crash_right_after_the_write_loses_nothing_and_drainers_never_duplicate(
         client.create_model_version("m", f"s3://b/{i}")
     drain = [sys.executable, "-m", "jobs", "drain", str(tmp_path / "lake"), "--follow", "1"]
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    procs = [subprocess.Popen(drain, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(drain, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-3000:]
@@ -258,8 +300,16 @@ def test_crash_right_after_the_write_loses_nothing_and_drainers_never_duplicate(
 def test_two_processes_get_distinct_version_numbers(tmp_path, lake_uri):
     mlflow.MlflowClient(lake_uri).create_registered_model("shared")
     env = {**os.environ, "PYTHONPATH": os.getcwd(), "LAKEHOUSE_REGISTRY_DISPATCH": "0"}
-    procs = [subprocess.Popen([sys.executable, WORKER, "versions", lake_uri, "shared", "15"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, WORKER, "versions", lake_uri, "shared", "15"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=180)
         assert p.returncode == 0, err[-3000:]

@@ -13,17 +13,20 @@ from collections import Counter
 
 import mlflow
 import pytest
+from _mlflow_server import mlflow_server
 from mlflow.entities.webhook import WebhookEvent
 from mlflow.webhooks.delivery import _generate_hmac_signature
-
-from _mlflow_server import mlflow_server
 from test_registry_events import SECRET, Receiver, _rows
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-EVENTS = [WebhookEvent("registered_model", "created"), WebhookEvent("model_version", "created"),
-          WebhookEvent("model_version_tag", "set"), WebhookEvent("model_version_alias", "created"),
-          WebhookEvent("model_version_alias", "deleted")]
+EVENTS = [
+    WebhookEvent("registered_model", "created"),
+    WebhookEvent("model_version", "created"),
+    WebhookEvent("model_version_tag", "set"),
+    WebhookEvent("model_version_alias", "created"),
+    WebhookEvent("model_version_alias", "deleted"),
+]
 
 
 @pytest.mark.slow
@@ -46,17 +49,22 @@ def test_served_lake_delivers_each_webhook_event_exactly_once(tmp_path, lake_uri
         client.set_registered_model_alias("churn", "champion", "2")
         client.delete_registered_model_alias("churn", "champion")
         client.transition_model_version_stage("churn", "1", "Staging")  # not subscribed: never delivered
-        expected = Counter({
-            ("registered_model", "created", "churn", None): 1, ("model_version", "created", "churn", "1"): 1,
-            ("model_version", "created", "churn", "2"): 1, ("model_version_tag", "set", "churn", "2"): 1,
-            ("model_version_alias", "created", "churn", "2"): 1, ("model_version_alias", "deleted", "churn", None): 1,
-        })
+        expected = Counter(
+            {
+                ("registered_model", "created", "churn", None): 1,
+                ("model_version", "created", "churn", "1"): 1,
+                ("model_version", "created", "churn", "2"): 1,
+                ("model_version_tag", "set", "churn", "2"): 1,
+                ("model_version_alias", "created", "churn", "2"): 1,
+                ("model_version_alias", "deleted", "churn", None): 1,
+            }
+        )
         receiver.wait_for(sum(expected.values()), timeout=30)
+
         # Stragglers: wait until the lake's delivery log is settled (every event's attempt succeeded and no
         # claim is left open), so any second deliverer has had its turn before the count below.
         def settled() -> bool:
-            log = [r for r in _rows(tmp_path, "webhook_deliveries")
-                   if r["subscriber"] == f"webhook:{hook.webhook_id}"]
+            log = [r for r in _rows(tmp_path, "webhook_deliveries") if r["subscriber"] == f"webhook:{hook.webhook_id}"]
             done = {r["event_id"] for r in log if r["status"] == "succeeded"}
             claims = sum(r["status"] == "in_progress" for r in log)
             return len(done) >= sum(expected.values()) and claims == len(log) - claims
@@ -71,7 +79,8 @@ def test_served_lake_delivers_each_webhook_event_exactly_once(tmp_path, lake_uri
     for r in receiver.received:
         body, h = json.loads(r["body"]), r["headers"]
         assert h["X-MLflow-Signature"] == _generate_hmac_signature(
-            SECRET, h["X-MLflow-Delivery-Id"], h["X-MLflow-Timestamp"], r["body"])
+            SECRET, h["X-MLflow-Delivery-Id"], h["X-MLflow-Timestamp"], r["body"]
+        )
         got[(body["entity"], body["action"], body["data"]["name"], body["data"].get("version"))] += 1
     assert got == expected, f"deliveries (event: count), want each exactly once:\n{got}\nserver log:\n{out[-3000:]}"
     assert len({r["headers"]["X-MLflow-Delivery-Id"] for r in receiver.received}) == len(receiver.received)

@@ -7,7 +7,6 @@ import urllib.request
 
 import mlflow
 import pytest
-
 from _mlflow_server import mlflow_server
 
 
@@ -27,9 +26,14 @@ def test_server_answers_runs_search(tmp_path, lake_uri):
             mlflow.log_metric("score", i / 10)
     with mlflow_server(lake_uri, str(tmp_path / "art")) as served:
         base = served.base
-        body = _post(f"{base}/api/2.0/mlflow/runs/search", {
-            "experiment_ids": [exp], "filter": "metrics.score > 0.05", "order_by": ["metrics.score DESC"],
-        })
+        body = _post(
+            f"{base}/api/2.0/mlflow/runs/search",
+            {
+                "experiment_ids": [exp],
+                "filter": "metrics.score > 0.05",
+                "order_by": ["metrics.score DESC"],
+            },
+        )
         names = [r["info"]["run_name"] for r in body["runs"]]
         assert names == ["r2", "r1"]
         assert body["runs"][0]["data"]["params"] == [{"key": "i", "value": "2"}]
