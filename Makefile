@@ -23,10 +23,11 @@ install: $(VENV)/.installed
 demo: jars
 	$(PYTHON) notebooks/demo.py
 
-# The gates: lint and format (ruff, configured in pyproject.toml).
+# The gates: lint, format and types (ruff and mypy, configured in pyproject.toml).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: jars lint
 	$(PYTHON) -m pytest -q

@@ -23,6 +23,7 @@ from ._lakehouse import Lakehouse
 from ._log import Change, LeanTable, Row
 from ._retry import RetryPolicy, retry_on_conflict
 from ._session import delta_classes_loaded, local_spark, prepare_python_workers
+from ._settings import Settings, settings
 from ._timetravel import to_utc
 
 try:
@@ -40,6 +41,7 @@ __all__ = [
     "RestoreResult",
     "RetryPolicy",
     "Row",
+    "Settings",
     "TableInfo",
     "VacuumResult",
     "WriteResult",
@@ -48,5 +50,6 @@ __all__ = [
     "local_spark",
     "prepare_python_workers",
     "retry_on_conflict",
+    "settings",
     "to_utc",
 ]

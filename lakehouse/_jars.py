@@ -37,6 +37,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from ._settings import settings
+
 log = logging.getLogger(__name__)
 
 SCALA_VERSION = "2.13"
@@ -76,7 +78,7 @@ def delta_coordinate() -> str:
 
 
 def jars_home() -> Path:
-    return Path(os.environ.get("LAKEHOUSE_JARS_HOME") or Path.home() / ".cache" / "lakehouse-ml" / "jars")
+    return settings().jars_home
 
 
 def cache_dir(coordinate: str | None = None) -> Path:

@@ -32,10 +32,12 @@ from ._maintenance import optimize_lock
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, is_uri, name_for, normalise_root, resolve
 from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, local_spark
+from ._settings import settings
 from ._timetravel import TimestampLike, check_version, ms_to_utc, session_zone, to_utc, version_at
 from .errors import (
     NullConstraintError,
     RetentionPeriodTooShortError,
+    SchemaMismatchError,
     TableAlreadyExistsError,
     TableNotFoundError,
     VersionNotFoundError,
@@ -71,7 +73,7 @@ class Lakehouse:
         spark: SparkSession | None = None,
         engine: str | None = None,
     ) -> None:
-        root = root if root is not None else os.environ.get("LAKEHOUSE_ROOT")
+        root = root if root is not None else settings().root
         if root is None:
             raise ValueError("no lakehouse root: pass Lakehouse(root=...) or set $LAKEHOUSE_ROOT")
         self.root = normalise_root(root)
@@ -374,7 +376,7 @@ class Lakehouse:
             _schema.check_new_schema(ref.name, new)
             missing = [p for p in st.partition_columns if p not in new.names]
             if missing:
-                raise _schema.SchemaMismatchError(
+                raise SchemaMismatchError(
                     ref.name,
                     _schema.fields(st.schema),
                     _schema.fields(sdf.schema),
@@ -468,7 +470,7 @@ class Lakehouse:
         if not required:
             return
         row = df.select([F.sum(F.col(f"`{c}`").isNull().cast("int")).alias(c) for c in required]).first()
-        bad = [c for c in required if row[c]]
+        bad = [c for c in required if row is not None and row[c]]
         if bad:
             raise NullConstraintError(ref.name, bad)
 
@@ -545,14 +547,12 @@ class Lakehouse:
     def _to_spark(self, df: Any, argument: str) -> DataFrame:
         if isinstance(df, DataFrame):
             return df
-        try:
-            import pandas as pd
-            import pyarrow as pa
-        except ImportError:  # pragma: no cover
-            pd = pa = None  # type: ignore[assignment]
-        if pd is not None and isinstance(df, pd.DataFrame):
+        import pandas as pd  # declared dependencies; imported here to keep `import lakehouse` light
+        import pyarrow as pa
+
+        if isinstance(df, pd.DataFrame):
             return self.spark.createDataFrame(df)
-        if pa is not None and isinstance(df, pa.Table):
+        if isinstance(df, pa.Table):
             return self.spark.createDataFrame(df)
         raise TypeError(
             f"{argument} must be a Spark DataFrame (or pandas DataFrame / pyarrow Table), got {type(df).__name__}"

@@ -53,6 +53,7 @@ from ._log_checkpoint import (
 )
 from ._log_protocol import check_add, check_readable, check_writable
 from ._retry import LEAN_COMMIT_POLICY, RetryPolicy, retry_on_conflict
+from ._settings import settings
 from .errors import ConcurrentModificationError
 
 __all__ = ["Change", "CommitConflict", "DataFile", "LeanTable", "Row", "RowIndex"]
@@ -70,7 +71,6 @@ AUTO_COMPACT_PROPERTY = "delta.autoOptimize.autoCompact"
 TRUNCATION_PROBE_SECONDS = 1.0
 """How often an idle snapshot checks whether log cleanup removed the commits it would need next."""
 
-_FSYNC = os.environ.get("LAKEHOUSE_TRACKING_FSYNC", "").lower() in ("1", "true", "yes")
 
 Row = dict[str, Any]
 
@@ -178,7 +178,7 @@ class LeanTable:
             return
         os.makedirs(self.log_dir, exist_ok=True)
         now = self._now_ms()
-        actions = [
+        actions: list[dict[str, Any]] = [
             {
                 "commitInfo": {
                     "timestamp": now,
@@ -581,7 +581,7 @@ def _write_new(path: str, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.write(fd, data)
-        if _FSYNC:
+        if settings().tracking_fsync:
             os.fsync(fd)
     finally:
         os.close(fd)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import overload
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -29,6 +30,10 @@ def from_json(schema_json: str) -> T.StructType:
     return T.StructType.fromJson(json.loads(schema_json))
 
 
+@overload
+def as_nullable(dt: T.StructType) -> T.StructType: ...
+@overload
+def as_nullable(dt: T.DataType) -> T.DataType: ...
 def as_nullable(dt: T.DataType) -> T.DataType:
     """Delta makes every column of a table created from a DataFrame nullable; so do we (recursively)."""
     if isinstance(dt, T.StructType):

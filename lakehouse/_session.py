@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pyspark.sql import SparkSession
 
 from . import _jars
+from ._settings import settings
 
 _DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 _DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -24,8 +25,9 @@ log = logging.getLogger(__name__)
 
 def _delta_jars(explicit: list[str] | None) -> tuple[list[str], str | None, str | None]:
     """(jars for spark.jars, packages for spark.jars.packages, our JVM jar) for a new local session."""
-    given = explicit or [j for j in os.environ.get("LAKEHOUSE_DELTA_JARS", "").split(",") if j]
-    if not given and os.environ.get("LAKEHOUSE_DELTA", "").lower() in ("0", "off", "no"):
+    config = settings()
+    given = explicit or list(config.delta_jars)
+    if not given and not config.delta_enabled:
         return [], None, None  # asked for a session without Delta, even when its JARs are cached
     have = _jars.complete()
     if have is None and _jars.can_obtain():
@@ -67,7 +69,7 @@ def local_spark(
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
-        master = master or os.environ.get("LAKEHOUSE_SPARK_MASTER", "local[*]")
+        master = master or settings().spark_master
         if master.startswith("local"):
             prepare_python_workers()
         cores = os.cpu_count() or 2
@@ -101,7 +103,7 @@ def local_spark(
         for k, v in (extra_conf or {}).items():
             b = b.config(k, v)
         spark = b.getOrCreate()
-        spark.sparkContext.setLogLevel(os.environ.get("LAKEHOUSE_SPARK_LOG_LEVEL", "ERROR"))
+        spark.sparkContext.setLogLevel(settings().spark_log_level)
         return spark
 
 
@@ -134,17 +136,17 @@ def scoped_conf(spark: SparkSession, **settings: str) -> Iterator[None]:
 
     The lakehouse never leaves a session-wide setting changed behind a user's back.
     """
-    old = {k: spark.conf.get(k, None) for k in settings}
+    old: dict[str, str | None] = {k: spark.conf.get(k, None) for k in settings}
     for k, v in settings.items():
         spark.conf.set(k, v)
     try:
         yield
     finally:
-        for k, v in old.items():
-            if v is None:
+        for k, before in old.items():
+            if before is None:
                 spark.conf.unset(k)
             else:
-                spark.conf.set(k, v)
+                spark.conf.set(k, before)
 
 
 def lake_catalog_enabled(spark: SparkSession) -> bool:

@@ -4,6 +4,7 @@ Every error carries the facts it names as attributes, so callers can act on them
 
     LakehouseError
     ├── InvalidTableNameError        (also ValueError)  a name that cannot address a table
+    ├── InvalidSettingError          (also ValueError)  a LAKEHOUSE_* environment variable that cannot be parsed
     ├── TableNotFoundError           (also KeyError)    no Delta table at that name or path
     ├── TableAlreadyExistsError                         create_table on an existing table
     ├── VersionNotFoundError                            time travel to a version outside the history
@@ -29,6 +30,7 @@ __all__ = [
     "DataFilesMissingError",
     "DuplicateKeyError",
     "EngineUnavailableError",
+    "InvalidSettingError",
     "InvalidTableNameError",
     "LakehouseError",
     "NullConstraintError",
@@ -56,6 +58,14 @@ class InvalidTableNameError(LakehouseError, ValueError):
             f"invalid table name {name!r}: {reason}. Use dot-separated identifiers such as "
             "'features.customers' (letters, digits, underscores), or an absolute path / URI."
         )
+
+
+class InvalidSettingError(LakehouseError, ValueError):
+    def __init__(self, variable: str, value: str, expected: str) -> None:
+        self.variable = variable
+        self.value = value
+        self.expected = expected
+        super().__init__(f"${variable}={value!r} is not valid: expected {expected}. Fix or unset the variable.")
 
 
 class TableNotFoundError(LakehouseError, KeyError):

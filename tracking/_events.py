@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 
-from lakehouse import Change, Row
+from lakehouse import Change, Row, settings
 
 from . import _webhooks
 
@@ -280,7 +280,7 @@ class Dispatcher:
     # -- background thread ------------------------------------------------------------------------------
     def kick(self) -> None:
         """Wake the background thread (starting it on first use) because an event was just published."""
-        if os.environ.get("LAKEHOUSE_REGISTRY_DISPATCH", "1").lower() in ("0", "false", "no"):
+        if not settings().registry_dispatch:
             return
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._loop, name="lakehouse-dispatcher", daemon=True)
@@ -289,7 +289,7 @@ class Dispatcher:
         self._wake.set()
 
     def _loop(self) -> None:
-        poll = float(os.environ.get("LAKEHOUSE_DISPATCH_POLL_SECONDS", "2.0"))
+        poll = settings().dispatch_poll_seconds
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -303,7 +303,7 @@ class Dispatcher:
     def close(self, budget_seconds: float | None = None) -> None:
         """Stop the thread, then deliver what is due now within `budget_seconds` (default 5 s)."""
         if budget_seconds is None:
-            budget_seconds = float(os.environ.get("LAKEHOUSE_DISPATCH_EXIT_SECONDS", "5"))
+            budget_seconds = settings().dispatch_exit_seconds
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

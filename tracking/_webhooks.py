@@ -17,7 +17,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import threading
 import time
 import uuid
@@ -43,7 +42,7 @@ from mlflow.webhooks.constants import (
 )
 from mlflow.webhooks.ssrf import SSRFProtectedHTTPAdapter
 
-from lakehouse import Row
+from lakehouse import Row, settings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Statuses MLflow's sender retries (its urllib3 `status_forcelist`); other 4xx/5xx fail at once."""
@@ -61,7 +60,7 @@ def backoff_seconds(attempt: int) -> float:
 
     `LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS` replaces the 1 s factor (tests use a small one).
     """
-    factor = float(os.environ.get("LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS", "1.0"))
+    factor = settings().webhook_backoff_seconds
     return min(60.0, factor * 2 ** (attempt - 1))
 
 

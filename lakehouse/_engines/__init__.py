@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from pyspark.sql import SparkSession
 
 from .._session import delta_classes_loaded
+from .._settings import settings
 from ..errors import EngineUnavailableError
 from ._base import Engine, MergeSpec, TableState
 from ._deltars import DeltaRsEngine
@@ -19,7 +19,7 @@ ENGINES = ("auto", "deltalake", "delta-spark")
 
 def choose_engine(spark: SparkSession, engine: str | None = None) -> Engine:
     """`engine` (or `$LAKEHOUSE_ENGINE`, default "auto"): delta-spark when Delta's classes are loaded, else deltalake."""
-    requested = (engine or os.environ.get("LAKEHOUSE_ENGINE") or "auto").strip().lower()
+    requested = (engine or settings().engine).strip().lower()
     if requested not in ENGINES:
         raise ValueError(f"engine={requested!r} is not one of {', '.join(ENGINES)} (argument or $LAKEHOUSE_ENGINE)")
     if requested == "deltalake":

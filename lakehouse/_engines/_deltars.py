@@ -14,7 +14,7 @@ import json
 import math
 import posixpath
 import uuid
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -24,7 +24,7 @@ from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalak
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -206,7 +206,17 @@ class DeltaRsEngine(Engine):
             with contextlib.suppress(OSError):
                 fs.delete_dir(base)
 
-    def create(self, ref, schema, df, *, partition_by, name, description, properties) -> WriteResult:
+    def create(
+        self,
+        ref: TableRef,
+        schema: T.StructType,
+        df: DataFrame | None,
+        *,
+        partition_by: tuple[str, ...],
+        name: str | None,
+        description: str | None,
+        properties: dict[str, str],
+    ) -> WriteResult:
         # delta-rs refuses properties outside the `delta.*` set at creation but accepts them afterwards, so
         # custom properties (Delta allows any TBLPROPERTIES) are set in a second commit.
         known = {k: v for k, v in properties.items() if k.startswith("delta.")} or None
@@ -260,11 +270,19 @@ class DeltaRsEngine(Engine):
             result = WriteResult(version=dt.version(), num_rows=result.num_rows, num_files=result.num_files)
         return result
 
-    def write(self, ref, df, *, mode: Literal["append", "overwrite"], state, new_schema) -> WriteResult:
+    def write(
+        self,
+        ref: TableRef,
+        df: DataFrame,
+        *,
+        mode: Literal["append", "overwrite"],
+        state: TableState,
+        new_schema: T.StructType | None,
+    ) -> WriteResult:
         parts = list(state.partition_columns) or None
         if new_schema is not None:
             # Schema change and data in one commit: only delta-rs's writer updates the metadata with the data.
-            schema_mode = "merge" if mode == "append" else "overwrite"
+            schema_mode: Literal["merge", "overwrite"] = "merge" if mode == "append" else "overwrite"
             data = _nullable_arrow(df.toArrow(), new_schema)
 
             def commit_arrow() -> WriteResult:
@@ -290,7 +308,8 @@ class DeltaRsEngine(Engine):
         def commit() -> WriteResult:
             token, props = _tagged()
             dt = DeltaTable(ref.path)
-            dt.create_write_transaction(adds, mode=mode, schema=dschema, partition_by=parts, commit_properties=props)
+            actions: list[AddAction | RemoveAction] = list(adds)
+            dt.create_write_transaction(actions, mode=mode, schema=dschema, partition_by=parts, commit_properties=props)
             return WriteResult(version=_version_of(ref.path, token), num_rows=_rows(adds), num_files=len(adds))
 
         try:
@@ -409,7 +428,7 @@ def _retention(dt: DeltaTable) -> str:
     return dt.metadata().configuration.get("delta.deletedFileRetentionDuration") or "interval 1 week (default)"
 
 
-def _as_dict(value: object) -> dict:
+def _as_dict(value: object) -> dict[str, Any]:
     if isinstance(value, str):
         value = json.loads(value)
     return dict(value) if isinstance(value, dict) else {}

@@ -85,12 +85,15 @@ class DeltaSparkEngine(Engine):
         under Spark Connect, where the slower DataFrame calls below are used instead."""
         try:
             jvm = self.spark.sparkContext._jvm
+            if jvm is None:
+                return None
             return jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, ref.path)
         except Exception:  # noqa: BLE001 - Spark Connect has no sparkContext
             return None
 
     def _snapshot(self, log: Any, version: int | None) -> Any:
-        none = self.spark.sparkContext._jvm.scala.Option.empty()
+        jvm: Any = self.spark.sparkContext._jvm  # a DeltaLog exists, so this is a classic session with a JVM
+        none = jvm.scala.Option.empty()
         return log.update(False, none, none) if version is None else log.getSnapshotAt(version, none, none, False)
 
     def _latest_version(self, ref: TableRef) -> int:
@@ -107,7 +110,8 @@ class DeltaSparkEngine(Engine):
             info = read_commit_info(os.path.join(local, "_delta_log"), version)
             if info is not None:
                 return {"version": version, **info}
-        return self._table(ref).history(1).first().asDict(recursive=True)
+        newest = self._table(ref).history(1).first()
+        return {} if newest is None else dict(newest.asDict(recursive=True))
 
     # -- metadata -------------------------------------------------------------------------------------------
     def exists(self, ref: TableRef) -> bool:
@@ -201,7 +205,17 @@ class DeltaSparkEngine(Engine):
             if info.type == pafs.FileType.NotFound:
                 raise DataFilesMissingError(ref.name, version, files.retention, f)
 
-    def create(self, ref, schema, df, *, partition_by, name, description, properties) -> WriteResult:
+    def create(
+        self,
+        ref: TableRef,
+        schema: T.StructType,
+        df: DataFrame | None,
+        *,
+        partition_by: tuple[str, ...],
+        name: str | None,
+        description: str | None,
+        properties: dict[str, str],
+    ) -> WriteResult:
         cols = ", ".join(f"{_q(f.name)} {f.dataType.simpleString()}" for f in schema.fields)
         clauses = ""
         if partition_by:
@@ -231,7 +245,15 @@ class DeltaSparkEngine(Engine):
             num_files=int(metrics.get("numFiles", 0)),
         )
 
-    def write(self, ref, df, *, mode: Literal["append", "overwrite"], state, new_schema) -> WriteResult:
+    def write(
+        self,
+        ref: TableRef,
+        df: DataFrame,
+        *,
+        mode: Literal["append", "overwrite"],
+        state: TableState,
+        new_schema: T.StructType | None,
+    ) -> WriteResult:
         writer = df.write.format("delta").mode(mode)
         if new_schema is not None:
             writer = writer.option("mergeSchema" if mode == "append" else "overwriteSchema", "true")

@@ -13,6 +13,7 @@ def test_lakehouse_all_is_pinned():
         "RestoreResult",
         "RetryPolicy",
         "Row",
+        "Settings",
         "TableInfo",
         "VacuumResult",
         "WriteResult",
@@ -21,6 +22,7 @@ def test_lakehouse_all_is_pinned():
         "local_spark",
         "prepare_python_workers",
         "retry_on_conflict",
+        "settings",
         "to_utc",
     ]
     assert lakehouse.__all__ == sorted(lakehouse.__all__)

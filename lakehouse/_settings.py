@@ -1,0 +1,100 @@
+"""Every `LAKEHOUSE_*` environment setting, typed, documented and read in one place.
+
+`settings()` reads the environment at each call (a test or a parent process may set a variable after import);
+a value that cannot be parsed raises `InvalidSettingError` naming the variable and what it accepts. The README's
+"Settings" table lists the same variables. `LAKEHOUSE_EVENT` is not a setting: it is how a registry trigger
+hands its event to the job it starts (see `jobs`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidSettingError
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The lakehouse's settings; each field's default applies when its variable is unset or empty."""
+
+    root: str | None = None
+    """LAKEHOUSE_ROOT: the lake root a `Lakehouse()` / `FeatureStoreClient()` without `root=` uses."""
+    engine: str = "auto"
+    """LAKEHOUSE_ENGINE: "auto" (delta-spark where its classes load, else deltalake), "delta-spark", "deltalake"."""
+    delta_jars: tuple[str, ...] = ()
+    """LAKEHOUSE_DELTA_JARS: comma-separated local JAR paths for `local_spark()`, instead of the set-up cache."""
+    delta_enabled: bool = True
+    """LAKEHOUSE_DELTA: "off" starts `local_spark()` without Delta's JARs (the deltalake engine then serves)."""
+    jars_home: Path = Path.home() / ".cache" / "lakehouse-ml" / "jars"
+    """LAKEHOUSE_JARS_HOME: where `lakehouse-setup` caches Delta's JARs and the lakehouse JVM classes."""
+    spark_master: str = "local[*]"
+    """LAKEHOUSE_SPARK_MASTER: the master of the session `local_spark()` builds."""
+    spark_log_level: str = "ERROR"
+    """LAKEHOUSE_SPARK_LOG_LEVEL: Spark's log level for that session."""
+    tracking_fsync: bool = False
+    """LAKEHOUSE_TRACKING_FSYNC: fsync each lean commit (survives power loss; ~2 ms a commit)."""
+    registry_dispatch: bool = True
+    """LAKEHOUSE_REGISTRY_DISPATCH: "0" stops a process from delivering registry events in the background."""
+    dispatch_poll_seconds: float = 2.0
+    """LAKEHOUSE_DISPATCH_POLL_SECONDS: how often the event dispatcher looks for work other processes left."""
+    dispatch_exit_seconds: float = 5.0
+    """LAKEHOUSE_DISPATCH_EXIT_SECONDS: how long a process delivers due events at exit."""
+    webhook_backoff_seconds: float = 1.0
+    """LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS: the factor of the webhook retry back-off (1 s, 2 s, 4 s, ...)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        d = cls()
+
+        def text(var: str, default: str) -> str:
+            return (env.get(var) or "").strip() or default
+
+        def flag(var: str, default: bool) -> bool:
+            raw = (env.get(var) or "").strip()
+            if not raw:
+                return default
+            if raw.lower() in _TRUE:
+                return True
+            if raw.lower() in _FALSE:
+                return False
+            raise InvalidSettingError(var, raw, f"one of {', '.join(_TRUE + _FALSE)}")
+
+        def seconds(var: str, default: float) -> float:
+            raw = (env.get(var) or "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if not value >= 0 or value == float("inf"):
+                raise InvalidSettingError(var, raw, "a finite number of seconds >= 0, e.g. 2.5")
+            return value
+
+        jars_home = (env.get("LAKEHOUSE_JARS_HOME") or "").strip()
+        return cls(
+            root=(env.get("LAKEHOUSE_ROOT") or "").strip() or None,
+            engine=text("LAKEHOUSE_ENGINE", d.engine).lower(),
+            delta_jars=tuple(j.strip() for j in (env.get("LAKEHOUSE_DELTA_JARS") or "").split(",") if j.strip()),
+            delta_enabled=flag("LAKEHOUSE_DELTA", d.delta_enabled),
+            jars_home=Path(jars_home) if jars_home else d.jars_home,
+            spark_master=text("LAKEHOUSE_SPARK_MASTER", d.spark_master),
+            spark_log_level=text("LAKEHOUSE_SPARK_LOG_LEVEL", d.spark_log_level),
+            tracking_fsync=flag("LAKEHOUSE_TRACKING_FSYNC", d.tracking_fsync),
+            registry_dispatch=flag("LAKEHOUSE_REGISTRY_DISPATCH", d.registry_dispatch),
+            dispatch_poll_seconds=seconds("LAKEHOUSE_DISPATCH_POLL_SECONDS", d.dispatch_poll_seconds),
+            dispatch_exit_seconds=seconds("LAKEHOUSE_DISPATCH_EXIT_SECONDS", d.dispatch_exit_seconds),
+            webhook_backoff_seconds=seconds("LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS", d.webhook_backoff_seconds),
+        )
+
+
+def settings() -> Settings:
+    """The settings as the environment holds them now."""
+    return Settings.from_env()
