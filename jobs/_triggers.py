@@ -14,6 +14,7 @@ The job sees the event as JSON in `LAKEHOUSE_EVENT` and the model in `MODEL_NAME
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -29,6 +30,8 @@ from tracking._events import STAGE_TRANSITIONED
 from tracking._registry import JOB_RUNS, TRIGGERS, Lake, open_lake
 from tracking._uri import SCHEME, lake_root_from_uri
 from tracking._webhooks import Outcome
+
+_log = logging.getLogger(__name__)
 
 OUTPUT_TAIL = 4000
 """Characters of a job's combined stdout and stderr kept in `mlflow.job_runs.output`."""
@@ -215,13 +218,7 @@ class TriggerSubscriber:
         }
         # The job talks to the lake the event came from, unless the environment names a tracking server.
         env.setdefault("MLFLOW_TRACKING_URI", f"{SCHEME}://{self.lake.root}")
-        cwd_path = os.getcwd()
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd_path, env.get("PYTHONPATH")) if p)
-        argv = (
-            [sys.executable, "-m", "jobs", "call", trig["callable"]]
-            if trig["callable"]
-            else json.loads(trig["command"])
-        )
+        argv = call_argv(trig["callable"], os.getcwd()) if trig["callable"] else json.loads(trig["command"])
         start = int(time.time() * 1000)
         try:
             proc = subprocess.run(
@@ -240,6 +237,7 @@ class TriggerSubscriber:
             code, output = None, f"could not start {argv!r}: {e}"
         end = int(time.time() * 1000)
         status = "succeeded" if code == 0 else "failed"
+        _log.info("trigger %s on %s: job %s (exit %s)", trig["trigger_id"], event["event_id"], status, code)
         row = {
             "run_id": uuid.uuid4().hex,
             "trigger_id": trig["trigger_id"],
@@ -277,6 +275,18 @@ def trigger_subscribers(lake: Lake, event: Row) -> list[TriggerSubscriber]:
         for row in [hits[0][0]]
         if _matches(row, event)
     ]
+
+
+_CALL = "import sys; from jobs._triggers import call; sys.path.insert(0, sys.argv[2]); call(sys.argv[1])"
+
+
+def call_argv(target: str, cwd: str) -> list[str]:
+    """The command that calls `package.module:function` with the user's modules in `cwd` importable.
+
+    `jobs` is imported before `cwd` joins the path (`-P`: nothing prepended at start-up), so a `jobs/` folder
+    of the user's cannot stand in for this package, as it would under `python -m jobs`.
+    """
+    return [sys.executable, "-P", "-c", _CALL, target, cwd]
 
 
 def call(target: str) -> None:

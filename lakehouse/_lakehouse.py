@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -42,6 +43,8 @@ from .errors import (
     TableNotFoundError,
     VersionNotFoundError,
 )
+
+_log = logging.getLogger(__name__)
 
 SYSTEM_NAMESPACES = frozenset({"mlflow"})
 """Namespaces the platform writes (MLflow's tracking and registry tables); `list_tables()` leaves them out."""
@@ -520,7 +523,16 @@ class Lakehouse:
             if parts:
                 raise ValueError(f"z_order_by column(s) {parts} are partition columns; Z-order by data columns only")
         with optimize_lock(ref.path):
-            return self._engine.optimize(ref, target_size=target_size, z_order_by=zcols)
+            result = self._engine.optimize(ref, target_size=target_size, z_order_by=zcols)
+        _log.info(
+            "OPTIMIZE %s%s: %d file(s) removed, %d added, version %s",
+            ref.name,
+            f" ZORDER BY {', '.join(zcols)}" if zcols else "",
+            result.num_files_removed,
+            result.num_files_added,
+            result.version,
+        )
+        return result
 
     def vacuum(
         self,
@@ -541,7 +553,9 @@ class Lakehouse:
             raise ValueError(f"retention_hours must be a finite, non-negative number of hours, got {retention_hours!r}")
         if enforce_retention_duration and hours < minimum:
             raise RetentionPeriodTooShortError(ref.name, hours, minimum)
-        return self._engine.vacuum(ref, retention_hours=float(hours), dry_run=dry_run)
+        result = self._engine.vacuum(ref, retention_hours=float(hours), dry_run=dry_run)
+        _log.info("VACUUM %s%s: %d file(s)", ref.name, " (dry run)" if dry_run else "", len(result.files))
+        return result
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _to_spark(self, df: Any, argument: str) -> DataFrame:

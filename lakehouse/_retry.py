@@ -8,6 +8,7 @@ fit in 30 s depends on how long a commit takes, while how long a caller may wait
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .errors import ConcurrentModificationError
+
+_log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
@@ -80,5 +83,7 @@ def retry_on_conflict(
             wait = policy.delay(conflicts)
             if clock() - start + wait > policy.deadline:
                 cause = (str(exc).splitlines() or [type(exc).__name__])[0]
+                _log.warning("%s on %s: gave up after %d lost commit races (%s)", operation, table, conflicts, cause)
                 raise ConcurrentModificationError(table, operation, conflicts, cause) from exc
+            _log.debug("%s on %s: commit race %d lost, retrying in %.3f s", operation, table, conflicts, wait)
             sleep(wait)

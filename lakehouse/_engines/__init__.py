@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from pyspark.sql import SparkSession
@@ -14,6 +15,8 @@ from ._deltars import DeltaRsEngine
 from ._deltaspark import DeltaSparkEngine
 
 EngineName = Literal["auto", "deltalake", "delta-spark"]
+_log = logging.getLogger(__name__)
+
 ENGINES = ("auto", "deltalake", "delta-spark")
 
 
@@ -23,6 +26,7 @@ def choose_engine(spark: SparkSession, engine: str | None = None) -> Engine:
     if requested not in ENGINES:
         raise ValueError(f"engine={requested!r} is not one of {', '.join(ENGINES)} (argument or $LAKEHOUSE_ENGINE)")
     if requested == "deltalake":
+        _log.info("Delta engine deltalake (requested)")
         return DeltaRsEngine(spark)
     loaded = delta_classes_loaded(spark)
     if requested == "delta-spark" and not loaded:
@@ -32,7 +36,11 @@ def choose_engine(spark: SparkSession, engine: str | None = None) -> Engine:
             "delta-spark JARs (set LAKEHOUSE_DELTA_JARS to their local paths, or use a cluster with Delta), "
             "or use engine='deltalake'.",
         )
-    return DeltaSparkEngine(spark) if loaded else DeltaRsEngine(spark)
+    chosen: Engine = DeltaSparkEngine(spark) if loaded else DeltaRsEngine(spark)
+    _log.info(
+        "Delta engine %s (requested %r; Delta's classes %sloaded)", chosen.name, requested, "" if loaded else "not "
+    )
+    return chosen
 
 
 __all__ = ["ENGINES", "Engine", "EngineName", "MergeSpec", "TableState", "choose_engine"]
