@@ -1,4 +1,10 @@
-"""The public face of the lakehouse: Delta tables by name under a root, computed on with Spark."""
+"""The public face of the lakehouse: Delta tables by name under a root, computed on with Spark.
+
+Longer than 400 lines on purpose: `Lakehouse` is the one public class, one method per Delta operation
+(create, write, merge, read, history, restore, optimize, vacuum, ...), each validating its arguments once
+before one engine call. The work itself lives elsewhere: names in `_names`, schema rules in `_schema`, time
+travel in `_timetravel`, the engines in `_engines`; splitting the class would scatter its public surface.
+"""
 
 from __future__ import annotations
 

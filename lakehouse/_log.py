@@ -1,5 +1,9 @@
 """The lean Delta log: a table written with lean commits and read through an in-process snapshot.
 
+(Near 480 lines: `LeanTable`'s snapshot, commits and compaction share one mutable state and stay one class;
+its vocabulary is in `_log_types`, the plain log files in `_log_files`, checkpoints in `_log_checkpoint`,
+protocol checks in `_log_protocol`.)
+
 Why not delta-rs for every write: a one-row `write_deltalake` append costs 14-65 ms here, while MLflow
 calls must take about a millisecond. A commit here is what the Delta protocol asks for and no more: one
 Parquet file written by pyarrow, then `_delta_log/<version>.json` published with put-if-absent (a hard
@@ -36,8 +40,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, Protocol
-from urllib.parse import unquote
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,9 +54,10 @@ from ._log_checkpoint import (
     retention_ms,
     write_checkpoint,
 )
+from ._log_files import file_key, read_commit_info, read_rows, unlink_quietly, write_new
 from ._log_protocol import check_add, check_readable, check_writable
+from ._log_types import Change, CommitConflict, DataFile, Row, RowIndex, delta_schema_string
 from ._retry import LEAN_COMMIT_POLICY, RetryPolicy, retry_on_conflict
-from ._settings import settings
 from .errors import ConcurrentModificationError
 
 __all__ = ["Change", "CommitConflict", "DataFile", "LeanTable", "Row", "RowIndex"]
@@ -70,67 +74,6 @@ AUTO_COMPACT_PROPERTY = "delta.autoOptimize.autoCompact"
 """Delta's table property for automatic compaction; "false" turns the store's compaction off for the table."""
 TRUNCATION_PROBE_SECONDS = 1.0
 """How often an idle snapshot checks whether log cleanup removed the commits it would need next."""
-
-
-Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Change:
-    """What a write's plan returns: the rows to add (one list per new file), the files to remove, commitInfo.
-
-    A plan is a function of the refreshed snapshot only: it may run several times (once per lost commit race),
-    so it must not have side effects (no I/O, no counters, no writes to variables outside it) and must build
-    its `Change` from the state it reads, never from a previous attempt's result.
-    """
-
-    adds: Sequence[list[Row]] = ()
-    removes: Sequence[str] = ()
-    info: Mapping[str, Any] = field(default_factory=dict)
-
-
-class CommitConflict(ConcurrentModificationError):
-    """Another writer published the version this commit wanted (a lost race): refresh, re-plan and retry.
-
-    Internal signal of `LeanTable.commit`; `retry_on_conflict` retries it and, past its deadline, raises a
-    plain ConcurrentModificationError.
-    """
-
-    def __init__(self, table: str, version: int) -> None:
-        super().__init__(table, "commit", 1, f"version {version} was committed by another writer")
-        self.version = version
-
-
-class RowIndex(Protocol):
-    """What a snapshot feeds with the rows of the files it adds and removes (`file` = path in the table)."""
-
-    def add(self, row: Row, file: str) -> None: ...
-
-    def remove(self, row: Row, file: str) -> None: ...
-
-
-class DataFile(NamedTuple):
-    """A live data file of the snapshot: its rows and its `add` action (path, size, stats, ...)."""
-
-    rows: list[Row]
-    add: dict[str, Any]
-
-
-_DELTA_TYPES = {
-    pa.string(): "string",
-    pa.int64(): "long",
-    pa.int32(): "integer",
-    pa.float64(): "double",
-    pa.bool_(): "boolean",
-    pa.timestamp("us", tz="UTC"): "timestamp",
-}
-
-
-def delta_schema_string(schema: pa.Schema) -> str:
-    """The Delta `schemaString` of a flat Arrow schema of string/long/integer/double/boolean/UTC-timestamp
-    (microseconds, Delta's `timestamp`) columns."""
-    fields = [{"name": f.name, "type": _DELTA_TYPES[f.type], "nullable": True, "metadata": {}} for f in schema]
-    return json.dumps({"type": "struct", "fields": fields})
 
 
 @dataclass
@@ -275,7 +218,7 @@ class LeanTable:
         for action in actions:
             if "remove" in action:
                 remove = action["remove"]
-                rel = _rel(remove["path"])
+                rel = file_key(remove["path"])
                 entry = self.files.pop(rel, None)
                 self.tombstones[rel] = (
                     {**remove, "path": rel}
@@ -297,10 +240,10 @@ class LeanTable:
             if "add" in action:
                 add = action["add"]
                 check_add(self.name, add)
-                rel = _rel(add["path"])
+                rel = file_key(add["path"])
                 rows = local_rows.get(rel) if local_rows else None
                 if rows is None:
-                    rows = _read_rows(os.path.join(self.path, rel), self._columns)
+                    rows = read_rows(os.path.join(self.path, rel), self._columns)
                 self.files[rel] = DataFile(rows, {**add, "path": rel})
                 self.tombstones.pop(rel, None)
                 for row in rows:
@@ -385,7 +328,7 @@ class LeanTable:
             self._publish(version, actions)
         except BaseException:
             for rel in written:
-                _unlink_quietly(os.path.join(self.path, rel))
+                unlink_quietly(os.path.join(self.path, rel))
             raise
         self._apply(version, actions, local_rows=written)
         if version % self._checkpoint_interval() == 0:
@@ -409,13 +352,13 @@ class LeanTable:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="snappy")
         data = sink.getvalue().to_pybytes()
-        _write_new(os.path.join(self.path, rel), data)
+        write_new(os.path.join(self.path, rel), data)
         return len(data)
 
     def _publish(self, version: int, actions: list[dict[str, Any]]) -> None:
         tmp = os.path.join(self.log_dir, f".tmp-{uuid.uuid4().hex}.json")
         payload = ("\n".join(json.dumps(a, separators=(",", ":")) for a in actions) + "\n").encode()
-        _write_new(tmp, payload)
+        write_new(tmp, payload)
         try:
             os.link(tmp, os.path.join(self.log_dir, f"{version:020d}.json"))
         except FileExistsError:
@@ -538,68 +481,3 @@ class LeanTable:
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
-
-
-def read_commit_info(log_dir: str, version: int) -> dict[str, Any] | None:
-    """The `commitInfo` action of `<log_dir>/<version>.json` (any engine's commit), or None if absent."""
-    try:
-        with open(os.path.join(log_dir, f"{version:020d}.json"), "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        return None
-    for line in data.splitlines():
-        if line.strip():
-            action = json.loads(line)
-            if "commitInfo" in action:
-                return dict(action["commitInfo"])
-    return None
-
-
-def commit_times(log_dir: str, *, in_commit_timestamps_from: int | None = None) -> list[tuple[int, int]]:
-    """(version, commit time in epoch ms) of every commit file in `log_dir`, by version, as Delta times them.
-
-    A commit's time is its file's modification time, or, from version `in_commit_timestamps_from` on (a table
-    with `delta.enableInCommitTimestamps`), the `inCommitTimestamp` of its commitInfo. Not yet made monotonic
-    (`lakehouse._timetravel.monotonic_commits` does that). One directory listing and a stat per commit.
-    """
-    out = []
-    with os.scandir(log_dir) as entries:
-        for entry in entries:
-            name = entry.name
-            if len(name) == 25 and name.endswith(".json") and name[:20].isdigit():
-                version = int(name[:20])
-                ms = entry.stat().st_mtime_ns // 1_000_000
-                if in_commit_timestamps_from is not None and version >= in_commit_timestamps_from:
-                    info = read_commit_info(log_dir, version) or {}
-                    ms = int(info.get("inCommitTimestamp", ms))
-                out.append((version, ms))
-    return sorted(out)
-
-
-def _write_new(path: str, data: bytes) -> None:
-    """Write a file that must not exist yet (O_EXCL), fsynced when LAKEHOUSE_TRACKING_FSYNC is set."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        os.write(fd, data)
-        if settings().tracking_fsync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_rows(path: str, columns: list[str]) -> list[Row]:
-    table = pq.ParquetFile(path).read()
-    present = [c for c in columns if c in table.column_names]
-    data = {c: table.column(c).to_pylist() for c in present}
-    n = table.num_rows
-    missing = {c: None for c in columns if c not in data}
-    return [{**{c: data[c][i] for c in present}, **missing} for i in range(n)]
-
-
-def _rel(path: str) -> str:
-    return unquote(path)
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

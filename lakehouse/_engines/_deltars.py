@@ -4,7 +4,9 @@ Reads hand Spark the exact file list of a version (the Arrow route only for tabl
 not the data: deletion vectors, column mapping). Appends and overwrites let Spark write Parquet under the
 table root and commit those files in one delta-rs transaction, so data never passes through the driver.
 Merges hand delta-rs an Arrow copy of the source. The pyarrow-dataset readers (`to_pyarrow_table`,
-`to_pandas`) are never used: they can abort the process at exit (see DEVELOPERS.md).
+`to_pandas`) are never used: they can abort the process at exit (exit 134; tests/feature_store/test_exit_codes.py).
+
+Over 400 lines because it is one class implementing the whole `Engine` contract (`_base.py`) for delta-rs.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pyspark.sql import types as T
 from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult, VacuumResult, WriteResult
 from .._files import data_files
 from .._keys import check_unique_spark
-from .._log import commit_times, read_commit_info
+from .._log_files import commit_times, read_commit_info
 from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._session import scoped_conf

@@ -99,3 +99,24 @@ def test_no_other_module_reads_a_lakehouse_variable():
         if p.name != "_settings.py" and reads.search(p.read_text())
     ]
     assert offenders == []
+
+
+def test_variables_lists_every_setting():
+    from lakehouse._settings import VARIABLES
+
+    source = (REPO / "lakehouse" / "_settings.py").read_text()
+    assert sorted(VARIABLES) == sorted(set(re.findall(r'"(LAKEHOUSE_[A-Z_]+)"', source)))
+
+
+def test_the_commit_path_accessor_agrees_with_settings(monkeypatch):
+    from lakehouse._settings import tracking_fsync
+
+    for value, expected in [(None, False), ("1", True), ("off", False), (" TRUE ", True)]:
+        if value is None:
+            monkeypatch.delenv("LAKEHOUSE_TRACKING_FSYNC", raising=False)
+        else:
+            monkeypatch.setenv("LAKEHOUSE_TRACKING_FSYNC", value)
+        assert tracking_fsync() is expected is settings().tracking_fsync
+    monkeypatch.setenv("LAKEHOUSE_TRACKING_FSYNC", "sometimes")
+    with pytest.raises(InvalidSettingError):
+        tracking_fsync()

@@ -1,0 +1,85 @@
+"""The files of a Delta log directory, read and written as plain files (no snapshot, no Spark).
+
+A commit's `commitInfo` and the commit times Delta uses for time travel (file modification times, or
+`inCommitTimestamp`) from any engine's log; put-if-absent creation of a new file (O_EXCL, fsynced when
+`LAKEHOUSE_TRACKING_FSYNC` is set); the rows of a lean data file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Any
+from urllib.parse import unquote
+
+import pyarrow.parquet as pq
+
+from ._log_types import Row
+from ._settings import tracking_fsync
+
+
+def read_commit_info(log_dir: str, version: int) -> dict[str, Any] | None:
+    """The `commitInfo` action of `<log_dir>/<version>.json` (any engine's commit), or None if absent."""
+    try:
+        with open(os.path.join(log_dir, f"{version:020d}.json"), "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return None
+    for line in data.splitlines():
+        if line.strip():
+            action = json.loads(line)
+            if "commitInfo" in action:
+                return dict(action["commitInfo"])
+    return None
+
+
+def commit_times(log_dir: str, *, in_commit_timestamps_from: int | None = None) -> list[tuple[int, int]]:
+    """(version, commit time in epoch ms) of every commit file in `log_dir`, by version, as Delta times them.
+
+    A commit's time is its file's modification time, or, from version `in_commit_timestamps_from` on (a table
+    with `delta.enableInCommitTimestamps`), the `inCommitTimestamp` of its commitInfo. Not yet made monotonic
+    (`lakehouse._timetravel.monotonic_commits` does that). One directory listing and a stat per commit.
+    """
+    out: list[tuple[int, int]] = []
+    with os.scandir(log_dir) as entries:
+        for entry in entries:
+            name = entry.name
+            if len(name) == 25 and name.endswith(".json") and name[:20].isdigit():
+                version = int(name[:20])
+                ms = entry.stat().st_mtime_ns // 1_000_000
+                if in_commit_timestamps_from is not None and version >= in_commit_timestamps_from:
+                    info = read_commit_info(log_dir, version) or {}
+                    ms = int(info.get("inCommitTimestamp", ms))
+                out.append((version, ms))
+    return sorted(out)
+
+
+def write_new(path: str, data: bytes) -> None:
+    """Write a file that must not exist yet (O_EXCL), fsynced when LAKEHOUSE_TRACKING_FSYNC is set."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+        if tracking_fsync():
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_rows(path: str, columns: list[str]) -> list[Row]:
+    table = pq.ParquetFile(path).read()
+    present = [c for c in columns if c in table.column_names]
+    data = {c: table.column(c).to_pylist() for c in present}
+    n = table.num_rows
+    missing = {c: None for c in columns if c not in data}
+    return [{**{c: data[c][i] for c in present}, **missing} for i in range(n)]
+
+
+def file_key(path: str) -> str:
+    """A log action's (URL-encoded) `path` as the key of the file in a snapshot."""
+    return unquote(path)
+
+
+def unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
