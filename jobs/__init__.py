@@ -11,8 +11,10 @@ registry) and from `python -m jobs drain <lake>` (cron, or `--follow` as a servi
 
 from lakehouse import __version__ as __version__  # one version for the distribution's four packages
 
+from . import errors
 from ._triggers import JobRun, Trigger, create_trigger, delete_trigger, drain, list_runs, list_triggers
-from ._validate import ModelValidationError, validate_model
+from ._validate import validate_model
+from .errors import ModelValidationError
 
 __all__ = [
     "JobRun",
@@ -21,6 +23,7 @@ __all__ = [
     "create_trigger",
     "delete_trigger",
     "drain",
+    "errors",
     "list_runs",
     "list_triggers",
     "validate_model",

@@ -23,13 +23,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from mlflow.entities.model_registry.model_version_stages import get_canonical_stage
+from mlflow.entities.model_registry.model_version_stages import ALL_STAGES, get_canonical_stage
+from mlflow.exceptions import MlflowException
 
 from lakehouse import Change, Row
 from tracking._events import STAGE_TRANSITIONED
 from tracking._registry import JOB_RUNS, TRIGGERS, Lake, open_lake
 from tracking._uri import SCHEME, lake_root_from_uri
 from tracking._webhooks import Outcome
+
+from .errors import InvalidTriggerError, TriggerNotFoundError
 
 _log = logging.getLogger(__name__)
 
@@ -113,18 +116,30 @@ def create_trigger(
         >>> create_trigger("/data/lake", name="validate", model_name="churn", stage="Staging",
         ...                callable="my_jobs.validate:run")
     """
+    for argument, value in (("name", name), ("model_name", model_name)):
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidTriggerError(argument, value, "a non-empty string")
     if (stage is None) == (alias is None):
-        raise ValueError(f"give exactly one of stage= or alias= (got stage={stage!r}, alias={alias!r})")
+        raise InvalidTriggerError("stage/alias", (stage, alias), "give exactly one of stage= or alias=")
+    if alias is not None and (not isinstance(alias, str) or not alias.strip()):
+        raise InvalidTriggerError("alias", alias, "a non-empty alias name such as 'champion'")
     if (callable is None) == (command is None):
-        raise ValueError(f"give exactly one of callable= or command= (got callable={callable!r}, command={command!r})")
-    if callable is not None and (":" not in callable or not all(callable.split(":", 1))):
-        raise ValueError(f"callable must look like 'package.module:function', got {callable!r}")
-    if command is not None and (isinstance(command, str) or not command):
-        raise ValueError(f"command must be a non-empty argv list such as ['python', 'job.py'], got {command!r}")
-    if not isinstance(timeout_seconds, int) or timeout_seconds < 1:
-        raise ValueError(f"timeout_seconds must be a positive int, got {timeout_seconds!r}")
+        raise InvalidTriggerError("callable/command", (callable, command), "give exactly one of callable= or command=")
+    if callable is not None and (
+        not isinstance(callable, str) or ":" not in callable or not all(p.strip() for p in callable.split(":", 1))
+    ):
+        raise InvalidTriggerError("callable", callable, "a string like 'package.module:function'")
+    if command is not None and (
+        isinstance(command, str) or not command or not all(isinstance(a, str) for a in command)
+    ):
+        raise InvalidTriggerError("command", command, "a non-empty list of strings such as ['python', 'job.py']")
+    if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, int) or timeout_seconds < 1:
+        raise InvalidTriggerError("timeout_seconds", timeout_seconds, "a positive whole number of seconds")
     if stage is not None:
-        stage = get_canonical_stage(stage)  # raises MlflowException naming the valid stages
+        try:
+            stage = get_canonical_stage(stage)
+        except MlflowException:
+            raise InvalidTriggerError("stage", stage, f"one of {', '.join(ALL_STAGES)}") from None
     row = {
         "trigger_id": uuid.uuid4().hex,
         "name": name,
@@ -155,14 +170,14 @@ def list_triggers(lake: str | os.PathLike) -> list[Trigger]:
 
 
 def delete_trigger(lake: str | os.PathLike, trigger_id: str) -> None:
-    """Stop a trigger (its past runs stay recorded). Raises KeyError naming the live trigger ids if unknown."""
+    """Stop a trigger (its past runs stay recorded). Raises TriggerNotFoundError naming the live ids if unknown."""
     lk = _lake(lake)
 
     def plan():
         hit = lk.t.triggers.get(trigger_id, 0)
         if hit is None or hit[0]["deleted_timestamp"] is not None:
             live = [i for i, h in lk.t.triggers.groups.items() if h[0][0]["deleted_timestamp"] is None]
-            raise KeyError(f"no live trigger {trigger_id!r}; live triggers: {live}")
+            raise TriggerNotFoundError(trigger_id, live)
         return lk.t.replace(
             TRIGGERS, lk.t.triggers, [(trigger_id, 0)], [{**hit[0], "deleted_timestamp": int(time.time() * 1000)}]
         )

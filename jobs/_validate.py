@@ -7,9 +7,7 @@ from typing import Any
 
 import mlflow
 
-
-class ModelValidationError(RuntimeError):
-    """The model version could not be loaded or could not predict on its input example."""
+from .errors import ModelValidationError
 
 
 def validate_model(event: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ def test_jobs_public_api_is_pinned():
         "create_trigger",
         "delete_trigger",
         "drain",
+        "errors",
         "list_runs",
         "list_triggers",
         "validate_model",
