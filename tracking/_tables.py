@@ -105,8 +105,9 @@ class DeltaTables:
         """Commit what `plan()` returns on the freshest snapshot, re-planning after every lost race.
 
         `plan` sees refreshed state (table `name` and `also_refresh`), validates against it (raising
-        MlflowException), and returns a `lakehouse._log.Change` (its `info` merged into the commit's
-        `commitInfo`; no side effects: it may run once per lost race) or None when there is nothing to write. Returns whether a commit was made.
+        MlflowException), and returns a `lakehouse.Change` (its `info` merged into the commit's `commitInfo`;
+        no side effects: it may run once per lost race) or None when there is nothing to write. Returns whether
+        a commit was made, and the commit is then applied to this snapshot (the indexes hold its rows).
         Lost races are retried until `retry_policy.deadline`; then MlflowException(TEMPORARILY_UNAVAILABLE).
         """
         refresh = [name, *also_refresh]

@@ -1,0 +1,153 @@
+"""The tracking store's logged models (MLflow 3's `LoggedModel`): create, get, finalize and delete a model, its tags,
+and a model's rows (with its params, tags and the metrics logged against it) as a `LoggedModel`. Searching logged
+models is in `_store_search`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from mlflow.entities import LifecycleStage, LoggedModel, LoggedModelStatus
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+from mlflow.utils.name_utils import _generate_random_name
+from mlflow.utils.time import get_current_time_millis
+from mlflow.utils.uri import append_to_uri_path
+from mlflow.utils.validation import _validate_logged_model_name
+
+from lakehouse import Change, Row
+
+from ._store_experiments import ARTIFACTS_FOLDER, MODELS_FOLDER, check_experiment_active, experiment_row
+from ._store_values import metric_entity
+
+if TYPE_CHECKING:
+    from ._store import LakehouseTrackingStore
+
+MODEL_TABLES = [
+    "mlflow.experiments",
+    "mlflow.logged_models",
+    "mlflow.logged_model_tags",
+    "mlflow.logged_model_params",
+    "mlflow.metrics",
+]
+"""What a logged-model call refreshes: a model's experiment, its rows, and the metrics logged against it."""
+
+
+def model_row(store: LakehouseTrackingStore, model_id: str, allow_deleted: bool = True) -> Row:
+    hit = store._t.model_by_id.get(model_id, 0)
+    if hit is None or (not allow_deleted and hit.row["lifecycle_stage"] == LifecycleStage.DELETED):
+        raise MlflowException(f"Logged model with ID '{model_id}' not found.", RESOURCE_DOES_NOT_EXIST)
+    return hit.row
+
+
+def to_model(store: LakehouseTrackingStore, row: Row) -> LoggedModel:
+    model_id = row["model_id"]
+    metrics = [metric_entity(m, model=True) for m in store._t.model_metrics.rows(model_id)]
+    return LoggedModel(
+        experiment_id=row["experiment_id"],
+        model_id=model_id,
+        name=row["name"],
+        artifact_location=row["artifact_location"],
+        creation_timestamp=row["creation_timestamp"],
+        last_updated_timestamp=row["last_updated_timestamp"],
+        model_type=row["model_type"],
+        source_run_id=row["source_run_id"],
+        status=LoggedModelStatus.from_int(row["status"]),
+        status_message=row["status_message"],
+        tags={r["key"]: r["value"] for r in store._t.model_tags.rows(model_id)},
+        params={r["key"]: r["value"] for r in store._t.model_params.rows(model_id)},
+        metrics=metrics,
+    )
+
+
+def create_logged_model(
+    store: LakehouseTrackingStore, experiment_id, name=None, source_run_id=None, tags=None, params=None, model_type=None
+):
+    _validate_logged_model_name(name)
+    with store._lock:
+        store._sync(MODEL_TABLES)
+        exp = experiment_row(store, experiment_id)
+        check_experiment_active(exp)
+        model_id = f"m-{uuid.uuid4().hex}"
+        now = get_current_time_millis()
+        row = {
+            "model_id": model_id,
+            "experiment_id": exp["experiment_id"],
+            "name": name or _generate_random_name(),
+            "artifact_location": append_to_uri_path(
+                exp["artifact_location"], MODELS_FOLDER, model_id, ARTIFACTS_FOLDER
+            ),
+            "creation_timestamp": now,
+            "last_updated_timestamp": now,
+            "model_type": model_type,
+            "source_run_id": source_run_id,
+            "status": LoggedModelStatus.PENDING.to_int(),
+            "status_message": None,
+            "lifecycle_stage": LifecycleStage.ACTIVE,
+        }
+        if params:
+            prow = [{"model_id": model_id, "key": p.key, "value": p.value} for p in params]
+            store._t.write("mlflow.logged_model_params", lambda: Change([prow]))
+        if tags:
+            trow = list({t.key: {"model_id": model_id, "key": t.key, "value": t.value} for t in tags}.values())
+            store._t.write("mlflow.logged_model_tags", lambda: Change([trow]))
+        store._t.write("mlflow.logged_models", lambda: Change([[row]]))
+        return to_model(store, row)
+
+
+def get_logged_model(store: LakehouseTrackingStore, model_id, allow_deleted=False):
+    with store._lock:
+        store._sync(MODEL_TABLES)
+        return to_model(store, model_row(store, model_id, allow_deleted))
+
+
+def _update_model(store: LakehouseTrackingStore, model_id: str, change) -> None:
+    def plan():
+        row = model_row(store, model_id)
+        new = {**change(row), "last_updated_timestamp": get_current_time_millis()}
+        return store._t.replace("mlflow.logged_models", store._t.model_by_id, [(model_id, 0)], [new])
+
+    store._t.write("mlflow.logged_models", plan)
+
+
+def finalize_logged_model(store: LakehouseTrackingStore, model_id, status):
+    with store._lock:
+        store._sync(MODEL_TABLES)
+        _update_model(store, model_id, lambda r: {**r, "status": status.to_int()})
+        return to_model(store, model_row(store, model_id))  # the commit is applied to our snapshot: the new row
+
+
+def delete_logged_model(store: LakehouseTrackingStore, model_id):
+    with store._lock:
+        store._sync(MODEL_TABLES)
+        _update_model(store, model_id, lambda r: {**r, "lifecycle_stage": LifecycleStage.DELETED})
+
+
+def set_logged_model_tags(store: LakehouseTrackingStore, model_id, tags):
+    with store._lock:
+        store._sync(MODEL_TABLES)
+        model_row(store, model_id)
+        values = {t.key: t.value for t in tags}
+        rows = [{"model_id": model_id, "key": k, "value": v} for k, v in values.items()]
+        store._t.write(
+            "mlflow.logged_model_tags",
+            lambda: store._t.replace(
+                "mlflow.logged_model_tags", store._t.model_tags, [(model_id, k) for k in values], rows
+            ),
+        )
+
+
+def delete_logged_model_tag(store: LakehouseTrackingStore, model_id, key):
+    with store._lock:
+        store._sync(MODEL_TABLES)
+        model_row(store, model_id)
+
+        def plan():
+            if store._t.model_tags.get(model_id, key) is None:
+                raise MlflowException(
+                    f"No tag with key {key!r} found for model with ID {model_id!r}.", RESOURCE_DOES_NOT_EXIST
+                )
+            return store._t.replace("mlflow.logged_model_tags", store._t.model_tags, [(model_id, key)], [])
+
+        store._t.write("mlflow.logged_model_tags", plan)

@@ -1,0 +1,221 @@
+"""The tracking store's runs: create, get, update (status, end time, name), delete and restore a run, the write of
+its tags, and a run's rows (info, latest metrics, params, tags, inputs, outputs) assembled as an MLflow `Run`, which
+the store caches until one of the run's rows changes. Logging data to a run is in `_store_run_data`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING
+
+from mlflow.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LifecycleStage,
+    LoggedModelInput,
+    LoggedModelOutput,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunOutputs,
+    RunStatus,
+    RunTag,
+)
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, _get_run_name_from_tags
+from mlflow.utils.name_utils import _generate_random_name
+from mlflow.utils.time import get_current_time_millis
+from mlflow.utils.uri import append_to_uri_path
+from mlflow.utils.validation import _validate_run_id, _validate_tag
+
+from lakehouse import Change, Row
+
+from ._store_experiments import ARTIFACTS_FOLDER, EXPERIMENT_TABLES, check_experiment_active, experiment_row
+from ._store_values import epoch_millis, metric_entity, metric_sort_value
+
+if TYPE_CHECKING:
+    from ._store import LakehouseTrackingStore
+
+RUN_TABLES = ["mlflow.runs", "mlflow.params", "mlflow.tags", "mlflow.metrics", "mlflow.inputs"]
+
+
+def run_row(store: LakehouseTrackingStore, run_id: str) -> Row:
+    hit = store._t.run_by_id.get(run_id, 0)
+    if hit is None:
+        raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST)
+    return hit.row
+
+
+def active_run_row(store: LakehouseTrackingStore, run_id: str) -> Row:
+    row = run_row(store, run_id)
+    if row["lifecycle_stage"] != LifecycleStage.ACTIVE:
+        raise MlflowException(
+            f"The run {run_id} must be in the 'active' state. Current state is {row['lifecycle_stage']}.",
+            INVALID_PARAMETER_VALUE,
+        )
+    return row
+
+
+def to_run(store: LakehouseTrackingStore, run_id: str) -> Run:
+    """The run as MLflow's `Run`, from the cache unless a row of the run changed since it was built."""
+    cached = store._run_cache.get(run_id)
+    if cached is not None:
+        return cached
+    row = run_row(store, run_id)
+    info = RunInfo(
+        run_id=row["run_id"],
+        experiment_id=row["experiment_id"],
+        user_id=row["user_id"],
+        status=row["status"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        lifecycle_stage=row["lifecycle_stage"],
+        artifact_uri=row["artifact_uri"],
+        run_name=row["name"],
+    )
+    latest: dict[str, tuple] = {}  # the SQL store's latest metric: the greatest (step, timestamp, value)
+    for m in store._t.metrics.rows(run_id):
+        order = (m["step"], m["timestamp"], metric_sort_value(m["value"]))
+        cur = latest.get(m["key"])
+        if cur is None or order > cur[0]:
+            latest[m["key"]] = (order, m)
+    metrics = [metric_entity(m) for _, m in latest.values()]
+    params = [Param(r["key"], r["value"]) for r in store._t.params.rows(run_id)]
+    tags = [RunTag(r["key"], r["value"]) for r in store._t.tags.rows(run_id)]
+    datasets, model_inputs, model_outputs = [], [], []
+    for r in store._t.inputs.rows(run_id):
+        if r["kind"] == "dataset":
+            ds = Dataset(
+                name=r["dataset_name"],
+                digest=r["dataset_digest"],
+                source_type=r["dataset_source_type"],
+                source=r["dataset_source"],
+                schema=r["dataset_schema"],
+                profile=r["dataset_profile"],
+            )
+            tags_ = [InputTag(k, v) for k, v in json.loads(r["input_tags"] or "{}").items()]
+            datasets.append(DatasetInput(dataset=ds, tags=tags_))
+        elif r["kind"] == "model_input":
+            model_inputs.append(LoggedModelInput(model_id=r["model_id"]))
+        elif r["kind"] == "model_output":
+            model_outputs.append(LoggedModelOutput(model_id=r["model_id"], step=r["step"]))
+    run = Run(
+        info,
+        RunData(metrics=metrics, params=params, tags=tags),
+        RunInputs(dataset_inputs=datasets, model_inputs=model_inputs),
+        RunOutputs(model_outputs),
+    )
+    store._run_cache[run_id] = run
+    return run
+
+
+def create_run(store: LakehouseTrackingStore, experiment_id, user_id, start_time, tags, run_name):
+    tags = list(tags or [])
+    run_name_tag = _get_run_name_from_tags(tags)
+    if run_name and run_name_tag and run_name != run_name_tag:
+        raise MlflowException(
+            "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
+            f"different values (run_name='{run_name}', mlflow.runName='{run_name_tag}').",
+            INVALID_PARAMETER_VALUE,
+        )
+    run_name = run_name or run_name_tag or _generate_random_name()
+    if not run_name_tag:
+        tags.append(RunTag(key=MLFLOW_RUN_NAME, value=run_name))
+    tags = [_validate_tag(t.key, t.value) for t in tags]
+    start_time = epoch_millis(start_time, "start_time")  # before any write: nothing half-created
+    run_id = uuid.uuid4().hex
+    with store._lock:
+        store._sync(EXPERIMENT_TABLES)
+        exp = experiment_row(store, experiment_id)
+        check_experiment_active(exp)
+        row = {
+            "run_id": run_id,
+            "experiment_id": exp["experiment_id"],
+            "name": run_name,
+            "user_id": user_id,
+            "status": RunStatus.to_string(RunStatus.RUNNING),
+            "start_time": start_time,
+            "end_time": None,
+            "deleted_time": None,
+            "lifecycle_stage": LifecycleStage.ACTIVE,
+            "artifact_uri": append_to_uri_path(exp["artifact_location"], run_id, ARTIFACTS_FOLDER),
+        }
+        # Tags first: a run row is only visible with its tags already there (no half-created run).
+        tag_rows = {t.key: {"run_id": run_id, "key": t.key, "value": t.value} for t in tags}
+        if tag_rows:
+            store._t.write("mlflow.tags", lambda: Change([list(tag_rows.values())]))
+        store._t.write("mlflow.runs", lambda: Change([[row]]))
+        return to_run(store, run_id)
+
+
+def get_run(store: LakehouseTrackingStore, run_id):
+    _validate_run_id(run_id)
+    with store._lock:
+        store._sync(RUN_TABLES)
+        return to_run(store, run_id)
+
+
+def update_run_info(store: LakehouseTrackingStore, run_id, run_status, end_time, run_name):
+    with store._lock:
+        store._sync(RUN_TABLES)
+
+        def plan():
+            row = active_run_row(store, run_id)
+            new = dict(row)
+            if run_status is not None:
+                new["status"] = RunStatus.to_string(run_status)
+            if end_time is not None:
+                new["end_time"] = end_time
+            if run_name:
+                new["name"] = run_name
+            return store._t.replace("mlflow.runs", store._t.run_by_id, [(run_id, 0)], [new])
+
+        store._t.write("mlflow.runs", plan)
+        if run_name:
+            write_tags(store, run_id, {MLFLOW_RUN_NAME: run_name})
+        return to_run(store, run_id).info
+
+
+def _set_run_lifecycle(store: LakehouseTrackingStore, run_id: str, stage: str) -> None:
+    def plan():
+        row = run_row(store, run_id)
+        new = {
+            **row,
+            "lifecycle_stage": stage,
+            "deleted_time": get_current_time_millis() if stage == LifecycleStage.DELETED else None,
+        }
+        return store._t.replace("mlflow.runs", store._t.run_by_id, [(run_id, 0)], [new])
+
+    with store._lock:
+        store._t.write("mlflow.runs", plan)
+
+
+def delete_run(store: LakehouseTrackingStore, run_id):
+    _set_run_lifecycle(store, run_id, LifecycleStage.DELETED)
+
+
+def restore_run(store: LakehouseTrackingStore, run_id):
+    _set_run_lifecycle(store, run_id, LifecycleStage.ACTIVE)
+
+
+def write_tags(store: LakehouseTrackingStore, run_id: str, tags: dict[str, str]) -> None:
+    """Set the run's tags `tags` (key -> value), replacing the rows of keys already set; no commit if unchanged."""
+    rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+
+    def plan():
+        unchanged = all(
+            (hit := store._t.tags.get(run_id, k)) is not None and hit.row["value"] == v for k, v in tags.items()
+        )
+        if unchanged:
+            return None
+        existing = [(run_id, k) for k in tags if store._t.tags.get(run_id, k) is not None]
+        if not existing:
+            return Change([rows])
+        return store._t.replace("mlflow.tags", store._t.tags, existing, rows)
+
+    store._t.write("mlflow.tags", plan)

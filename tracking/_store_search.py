@@ -1,0 +1,109 @@
+"""The tracking store's searches: experiments, runs and logged models, each read from the snapshot under the lock,
+then filtered, ordered and paged outside it by MLflow's own search grammar (`mlflow.utils.search_utils`), with the
+SQL store's defaults and `max_results` bounds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlflow.entities import LifecycleStage, ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.store.entities.paged_list import PagedList
+from mlflow.store.tracking import SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+from mlflow.utils.search_utils import SearchExperimentsUtils, SearchLoggedModelsUtils, SearchUtils
+from mlflow.utils.validation import _parse_experiment_id
+
+from ._store_experiments import EXPERIMENT_TABLES, to_experiment
+from ._store_logged_models import MODEL_TABLES, to_model
+from ._store_runs import to_run
+
+if TYPE_CHECKING:
+    from ._store import LakehouseTrackingStore
+
+
+def check_max_results(max_results: Any) -> None:
+    """A positive int of at most SEARCH_MAX_RESULTS_THRESHOLD, or MlflowException(INVALID_PARAMETER_VALUE)."""
+    if not isinstance(max_results, int) or max_results < 1:
+        raise MlflowException(
+            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive integer",
+            INVALID_PARAMETER_VALUE,
+        )
+    if max_results > SEARCH_MAX_RESULTS_THRESHOLD:
+        raise MlflowException(
+            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at most "
+            f"{SEARCH_MAX_RESULTS_THRESHOLD}",
+            INVALID_PARAMETER_VALUE,
+        )
+
+
+def search_experiments(
+    store: LakehouseTrackingStore,
+    view_type=ViewType.ACTIVE_ONLY,
+    max_results=1000,
+    filter_string=None,
+    order_by=None,
+    page_token=None,
+):
+    check_max_results(max_results)
+    with store._lock:
+        store._sync(EXPERIMENT_TABLES)
+        stages = set(LifecycleStage.view_type_to_stages(view_type))
+        experiments = [
+            to_experiment(store, hit.row)
+            for hits in store._t.experiment_by_id.groups.values()
+            for hit in hits.values()
+            if hit.row["lifecycle_stage"] in stages
+        ]
+    filtered = SearchExperimentsUtils.filter(experiments, filter_string)
+    ordered = SearchExperimentsUtils.sort(filtered, order_by or ["creation_time DESC", "experiment_id ASC"])
+    page, token = SearchUtils.paginate(ordered, page_token, max_results)
+    return PagedList(page, token)
+
+
+def search_runs_page(
+    store: LakehouseTrackingStore, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+):
+    """`AbstractStore._search_runs`: one page of runs and the next page's token (None on the last page)."""
+    if max_results is not None and (max_results < 1 or max_results > SEARCH_MAX_RESULTS_THRESHOLD):
+        check_max_results(max_results)
+    stages = set(LifecycleStage.view_type_to_stages(run_view_type))
+    with store._lock:
+        store._sync()
+        exp_ids = [str(_parse_experiment_id(e)) for e in experiment_ids]
+        runs = [
+            to_run(store, row["run_id"])
+            for e in exp_ids
+            for row in store._t.runs_by_experiment.rows(e)
+            if row["lifecycle_stage"] in stages
+        ]
+    filtered = SearchUtils.filter(runs, filter_string)
+    ordered = SearchUtils.sort(filtered, order_by)
+    return SearchUtils.paginate(ordered, page_token, max_results)
+
+
+def search_logged_models(
+    store: LakehouseTrackingStore,
+    experiment_ids,
+    filter_string=None,
+    datasets=None,
+    max_results=None,
+    order_by=None,
+    page_token=None,
+):
+    if datasets and not all(d.get("dataset_name") for d in datasets):
+        raise MlflowException("`dataset_name` in the `datasets` clause must be specified.", INVALID_PARAMETER_VALUE)
+    max_results = max_results or SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT
+    with store._lock:
+        store._sync(MODEL_TABLES)
+        models = [
+            to_model(store, row)
+            for e in experiment_ids
+            for row in store._t.models_by_experiment.rows(str(e))
+            if row["lifecycle_stage"] != LifecycleStage.DELETED
+        ]
+    filtered = SearchLoggedModelsUtils.filter_logged_models(models, filter_string, datasets)
+    ordered = SearchLoggedModelsUtils.sort(filtered, order_by)
+    page, token = SearchLoggedModelsUtils.paginate(ordered, page_token, max_results)
+    return PagedList(page, token)

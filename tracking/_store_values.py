@@ -1,0 +1,57 @@
+"""Single values between MLflow's entities and the tracking tables' rows, as the tracking store checks and converts
+them: integers that must fit in 64 bits (epoch milliseconds, metric steps and timestamps), a metric row as an MLflow
+`Metric`, and the value a metric sorts by (NaN as MLflow's SQL store stores it).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.utils.validation import invalid_value
+
+from lakehouse import Row
+
+
+def whole_long(value: Any, path: str, detail: str) -> int:
+    """`value` as a 64-bit integer (a float with no fractional part is taken), never silently truncated.
+
+    Raises MlflowException(INVALID_PARAMETER_VALUE) in MLflow's "Invalid value ... supplied" wording."""
+    whole = int(value) if isinstance(value, float) and value.is_integer() else value
+    if not isinstance(whole, int) or not -(2**63) <= whole < 2**63:
+        raise MlflowException(invalid_value(path, value, detail), INVALID_PARAMETER_VALUE)
+    return whole
+
+
+def epoch_millis(value: Any, argument: str) -> int | None:
+    """`value` (None, or int64 milliseconds since the epoch; not a bool) or INVALID_PARAMETER_VALUE."""
+    if value is None:
+        return None
+    detail = "it must be an integer number of milliseconds since the epoch that fits in 64 bits"
+    if isinstance(value, bool):
+        raise MlflowException(invalid_value(argument, value, detail), INVALID_PARAMETER_VALUE)
+    return whole_long(value, argument, detail)
+
+
+def metric_entity(row: Row, *, model: bool = False) -> Metric:
+    """A run's metric carries key/value/timestamp/step only; a logged model's also its run and dataset."""
+    if not model:
+        return Metric(key=row["key"], value=row["value"], timestamp=row["timestamp"], step=row["step"])
+    return Metric(
+        key=row["key"],
+        value=row["value"],
+        timestamp=row["timestamp"],
+        step=row["step"],
+        run_id=row["run_id"],
+        model_id=row["model_id"],
+        dataset_name=row["dataset_name"],
+        dataset_digest=row["dataset_digest"],
+    )
+
+
+def metric_sort_value(value: float | None) -> float:
+    """The value a metric sorts by: NaN (or None) as 0.0, as the SQL store stores NaN (0 with an `is_nan` flag)."""
+    return 0.0 if value is None or math.isnan(value) else value
