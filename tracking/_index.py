@@ -8,6 +8,11 @@ from typing import NamedTuple
 from lakehouse import Row
 
 
+def one_row_per_group(_row: Row) -> int:
+    """The in-group key of a table with one row per group (a run, a model, ...): always 0."""
+    return 0
+
+
 class Hit(NamedTuple):
     """A live row and the data file (path in the table) that holds it."""
 

@@ -18,7 +18,7 @@ from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED, TEMPORARILY_UNAVAILABL
 from lakehouse import Change, LeanTable, RetryPolicy, Row
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
 
-from ._index import Index
+from ._index import Index, one_row_per_group
 from ._schema import TABLES
 
 CLIENT_VERSION = "lakehouse-ml-tracking"
@@ -26,10 +26,6 @@ CLIENT_VERSION = "lakehouse-ml-tracking"
 
 Plan = Callable[[], "Change | None"]
 Wiring = dict[str, "tuple[list[Index], Callable[[Row], None] | None]"]
-
-
-def _one(_row: Row) -> int:
-    return 0
 
 
 def metric_point(row: Row) -> tuple:
@@ -143,10 +139,10 @@ class TrackingTables(DeltaTables):
 
     def __init__(self, root: str, on_run_change: Callable[[str], None]) -> None:
         by = lambda col: lambda r: r[col]  # noqa: E731
-        self.experiment_by_id = Index(by("experiment_id"), _one)
+        self.experiment_by_id = Index(by("experiment_id"), one_row_per_group)
         self.experiment_by_name = Index(by("name"), by("experiment_id"))
         self.experiment_tags = Index(by("experiment_id"), by("key"))
-        self.run_by_id = Index(by("run_id"), _one)
+        self.run_by_id = Index(by("run_id"), one_row_per_group)
         self.runs_by_experiment = Index(by("experiment_id"), by("run_id"))
         self.params = Index(by("run_id"), by("key"))
         self.tags = Index(by("run_id"), by("key"))
@@ -157,7 +153,7 @@ class TrackingTables(DeltaTables):
         self.inputs = Index(
             by("run_id"), lambda r: (r["kind"], r["dataset_name"], r["dataset_digest"], r["model_id"], r["step"])
         )
-        self.model_by_id = Index(by("model_id"), _one)
+        self.model_by_id = Index(by("model_id"), one_row_per_group)
         self.models_by_experiment = Index(by("experiment_id"), by("model_id"))
         self.model_tags = Index(by("model_id"), by("key"))
         self.model_params = Index(by("model_id"), by("key"))

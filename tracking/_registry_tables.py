@@ -1,0 +1,96 @@
+"""The registry's Delta tables in one lake: their names, the indexes the store reads through, and `Lake`.
+
+`RegistryTables` wires the registered-model, version, tag, alias, webhook, outbox, delivery and job tables
+to in-memory `Index`es; `Lake` is what one process shares for one lake root (those tables, the lock that
+serialises their use, the event outbox and the dispatcher that delivers it); `open_lake` returns that
+process-wide `Lake`. The jobs package reaches the lake through `open_lake` and the job table names here.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from lakehouse import Row
+
+from . import _events
+from ._index import Index, one_row_per_group
+from ._tables import DeltaTables
+
+RM, MV, RM_TAGS, MV_TAGS, ALIASES = (
+    "mlflow.registered_models",
+    "mlflow.model_versions",
+    "mlflow.registered_model_tags",
+    "mlflow.model_version_tags",
+    "mlflow.registered_model_aliases",
+)
+WEBHOOKS, TRIGGERS, JOB_RUNS = "mlflow.webhooks", "mlflow.job_triggers", "mlflow.job_runs"
+MODEL_TABLES = [RM, MV, RM_TAGS, MV_TAGS, ALIASES]
+"""The tables a registry call refreshes before it reads or plans."""
+EVENT_SOURCES = [RM, MV, MV_TAGS, ALIASES, RM_TAGS]
+"""The tables whose commits carry registry events (what outbox recovery scans)."""
+
+
+class RegistryTables(DeltaTables):
+    """The registry, webhook, outbox and job tables of a lake, with the indexes the store reads through."""
+
+    def __init__(self, root: str) -> None:
+        by = lambda col: lambda r: r[col]  # noqa: E731
+        self.models = Index(by("name"), one_row_per_group)
+        self.versions = Index(by("name"), by("version"))
+        self.model_tags = Index(by("name"), by("key"))
+        self.version_tags = Index(lambda r: (r["name"], r["version"]), by("key"))
+        self.aliases = Index(by("name"), by("alias"))
+        self.webhooks = Index(by("webhook_id"), one_row_per_group)
+        self.events = Index(by("event_id"), one_row_per_group)
+        self.deliveries = Index(lambda r: (r["event_id"], r["subscriber"]), lambda r: (r["attempt"], r["status"]))
+        self.triggers = Index(by("trigger_id"), one_row_per_group)
+        self.job_runs = Index(by("run_id"), one_row_per_group)
+        super().__init__(
+            root,
+            {
+                RM: ([self.models], None),
+                MV: ([self.versions], None),
+                RM_TAGS: ([self.model_tags], None),
+                MV_TAGS: ([self.version_tags], None),
+                ALIASES: ([self.aliases], None),
+                WEBHOOKS: ([self.webhooks], None),
+                _events.OUTBOX: ([self.events], None),
+                _events.DELIVERIES: ([self.deliveries], None),
+                TRIGGERS: ([self.triggers], None),
+                JOB_RUNS: ([self.job_runs], None),
+            },
+        )
+
+
+class Lake:
+    """What one process shares for one lake root: the tables, their lock, the outbox and the dispatcher."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.lock = threading.RLock()
+        self.t = RegistryTables(root)
+        with self.lock:
+            self.t.create_missing()
+        self.outbox = _events.Outbox(self.t, EVENT_SOURCES)
+        self.dispatcher = _events.Dispatcher(self.t, self.lock, self.outbox, self.subscribers)
+
+    def subscribers(self, event: Row) -> list[_events.Subscriber]:
+        subs: list[_events.Subscriber] = list(_events.webhook_subscribers(self.t, event))
+        for source in _events.subscriber_sources():  # e.g. the jobs package's triggers, by entry point
+            subs.extend(source(self, event))
+        return subs
+
+
+_LAKES: dict[str, Lake] = {}
+_LAKES_LOCK = threading.Lock()
+
+
+def open_lake(root: str) -> Lake:
+    """The process-wide `Lake` of `root` (one snapshot and one dispatcher per lake and process)."""
+    root = os.path.normpath(root)
+    with _LAKES_LOCK:
+        lake = _LAKES.get(root)
+        if lake is None:
+            lake = _LAKES[root] = Lake(root)
+        return lake
