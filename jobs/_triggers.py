@@ -27,10 +27,7 @@ from mlflow.entities.model_registry.model_version_stages import ALL_STAGES, get_
 from mlflow.exceptions import MlflowException
 
 from lakehouse import Change, Row
-from tracking._events import STAGE_TRANSITIONED
-from tracking._registry import JOB_RUNS, TRIGGERS, Lake, open_lake
-from tracking._uri import SCHEME, lake_root_from_uri
-from tracking._webhooks import Outcome
+from tracking import JOB_RUNS, SCHEME, STAGE_TRANSITIONED, TRIGGERS, Lake, Outcome, lake_root_from_uri, open_lake
 
 from .errors import InvalidTriggerError, TriggerNotFoundError
 

@@ -7,7 +7,7 @@ upward edge); a package may import only packages of a lower layer.
 from __future__ import annotations
 
 import pytest
-from import_graph import ROOT, imported_packages, modules
+from import_graph import ROOT, imported_packages, modules, private_imports
 
 LAYERS = {"lakehouse": 0, "tracking": 1, "feature_store": 1, "jobs": 2}
 
@@ -36,3 +36,21 @@ def test_no_import_points_up_or_sideways(package):
         if edges:
             bad[str(path.relative_to(ROOT))] = edges
     assert not bad, f"{package} (layer {LAYERS[package]}) imports a package of its layer or above: {bad}"
+
+
+def test_the_checker_sees_private_imports():
+    assert private_imports("from tracking._registry import Lake\nimport lakehouse._log as l\n") == {
+        "tracking._registry",
+        "lakehouse._log",
+    }
+    assert private_imports("from tracking import Lake\nfrom lakehouse import errors\nfrom ._x import y\n") == set()
+
+
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_other_packages_are_used_through_their_public_face(package):
+    bad = {}
+    for path, _ in modules(package):
+        foreign = {m for m in private_imports(path.read_text()) if m.split(".")[0] != package}
+        if foreign:
+            bad[str(path.relative_to(ROOT))] = sorted(foreign)
+    assert not bad, f"{package} imports private modules of another package (use its __init__): {bad}"

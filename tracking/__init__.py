@@ -33,10 +33,12 @@ def registry_factory(store_uri: str, tracking_uri: str | None = None):
 
 from lakehouse import __version__ as __version__  # noqa: E402 - one version for the distribution's four packages
 
-from ._registry import LakehouseRegistryStore  # noqa: E402
+from ._events import STAGE_TRANSITIONED, Subscriber  # noqa: E402
+from ._registry import JOB_RUNS, TRIGGERS, Lake, LakehouseRegistryStore, open_lake  # noqa: E402
 from ._schema import TABLES  # noqa: E402
 from ._store import LakehouseTrackingStore  # noqa: E402
-from ._uri import SCHEME  # noqa: E402
+from ._uri import SCHEME, lake_root_from_uri  # noqa: E402
+from ._webhooks import Outcome  # noqa: E402
 
 
 def __getattr__(name: str):
@@ -49,13 +51,21 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "JOB_RUNS",
+    "Lake",
     "LakehouseRegistryStore",
     "LakehouseTrackingStore",
+    "Outcome",
     "SCHEME",
+    "STAGE_TRANSITIONED",
+    "Subscriber",
     "TABLES",
+    "TRIGGERS",
     "factory",
+    "lake_root_from_uri",
     "metric_history",
     "model_versions",
+    "open_lake",
     "registry_factory",
     "runs",
 ]

@@ -21,6 +21,24 @@ def imported_packages(source: str) -> set[str]:
     return found
 
 
+def private_imports(source: str) -> set[str]:
+    """The `package._module` paths a module imports from the project's packages (absolute imports only)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module]
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+            else []
+        )
+        for name in names:
+            parts = name.split(".")
+            if parts[0] in PACKAGES and any(p.startswith("_") for p in parts[1:]):
+                found.add(name)
+    return found
+
+
 def modules(package: str) -> Iterator[tuple[Path, set[str]]]:
     """(path, imported top-level names) of every module of one of the project's packages."""
     paths = sorted((ROOT / package).rglob("*.py"))

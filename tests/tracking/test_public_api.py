@@ -18,13 +18,21 @@ from tracking import TABLES, LakehouseTrackingStore
 def test_all_is_pinned():
     assert tracking.__all__ == sorted(tracking.__all__)
     assert tracking.__all__ == [
+        "JOB_RUNS",
+        "Lake",
         "LakehouseRegistryStore",
         "LakehouseTrackingStore",
+        "Outcome",
         "SCHEME",
+        "STAGE_TRANSITIONED",
+        "Subscriber",
         "TABLES",
+        "TRIGGERS",
         "factory",
+        "lake_root_from_uri",
         "metric_history",
         "model_versions",
+        "open_lake",
         "registry_factory",
         "runs",
     ]
