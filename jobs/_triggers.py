@@ -160,7 +160,7 @@ def list_triggers(lake: str | os.PathLike) -> list[Trigger]:
     lk = _lake(lake)
     with lk.lock:
         lk.t.refresh([TRIGGERS])
-        rows = [h[0][0] for h in lk.t.triggers.groups.values()]
+        rows = [h[0].row for h in lk.t.triggers.groups.values()]
     return [
         _to_trigger(r) for r in sorted(rows, key=lambda r: r["creation_timestamp"]) if r["deleted_timestamp"] is None
     ]
@@ -172,11 +172,11 @@ def delete_trigger(lake: str | os.PathLike, trigger_id: str) -> None:
 
     def plan():
         hit = lk.t.triggers.get(trigger_id, 0)
-        if hit is None or hit[0]["deleted_timestamp"] is not None:
-            live = [i for i, h in lk.t.triggers.groups.items() if h[0][0]["deleted_timestamp"] is None]
+        if hit is None or hit.row["deleted_timestamp"] is not None:
+            live = [str(i) for i, h in lk.t.triggers.groups.items() if h[0].row["deleted_timestamp"] is None]
             raise TriggerNotFoundError(trigger_id, live)
         return lk.t.replace(
-            TRIGGERS, lk.t.triggers, [(trigger_id, 0)], [{**hit[0], "deleted_timestamp": int(time.time() * 1000)}]
+            TRIGGERS, lk.t.triggers, [(trigger_id, 0)], [{**hit.row, "deleted_timestamp": int(time.time() * 1000)}]
         )
 
     with lk.lock:
@@ -188,7 +188,7 @@ def list_runs(lake: str | os.PathLike, trigger_id: str | None = None) -> list[Jo
     lk = _lake(lake)
     with lk.lock:
         lk.t.refresh([JOB_RUNS])
-        rows = [h[0][0] for h in lk.t.job_runs.groups.values()]
+        rows = [h[0].row for h in lk.t.job_runs.groups.values()]
     rows = [r for r in rows if trigger_id is None or r["trigger_id"] == trigger_id]
     return [JobRun(**r) for r in sorted(rows, key=lambda r: r["start_time"])]
 
@@ -284,7 +284,7 @@ def trigger_subscribers(lake: Lake, event: Row) -> list[TriggerSubscriber]:
     return [
         TriggerSubscriber(f"trigger:{row['trigger_id']}", row, lake, timeout_seconds=row["timeout_seconds"])
         for hits in lake.t.triggers.groups.values()
-        for row in [hits[0][0]]
+        for row in [hits[0].row]
         if _matches(row, event)
     ]
 

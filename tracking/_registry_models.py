@@ -7,6 +7,9 @@ error codes and messages follow MLflow's SQL store; creation and tag changes pub
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Hashable
+
 from mlflow.entities.model_registry.model_version_stages import ALL_STAGES, get_canonical_stage
 from mlflow.entities.model_registry.prompt_version import IS_PROMPT_TAG_KEY
 from mlflow.exceptions import MlflowException
@@ -125,23 +128,19 @@ class RegisteredModelsMixin(RegistryStoreBase):
     def _move_children(self, name: str, new_name: str, versions: list) -> None:
         """Rename the version tags, model tags and aliases of model `name` (one commit per table)."""
         for table, index, keyf in (
-            (MV_TAGS, self._t.version_tags, None),
+            (MV_TAGS, self._t.version_tags, "key"),
             (RM_TAGS, self._t.model_tags, "key"),
             (ALIASES, self._t.aliases, "alias"),
         ):
             if table == MV_TAGS:
                 rows = [t for r in versions for t in self._t.version_tags.rows((name, r["version"]))]
-                drop = [((name, t["version"]), t["key"]) for t in rows]
+                drop: list[tuple[Hashable, Hashable]] = [((name, t["version"]), t["key"]) for t in rows]
             else:
                 rows = index.rows(name)
                 drop = [(name, t[keyf]) for t in rows]
             if rows:
-                self._t.write(
-                    table,
-                    lambda t=table, i=index, d=drop, rs=rows: self._t.replace(
-                        t, i, d, [{**x, "name": new_name} for x in rs]
-                    ),
-                )
+                renamed = [{**x, "name": new_name} for x in rows]
+                self._t.write(table, functools.partial(self._t.replace, table, index, drop, renamed))
 
     def delete_registered_model(self, name):
         with self._lock:
@@ -162,7 +161,7 @@ class RegisteredModelsMixin(RegistryStoreBase):
                 (ALIASES, self._t.aliases, [(name, a["alias"]) for a in self._t.aliases.rows(name)]),
             ):
                 if drop:
-                    self._t.write(table, lambda t=table, i=index, d=drop: self._t.replace(t, i, d, []))
+                    self._t.write(table, functools.partial(self._t.replace, table, index, drop, []))
 
     def get_registered_model(self, name):
         with self._lock:

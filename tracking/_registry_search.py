@@ -85,7 +85,9 @@ class SearchMixin(RegistryStoreBase):
         with self._lock:
             self._sync()
             prompts = (
-                set() if _queries_prompts(parsed) else {name for name in self._t.models.groups if self._is_prompt(name)}
+                set()
+                if _queries_prompts(parsed)
+                else {name for name in self._t.models.groups if self._is_prompt(str(name))}
             )
             # MLflow's matcher reads attributes and `tags`, which a view computes from the row on demand.
             versions = [

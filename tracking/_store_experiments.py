@@ -107,7 +107,7 @@ def create_experiment(store: LakehouseTrackingStore, name, artifact_location=Non
     def plan():
         if store._t.experiment_by_name.groups.get(name):
             raise MlflowException(f"Experiment(name={name}) already exists.", RESOURCE_ALREADY_EXISTS)
-        ids = [int(i) for i in store._t.experiment_by_id.groups]
+        ids = [int(str(i)) for i in store._t.experiment_by_id.groups]
         exp_id = str(max(ids, default=-1) + 1)  # the next free id: decided by the snapshot the commit lands on
         now = get_current_time_millis()
         return Change(
@@ -130,8 +130,8 @@ def create_experiment(store: LakehouseTrackingStore, name, artifact_location=Non
         # The commit is applied to our snapshot, and the plan refused a taken name: the name's one id is ours.
         (exp_id,) = store._t.experiment_by_name.groups[name]
         if tags:
-            _write_experiment_tags(store, exp_id, {t.key: t.value for t in tags})
-    return exp_id
+            _write_experiment_tags(store, str(exp_id), {t.key: t.value for t in tags})
+    return str(exp_id)
 
 
 def _write_experiment_tags(store: LakehouseTrackingStore, exp_id: str, tags: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,7 +100,7 @@ def _http() -> requests.Session:
         return _session
 
 
-def send(webhook: Webhook, event: WebhookEvent, data: dict[str, Any]) -> Outcome:
+def send(webhook: Webhook, event: WebhookEvent, data: Mapping[str, Any]) -> Outcome:
     """POST one signed delivery of `data` for `event` to `webhook.url`; never raises."""
     delivery_id = str(uuid.uuid4())
     try:
