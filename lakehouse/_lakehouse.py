@@ -42,6 +42,8 @@ from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, loc
 from ._settings import settings
 from ._timetravel import TimestampLike, check_version, ms_to_utc, session_zone, to_utc, version_at
 from .errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
     NullConstraintError,
     RetentionPeriodTooShortError,
     SchemaMismatchError,
@@ -84,7 +86,7 @@ class Lakehouse:
     ) -> None:
         root = root if root is not None else settings().root
         if root is None:
-            raise ValueError("no lakehouse root: pass Lakehouse(root=...) or set $LAKEHOUSE_ROOT")
+            raise InvalidArgumentError("root", "no lakehouse root: pass Lakehouse(root=...) or set $LAKEHOUSE_ROOT")
         self.root = normalise_root(root)
         if not is_uri(self.root):
             os.makedirs(self.root, exist_ok=True)
@@ -144,7 +146,9 @@ class Lakehouse:
         """
         ref = resolve(self.root, name)
         if (df is None) == (schema is None):
-            raise ValueError("create_table needs exactly one of df= (a DataFrame) or schema= (StructType or DDL)")
+            raise InvalidArgumentError(
+                "df/schema", "create_table needs exactly one of df= (a DataFrame) or schema= (StructType or DDL)"
+            )
         if self._engine.exists(ref):
             if exists_ok:
                 st = self._engine.state(ref)
@@ -158,13 +162,17 @@ class Lakehouse:
         elif isinstance(schema, T.StructType):
             struct = schema
         else:
-            raise TypeError(f"schema must be a StructType or a DDL string, got {type(schema).__name__}")
+            raise ArgumentTypeError(
+                "schema", f"schema must be a StructType or a DDL string, got {type(schema).__name__}"
+            )
         struct = _schema.as_nullable(struct)
         _schema.check_new_schema(ref.name, struct)
         parts = _names_list(partition_by, "partition_by")
         unknown = [p for p in parts if p not in struct.names]
         if unknown:
-            raise ValueError(f"partition_by column(s) {unknown} are not in the schema; columns: {struct.names}")
+            raise InvalidArgumentError(
+                "partition_by", f"partition_by column(s) {unknown} are not in the schema; columns: {struct.names}"
+            )
         props = {str(k): str(v) for k, v in (properties or {}).items()}
         if sdf is not None:
             sdf = sdf.select([F.col(f"`{c}`") for c in struct.names])
@@ -327,7 +335,7 @@ class Lakehouse:
         version = _one_of("version", version, "versionAsOf", versionAsOf)
         timestamp = _one_of("timestamp", timestamp, "timestampAsOf", timestampAsOf)
         if version is not None and timestamp is not None:
-            raise ValueError("pass either version= or timestamp=, not both")
+            raise InvalidArgumentError("version/timestamp", "pass either version= or timestamp=, not both")
         ref = self._existing(name)
         if timestamp is not None:
             version = version_at(ref.name, self._engine.commits(ref), to_utc(timestamp, zone=self._zone()))
@@ -351,7 +359,7 @@ class Lakehouse:
     def history(self, name: str | os.PathLike[str], *, limit: int | None = None) -> list[HistoryEntry]:
         """Commits, newest first: version, UTC timestamp, operation, its parameters and metrics."""
         if limit is not None and (not isinstance(limit, int) or limit < 1):
-            raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+            raise InvalidArgumentError("limit", f"limit must be a positive int or None, got {limit!r}")
         return self._engine.history(self._existing(name), limit)
 
     # -- write ----------------------------------------------------------------------------------------------
@@ -436,14 +444,14 @@ class Lakehouse:
         """
         keys = _names_list(on, "on")
         if not keys:
-            raise ValueError("on= must name at least one key column")
+            raise InvalidArgumentError("on", "on= must name at least one key column")
         for arg, value, allowed in (
             ("when_matched", when_matched, _MATCHED),
             ("when_not_matched", when_not_matched, _NOT_MATCHED),
             ("when_not_matched_by_source", when_not_matched_by_source, _BY_SOURCE),
         ):
             if value not in allowed:
-                raise ValueError(f"{arg}={value!r} is not one of {', '.join(allowed)}")
+                raise InvalidArgumentError(arg, f"{arg}={value!r} is not one of {', '.join(allowed)}")
         ref = self._existing(name)
         sdf = self._to_spark(df, "df")
         st = self._engine.state(ref)
@@ -452,7 +460,9 @@ class Lakehouse:
         )
         missing_keys = [k for k in keys if k not in st.schema.names]
         if missing_keys:
-            raise ValueError(f"merge key(s) {missing_keys} are not columns of table {ref.name!r}: {st.schema.names}")
+            raise InvalidArgumentError(
+                "on", f"merge key(s) {missing_keys} are not columns of table {ref.name!r}: {st.schema.names}"
+            )
         aligned = plan.apply(sdf)
         self._check_not_null(ref, aligned, st.schema)
         non_keys = [c for c in plan.columns if c not in keys]
@@ -460,7 +470,9 @@ class Lakehouse:
             update = _names_list(update_columns, "update_columns")
             bad = [c for c in update if c not in non_keys]
             if bad:
-                raise ValueError(f"update_columns {bad} must be non-key columns of the source: {non_keys}")
+                raise InvalidArgumentError(
+                    "update_columns", f"update_columns {bad} must be non-key columns of the source: {non_keys}"
+                )
         else:
             update = non_keys
         spec = MergeSpec(
@@ -492,7 +504,7 @@ class Lakehouse:
         A timestamp after the last commit restores the latest version, as in Delta; restoring the latest version
         changes nothing and makes no commit (`version` is then the latest)."""
         if (version is None) == (timestamp is None):
-            raise ValueError("restore needs exactly one of version= or timestamp=")
+            raise InvalidArgumentError("version/timestamp", "restore needs exactly one of version= or timestamp=")
         ref = self._existing(name)
         if timestamp is not None:
             when = to_utc(timestamp, zone=self._zone())
@@ -518,16 +530,22 @@ class Lakehouse:
         if target_size is not None and (
             not isinstance(target_size, int) or isinstance(target_size, bool) or target_size <= 0
         ):
-            raise ValueError(f"target_size must be a positive number of bytes, got {target_size!r}")
+            raise InvalidArgumentError(
+                "target_size", f"target_size must be a positive number of bytes, got {target_size!r}"
+            )
         ref = self._existing(name)
         if zcols:
             st = self._engine.state(ref)
             unknown = [c for c in zcols if c not in st.schema.names]
             parts = [c for c in zcols if c in st.partition_columns]
             if unknown:
-                raise ValueError(f"z_order_by column(s) {unknown} are not in table {ref.name!r}: {st.schema.names}")
+                raise InvalidArgumentError(
+                    "z_order_by", f"z_order_by column(s) {unknown} are not in table {ref.name!r}: {st.schema.names}"
+                )
             if parts:
-                raise ValueError(f"z_order_by column(s) {parts} are partition columns; Z-order by data columns only")
+                raise InvalidArgumentError(
+                    "z_order_by", f"z_order_by column(s) {parts} are partition columns; Z-order by data columns only"
+                )
         with optimize_lock(ref.path):
             result = self._engine.optimize(ref, target_size=target_size, z_order_by=zcols)
         _log.info(
@@ -556,7 +574,10 @@ class Lakehouse:
         minimum = retention_hours_of(self._engine.state(ref).properties)
         hours = minimum if retention_hours is None else retention_hours
         if not isinstance(hours, (int, float)) or isinstance(hours, bool) or not math.isfinite(hours) or hours < 0:
-            raise ValueError(f"retention_hours must be a finite, non-negative number of hours, got {retention_hours!r}")
+            raise InvalidArgumentError(
+                "retention_hours",
+                f"retention_hours must be a finite, non-negative number of hours, got {retention_hours!r}",
+            )
         if enforce_retention_duration and hours < minimum:
             raise RetentionPeriodTooShortError(ref.name, hours, minimum)
         result = self._engine.vacuum(ref, retention_hours=float(hours), dry_run=dry_run)
@@ -574,8 +595,9 @@ class Lakehouse:
             return self.spark.createDataFrame(df)
         if isinstance(df, pa.Table):
             return self.spark.createDataFrame(df)
-        raise TypeError(
-            f"{argument} must be a Spark DataFrame (or pandas DataFrame / pyarrow Table), got {type(df).__name__}"
+        raise ArgumentTypeError(
+            argument,
+            f"{argument} must be a Spark DataFrame (or pandas DataFrame / pyarrow Table), got {type(df).__name__}",
         )
 
 
@@ -584,15 +606,15 @@ def _names_list(value: str | Iterable[str] | None, argument: str) -> list[str]:
         return []
     if isinstance(value, str):
         return [value]
-    out = list(value)
+    out = list(value) if isinstance(value, Iterable) else [value]
     if not all(isinstance(v, str) and v for v in out):
-        raise TypeError(f"{argument} must be a column name or a list of column names, got {value!r}")
+        raise ArgumentTypeError(argument, f"{argument} must be a column name or a list of column names, got {value!r}")
     return out
 
 
 def _one_of(name: str, value: Any, alias: str, alias_value: Any) -> Any:
     if value is not None and alias_value is not None:
-        raise ValueError(f"pass {name}= or {alias}=, not both")
+        raise InvalidArgumentError(f"{name}/{alias}", f"pass {name}= or {alias}=, not both")
     return value if value is not None else alias_value
 
 

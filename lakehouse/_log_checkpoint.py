@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import UnsupportedTableFeatureError
+from .errors import InvalidArgumentError, UnsupportedTableFeatureError
 
 DELETED_FILE_RETENTION = ("delta.deletedFileRetentionDuration", "interval 1 weeks")
 LOG_RETENTION = ("delta.logRetentionDuration", "interval 30 days")
@@ -63,13 +63,16 @@ def parse_interval(value: str) -> int:
         text = text[len("interval") :]
     parts = _INTERVAL_PART.findall(text)
     if not parts or _INTERVAL_PART.sub("", text).strip():
-        raise ValueError(f"cannot parse the interval {value!r}: use e.g. 'interval 7 days' or 'interval 12 hours'")
+        raise InvalidArgumentError(
+            "properties", f"cannot parse the interval {value!r}: use e.g. 'interval 7 days' or 'interval 12 hours'"
+        )
     total = 0.0
     for number, unit in parts:
         if unit not in _UNIT_MS:
-            raise ValueError(
+            raise InvalidArgumentError(
+                "properties",
                 f"cannot parse the interval {value!r}: unit {unit!r} is not one of {sorted(_UNIT_MS)} "
-                "(e.g. 'interval 7 days')"
+                "(e.g. 'interval 7 days')",
             )
         total += float(number) * _UNIT_MS[unit]
     return int(total)
@@ -83,7 +86,7 @@ def retention_ms(metadata: Mapping[str, Any] | None, prop: tuple[str, str]) -> i
     try:
         return parse_interval(value)
     except ValueError as exc:
-        raise ValueError(f"table property {key} = {value!r}: {exc}") from None
+        raise InvalidArgumentError("properties", f"table property {key} = {value!r}: {exc}") from None
 
 
 # -- finding and reading --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from filelock import FileLock
 
 from ._names import is_uri
+from .errors import InvalidArgumentError
 
 DEFAULT_RETENTION = "interval 1 week"
 _UNIT_HOURS = {
@@ -28,8 +29,9 @@ def retention_hours(properties: dict[str, str]) -> float:
     text = properties.get("delta.deletedFileRetentionDuration") or DEFAULT_RETENTION
     m = re.fullmatch(r"\s*(?:interval\s+)?(\d+(?:\.\d+)?)\s*([a-z]+?)s?\s*", text.lower())
     if not m or m.group(2) not in _UNIT_HOURS:
-        raise ValueError(
-            f"table property delta.deletedFileRetentionDuration={text!r} is not an interval such as 'interval 7 days'"
+        raise InvalidArgumentError(
+            "properties",
+            f"table property delta.deletedFileRetentionDuration={text!r} is not an interval such as 'interval 7 days'",
         )
     return float(m.group(1)) * _UNIT_HOURS[m.group(2)]
 

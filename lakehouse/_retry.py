@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import ConcurrentModificationError
+from .errors import ConcurrentModificationError, InvalidArgumentError
 
 _log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class RetryPolicy:
         for name in ("deadline", "first_delay", "max_delay"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"RetryPolicy.{name} must be a number of seconds >= 0, got {value!r}")
+                raise InvalidArgumentError(name, f"RetryPolicy.{name} must be a number of seconds >= 0, got {value!r}")
 
     def delay(self, conflicts: int) -> float:
         """The jittered wait, in seconds, after `conflicts` conflicts in a row (>= 1)."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import TimestampOutOfRangeError, VersionNotFoundError
+from .errors import ArgumentTypeError, InvalidArgumentError, TimestampOutOfRangeError, VersionNotFoundError
 
 TimestampLike = datetime | date | str
 
@@ -23,7 +23,9 @@ def session_zone(name: str | None) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"Spark session time zone {name!r} is not a zone id or offset Python knows") from None
+        raise InvalidArgumentError(
+            "spark.sql.session.timeZone", f"Spark session time zone {name!r} is not a zone id or offset Python knows"
+        ) from None
 
 
 def to_utc(value: TimestampLike, *, argument: str = "timestamp", zone: tzinfo | None = None) -> datetime:
@@ -44,12 +46,15 @@ def to_utc(value: TimestampLike, *, argument: str = "timestamp", zone: tzinfo | 
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(
+            raise InvalidArgumentError(
+                argument,
                 f"{argument}={value!r} is not an ISO 8601 timestamp; use e.g. '2026-01-31', "
-                "'2026-01-31 12:00:00' or '2026-01-31T12:00:00+00:00'"
+                "'2026-01-31 12:00:00' or '2026-01-31T12:00:00+00:00'",
             ) from None
     else:
-        raise TypeError(f"{argument} must be a datetime, date or ISO 8601 string, got {type(value).__name__}")
+        raise ArgumentTypeError(
+            argument, f"{argument} must be a datetime, date or ISO 8601 string, got {type(value).__name__}"
+        )
     if dt.tzinfo is None:
         return dt.replace(tzinfo=zone or UTC).astimezone(UTC)
     return dt.astimezone(UTC)
@@ -96,7 +101,7 @@ def version_at(table: str, commits: Sequence[tuple[int, int]], when: datetime, *
 
 def check_version(table: str, version: object, earliest: int, latest: int) -> int:
     if isinstance(version, bool) or not isinstance(version, int):
-        raise TypeError(f"version must be an int, got {type(version).__name__} {version!r}")
+        raise ArgumentTypeError("version", f"version must be an int, got {type(version).__name__} {version!r}")
     if version < earliest or version > latest:
         raise VersionNotFoundError(table, version, earliest, latest)
     return version

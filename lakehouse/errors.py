@@ -5,6 +5,8 @@ Every error carries the facts it names as attributes, so callers can act on them
     LakehouseError
     ├── InvalidTableNameError        (also ValueError)  a name that cannot address a table
     ├── InvalidSettingError          (also ValueError)  a LAKEHOUSE_* environment variable that cannot be parsed
+    ├── InvalidArgumentError         (also ValueError)  an argument whose value cannot be used (named in `argument`)
+    ├── ArgumentTypeError            (also TypeError)   an argument of the wrong type (named in `argument`)
     ├── TableNotFoundError           (also KeyError)    no Delta table at that name or path
     ├── TableAlreadyExistsError                         create_table on an existing table
     ├── VersionNotFoundError                            time travel to a version outside the history
@@ -26,10 +28,12 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "ArgumentTypeError",
     "ConcurrentModificationError",
     "DataFilesMissingError",
     "DuplicateKeyError",
     "EngineUnavailableError",
+    "InvalidArgumentError",
     "InvalidSettingError",
     "InvalidTableNameError",
     "LakehouseError",
@@ -58,6 +62,22 @@ class InvalidTableNameError(LakehouseError, ValueError):
             f"invalid table name {name!r}: {reason}. Use dot-separated identifiers such as "
             "'features.customers' (letters, digits, underscores), or an absolute path / URI."
         )
+
+
+class InvalidArgumentError(LakehouseError, ValueError):
+    """`argument`'s value cannot be used; the message names the value received and what is accepted."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        self.argument = argument
+        super().__init__(message)
+
+
+class ArgumentTypeError(LakehouseError, TypeError):
+    """`argument` has the wrong type; the message names the type received and the types accepted."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        self.argument = argument
+        super().__init__(message)
 
 
 class InvalidSettingError(LakehouseError, ValueError):

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 
 from .._session import delta_classes_loaded
 from .._settings import settings
-from ..errors import EngineUnavailableError
+from ..errors import EngineUnavailableError, InvalidArgumentError
 from ._base import Engine, MergeSpec, TableState
 from ._deltars import DeltaRsEngine
 from ._deltaspark import DeltaSparkEngine
@@ -24,7 +24,9 @@ def choose_engine(spark: SparkSession, engine: str | None = None) -> Engine:
     """`engine` (or `$LAKEHOUSE_ENGINE`, default "auto"): delta-spark when Delta's classes are loaded, else deltalake."""
     requested = (engine or settings().engine).strip().lower()
     if requested not in ENGINES:
-        raise ValueError(f"engine={requested!r} is not one of {', '.join(ENGINES)} (argument or $LAKEHOUSE_ENGINE)")
+        raise InvalidArgumentError(
+            "engine", f"engine={requested!r} is not one of {', '.join(ENGINES)} (argument or $LAKEHOUSE_ENGINE)"
+        )
     if requested == "deltalake":
         _log.info("Delta engine deltalake (requested)")
         return DeltaRsEngine(spark)
