@@ -92,7 +92,7 @@ def _integer_codes(
             v = values[valid]
             lo = int(v.min()) if lo is None else min(lo, int(v.min()))
             hi = int(v.max()) if hi is None else max(hi, int(v.max()))
-    if lo is None:
+    if lo is None or hi is None:
         return np.full(len(left), -1, np.int64), np.full(len(right), -1, np.int64)
     if hi - lo >= 1 << 40:
         return None

@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +36,7 @@ from lakehouse import Lakehouse
 from lakehouse.errors import DataFilesMissingError, LakehouseError
 
 from ._asof import asof_match, take_or_null
+from .errors import InvalidArgumentError
 
 THRESHOLD_CONF = "spark.lakehouse.featureStore.localJoinThreshold"
 DEFAULT_THRESHOLD = 512 * 1024 * 1024
@@ -51,7 +53,7 @@ _UNITS = {
     "tb": 1 << 40,
 }
 # In-memory bytes per value, as Spark's defaultSize estimates them (strings and binaries: 20), plus validity.
-_FIXED_WIDTH = {
+_FIXED_WIDTH: dict[type[T.DataType], int] = {
     T.BooleanType: 1,
     T.ByteType: 1,
     T.ShortType: 2,
@@ -69,16 +71,18 @@ _FIXED_WIDTH = {
 def local_join_threshold(spark: SparkSession) -> int:
     """The threshold in bytes from `spark.lakehouse.featureStore.localJoinThreshold`; -1 (or any negative) = off.
 
-    Raises ValueError naming the setting when its value is not a size.
+    Raises InvalidArgumentError (a ValueError) naming the setting when its value is not a size.
     """
     raw = spark.conf.get(THRESHOLD_CONF, None)
     if raw is None:
         return DEFAULT_THRESHOLD
     m = re.fullmatch(r"\s*(-?\d+)\s*([a-zA-Z]*)\s*", str(raw))
     if not m or m.group(2).lower() not in _UNITS:
-        raise ValueError(
+        raise InvalidArgumentError(
+            THRESHOLD_CONF,
+            raw,
             f"{THRESHOLD_CONF}={raw!r} is not a size: use bytes (536870912), a unit (512m, 1g), or -1 to turn "
-            "the local point-in-time join off"
+            "the local point-in-time join off",
         )
     return int(m.group(1)) * _UNITS[m.group(2).lower()]
 
@@ -220,7 +224,8 @@ def run_local(spark: SparkSession, labels: DataFrame, lookups: Sequence[LocalLoo
             fields.append(T.StructField(o, lk.source.schema[f].dataType, True))
             arrays.append(take_or_null(right.column(f), idx))
         if lk.matched_ts_output:
-            fields.append(T.StructField(lk.matched_ts_output, lk.source.schema[lk.feature_ts].dataType, True))
+            feature_ts = cast(str, lk.feature_ts)  # a matched timestamp is only asked of a timestamped table
+            fields.append(T.StructField(lk.matched_ts_output, lk.source.schema[feature_ts].dataType, True))
             arrays.append(take_or_null(right.column(lk.feature_ts), idx))
         if lk.age_output:
             fields.append(T.StructField(lk.age_output, T.LongType(), True))

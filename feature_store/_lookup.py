@@ -6,6 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from . import errors
+from ._validation import mapping, names, non_empty_str, str_map
+
 _SCALARS = (bool, int, float, str)
 
 
@@ -40,33 +43,34 @@ class FeatureLookup:
         rename_outputs: Mapping[str, str] | None = None,
         default_values: Mapping[str, Any] | None = None,
     ) -> None:
-        if not isinstance(table_name, str) or not table_name:
-            raise TypeError(f"table_name must be a non-empty str, got {table_name!r}")
-        self.table_name = table_name
-        self.lookup_key = _names(lookup_key, "lookup_key", allow_empty=False)
-        self.feature_names = (
-            None if feature_names is None else _names(feature_names, "feature_names", allow_empty=False)
-        )
-        if timestamp_lookup_key is not None and (not isinstance(timestamp_lookup_key, str) or not timestamp_lookup_key):
-            raise TypeError(f"timestamp_lookup_key must be a column name or None, got {timestamp_lookup_key!r}")
+        self.table_name = non_empty_str(table_name, "table_name")
+        self.lookup_key = names(lookup_key, "lookup_key", allow_empty=False)
+        self.feature_names = None if feature_names is None else names(feature_names, "feature_names", allow_empty=False)
+        if timestamp_lookup_key is not None:
+            non_empty_str(timestamp_lookup_key, "timestamp_lookup_key")
         self.timestamp_lookup_key = timestamp_lookup_key
         if lookback_window is not None:
             if not isinstance(lookback_window, timedelta):
-                raise TypeError(f"lookback_window must be a datetime.timedelta or None, got {lookback_window!r}")
+                raise errors.ArgumentTypeError("lookback_window", lookback_window, "a datetime.timedelta or None")
             if lookback_window < timedelta(0):
-                raise ValueError(f"lookback_window must not be negative, got {lookback_window}")
+                raise errors.InvalidArgumentError(
+                    "lookback_window", lookback_window, f"lookback_window must not be negative, got {lookback_window}"
+                )
             if timestamp_lookup_key is None:
-                raise ValueError("lookback_window needs timestamp_lookup_key (the label time it looks back from)")
+                raise errors.InvalidArgumentError(
+                    "lookback_window",
+                    lookback_window,
+                    "lookback_window needs timestamp_lookup_key (the label time it looks back from)",
+                )
         self.lookback_window = lookback_window
-        self.rename_outputs = dict(_str_map(rename_outputs, "rename_outputs"))
-        defaults = dict(default_values or {})
+        self.rename_outputs = str_map(rename_outputs, "rename_outputs")
+        defaults = mapping(default_values, "default_values")
         for k, v in defaults.items():
             if not isinstance(k, str):
-                raise TypeError(f"default_values keys must be feature names, got {k!r}")
+                raise errors.ArgumentTypeError("default_values", default_values, "a mapping keyed by feature names")
             if v is not None and not isinstance(v, _SCALARS):
-                raise TypeError(
-                    f"default_values[{k!r}] must be a bool, int, float or str (it is saved with the training "
-                    f"set), got {type(v).__name__} {v!r}"
+                raise errors.ArgumentTypeError(
+                    f"default_values[{k!r}]", v, "a bool, int, float or str (it is saved with the training set)"
                 )
         self.default_values = defaults
 
@@ -82,27 +86,3 @@ class FeatureLookup:
             if getattr(self, attr):
                 parts.append(f"{attr}={getattr(self, attr)!r}")
         return f"FeatureLookup({', '.join(parts)})"
-
-
-def _names(value: str | Sequence[str] | None, argument: str, *, allow_empty: bool) -> list[str]:
-    """A column name or names as a list; None is no columns. Refuses empties and repeats."""
-    if value is None:
-        value = []
-    out = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else None
-    if out is None or not all(isinstance(v, str) and v for v in out):
-        raise TypeError(f"{argument} must be a column name or a list of column names, got {value!r}")
-    if not out and not allow_empty:
-        raise ValueError(f"{argument} must name at least one column")
-    if len(set(out)) != len(out):
-        raise ValueError(f"{argument} names a column twice: {out}")
-    return out
-
-
-def _str_map(value: Mapping[str, str] | None, argument: str) -> Mapping[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
-    ):
-        raise TypeError(f"{argument} must map feature names to new column names (str -> str), got {value!r}")
-    return value

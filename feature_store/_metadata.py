@@ -94,7 +94,7 @@ class MetadataStore:
         keys = _KEYS[name]
         dropped = set(drop)
 
-        def plan() -> tuple[list[list[Row]], list[str]] | None:
+        def plan() -> Change | None:
             files = [rel for rel, f in table.files.items() if any(_key(r, keys) in dropped for r in f.rows)]
             if not files and not add:
                 return None

@@ -16,10 +16,10 @@ runs the same kernel once in the driver and skips the shuffle and the Python-wor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, cast
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
@@ -86,8 +86,9 @@ def point_in_time_join(
     """
     fschema = features.schema
     lschema = labels.schema
+    # The caller (`_resolve`) refused key pairs without a common type, so every pair has one here.
     ktypes = [
-        key_type(lschema[lk].dataType, fschema[fk].dataType)
+        cast(T.DataType, key_type(lschema[lk].dataType, fschema[fk].dataType))
         for lk, fk in zip(spec.label_keys, spec.feature_keys, strict=False)
     ]
     if spec.feature_ts is None:
@@ -95,7 +96,7 @@ def point_in_time_join(
     prepare_python_workers(labels.sparkSession)
     n = num_partitions or _default_partitions(labels.sparkSession)
     label_cols = list(lschema.names)
-    lookback_us = None if spec.lookback is None else _micros(spec.lookback)
+    lookback_us = None if spec.lookback is None else micros(spec.lookback)
     out_fields = list(lschema.fields) + [
         T.StructField(o, fschema[f].dataType, True) for f, o in zip(spec.features, spec.outputs, strict=False)
     ]
@@ -163,7 +164,7 @@ def point_in_time_join(
     )
     union = lside.unionByName(fside).repartition(n, *key_names)
 
-    def per_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def per_partition(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         collected = list(batches)
         if not collected:
             return
@@ -196,9 +197,10 @@ def _latest_join(labels: DataFrame, features: DataFrame, spec: JoinSpec, ktypes:
     return joined.select(*[labels[f"`{c}`"] for c in labels.columns], *[right[f"`{o}`"] for o in spec.outputs])
 
 
-def _micros(delta: timedelta) -> int:
+def micros(delta: timedelta) -> int:
+    """`delta` in whole microseconds, exactly (no float on the way: timestamps are compared in microseconds)."""
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _default_partitions(spark: SparkSession) -> int:
-    return int(spark.conf.get("spark.sql.shuffle.partitions", "200"))
+    return int(spark.conf.get("spark.sql.shuffle.partitions", "200") or "200")

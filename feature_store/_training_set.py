@@ -6,14 +6,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from ._entities import LookupAudit, TrainingSetAudit
 from ._local import LocalLookup, feature_source, labels_size, local_join_threshold, row_width, run_local
 from ._pit import JoinSpec, point_in_time_join
+from .errors import ArgumentTypeError
 
 if TYPE_CHECKING:
     from lakehouse import Lakehouse
@@ -123,6 +124,8 @@ class TrainingSet:
             lakehouse.errors.VersionNotFoundError / DataFilesMissingError: a recorded version can no longer
             be read (the table was re-created, or VACUUM removed its files; the message names the retention).
         """
+        if not isinstance(include_matched_timestamps, bool):
+            raise ArgumentTypeError("include_matched_timestamps", include_matched_timestamps, "True or False")
         df = self._joined(include_matched_timestamps)
         return df.drop(*[c for c in df.columns if c.startswith("__fs_age_us_")])
 
@@ -162,7 +165,7 @@ class TrainingSet:
             for i in members[1:]:
                 if spec.matched_ts_output:
                     df = df.withColumn(_MATCHED.format(i), F.col(spec.matched_ts_output))
-                    df = df.withColumn(_AGE.format(i), F.col(spec.age_output))
+                    df = df.withColumn(_AGE.format(i), F.col(cast(str, spec.age_output)))  # set with matched_ts
         for lk in self.lookups:
             for out, value in lk.default_values.items():
                 dtype = df.schema[out].dataType
@@ -223,11 +226,14 @@ class TrainingSet:
                     audits.append(LookupAudit(lk.table_name, lk.version, lk.outputs, n, matched, 0, None))
                     continue
                 age = F.col(_AGE.format(i))
-                row = df.agg(
-                    F.count(ts_col).alias("m"),
-                    F.sum((age < 0).cast("long")).alias("future"),
-                    F.percentile_approx(age, list(_QUANTILES), 10_000).alias("q"),
-                ).first()
+                row = cast(  # an aggregate without grouping always has its one row
+                    Row,
+                    df.agg(
+                        F.count(ts_col).alias("m"),
+                        F.sum((age < 0).cast("long")).alias("future"),
+                        F.percentile_approx(age, list(_QUANTILES), 10_000).alias("q"),
+                    ).first(),
+                )
                 q = None
                 if row["m"]:
                     q = {p: timedelta(microseconds=int(v)) for p, v in zip(_QUANTILES, row["q"], strict=False)}

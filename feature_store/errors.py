@@ -1,6 +1,13 @@
 """Typed errors raised by the feature store. Each keeps the facts it names as attributes::
 
     FeatureStoreError
+    ├── ArgumentTypeError             (also TypeError)   an argument of the wrong type (or an empty name or list)
+    ├── InvalidArgumentError          (also ValueError)  an argument or setting with a value the call cannot use
+    ├── InvalidTableNameError         (also lakehouse's InvalidTableNameError, a ValueError)  a name that cannot
+    │                                                    be a feature table (the lake's own tables, bad paths)
+    ├── ColumnNotFoundError           (also ValueError)  a column an argument names that the DataFrame lacks
+    ├── DeltaTableNotFoundError       (also lakehouse's TableNotFoundError, a KeyError)  register_table on a
+    │                                                    name with no Delta table
     ├── FeatureTableNotFoundError     (also KeyError)    no feature table by that name
     ├── FeatureTableAlreadyExistsError                   create_table on an existing name
     ├── FeatureNotFoundError          (also ValueError)  a feature or key column the table does not have
@@ -9,9 +16,12 @@
     ├── OutputNameConflictError       (also ValueError)  two training-set columns with one name
     ├── DuplicateKeyError                                input with the same primary key (+ timestamp) twice
     ├── NullKeyError                                     input with nulls in key columns
-    ├── SchemaMismatchError                              a write whose columns differ from the table's
+    ├── SchemaMismatchError           (also lakehouse's)  a write whose columns differ from the table's
     ├── NotKnownAtError                                  as_of before a table's first commit
     └── TrainingSetNotFoundError      (also KeyError)    no saved training set with that id
+
+The builtin base of each type is the one the same mistake raised before these types existed, so
+`except ValueError` / `except TypeError` / `except KeyError` around a call keeps working.
 
 Errors from `lakehouse` that carry their own facts (VersionNotFoundError, DataFilesMissingError,
 TimestampOutOfRangeError, ConcurrentModificationError) are raised unchanged.
@@ -26,12 +36,17 @@ from typing import Any
 from lakehouse import errors as lh_errors
 
 __all__ = [
+    "ArgumentTypeError",
+    "ColumnNotFoundError",
     "ColumnTypeError",
+    "DeltaTableNotFoundError",
     "DuplicateKeyError",
     "FeatureNotFoundError",
     "FeatureStoreError",
     "FeatureTableAlreadyExistsError",
     "FeatureTableNotFoundError",
+    "InvalidArgumentError",
+    "InvalidTableNameError",
     "LookupKeyError",
     "NotKnownAtError",
     "NullKeyError",
@@ -56,6 +71,74 @@ class FeatureStoreError(Exception):
 class _KeyErrorText:
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])  # type: ignore[attr-defined]
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ArgumentTypeError(FeatureStoreError, TypeError):
+    """An argument of a type the call does not take; `expected` says what it takes."""
+
+    def __init__(self, argument: str, value: Any, expected: str) -> None:
+        self.argument = argument
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{argument} must be {expected}, got {type(value).__name__} {_show(value)}")
+
+
+class InvalidArgumentError(FeatureStoreError, ValueError):
+    """An argument (or a Spark setting, named as `argument`) whose value the call cannot use.
+
+    `problem` is the whole message: what is wrong with the value and what to pass instead.
+    """
+
+    def __init__(self, argument: str, value: Any, problem: str) -> None:
+        self.argument = argument
+        self.value = value
+        self.problem = problem
+        super().__init__(problem)
+
+
+class InvalidTableNameError(FeatureStoreError, lh_errors.InvalidTableNameError):
+    """A name that cannot be a feature table: not a valid lakehouse name, or one of the lake's own tables."""
+
+    def __init__(self, name: object, reason: str, *, fix: str | None = None) -> None:
+        self.name = name
+        self.reason = reason
+        fix = fix or (
+            "Use dot-separated identifiers such as 'features.customers' (letters, digits, underscores), or an "
+            "absolute path / URI."
+        )
+        Exception.__init__(self, f"invalid feature table name {name!r}: {reason}. {fix}")
+
+
+class ColumnNotFoundError(FeatureStoreError, ValueError):
+    """Columns that an argument names and the DataFrame it refers to (`where`) does not have."""
+
+    def __init__(self, argument: str, missing: Sequence[str], available: Sequence[str], where: str) -> None:
+        self.argument = argument
+        self.missing = list(missing)
+        self.available = list(available)
+        self.where = where
+        super().__init__(
+            f"{argument} column(s) {self.missing} are not in {where}; its columns: {_list(self.available, 50)}."
+        )
+
+
+class DeltaTableNotFoundError(FeatureStoreError, lh_errors.TableNotFoundError):
+    """register_table on a name where no Delta table exists (also lakehouse's TableNotFoundError)."""
+
+    def __init__(self, table: str, path: str, available: Sequence[str] = ()) -> None:
+        self.table = table
+        self.path = path
+        self.available = list(available)
+        Exception.__init__(
+            self,
+            f"no Delta table {table!r} to register: nothing at {path}. Tables under the root: "
+            f"{_list(self.available)}. Create a feature table from a DataFrame with create_table() instead.",
+        )
 
 
 class FeatureTableNotFoundError(_KeyErrorText, FeatureStoreError, KeyError):

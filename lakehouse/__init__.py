@@ -19,6 +19,7 @@ from ._entities import (
     VacuumResult,
     WriteResult,
 )
+from ._frames import to_spark_dataframe
 from ._lakehouse import Lakehouse
 from ._log import Change, LeanTable, Row
 from ._retry import RetryPolicy, retry_on_conflict
@@ -51,5 +52,6 @@ __all__ = [
     "prepare_python_workers",
     "retry_on_conflict",
     "settings",
+    "to_spark_dataframe",
     "to_utc",
 ]

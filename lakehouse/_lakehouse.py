@@ -35,6 +35,7 @@ from ._entities import (
     WriteResult,
 )
 from ._files import DataFiles, data_files
+from ._frames import to_spark_dataframe
 from ._maintenance import optimize_lock
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, is_uri, name_for, normalise_root, resolve
@@ -586,19 +587,7 @@ class Lakehouse:
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _to_spark(self, df: Any, argument: str) -> DataFrame:
-        if isinstance(df, DataFrame):
-            return df
-        import pandas as pd  # declared dependencies; imported here to keep `import lakehouse` light
-        import pyarrow as pa
-
-        if isinstance(df, pd.DataFrame):
-            return self.spark.createDataFrame(df)
-        if isinstance(df, pa.Table):
-            return self.spark.createDataFrame(df)
-        raise ArgumentTypeError(
-            argument,
-            f"{argument} must be a Spark DataFrame (or pandas DataFrame / pyarrow Table), got {type(df).__name__}",
-        )
+        return to_spark_dataframe(self.spark, df, argument)
 
 
 def _names_list(value: str | Iterable[str] | None, argument: str) -> list[str]:

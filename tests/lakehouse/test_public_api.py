@@ -23,6 +23,7 @@ def test_lakehouse_all_is_pinned():
         "prepare_python_workers",
         "retry_on_conflict",
         "settings",
+        "to_spark_dataframe",
         "to_utc",
     ]
     assert lakehouse.__all__ == sorted(lakehouse.__all__)
