@@ -32,5 +32,12 @@ lint: $(VENV)/.installed
 test: jars lint
 	$(PYTHON) -m pytest -q
 
+# The inner loop (about 3 minutes on 2 cores): the gates, then the lean Delta log, settings, the MLflow stores
+# against sqlite, jobs, layers and packaging; no multi-process, server, notebook or Spark-heavy test.
+test-fast: lint
+	$(PYTHON) -m pytest -q -m "not slow" tests/test_layers.py tests/test_packaging.py tests/lakehouse/test_log.py \
+		tests/lakehouse/test_settings.py tests/lakehouse/test_public_api.py tests/tracking tests/jobs \
+		--deselect tests/tracking/test_analysis.py
+
 bench: $(VENV)/.installed
 	$(PYTHON) benchmarks/lakehouse_vs_deltalake.py

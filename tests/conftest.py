@@ -19,6 +19,27 @@ from lakehouse import Lakehouse, delta_classes_loaded, local_spark  # noqa: E402
 ENGINES = ["deltalake", "delta-spark"]
 
 
+@pytest.fixture(autouse=True)
+def reset_mlflow_state(monkeypatch):
+    """No test sees another's tracking URI, active experiment or active run (MLflow keeps them in globals and in
+    environment variables that `mlflow.set_experiment` and friends set)."""
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(var, raising=False)
+    yield
+    import sys
+
+    if "mlflow" not in sys.modules:  # a test that never imported MLflow left nothing to reset
+        return
+    import mlflow
+    from mlflow.tracking import _tracking_service, fluent
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    _tracking_service.utils._tracking_uri = None
+    fluent._active_experiment_id = None
+    fluent._last_active_run_id.set(None)
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--long",
@@ -41,7 +62,14 @@ def trials(request):
 
 @pytest.fixture(scope="session")
 def spark():
-    session = local_spark(master="local[2]", shuffle_partitions=2)
+    # One session serves ~600 tests that create thousands of small Delta tables: keep Delta's cache of table
+    # logs small (default 10,000 logs held with their snapshots) and give the driver room, or the JVM ends the
+    # run collecting garbage (a 38-minute run, its JVM busy between tests).
+    session = local_spark(
+        master="local[2]",
+        shuffle_partitions=2,
+        extra_conf={"spark.driver.memory": "2g", "spark.databricks.delta.delta.log.cacheSize": "64"},
+    )
     yield session
     session.stop()
 

@@ -229,13 +229,7 @@ def delete_experiment_tag(store: LakehouseTrackingStore, experiment_id, key):
         store._sync(EXPERIMENT_TABLES)
         row = experiment_row(store, experiment_id)
         check_experiment_active(row)
-        exp_id = row["experiment_id"]
-
-        def plan():
-            if store._t.experiment_tags.get(exp_id, key) is None:
-                raise MlflowException(
-                    f"No tag with name: {key} in experiment with id {experiment_id}", RESOURCE_DOES_NOT_EXIST
-                )
-            return store._t.replace("mlflow.experiment_tags", store._t.experiment_tags, [(exp_id, key)], [])
-
-        store._t.write("mlflow.experiment_tags", plan)
+        missing = MlflowException(
+            f"No tag with name: {key} in experiment with id {experiment_id}", RESOURCE_DOES_NOT_EXIST
+        )
+        store._t.delete("mlflow.experiment_tags", store._t.experiment_tags, row["experiment_id"], key, missing)

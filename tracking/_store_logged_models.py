@@ -143,11 +143,7 @@ def delete_logged_model_tag(store: LakehouseTrackingStore, model_id, key):
         store._sync(MODEL_TABLES)
         model_row(store, model_id)
 
-        def plan():
-            if store._t.model_tags.get(model_id, key) is None:
-                raise MlflowException(
-                    f"No tag with key {key!r} found for model with ID {model_id!r}.", RESOURCE_DOES_NOT_EXIST
-                )
-            return store._t.replace("mlflow.logged_model_tags", store._t.model_tags, [(model_id, key)], [])
-
-        store._t.write("mlflow.logged_model_tags", plan)
+        missing = MlflowException(
+            f"No tag with key {key!r} found for model with ID {model_id!r}.", RESOURCE_DOES_NOT_EXIST
+        )
+        store._t.delete("mlflow.logged_model_tags", store._t.model_tags, model_id, key, missing)

@@ -147,12 +147,8 @@ def delete_tag(store: LakehouseTrackingStore, run_id, key):
         store._sync(RUN_TABLES)
         active_run_row(store, run_id)
 
-        def plan():
-            if store._t.tags.get(run_id, key) is None:
-                raise MlflowException(f"No tag with name: {key} in run with id {run_id}", RESOURCE_DOES_NOT_EXIST)
-            return store._t.replace("mlflow.tags", store._t.tags, [(run_id, key)], [])
-
-        store._t.write("mlflow.tags", plan)
+        missing = MlflowException(f"No tag with name: {key} in run with id {run_id}", RESOURCE_DOES_NOT_EXIST)
+        store._t.delete("mlflow.tags", store._t.tags, run_id, key, missing)
 
 
 def get_metric_history(store: LakehouseTrackingStore, run_id, metric_key, max_results=None, page_token=None):

@@ -112,6 +112,16 @@ class DeltaTables:
         except (ConcurrentModificationError, UnsupportedTableFeatureError) as exc:
             raise mlflow_error(exc) from exc
 
+    def delete(self, name: str, index: Index, group: Hashable, key: Hashable, missing: MlflowException) -> None:
+        """Delete the row at (group, key) of table `name` in one commit; raise `missing` if it is not there."""
+
+        def plan() -> Change | None:
+            if index.get(group, key) is None:
+                raise missing
+            return self.replace(name, index, [(group, key)], [])
+
+        self.write(name, plan)
+
     def replace(
         self, name: str, index: Index, drop: Iterable[tuple[Hashable, Hashable]], new_rows: list[Row]
     ) -> Change | None:

@@ -34,10 +34,18 @@ CALLS = [
 ]
 
 
-@pytest.mark.parametrize(("call", "error", "argument"), CALLS, ids=[f"{i}-{c[2]}" for i, c in enumerate(CALLS)])
-def test_bad_argument_is_refused_by_name_and_writes_nothing(lake, spark, call, error, argument):
+@pytest.fixture(scope="module", params=["deltalake", "delta-spark"])
+def lake_with_t(request, spark, tmp_path_factory):
+    """One lake per engine for the whole module, holding table `t`: every call below must leave it unchanged."""
+    lake = Lakehouse(tmp_path_factory.mktemp("lake"), spark=spark, engine=request.param)
     df = spark.createDataFrame([(1, "a")], "id long, v string")
     lake.create_table("t", df)
+    return lake, df
+
+
+@pytest.mark.parametrize(("call", "error", "argument"), CALLS, ids=[f"{i}-{c[2]}" for i, c in enumerate(CALLS)])
+def test_bad_argument_is_refused_by_name_and_writes_nothing(lake_with_t, call, error, argument):
+    lake, df = lake_with_t
     before = lake.history("t")
     with pytest.raises(error) as info:
         call(lake, df)

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import os
 
-import mlflow
 import pytest
-from mlflow.tracking import _tracking_service, fluent
 
 
 @pytest.fixture(autouse=True)
-def reset_mlflow_state(monkeypatch, tmp_path):
-    """No test sees another's tracking URI, active experiment or active run (nor writes ./mlruns here)."""
+def run_in_tmp_path(monkeypatch, tmp_path):
+    """No tracking test writes ./mlruns here (MLflow's global state is reset for every test: tests/conftest.py)."""
     monkeypatch.chdir(tmp_path)
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
-        monkeypatch.delenv(var, raising=False)
-    yield
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    _tracking_service.utils._tracking_uri = None
-    fluent._active_experiment_id = None
-    fluent._last_active_run_id.set(None)
 
 
 @pytest.fixture
