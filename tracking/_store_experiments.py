@@ -28,7 +28,7 @@ from mlflow.utils.validation import (
 from lakehouse import Change, Row
 
 if TYPE_CHECKING:
-    from ._store import LakehouseTrackingStore
+    from ._store_state import StoreState
 
 DEFAULT_EXPERIMENT_ID = "0"
 ARTIFACTS_FOLDER = "artifacts"
@@ -39,7 +39,7 @@ MODELS_FOLDER = "models"
 EXPERIMENT_TABLES = ["mlflow.experiments", "mlflow.experiment_tags"]
 
 
-def create_default_experiment(store: LakehouseTrackingStore) -> None:
+def create_default_experiment(store: StoreState) -> None:
     """Create experiment "0" ("Default") unless it exists (MLflow's `start_run()` needs it)."""
 
     def plan():
@@ -64,7 +64,7 @@ def create_default_experiment(store: LakehouseTrackingStore) -> None:
     store._t.write("mlflow.experiments", plan)
 
 
-def experiment_row(store: LakehouseTrackingStore, experiment_id: Any, view_type: int = ViewType.ALL) -> Row:
+def experiment_row(store: StoreState, experiment_id: Any, view_type: int = ViewType.ALL) -> Row:
     """The row of `experiment_id` (None: the default experiment) if its stage is in `view_type`, or
     MlflowException(RESOURCE_DOES_NOT_EXIST)."""
     exp_id = str(_parse_experiment_id(experiment_id or DEFAULT_EXPERIMENT_ID))
@@ -74,7 +74,7 @@ def experiment_row(store: LakehouseTrackingStore, experiment_id: Any, view_type:
     return hit.row
 
 
-def to_experiment(store: LakehouseTrackingStore, row: Row) -> Experiment:
+def to_experiment(store: StoreState, row: Row) -> Experiment:
     tags = [ExperimentTag(r["key"], r["value"]) for r in store._t.experiment_tags.rows(row["experiment_id"])]
     return Experiment(
         experiment_id=row["experiment_id"],
@@ -96,7 +96,7 @@ def check_experiment_active(row: Row) -> None:
         )
 
 
-def create_experiment(store: LakehouseTrackingStore, name, artifact_location=None, tags=None):
+def create_experiment(store: StoreState, name, artifact_location=None, tags=None):
     _validate_experiment_name(name)
     if artifact_location:
         artifact_location = resolve_uri_if_local(artifact_location)
@@ -134,7 +134,7 @@ def create_experiment(store: LakehouseTrackingStore, name, artifact_location=Non
     return str(exp_id)
 
 
-def _write_experiment_tags(store: LakehouseTrackingStore, exp_id: str, tags: dict[str, str]) -> None:
+def _write_experiment_tags(store: StoreState, exp_id: str, tags: dict[str, str]) -> None:
     rows = [{"experiment_id": exp_id, "key": k, "value": v} for k, v in tags.items()]
     store._t.write(
         "mlflow.experiment_tags",
@@ -142,13 +142,13 @@ def _write_experiment_tags(store: LakehouseTrackingStore, exp_id: str, tags: dic
     )
 
 
-def get_experiment(store: LakehouseTrackingStore, experiment_id):
+def get_experiment(store: StoreState, experiment_id):
     with store._lock:
         store._sync(EXPERIMENT_TABLES)
         return to_experiment(store, experiment_row(store, experiment_id))
 
 
-def get_experiment_by_name(store: LakehouseTrackingStore, experiment_name):
+def get_experiment_by_name(store: StoreState, experiment_name):
     with store._lock:
         store._sync(EXPERIMENT_TABLES)
         ids = store._t.experiment_by_name.groups.get(experiment_name)
@@ -157,7 +157,7 @@ def get_experiment_by_name(store: LakehouseTrackingStore, experiment_name):
         return to_experiment(store, experiment_row(store, next(iter(ids))))
 
 
-def _update_experiment(store: LakehouseTrackingStore, experiment_id, view_type: int, change) -> None:
+def _update_experiment(store: StoreState, experiment_id, view_type: int, change) -> None:
     def plan():
         row = experiment_row(store, experiment_id, view_type)
         new = change(row)
@@ -167,7 +167,7 @@ def _update_experiment(store: LakehouseTrackingStore, experiment_id, view_type: 
     store._t.write("mlflow.experiments", plan)
 
 
-def delete_experiment(store: LakehouseTrackingStore, experiment_id):
+def delete_experiment(store: StoreState, experiment_id):
     with store._lock:
         _update_experiment(
             store, experiment_id, ViewType.ACTIVE_ONLY, lambda r: {**r, "lifecycle_stage": LifecycleStage.DELETED}
@@ -175,7 +175,7 @@ def delete_experiment(store: LakehouseTrackingStore, experiment_id):
         _set_runs_lifecycle(store, str(_parse_experiment_id(experiment_id)), LifecycleStage.DELETED)
 
 
-def restore_experiment(store: LakehouseTrackingStore, experiment_id):
+def restore_experiment(store: StoreState, experiment_id):
     with store._lock:
         _update_experiment(
             store, experiment_id, ViewType.DELETED_ONLY, lambda r: {**r, "lifecycle_stage": LifecycleStage.ACTIVE}
@@ -183,7 +183,7 @@ def restore_experiment(store: LakehouseTrackingStore, experiment_id):
         _set_runs_lifecycle(store, str(_parse_experiment_id(experiment_id)), LifecycleStage.ACTIVE)
 
 
-def _set_runs_lifecycle(store: LakehouseTrackingStore, exp_id: str, stage: str) -> None:
+def _set_runs_lifecycle(store: StoreState, exp_id: str, stage: str) -> None:
     """Move every run of the experiment to `stage` (its runs follow a deleted or restored experiment)."""
 
     def plan():
@@ -200,7 +200,7 @@ def _set_runs_lifecycle(store: LakehouseTrackingStore, exp_id: str, stage: str) 
     store._t.write("mlflow.runs", plan)
 
 
-def rename_experiment(store: LakehouseTrackingStore, experiment_id, new_name):
+def rename_experiment(store: StoreState, experiment_id, new_name):
     _validate_experiment_name(new_name)
 
     def change(row):
@@ -215,7 +215,7 @@ def rename_experiment(store: LakehouseTrackingStore, experiment_id, new_name):
         _update_experiment(store, experiment_id, ViewType.ALL, change)
 
 
-def set_experiment_tag(store: LakehouseTrackingStore, experiment_id, tag):
+def set_experiment_tag(store: StoreState, experiment_id, tag):
     _validate_experiment_tag(tag.key, tag.value)
     with store._lock:
         store._sync(EXPERIMENT_TABLES)
@@ -224,7 +224,7 @@ def set_experiment_tag(store: LakehouseTrackingStore, experiment_id, tag):
         _write_experiment_tags(store, row["experiment_id"], {tag.key: tag.value})
 
 
-def delete_experiment_tag(store: LakehouseTrackingStore, experiment_id, key):
+def delete_experiment_tag(store: StoreState, experiment_id, key):
     with store._lock:
         store._sync(EXPERIMENT_TABLES)
         row = experiment_row(store, experiment_id)

@@ -22,7 +22,7 @@ from ._store_experiments import ARTIFACTS_FOLDER, MODELS_FOLDER, check_experimen
 from ._store_values import metric_entity
 
 if TYPE_CHECKING:
-    from ._store import LakehouseTrackingStore
+    from ._store_state import StoreState
 
 MODEL_TABLES = [
     "mlflow.experiments",
@@ -34,14 +34,14 @@ MODEL_TABLES = [
 """What a logged-model call refreshes: a model's experiment, its rows, and the metrics logged against it."""
 
 
-def model_row(store: LakehouseTrackingStore, model_id: str, allow_deleted: bool = True) -> Row:
+def model_row(store: StoreState, model_id: str, allow_deleted: bool = True) -> Row:
     hit = store._t.model_by_id.get(model_id, 0)
     if hit is None or (not allow_deleted and hit.row["lifecycle_stage"] == LifecycleStage.DELETED):
         raise MlflowException(f"Logged model with ID '{model_id}' not found.", RESOURCE_DOES_NOT_EXIST)
     return hit.row
 
 
-def to_model(store: LakehouseTrackingStore, row: Row) -> LoggedModel:
+def to_model(store: StoreState, row: Row) -> LoggedModel:
     model_id = row["model_id"]
     metrics = [metric_entity(m, model=True) for m in store._t.model_metrics.rows(model_id)]
     return LoggedModel(
@@ -62,7 +62,7 @@ def to_model(store: LakehouseTrackingStore, row: Row) -> LoggedModel:
 
 
 def create_logged_model(
-    store: LakehouseTrackingStore, experiment_id, name=None, source_run_id=None, tags=None, params=None, model_type=None
+    store: StoreState, experiment_id, name=None, source_run_id=None, tags=None, params=None, model_type=None
 ):
     _validate_logged_model_name(name)
     with store._lock:
@@ -96,13 +96,13 @@ def create_logged_model(
         return to_model(store, row)
 
 
-def get_logged_model(store: LakehouseTrackingStore, model_id, allow_deleted=False):
+def get_logged_model(store: StoreState, model_id, allow_deleted=False):
     with store._lock:
         store._sync(MODEL_TABLES)
         return to_model(store, model_row(store, model_id, allow_deleted))
 
 
-def _update_model(store: LakehouseTrackingStore, model_id: str, change) -> None:
+def _update_model(store: StoreState, model_id: str, change) -> None:
     def plan():
         row = model_row(store, model_id)
         new = {**change(row), "last_updated_timestamp": get_current_time_millis()}
@@ -111,20 +111,20 @@ def _update_model(store: LakehouseTrackingStore, model_id: str, change) -> None:
     store._t.write("mlflow.logged_models", plan)
 
 
-def finalize_logged_model(store: LakehouseTrackingStore, model_id, status):
+def finalize_logged_model(store: StoreState, model_id, status):
     with store._lock:
         store._sync(MODEL_TABLES)
         _update_model(store, model_id, lambda r: {**r, "status": status.to_int()})
         return to_model(store, model_row(store, model_id))  # the commit is applied to our snapshot: the new row
 
 
-def delete_logged_model(store: LakehouseTrackingStore, model_id):
+def delete_logged_model(store: StoreState, model_id):
     with store._lock:
         store._sync(MODEL_TABLES)
         _update_model(store, model_id, lambda r: {**r, "lifecycle_stage": LifecycleStage.DELETED})
 
 
-def set_logged_model_tags(store: LakehouseTrackingStore, model_id, tags):
+def set_logged_model_tags(store: StoreState, model_id, tags):
     with store._lock:
         store._sync(MODEL_TABLES)
         model_row(store, model_id)
@@ -138,7 +138,7 @@ def set_logged_model_tags(store: LakehouseTrackingStore, model_id, tags):
         )
 
 
-def delete_logged_model_tag(store: LakehouseTrackingStore, model_id, key):
+def delete_logged_model_tag(store: StoreState, model_id, key):
     with store._lock:
         store._sync(MODEL_TABLES)
         model_row(store, model_id)

@@ -33,7 +33,7 @@ from ._store_values import metric_entity, metric_sort_value, whole_long
 from ._tables import metric_point
 
 if TYPE_CHECKING:
-    from ._store import LakehouseTrackingStore
+    from ._store_state import StoreState
 
 _FLOAT_MAX = 1.7976931348623157e308
 
@@ -50,21 +50,21 @@ _EMPTY_INPUT: Row = {
 }
 
 
-def log_metric(store: LakehouseTrackingStore, run_id, metric):
+def log_metric(store: StoreState, run_id, metric):
     log_batch(store, run_id, [metric], [], [])
 
 
-def log_param(store: LakehouseTrackingStore, run_id, param):
+def log_param(store: StoreState, run_id, param):
     log_batch(store, run_id, [], [param], [])
 
 
-def set_tag(store: LakehouseTrackingStore, run_id, tag):
+def set_tag(store: StoreState, run_id, tag):
     _validate_run_id(run_id)
     tag = _validate_tag(tag.key, tag.value)
     log_batch(store, run_id, [], [], [tag])
 
 
-def log_batch(store: LakehouseTrackingStore, run_id, metrics, params, tags):
+def log_batch(store: StoreState, run_id, metrics, params, tags):
     _validate_run_id(run_id)
     metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
     _validate_batch_log_limits(metrics, params, tags)
@@ -93,7 +93,7 @@ def log_batch(store: LakehouseTrackingStore, run_id, metrics, params, tags):
                 write_tags(store, run_id, tag_values)
 
 
-def _write_params(store: LakehouseTrackingStore, run_id: str, params: list[Param]) -> None:
+def _write_params(store: StoreState, run_id: str, params: list[Param]) -> None:
     def plan():
         active_run_row(store, run_id)
         new, mismatched = [], []
@@ -114,7 +114,7 @@ def _write_params(store: LakehouseTrackingStore, run_id: str, params: list[Param
     store._t.write("mlflow.params", plan, also_refresh=["mlflow.runs"])
 
 
-def _write_metrics(store: LakehouseTrackingStore, run_id: str, metrics: list[Metric]) -> None:
+def _write_metrics(store: StoreState, run_id: str, metrics: list[Metric]) -> None:
     rows, seen = [], set()
     for m in metrics:
         value = float(m.value)
@@ -142,7 +142,7 @@ def _write_metrics(store: LakehouseTrackingStore, run_id: str, metrics: list[Met
     store._t.write("mlflow.metrics", plan)
 
 
-def delete_tag(store: LakehouseTrackingStore, run_id, key):
+def delete_tag(store: StoreState, run_id, key):
     with store._lock:
         store._sync(RUN_TABLES)
         active_run_row(store, run_id)
@@ -151,7 +151,7 @@ def delete_tag(store: LakehouseTrackingStore, run_id, key):
         store._t.delete("mlflow.tags", store._t.tags, run_id, key, missing)
 
 
-def get_metric_history(store: LakehouseTrackingStore, run_id, metric_key, max_results=None, page_token=None):
+def get_metric_history(store: StoreState, run_id, metric_key, max_results=None, page_token=None):
     with store._lock:
         store._sync(["mlflow.runs", "mlflow.metrics"])  # an unknown run has no history (as in the SQL store)
         rows = [r for r in store._t.metrics.rows(run_id) if r["key"] == metric_key]
@@ -162,7 +162,7 @@ def get_metric_history(store: LakehouseTrackingStore, run_id, metric_key, max_re
     return PagedList([metric_entity(r) for r in rows[offset:end]], token)
 
 
-def log_inputs(store: LakehouseTrackingStore, run_id, datasets=None, models=None):
+def log_inputs(store: StoreState, run_id, datasets=None, models=None):
     _validate_run_id(run_id)
     if datasets is not None:
         if not isinstance(datasets, list):
@@ -191,7 +191,7 @@ def log_inputs(store: LakehouseTrackingStore, run_id, datasets=None, models=None
     _write_inputs(store, run_id, rows)
 
 
-def log_outputs(store: LakehouseTrackingStore, run_id, models):
+def log_outputs(store: StoreState, run_id, models):
     rows = [
         {**_EMPTY_INPUT, "run_id": run_id, "kind": "model_output", "model_id": m.model_id, "step": m.step}
         for m in models
@@ -199,7 +199,7 @@ def log_outputs(store: LakehouseTrackingStore, run_id, models):
     _write_inputs(store, run_id, rows)
 
 
-def _write_inputs(store: LakehouseTrackingStore, run_id: str, rows: list[Row]) -> None:
+def _write_inputs(store: StoreState, run_id: str, rows: list[Row]) -> None:
     with store._lock:
         store._sync(RUN_TABLES)
         active_run_row(store, run_id)

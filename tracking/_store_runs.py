@@ -39,19 +39,19 @@ from ._store_experiments import ARTIFACTS_FOLDER, EXPERIMENT_TABLES, check_exper
 from ._store_values import epoch_millis, metric_entity, metric_sort_value
 
 if TYPE_CHECKING:
-    from ._store import LakehouseTrackingStore
+    from ._store_state import StoreState
 
 RUN_TABLES = ["mlflow.runs", "mlflow.params", "mlflow.tags", "mlflow.metrics", "mlflow.inputs"]
 
 
-def run_row(store: LakehouseTrackingStore, run_id: str) -> Row:
+def run_row(store: StoreState, run_id: str) -> Row:
     hit = store._t.run_by_id.get(run_id, 0)
     if hit is None:
         raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST)
     return hit.row
 
 
-def active_run_row(store: LakehouseTrackingStore, run_id: str) -> Row:
+def active_run_row(store: StoreState, run_id: str) -> Row:
     row = run_row(store, run_id)
     if row["lifecycle_stage"] != LifecycleStage.ACTIVE:
         raise MlflowException(
@@ -61,7 +61,7 @@ def active_run_row(store: LakehouseTrackingStore, run_id: str) -> Row:
     return row
 
 
-def to_run(store: LakehouseTrackingStore, run_id: str) -> Run:
+def to_run(store: StoreState, run_id: str) -> Run:
     """The run as MLflow's `Run`, from the cache unless a row of the run changed since it was built."""
     cached = store._run_cache.get(run_id)
     if cached is not None:
@@ -114,7 +114,7 @@ def to_run(store: LakehouseTrackingStore, run_id: str) -> Run:
     return run
 
 
-def create_run(store: LakehouseTrackingStore, experiment_id, user_id, start_time, tags, run_name):
+def create_run(store: StoreState, experiment_id, user_id, start_time, tags, run_name):
     tags = list(tags or [])
     run_name_tag = _get_run_name_from_tags(tags)
     if run_name and run_name_tag and run_name != run_name_tag:
@@ -153,14 +153,14 @@ def create_run(store: LakehouseTrackingStore, experiment_id, user_id, start_time
         return to_run(store, run_id)
 
 
-def get_run(store: LakehouseTrackingStore, run_id):
+def get_run(store: StoreState, run_id):
     _validate_run_id(run_id)
     with store._lock:
         store._sync(RUN_TABLES)
         return to_run(store, run_id)
 
 
-def update_run_info(store: LakehouseTrackingStore, run_id, run_status, end_time, run_name):
+def update_run_info(store: StoreState, run_id, run_status, end_time, run_name):
     with store._lock:
         store._sync(RUN_TABLES)
 
@@ -181,7 +181,7 @@ def update_run_info(store: LakehouseTrackingStore, run_id, run_status, end_time,
         return to_run(store, run_id).info
 
 
-def _set_run_lifecycle(store: LakehouseTrackingStore, run_id: str, stage: str) -> None:
+def _set_run_lifecycle(store: StoreState, run_id: str, stage: str) -> None:
     def plan():
         row = run_row(store, run_id)
         new = {
@@ -195,15 +195,15 @@ def _set_run_lifecycle(store: LakehouseTrackingStore, run_id: str, stage: str) -
         store._t.write("mlflow.runs", plan)
 
 
-def delete_run(store: LakehouseTrackingStore, run_id):
+def delete_run(store: StoreState, run_id):
     _set_run_lifecycle(store, run_id, LifecycleStage.DELETED)
 
 
-def restore_run(store: LakehouseTrackingStore, run_id):
+def restore_run(store: StoreState, run_id):
     _set_run_lifecycle(store, run_id, LifecycleStage.ACTIVE)
 
 
-def write_tags(store: LakehouseTrackingStore, run_id: str, tags: dict[str, str]) -> None:
+def write_tags(store: StoreState, run_id: str, tags: dict[str, str]) -> None:
     """Set the run's tags `tags` (key -> value), replacing the rows of keys already set; no commit if unchanged."""
     rows = [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
 

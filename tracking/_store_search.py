@@ -20,7 +20,7 @@ from ._store_logged_models import MODEL_TABLES, to_model
 from ._store_runs import to_run
 
 if TYPE_CHECKING:
-    from ._store import LakehouseTrackingStore
+    from ._store_state import StoreState
 
 
 def check_max_results(max_results: Any) -> None:
@@ -39,7 +39,7 @@ def check_max_results(max_results: Any) -> None:
 
 
 def search_experiments(
-    store: LakehouseTrackingStore,
+    store: StoreState,
     view_type=ViewType.ACTIVE_ONLY,
     max_results=1000,
     filter_string=None,
@@ -63,7 +63,7 @@ def search_experiments(
 
 
 def search_runs_page(
-    store: LakehouseTrackingStore, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+    store: StoreState, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
 ):
     """`AbstractStore._search_runs`: one page of runs and the next page's token (None on the last page)."""
     if max_results is not None and (max_results < 1 or max_results > SEARCH_MAX_RESULTS_THRESHOLD):
@@ -84,7 +84,7 @@ def search_runs_page(
 
 
 def search_logged_models(
-    store: LakehouseTrackingStore,
+    store: StoreState,
     experiment_ids,
     filter_string=None,
     datasets=None,
