@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlparse
 
 import pyarrow.parquet as pq
 
@@ -83,3 +84,19 @@ def file_key(path: str) -> str:
 def unlink_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+def local_table_path(table_path: str) -> str | None:
+    """The table's folder on local disk, or None for a table on another file system."""
+    if table_path.startswith("file:"):
+        return unquote(urlparse(table_path).path)
+    return None if "://" in table_path else table_path
+
+
+def delta_commit_times(local_path: str, properties: Mapping[str, str]) -> list[tuple[int, int]]:
+    """(version, epoch ms) of every commit of a local table as Delta times it for time travel and history: the
+    commit file's modification time, or its inCommitTimestamp from the version the table enabled them on."""
+    ict_from = None
+    if str(properties.get("delta.enableInCommitTimestamps", "false")).lower() == "true":
+        ict_from = int(properties.get("delta.inCommitTimestampEnablementVersion", "0"))
+    return commit_times(os.path.join(local_path, "_delta_log"), in_commit_timestamps_from=ict_from)

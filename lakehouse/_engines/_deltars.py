@@ -35,6 +35,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult, VacuumResult, WriteResult
 from .._keys import check_unique_arrow
+from .._log_files import delta_commit_times, local_table_path
 from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._schema import from_json
@@ -92,15 +93,22 @@ class DeltaRsEngine(Engine):
         )
 
     def commits(self, ref: TableRef) -> list[tuple[int, int]]:
-        return sorted((int(h["version"]), int(h["timestamp"])) for h in self._open(ref).history())
+        dt = self._open(ref)
+        local = local_table_path(ref.path)
+        if local is not None:  # Delta's times (file mtime / inCommitTimestamp), not commitInfo's clock reading
+            return delta_commit_times(local, dt.metadata().configuration)
+        return sorted((int(h["version"]), int(h["timestamp"])) for h in dt.history())
 
     def history(self, ref: TableRef, limit: int | None) -> list[HistoryEntry]:
         out = []
-        for h in self._open(ref).history(limit):
+        dt = self._open(ref)
+        local = local_table_path(ref.path)
+        times = dict(delta_commit_times(local, dt.metadata().configuration)) if local is not None else {}
+        for h in dt.history(limit):
             out.append(
                 HistoryEntry(
                     version=int(h["version"]),
-                    timestamp=ms_to_utc(int(h["timestamp"])),
+                    timestamp=ms_to_utc(times.get(int(h["version"]), int(h["timestamp"]))),
                     operation=str(h.get("operation", "")),
                     parameters=dict(h.get("operationParameters") or {}),
                     metrics=dict(h.get("operationMetrics") or {}),

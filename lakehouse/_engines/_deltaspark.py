@@ -20,7 +20,7 @@ from pyspark.sql import types as T
 from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult, VacuumResult, WriteResult
 from .._files import data_files
 from .._keys import check_unique_spark
-from .._log_files import commit_times, read_commit_info
+from .._log_files import delta_commit_times, local_table_path, read_commit_info
 from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._session import scoped_conf
@@ -49,11 +49,7 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _local_path(table_path: str) -> str | None:
-    """The table's folder on local disk, or None for a table on another file system."""
-    if table_path.startswith("file:"):
-        return unquote(urlparse(table_path).path)
-    return None if "://" in table_path else table_path
+_local_path = local_table_path
 
 
 def _relative_to(table_path: str, file_uri: str) -> str:
@@ -161,13 +157,8 @@ class DeltaSparkEngine(Engine):
         local = _local_path(ref.path)
         if local is None:
             return sorted((int(r["version"]), int(r["__ms"])) for r in self._history_rows(ref, None))
-        # On local disk the commit files say it without a Spark job: Delta times a commit by its file's
-        # modification time, or by its inCommitTimestamp once the table enabled them.
-        props = self.state(ref).properties
-        ict_from = None
-        if props.get("delta.enableInCommitTimestamps", "false").lower() == "true":
-            ict_from = int(props.get("delta.inCommitTimestampEnablementVersion", "0"))
-        return commit_times(os.path.join(local, "_delta_log"), in_commit_timestamps_from=ict_from)
+        # On local disk the commit files say it without a Spark job.
+        return delta_commit_times(local, self.state(ref).properties)
 
     def history(self, ref: TableRef, limit: int | None) -> list[HistoryEntry]:
         return [
