@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -35,24 +35,35 @@ def read_commit_info(log_dir: str, version: int) -> dict[str, Any] | None:
     return None
 
 
-def commit_times(log_dir: str, *, in_commit_timestamps_from: int | None = None) -> list[tuple[int, int]]:
-    """(version, commit time in epoch ms) of every commit file in `log_dir`, by version, as Delta times them.
+def commit_times(
+    log_dir: str, *, in_commit_timestamps_from: int | None = None, versions: Iterable[int] | None = None
+) -> list[tuple[int, int]]:
+    """(version, commit time in epoch ms) of the commit files in `log_dir`, by version, as Delta times them.
 
     A commit's time is its file's modification time, or, from version `in_commit_timestamps_from` on (a table
     with `delta.enableInCommitTimestamps`), the `inCommitTimestamp` of its commitInfo. Not yet made monotonic
-    (`lakehouse._timetravel.monotonic_commits` does that). One directory listing and a stat per commit.
+    (`lakehouse._timetravel.monotonic_commits` does that). Every commit: one directory listing and a stat per
+    commit; only `versions` (those whose file still exists): a stat each.
     """
+
+    def timed(version: int, mtime_ns: int) -> tuple[int, int]:
+        ms = mtime_ns // 1_000_000
+        if in_commit_timestamps_from is not None and version >= in_commit_timestamps_from:
+            info = read_commit_info(log_dir, version) or {}
+            ms = int(info.get("inCommitTimestamp", ms))
+        return version, ms
+
     out: list[tuple[int, int]] = []
+    if versions is not None:
+        for version in versions:
+            with contextlib.suppress(FileNotFoundError):
+                out.append(timed(version, os.stat(os.path.join(log_dir, f"{version:020d}.json")).st_mtime_ns))
+        return sorted(out)
     with os.scandir(log_dir) as entries:
         for entry in entries:
             name = entry.name
             if len(name) == 25 and name.endswith(".json") and name[:20].isdigit():
-                version = int(name[:20])
-                ms = entry.stat().st_mtime_ns // 1_000_000
-                if in_commit_timestamps_from is not None and version >= in_commit_timestamps_from:
-                    info = read_commit_info(log_dir, version) or {}
-                    ms = int(info.get("inCommitTimestamp", ms))
-                out.append((version, ms))
+                out.append(timed(int(name[:20]), entry.stat().st_mtime_ns))
     return sorted(out)
 
 
@@ -93,10 +104,14 @@ def local_table_path(table_path: str) -> str | None:
     return None if "://" in table_path else table_path
 
 
-def delta_commit_times(local_path: str, properties: Mapping[str, str]) -> list[tuple[int, int]]:
-    """(version, epoch ms) of every commit of a local table as Delta times it for time travel and history: the
-    commit file's modification time, or its inCommitTimestamp from the version the table enabled them on."""
+def delta_commit_times(
+    local_path: str, properties: Mapping[str, str], versions: Iterable[int] | None = None
+) -> list[tuple[int, int]]:
+    """(version, epoch ms) of the commits (all, or `versions`) of a local table as Delta times them for time
+    travel and history: the commit file's modification time, or its inCommitTimestamp from the version the
+    table enabled them on."""
     ict_from = None
     if str(properties.get("delta.enableInCommitTimestamps", "false")).lower() == "true":
         ict_from = int(properties.get("delta.inCommitTimestampEnablementVersion", "0"))
-    return commit_times(os.path.join(local_path, "_delta_log"), in_commit_timestamps_from=ict_from)
+    log_dir = os.path.join(local_path, "_delta_log")
+    return commit_times(log_dir, in_commit_timestamps_from=ict_from, versions=versions)

@@ -102,9 +102,13 @@ class DeltaRsEngine(Engine):
     def history(self, ref: TableRef, limit: int | None) -> list[HistoryEntry]:
         out = []
         dt = self._open(ref)
+        entries = dt.history(limit)
         local = local_table_path(ref.path)
-        times = dict(delta_commit_times(local, dt.metadata().configuration)) if local is not None else {}
-        for h in dt.history(limit):
+        times: dict[int, int] = {}
+        if local is not None:  # Delta's times for the versions listed (a stat each), not commitInfo's clock
+            listed = [int(h["version"]) for h in entries]
+            times = dict(delta_commit_times(local, dt.metadata().configuration, versions=listed))
+        for h in entries:
             out.append(
                 HistoryEntry(
                     version=int(h["version"]),

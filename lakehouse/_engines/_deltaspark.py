@@ -49,9 +49,6 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-_local_path = local_table_path
-
-
 def _relative_to(table_path: str, file_uri: str) -> str:
     """VACUUM DRY RUN lists `file:/lake/t/part-0.parquet`; report `part-0.parquet`, as the other engine does."""
     path = unquote(urlparse(file_uri).path) if "://" in file_uri or file_uri.startswith("file:") else file_uri
@@ -101,7 +98,7 @@ class DeltaSparkEngine(Engine):
     def _last_commit(self, ref: TableRef) -> dict[str, Any]:
         """The newest commit's version and commitInfo (operationMetrics), read from its commit file."""
         version = self._latest_version(ref)
-        local = _local_path(ref.path)
+        local = local_table_path(ref.path)
         if local is not None:
             info = read_commit_info(os.path.join(local, "_delta_log"), version)
             if info is not None:
@@ -154,7 +151,7 @@ class DeltaSparkEngine(Engine):
         return [r.asDict(recursive=True) for r in h.collect()]
 
     def commits(self, ref: TableRef) -> list[tuple[int, int]]:
-        local = _local_path(ref.path)
+        local = local_table_path(ref.path)
         if local is None:
             return sorted((int(r["version"]), int(r["__ms"])) for r in self._history_rows(ref, None))
         # On local disk the commit files say it without a Spark job.

@@ -536,3 +536,16 @@ def test_retry_returns_once_the_commit_wins_and_lets_other_errors_through():
 def test_retry_policy_rejects_negative_durations():
     with pytest.raises(ValueError, match="deadline"):
         RetryPolicy(deadline=-1)
+
+
+def test_commit_times_of_some_versions_are_those_of_the_full_listing(tmp_path):
+    from lakehouse._log_files import commit_times
+
+    t = _table(tmp_path / "t")
+    for i in range(4):
+        t.commit([[_row(i)]])
+    log_dir = str(tmp_path / "t" / "_delta_log")
+    every = commit_times(log_dir)
+    assert [v for v, _ in every] == [0, 1, 2, 3, 4]
+    # only the versions asked, each timed as in the full listing; a version without a commit file is left out
+    assert commit_times(log_dir, versions=[3, 1, 99]) == [e for e in every if e[0] in (1, 3)]
