@@ -103,6 +103,7 @@ class Op:
     run: dict[str, Callable[[], object]]
     setup: dict[str, Callable[[], None]]
     fixed: bool = False  # a small operation: report absolute ms per side, not ratios
+    table: str | None = None  # the table it writes, whose row count is checked at the end
 
 
 @dataclass
@@ -234,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-profile", action="store_true", help="do not profile ratios over the target")
     p.add_argument("--dir", default=None, help="working folder (default: a fresh temp dir); removed at the end")
     p.add_argument("--keep", action="store_true", help="keep the working folder")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="run only the operations whose label contains TEXT (repeatable), e.g. --only merge --repeats 15",
+    )
+    p.add_argument("--no-startup", action="store_true", help="skip the fresh-process start-up figures")
     args = p.parse_args(argv)
     if args.quick:
         args.rows, args.base, args.repeats, args.small_repeats, args.startup_repeats = 20_000, 100_000, 1, 3, 1
@@ -249,10 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     load_start = load()
 
     # -- process start-up, before this process starts its own JVM (nothing else of ours running) ------------
-    print(f"== process start-up: fresh processes, median of {args.startup_repeats} ==", flush=True)
+    if not args.no_startup:
+        print(f"== process start-up: fresh processes, median of {args.startup_repeats} ==", flush=True)
     tiny = os.path.join(work, "tiny")
     write_deltalake(tiny, pa.table({"id": pa.array(range(10), pa.int64())}))
-    startup = startup_costs(tiny, args.startup_repeats)
+    startup = [] if args.no_startup else startup_costs(tiny, args.startup_repeats)
     print(flush=True)
 
     spark = lakehouse.local_spark(master="local[2]", extra_conf={"spark.driver.memory": "4g"})
@@ -392,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
                     "D": lambda: write_deltalake(path("D", "create"), src["base"].df.toArrow()),
                 },
                 renew_with("base", removed("create")),
+                table="create",
             ),
             Op(
                 f"append {rows_n:,} rows",
@@ -402,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                     "D": lambda: write_deltalake(path("D", "append"), src["append"].df.toArrow(), mode="append"),
                 },
                 renew_with("append", restore("append", base_table)),
+                table="append",
             ),
             Op(
                 f"merge {rows_n:,} rows (1/2 upd.)",
@@ -412,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                     "D": lambda: rs_merge(path("D", "merge"), src["merge"].df),
                 },
                 renew_with("merge", restore("merge", base_table)),
+                table="merge",
             ),
             Op(
                 "read versionAsOf=1 -> noop",
@@ -442,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                     "D": lambda: DeltaTable(path("D", "optimize")).optimize.compact(),
                 },
                 restore("optimize", small),
+                table="optimize",
             ),
         ]
         fixed_ops = [
@@ -455,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
                 },
                 {s: src["one"].renew for s in SIDES},
                 fixed=True,
+                table="one",
             ),
             Op(
                 f"history, {SMALL_FILES} commits (fixed cost)",
@@ -469,6 +483,12 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ]
 
+        if args.only:
+            ops = [op for op in ops if any(t in op.label for t in args.only)]
+            fixed_ops = [op for op in fixed_ops if any(t in op.label for t in args.only)]
+            if not ops and not fixed_ops:
+                p.error(f"--only {args.only}: no operation's label contains that")
+        ran = {op.table for op in ops + fixed_ops}
         for op in ops:
             rows.append(run_op(op, args.repeats))
             print(flush=True)
@@ -487,11 +507,13 @@ def main(argv: list[str] | None = None) -> int:
             "one": chunk * SMALL_FILES + args.small_repeats + 1,
         }
         for name, n in expect.items():
+            if name not in ran:
+                continue
             for s in SIDES:
                 got = table_rows(path(s, name))
                 if got != n:
                     raise AssertionError(f"{HEADERS[s]} {name}: {got:,} rows, expected {n:,}")
-        for s in SIDES:
+        for s in SIDES if "optimize" in ran else ():
             if file_count(path(s, "optimize")) != 1:
                 raise AssertionError(f"{HEADERS[s]}: OPTIMIZE left {file_count(path(s, 'optimize'))} files, expected 1")
         v1 = table_rows(tt, 1)
@@ -533,9 +555,10 @@ def main(argv: list[str] | None = None) -> int:
             r = ratio(row, ours, ref)
             print(f"  {'PASS' if r <= TARGET else 'MISS'}  {row.label:<32} {HEADERS[ours]:<24} {r:5.2f}x")
     print()
-    print(f"== process start-up: fresh process wall time, median of {args.startup_repeats} (min-max) ==")
-    for label, t in startup:
-        print(f"  {label:<50} {t.median:6.2f} s  ({t.spread()})")
+    if startup:
+        print(f"== process start-up: fresh process wall time, median of {args.startup_repeats} (min-max) ==")
+        for label, t in startup:
+            print(f"  {label:<50} {t.median:6.2f} s  ({t.spread()})")
     if profiles:
         print()
         print("== profiles of ratios over the target (one run each) ==")

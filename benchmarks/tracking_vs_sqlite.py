@@ -1,6 +1,6 @@
 """Time the same MLflow workload against sqlite:/// (MLflow's default) and lakehouse:/// and print the ratio.
 
-    python benchmarks/tracking_vs_sqlite.py [--large-runs 10000] [--workdir /tmp/bench]
+    python benchmarks/tracking_vs_sqlite.py [--large-runs 10000] [--workdir /tmp/bench] [--only aef --reads 5000]
 
 Workloads (issue 3): a) 1000 synchronous log_metric; b) one log_batch of 1000 metrics; c) 1000 runs x
 (5 params + 3 metrics) through the fluent API; d) search_runs with filter + order over those 1000 runs
@@ -31,7 +31,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def bench(uri: str, large_runs: int) -> dict[str, float]:
+def bench(uri: str, large_runs: int, only: str = "abcdefg", reads: int = 200) -> dict[str, float]:
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     client.search_experiments()  # store init (sqlite migrations) is not timed
@@ -42,9 +42,10 @@ def bench(uri: str, large_runs: int) -> dict[str, float]:
         out["a) 1000 x log_metric (s)"] = _timed(lambda: [mlflow.log_metric("m", i, step=i) for i in range(1000)])
     hist_run = run.info.run_id
 
-    rid = client.create_run(mlflow.get_experiment_by_name("a-log-metric").experiment_id).info.run_id
-    batch = [Metric(f"k{i}", float(i), 1, 0) for i in range(1000)]
-    out["b) log_batch of 1000 metrics (s)"] = _timed(lambda: client.log_batch(rid, metrics=batch))
+    if "b" in only:
+        rid = client.create_run(mlflow.get_experiment_by_name("a-log-metric").experiment_id).info.run_id
+        batch = [Metric(f"k{i}", float(i), 1, 0) for i in range(1000)]
+        out["b) log_batch of 1000 metrics (s)"] = _timed(lambda: client.log_batch(rid, metrics=batch))
 
     exp_c = mlflow.set_experiment("c-runs").experiment_id
 
@@ -54,21 +55,29 @@ def bench(uri: str, large_runs: int) -> dict[str, float]:
                 mlflow.log_params({f"p{j}": str(i * j) for j in range(5)})
                 mlflow.log_metrics({"m1": (i % 100) / 100, "m2": i, "m3": -i})
 
-    out["c) 1000 runs x (5 params + 3 metrics) (s)"] = _timed(many_runs)
+    if "c" in only or "d" in only:
+        out["c) 1000 runs x (5 params + 3 metrics) (s)"] = _timed(many_runs)
 
     def search():
         runs = mlflow.search_runs([exp_c], FILTER, order_by=ORDER, output_format="list")
         assert len(runs) == 490 and runs[0].data.metrics["m1"] == 0.99, len(runs)
 
-    out["d) search_runs filter+order, 1000 runs (s)"] = statistics.median(_timed(search) for _ in range(5))
-    out["e) get_run (ms)"] = 1000 * statistics.median(_timed(lambda: client.get_run(hist_run)) for _ in range(200))
+    if "d" in only:
+        out["d) search_runs filter+order, 1000 runs (s)"] = statistics.median(_timed(search) for _ in range(5))
+    if "e" in only:
+        out["e) get_run (ms)"] = 1000 * statistics.median(
+            _timed(lambda: client.get_run(hist_run)) for _ in range(reads)
+        )
 
     def history():
         assert len(client.get_metric_history(hist_run, "m")) == 1000
 
-    out["f) get_metric_history 1000 points (ms)"] = 1000 * statistics.median(_timed(history) for _ in range(20))
+    if "f" in only:
+        out["f) get_metric_history 1000 points (ms)"] = 1000 * statistics.median(
+            _timed(history) for _ in range(max(20, reads // 10))
+        )
 
-    if large_runs:
+    if large_runs and "g" in only:
         exp_g = client.create_experiment("g-large")
         for i in range(large_runs):
             r = client.create_run(exp_g).info.run_id
@@ -92,14 +101,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--large-runs", type=int, default=10000)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--only", default="abcdefg", help="the workloads to run, by letter (a always runs: e, f read it)")
+    ap.add_argument("--reads", type=int, default=200, help="timed get_run calls (e); f makes a tenth, at least 20")
     args = ap.parse_args()
+    if set(args.only) - set("abcdefg"):
+        ap.error(f"--only takes letters a-g, got {args.only!r}")
     work = args.workdir or tempfile.mkdtemp(prefix="tracking-bench-")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     os.chdir(work)  # sqlite's default artifact root is ./mlruns
     results = {
-        "sqlite": bench(f"sqlite:///{work}/mlflow.db", args.large_runs),
-        "lakehouse": bench(f"lakehouse://{work}/lake", args.large_runs),
+        "sqlite": bench(f"sqlite:///{work}/mlflow.db", args.large_runs, args.only, args.reads),
+        "lakehouse": bench(f"lakehouse://{work}/lake", args.large_runs, args.only, args.reads),
     }
     print(f"{'workload':48} {'sqlite':>10} {'lakehouse':>10} {'lake/sqlite':>12}")
     for key in results["sqlite"]:

@@ -21,23 +21,27 @@ def run_all(cmds, timeout=300):
 
 
 @pytest.mark.slow
-def test_concurrent_appends_from_four_processes_lose_nothing(rs_lake, spark):
+def test_concurrent_appends_from_several_processes_lose_nothing(rs_lake, spark, trials):
+    """2 processes (one per core) x 5 appends of 20 rows; `pytest --long`: 4 processes."""
+    workers = trials(2, 4)
     rs_lake.create_table("t", schema="id long")
-    run_all([["append", rs_lake.root, str(w), "5", "20"] for w in range(4)])
+    run_all([["append", rs_lake.root, str(w), "5", "20"] for w in range(workers)])
     ids = [r.id for r in rs_lake.read("t").collect()]
-    assert len(ids) == 4 * 5 * 20
-    assert sorted(ids) == list(range(400))
-    assert rs_lake.latest_version("t") == 20
+    assert len(ids) == workers * 5 * 20
+    assert sorted(ids) == list(range(workers * 100))
+    assert rs_lake.latest_version("t") == workers * 5
 
 
 @pytest.mark.slow
-def test_concurrent_merges_are_retried_and_all_apply(rs_lake, spark):
+def test_concurrent_merges_are_retried_and_all_apply(rs_lake, spark, trials):
+    """2 processes x 4 upserts of 25 keys each; `pytest --long`: 3 processes."""
+    workers = trials(2, 3)
     rs_lake.create_table("t", schema="id long, round int")
-    run_all([["merge", rs_lake.root, str(w), "4", "25"] for w in range(3)])
+    run_all([["merge", rs_lake.root, str(w), "4", "25"] for w in range(workers)])
     rows = rs_lake.read("t").collect()
-    assert sorted(r.id for r in rows) == list(range(75))  # every key exactly once
+    assert sorted(r.id for r in rows) == list(range(workers * 25))  # every key exactly once
     assert {r.round for r in rows} == {3}  # every worker's last upsert won for its own keys
-    assert len([h for h in rs_lake.history("t") if h.operation == "MERGE"]) == 12
+    assert len([h for h in rs_lake.history("t") if h.operation == "MERGE"]) == workers * 4
 
 
 @pytest.mark.slow
