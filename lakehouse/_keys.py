@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from .errors import DuplicateKeyError
 
 _EXAMPLES = 5
+# Key types whose Python values compare as Spark compares them (floats differ on NaN and -0.0; arrays and
+# binary are unhashable in Python): only these are checked on the driver.
+_DRIVER_COMPARABLE = (
+    T.IntegralType,
+    T.StringType,
+    T.BooleanType,
+    T.DateType,
+    T.TimestampType,
+    T.TimestampNTZType,
+    T.DecimalType,
+)
 
 
 def check_unique_arrow(table_name: str, data: pa.Table, keys: Sequence[str]) -> None:
@@ -28,8 +41,20 @@ def check_unique_arrow(table_name: str, data: pa.Table, keys: Sequence[str]) -> 
 
 
 def check_unique_spark(table_name: str, df: DataFrame, keys: Sequence[str]) -> None:
-    """Raise DuplicateKeyError if `keys` repeat in a Spark DataFrame (one aggregation job)."""
-    dup = df.groupBy(*[F.col(f"`{k}`") for k in keys]).count().where(F.col("count") > 1)
+    """Raise DuplicateKeyError if `keys` repeat in a Spark DataFrame (one aggregation job).
+
+    A DataFrame whose rows are already on the driver (`isLocal()`: `createDataFrame` from pandas, not from a
+    Python list, which Spark parallelises) is checked there: its keys are collected without a Spark job (the
+    aggregation job costs ~0.8 s on a laptop, a fifth of a small MERGE)."""
+    columns = [F.col(f"`{k}`") for k in keys]
+    key_types = [df.schema[k].dataType for k in keys]
+    if all(isinstance(t, _DRIVER_COMPARABLE) for t in key_types) and df.isLocal():
+        counts = Counter(tuple(r) for r in df.select(*columns).collect())
+        dups = [k for k, n in counts.items() if n > 1]
+        if dups:
+            raise DuplicateKeyError(table_name, keys, dups[:_EXAMPLES], len(dups))
+        return
+    dup = df.groupBy(*columns).count().where(F.col("count") > 1)
     rows = dup.limit(_EXAMPLES).collect()
     if rows:
         n = dup.count() if len(rows) == _EXAMPLES else len(rows)

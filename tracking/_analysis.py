@@ -62,12 +62,25 @@ def _ms(col: str) -> F.Column:
     return F.timestamp_millis(F.col(col))
 
 
-def _pivot(df: DataFrame, prefix: str, value: F.Column) -> DataFrame:
+def _keys(frames: dict[str, DataFrame]) -> dict[str, list[str]]:
+    """The distinct `key`s of each (run_id, key, value) frame, found in one Spark job for all of them (a job
+    per frame cost ~2 s each on a laptop, most of a small `runs()` call)."""
+    parts = [df.select(F.lit(kind).alias("kind"), "key") for kind, df in frames.items()]
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    found: dict[str, list[str]] = {kind: [] for kind in frames}
+    for r in union.distinct().collect():
+        found[r.kind].append(r.key)
+    return {kind: sorted(keys) for kind, keys in found.items()}
+
+
+def _pivot(df: DataFrame, prefix: str, keys: list[str]) -> DataFrame:
     """(run_id, key, value) rows -> one row per run with a `<prefix>.<key>` column per key."""
-    keys = sorted(r.key for r in df.select("key").distinct().collect())
     if not keys:
         return df.select("run_id").distinct()
-    wide = df.groupBy("run_id").pivot("key", keys).agg(F.first(value))
+    values: list[bool | float | int | str] = list(keys)  # pivot's type admits any literal
+    wide = df.groupBy("run_id").pivot("key", values).agg(F.first("value"))
     return wide.select("run_id", *[F.col(f"`{k}`").alias(f"{prefix}.{k}") for k in keys])
 
 
@@ -122,13 +135,11 @@ def runs(
         .agg(F.max(F.struct("step", "timestamp", "value")).alias("m"))
         .select("run_id", "key", F.col("m.value").alias("value"))
     )
+    frames = {"metrics": latest, "params": params, "tags": tags}
+    keys = _keys(frames)
     out = r
-    for df, prefix, value in (
-        (latest, "metrics", F.col("value")),
-        (params, "params", F.col("value")),
-        (tags, "tags", F.col("value")),
-    ):
-        out = out.join(_pivot(df, prefix, value), "run_id", "left")
+    for prefix, df in frames.items():
+        out = out.join(_pivot(df, prefix, keys[prefix]), "run_id", "left")
     return out.orderBy(F.col("start_time").desc(), "run_id")
 
 

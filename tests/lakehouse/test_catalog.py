@@ -6,13 +6,13 @@ at once, a table another process creates resolves at once, and two lakes never s
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 from pyspark.errors import AnalysisException
+from worker_env import worker_env
 
 from lakehouse import Lakehouse
 from lakehouse._session import lake_catalog_enabled
@@ -95,7 +95,7 @@ def test_another_process_uses_the_lake_by_name_at_the_same_time(named, spark, tm
         print("COUNT", spark.table("features.customer_features").count(), flush=True)
         """
     )
-    env = {**os.environ, "LAKEHOUSE_ENGINE": "delta-spark"}
+    env = worker_env(LAKEHOUSE_ENGINE="delta-spark")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "COUNT 4" in proc.stdout

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
+from worker_env import worker_env
 
 from lakehouse._log import LeanTable
 
@@ -30,6 +31,7 @@ def _start(kind: str, path: str, go: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=worker_env(),
     )
 
 

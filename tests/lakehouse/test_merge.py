@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 from chispa import assert_df_equality
 
@@ -75,11 +76,13 @@ def test_update_columns_limits_what_is_updated(lake, spark, table):
         lake.merge(table, df, on="id", update_columns=["id"])
 
 
-def test_duplicate_source_keys_are_refused_by_name(lake, spark, table):
-    df = spark.createDataFrame(
-        [(5, "x", 1.0), (5, "y", 2.0), (1, "z", 0.0), (1, "w", 0.0), (7, "u", 0.0)],
-        "id long, name string, score double",
-    )
+@pytest.mark.parametrize("source", ["rows", "pandas"])  # pandas: rows on the driver, checked without a job
+def test_duplicate_source_keys_are_refused_by_name(lake, spark, table, source):
+    data = [(5, "x", 1.0), (5, "y", 2.0), (1, "z", 0.0), (1, "w", 0.0), (7, "u", 0.0)]
+    if source == "pandas":
+        data = pd.DataFrame(data, columns=["id", "name", "score"])
+    df = spark.createDataFrame(data, "id long, name string, score double")
+    assert df.isLocal() == (source == "pandas")
     before = lake.latest_version(table)
     with pytest.raises(DuplicateKeyError) as info:
         lake.merge(table, df, on="id", when_matched="ignore")  # even when matched rows are only inserted
@@ -87,6 +90,17 @@ def test_duplicate_source_keys_are_refused_by_name(lake, spark, table):
     assert sorted(info.value.examples) == [(1,), (5,)]
     assert "id=5" in str(info.value) and "id=1" in str(info.value)
     assert lake.latest_version(table) == before
+
+
+def test_unique_keys_from_pandas_merge(lake, spark, table):
+    pdf = pd.DataFrame({"id": [2, 9], "name": ["B", "i"], "score": [20.0, 90.0]})
+    lake.merge(table, spark.createDataFrame(pdf, "id long, name string, score double"), on="id")
+    assert [(r["id"], r["name"], r["keep"]) for r in rows(lake.read(table))] == [
+        (1, "a", "k1"),
+        (2, "B", "k2"),
+        (3, "c", "k3"),
+        (9, "i", None),
+    ]
 
 
 def test_multi_column_keys(lake, spark):

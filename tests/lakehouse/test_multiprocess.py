@@ -5,13 +5,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from worker_env import worker_env
 
 WORKER = str(Path(__file__).with_name("_worker.py"))
 
 
 def run_all(cmds, timeout=300):
     procs = [
-        subprocess.Popen([sys.executable, WORKER, *c], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, WORKER, *c], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker_env()
+        )
         for c in cmds
     ]
     outs = [p.communicate(timeout=timeout) for p in procs]
@@ -56,6 +59,7 @@ def test_concurrent_optimize_never_duplicates_rows(rs_lake, spark, tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=worker_env(),
         )
         for _ in range(2)
     ]
@@ -86,7 +90,11 @@ def test_processes_that_read_or_write_exit_zero_every_time(rs_lake, spark, trial
     for i in range(0, runs, 2):
         procs = [
             subprocess.Popen(
-                [sys.executable, WORKER, m, rs_lake.root], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                [sys.executable, WORKER, m, rs_lake.root],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=worker_env(),
             )
             for m in modes[i : i + 2]
         ]
