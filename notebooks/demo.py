@@ -1,4 +1,4 @@
-"""End-to-end demo on the embedded default: local Spark, a local lake, the deltalake engine.
+"""End-to-end demo on the embedded default: local Spark with delta-spark, a local lake.
 
 Run it with `make demo` (or `python notebooks/demo.py [LAKE_DIR]`). It walks through Delta time travel,
 merge, OPTIMIZE and VACUUM; logs MLflow runs to Delta and reads them back with Spark, now and as of an
