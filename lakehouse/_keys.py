@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,22 +9,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from .errors import DuplicateKeyError
 
 _EXAMPLES = 5
-# Key types whose Python values compare as Spark compares them (floats differ on NaN and -0.0; arrays and
-# binary are unhashable in Python): only these are checked on the driver.
-_DRIVER_COMPARABLE = (
-    T.IntegralType,
-    T.StringType,
-    T.BooleanType,
-    T.DateType,
-    T.TimestampType,
-    T.TimestampNTZType,
-    T.DecimalType,
-)
 
 
 def check_unique_arrow(table_name: str, data: pa.Table, keys: Sequence[str]) -> None:
@@ -55,15 +42,11 @@ def check_unique_spark(table_name: str, df: DataFrame, keys: Sequence[str]) -> N
     """Raise DuplicateKeyError if `keys` repeat in a Spark DataFrame (one aggregation job).
 
     A DataFrame whose rows are already on the driver (`isLocal()`: `createDataFrame` from pandas, not from a
-    Python list, which Spark parallelises) is checked there: its keys are collected without a Spark job (the
-    aggregation job costs ~0.8 s on a laptop, a fifth of a small MERGE)."""
+    Python list, which Spark parallelises) is checked there by `check_unique_arrow`, without the aggregation
+    job (~0.8 s on a laptop, a fifth of a small MERGE)."""
     columns = [F.col(f"`{k}`") for k in keys]
-    key_types = [df.schema[k].dataType for k in keys]
-    if all(isinstance(t, _DRIVER_COMPARABLE) for t in key_types) and df.isLocal():
-        counts = Counter(tuple(r) for r in df.select(*columns).collect())
-        dups = [k for k, n in counts.items() if n > 1]
-        if dups:
-            raise DuplicateKeyError(table_name, keys, dups[:_EXAMPLES], len(dups))
+    if df.isLocal():  # the rows are on the driver: the Arrow rule decides without a Spark job (~0.17 s)
+        check_unique_arrow(table_name, df.select(*columns).toArrow(), keys)
         return
     dup = df.groupBy(*columns).count().where(F.col("count") > 1)
     rows = dup.limit(_EXAMPLES).collect()
