@@ -26,8 +26,18 @@ from typing import Any
 from mlflow.entities.model_registry.model_version_stages import ALL_STAGES, get_canonical_stage
 from mlflow.exceptions import MlflowException
 
-from lakehouse import Change, Row
-from tracking import JOB_RUNS, SCHEME, STAGE_TRANSITIONED, TRIGGERS, Lake, Outcome, lake_root_from_uri, open_lake
+from lakehouse import Change, Row, is_object_store
+from tracking import (
+    JOB_RUNS,
+    SCHEME,
+    STAGE_TRANSITIONED,
+    TRIGGERS,
+    Lake,
+    Outcome,
+    lake_root_from_uri,
+    lake_uri,
+    open_lake,
+)
 
 from .errors import InvalidTriggerError, TriggerNotFoundError
 
@@ -70,7 +80,9 @@ class JobRun:
 
 def _lake(lake: str | os.PathLike) -> Lake:
     lake = os.fspath(lake)
-    return open_lake(lake_root_from_uri(lake) if lake.startswith(f"{SCHEME}:") else os.path.abspath(lake))
+    if lake.startswith(f"{SCHEME}:"):
+        return open_lake(lake_root_from_uri(lake))
+    return open_lake(lake if is_object_store(lake) else os.path.abspath(lake))
 
 
 def _to_trigger(row: Row) -> Trigger:
@@ -229,7 +241,7 @@ class TriggerSubscriber:
             "MODEL_STAGE": stage or "",
         }
         # The job talks to the lake the event came from, unless the environment names a tracking server.
-        env.setdefault("MLFLOW_TRACKING_URI", f"{SCHEME}://{self.lake.root}")
+        env.setdefault("MLFLOW_TRACKING_URI", lake_uri(self.lake.root))
         argv = call_argv(trig["callable"], os.getcwd()) if trig["callable"] else json.loads(trig["command"])
         start = int(time.time() * 1000)
         try:

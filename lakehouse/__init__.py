@@ -22,9 +22,11 @@ from ._entities import (
 from ._frames import to_spark_dataframe
 from ._lakehouse import Lakehouse
 from ._log import Change, LeanTable, Row
+from ._names import table_path
 from ._retry import RetryPolicy, retry_on_conflict
 from ._session import delta_classes_loaded, local_spark, prepare_python_workers
 from ._settings import Settings, settings
+from ._storage import is_object_store
 from ._timetravel import to_utc
 
 try:
@@ -48,10 +50,12 @@ __all__ = [
     "WriteResult",
     "delta_classes_loaded",
     "errors",
+    "is_object_store",
     "local_spark",
     "prepare_python_workers",
     "retry_on_conflict",
     "settings",
+    "table_path",
     "to_spark_dataframe",
     "to_utc",
 ]

@@ -7,8 +7,9 @@ protocol checks in `_log_protocol`.)
 Why not delta-rs for every write: a one-row `write_deltalake` append costs 14-65 ms here, while MLflow
 calls must take about a millisecond. A commit here is what the Delta protocol asks for and no more: one
 Parquet file written by pyarrow, then `_delta_log/<version>.json` published with put-if-absent (a hard
-link of a complete temporary file, atomic on POSIX), so a reader never sees a half-written commit and two
-writers can never both win a version. The loser gets `CommitConflict` (a ConcurrentModificationError),
+link of a complete temporary file on a local disk, atomic on POSIX; a conditional PUT on an object store: see
+`lakehouse._storage`), so a reader never sees a half-written commit and two writers can never both win a
+version. The loser gets `CommitConflict` (a ConcurrentModificationError),
 re-reads the log and re-plans; callers retry through `lakehouse._retry.retry_on_conflict`.
 
 Reads never scan the table: each process keeps the rows of every live file in memory, keyed by file, and
@@ -35,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import _storage
 from ._log_checkpoint import (
     DELETED_FILE_RETENTION,
     LOG_RETENTION,
@@ -54,7 +55,7 @@ from ._log_checkpoint import (
     retention_ms,
     write_checkpoint,
 )
-from ._log_files import file_key, read_commit_info, read_rows, unlink_quietly, write_new
+from ._log_files import file_key, read_commit_info, read_rows
 from ._log_protocol import check_add, check_readable, check_writable
 from ._log_types import Change, CommitConflict, DataFile, Row, RowIndex, delta_schema_string
 from ._retry import LEAN_COMMIT_POLICY, RetryPolicy, retry_on_conflict
@@ -100,7 +101,7 @@ class LeanTable:
     """How to retry a lost race on these ~1 ms commits with `lakehouse._retry.retry_on_conflict`."""
 
     def __post_init__(self) -> None:
-        self.log_dir = os.path.join(self.path, "_delta_log")
+        self.log_dir = _storage.join(self.path, "_delta_log")
         self._columns = self.schema.names
         self._probed = 0.0
         self._reset_state()
@@ -117,9 +118,9 @@ class LeanTable:
     # -- creation ---------------------------------------------------------------------------------------
     def create_if_missing(self) -> None:
         """Publish version 0 (protocol + metadata) unless the table exists; safe when racing other processes."""
-        if os.path.exists(os.path.join(self.log_dir, f"{0:020d}.json")) or find_checkpoint(self.log_dir, self.name):
+        if _storage.exists(_storage.join(self.log_dir, f"{0:020d}.json")) or find_checkpoint(self.log_dir, self.name):
             return
-        os.makedirs(self.log_dir, exist_ok=True)
+        _storage.makedirs(self.log_dir)
         now = self._now_ms()
         actions: list[dict[str, Any]] = [
             {
@@ -159,8 +160,7 @@ class LeanTable:
         while True:
             nxt = self.version + 1
             try:
-                with open(os.path.join(self.log_dir, f"{nxt:020d}.json"), "rb") as fh:
-                    data = fh.read()
+                data = _storage.read(_storage.join(self.log_dir, f"{nxt:020d}.json"))
             except FileNotFoundError:
                 if self.version >= 0 and self._log_moved_past(nxt):
                     self._reload()
@@ -243,7 +243,7 @@ class LeanTable:
                 rel = file_key(add["path"])
                 rows = local_rows.get(rel) if local_rows else None
                 if rows is None:
-                    rows = read_rows(os.path.join(self.path, rel), self._columns)
+                    rows = read_rows(_storage.join(self.path, rel), self._columns)
                 self.files[rel] = DataFile(rows, {**add, "path": rel})
                 self.tombstones.pop(rel, None)
                 for row in rows:
@@ -328,7 +328,7 @@ class LeanTable:
             self._publish(version, actions)
         except BaseException:
             for rel in written:
-                unlink_quietly(os.path.join(self.path, rel))
+                _storage.delete_quietly(_storage.join(self.path, rel))
             raise
         self._apply(version, actions, local_rows=written)
         if version % self._checkpoint_interval() == 0:
@@ -352,19 +352,15 @@ class LeanTable:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="snappy")
         data = sink.getvalue().to_pybytes()
-        write_new(os.path.join(self.path, rel), data)
+        _storage.create_new(_storage.join(self.path, rel), data)
         return len(data)
 
     def _publish(self, version: int, actions: list[dict[str, Any]]) -> None:
-        tmp = os.path.join(self.log_dir, f".tmp-{uuid.uuid4().hex}.json")
         payload = ("\n".join(json.dumps(a, separators=(",", ":")) for a in actions) + "\n").encode()
-        write_new(tmp, payload)
         try:
-            os.link(tmp, os.path.join(self.log_dir, f"{version:020d}.json"))
+            _storage.publish(_storage.join(self.log_dir, f"{version:020d}.json"), payload)
         except FileExistsError:
             raise CommitConflict(self.name, version) from None
-        finally:
-            os.unlink(tmp)
 
     def write(
         self,

@@ -18,15 +18,14 @@ Rules followed (Delta PROTOCOL.md "Checkpoints", delta-spark `Checkpoints` / `Me
 from __future__ import annotations
 
 import json
-import os
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import _storage
 from .errors import InvalidArgumentError, UnsupportedTableFeatureError
 
 DELETED_FILE_RETENTION = ("delta.deletedFileRetentionDuration", "interval 1 weeks")
@@ -100,8 +99,7 @@ class CheckpointRef(NamedTuple):
 def find_checkpoint(log_dir: str, table: str) -> CheckpointRef | None:
     """The newest complete checkpoint (as `_last_checkpoint` says, else by listing), or None when there is none."""
     try:
-        with open(os.path.join(log_dir, "_last_checkpoint"), "rb") as fh:
-            last = json.loads(fh.read())
+        last = json.loads(_storage.read(_storage.join(log_dir, "_last_checkpoint")))
     except (FileNotFoundError, json.JSONDecodeError):
         last = None
     if last is not None:
@@ -110,7 +108,7 @@ def find_checkpoint(log_dir: str, table: str) -> CheckpointRef | None:
             raise UnsupportedTableFeatureError(table, "v2Checkpoint", "read", detail)
         v, parts = int(last["version"]), int(last.get("parts") or 0)
         files = _checkpoint_files(v, parts)
-        if all(os.path.exists(os.path.join(log_dir, f)) for f in files):
+        if all(_storage.exists(_storage.join(log_dir, f)) for f in files):
             return CheckpointRef(v, files)
     return _newest_listed(log_dir, table)
 
@@ -119,7 +117,7 @@ def read_checkpoint(log_dir: str, table: str, ref: CheckpointRef) -> list[dict[s
     """The actions of a checkpoint (protocol, metaData, txn, add, remove), maps turned back into dicts."""
     actions: list[dict[str, Any]] = []
     for name in ref.files:
-        data = pq.read_table(os.path.join(log_dir, name))
+        data = pq.read_table(pa.BufferReader(_storage.read(_storage.join(log_dir, name))))
         cols = set(data.column_names)
         if cols & {"sidecar", "checkpointMetadata"}:
             raise UnsupportedTableFeatureError(
@@ -150,7 +148,7 @@ def _newest_listed(log_dir: str, table: str) -> CheckpointRef | None:
 
 
 def _listing(log_dir: str) -> list[str]:
-    return os.listdir(log_dir) if os.path.isdir(log_dir) else []
+    return list(_storage.listing(log_dir))
 
 
 def _complete_checkpoints(names: Iterable[str]) -> dict[int, tuple[str, ...]]:
@@ -316,16 +314,12 @@ def write_checkpoint(
         [{"txn": None, "add": None, "remove": None, "metaData": None, "protocol": None, **r} for r in rows],
         schema=CHECKPOINT_SCHEMA,
     )
-    final = os.path.join(log_dir, f"{version:020d}.checkpoint.parquet")
-    tmp = os.path.join(log_dir, f".tmp-{uuid.uuid4().hex}.checkpoint.parquet")
-    pq.write_table(table, tmp)
-    size_in_bytes = os.path.getsize(tmp)
-    os.replace(tmp, final)
-    last = {"version": version, "size": len(rows), "sizeInBytes": size_in_bytes, "numOfAddFiles": n_adds}
-    last_tmp = os.path.join(log_dir, f".tmp-{uuid.uuid4().hex}.last_checkpoint")
-    with open(last_tmp, "w") as fh:
-        fh.write(json.dumps(last))
-    os.replace(last_tmp, os.path.join(log_dir, "_last_checkpoint"))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    data = sink.getvalue().to_pybytes()
+    _storage.replace(_storage.join(log_dir, f"{version:020d}.checkpoint.parquet"), data)
+    last = {"version": version, "size": len(rows), "sizeInBytes": len(data), "numOfAddFiles": n_adds}
+    _storage.replace(_storage.join(log_dir, "_last_checkpoint"), json.dumps(last).encode())
     return len(rows)
 
 
@@ -342,14 +336,11 @@ def cleanup_expired_logs(log_dir: str, cutoff_ms: int) -> list[str]:
     the cut-off (so a clock that went backwards never leaves a young version without its checkpoint).
     """
     by_version: dict[int, list[tuple[str, int]]] = {}
-    names = _listing(log_dir)
-    for n in names:
+    listed = _storage.listing(log_dir)
+    names = list(listed)
+    for n, mtime in listed.items():
         m = _COMMIT.match(n) or _CRC.match(n) or _CLASSIC.match(n) or _MULTIPART.match(n)
         if m is None:
-            continue
-        try:
-            mtime = int(os.stat(os.path.join(log_dir, n)).st_mtime * 1000)
-        except FileNotFoundError:
             continue
         by_version.setdefault(int(m.group(1)), []).append((n, mtime))
     checkpoints = sorted(_complete_checkpoints(names))
@@ -372,9 +363,6 @@ def cleanup_expired_logs(log_dir: str, cutoff_ms: int) -> list[str]:
     deleted: list[str] = []
     for v in sorted(v for v in by_version if v < keep_from):
         for n, _ in sorted(by_version[v]):
-            try:
-                os.unlink(os.path.join(log_dir, n))
-                deleted.append(n)
-            except FileNotFoundError:
-                pass  # another process cleaned up at the same time
+            if _storage.delete_quietly(_storage.join(log_dir, n)):
+                deleted.append(n)  # (False: another process cleaned up at the same time)
     return deleted

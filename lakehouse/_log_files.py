@@ -1,30 +1,28 @@
-"""The files of a Delta log directory, read and written as plain files (no snapshot, no Spark).
+"""The files of a Delta log directory, read as plain files (no snapshot, no Spark), on disk or an object store.
 
 A commit's `commitInfo` and the commit times Delta uses for time travel (file modification times, or
-`inCommitTimestamp`) from any engine's log; put-if-absent creation of a new file (O_EXCL, fsynced when
-`LAKEHOUSE_TRACKING_FSYNC` is set); the rows of a lean data file.
+`inCommitTimestamp`) from any engine's log; the rows of a lean data file. Where the files live (and how a file
+is created only if absent) is `lakehouse._storage`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import _storage
 from ._log_types import Row
-from ._settings import tracking_fsync
 
 
 def read_commit_info(log_dir: str, version: int) -> dict[str, Any] | None:
     """The `commitInfo` action of `<log_dir>/<version>.json` (any engine's commit), or None if absent."""
     try:
-        with open(os.path.join(log_dir, f"{version:020d}.json"), "rb") as fh:
-            data = fh.read()
+        data = _storage.read(_storage.join(log_dir, f"{version:020d}.json"))
     except FileNotFoundError:
         return None
     for line in data.splitlines():
@@ -46,8 +44,7 @@ def commit_times(
     commit; only `versions` (those whose file still exists): a stat each.
     """
 
-    def timed(version: int, mtime_ns: int) -> tuple[int, int]:
-        ms = mtime_ns // 1_000_000
+    def timed(version: int, ms: int) -> tuple[int, int]:
         if in_commit_timestamps_from is not None and version >= in_commit_timestamps_from:
             info = read_commit_info(log_dir, version) or {}
             ms = int(info.get("inCommitTimestamp", ms))
@@ -56,30 +53,19 @@ def commit_times(
     out: list[tuple[int, int]] = []
     if versions is not None:
         for version in versions:
-            with contextlib.suppress(FileNotFoundError):
-                out.append(timed(version, os.stat(os.path.join(log_dir, f"{version:020d}.json")).st_mtime_ns))
+            ms = _storage.mtime_ms(_storage.join(log_dir, f"{version:020d}.json"))
+            if ms is not None:
+                out.append(timed(version, ms))
         return sorted(out)
-    with os.scandir(log_dir) as entries:
-        for entry in entries:
-            name = entry.name
-            if len(name) == 25 and name.endswith(".json") and name[:20].isdigit():
-                out.append(timed(int(name[:20]), entry.stat().st_mtime_ns))
+    for name, ms in _storage.listing(log_dir).items():
+        if len(name) == 25 and name.endswith(".json") and name[:20].isdigit():
+            out.append(timed(int(name[:20]), ms))
     return sorted(out)
 
 
-def write_new(path: str, data: bytes) -> None:
-    """Write a file that must not exist yet (O_EXCL), fsynced when LAKEHOUSE_TRACKING_FSYNC is set."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        os.write(fd, data)
-        if tracking_fsync():
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def read_rows(path: str, columns: list[str]) -> list[Row]:
-    table = pq.ParquetFile(path).read()
+    source = pa.BufferReader(_storage.read(path)) if _storage.is_object_store(path) else path
+    table = pq.ParquetFile(source).read()
     present = [c for c in columns if c in table.column_names]
     data = {c: table.column(c).to_pylist() for c in present}
     n = table.num_rows
@@ -90,11 +76,6 @@ def read_rows(path: str, columns: list[str]) -> list[Row]:
 def file_key(path: str) -> str:
     """A log action's (URL-encoded) `path` as the key of the file in a snapshot."""
     return unquote(path)
-
-
-def unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
 
 
 def local_table_path(table_path: str) -> str | None:
@@ -113,5 +94,5 @@ def delta_commit_times(
     ict_from = None
     if str(properties.get("delta.enableInCommitTimestamps", "false")).lower() == "true":
         ict_from = int(properties.get("delta.inCommitTimestampEnablementVersion", "0"))
-    log_dir = os.path.join(local_path, "_delta_log")
+    log_dir = _storage.join(local_path, "_delta_log")
     return commit_times(log_dir, in_commit_timestamps_from=ict_from, versions=versions)

@@ -64,6 +64,15 @@ def resolve(root: str, name: str | os.PathLike[str]) -> TableRef:
     return TableRef(name=name, path=os.path.join(root, *parts))
 
 
+def table_path(root: str | os.PathLike[str], name: str) -> str:
+    """Where table `name` of the lake at `root` lives: `<root>/<part>/<part>`, a local path or a URI.
+
+    >>> table_path("s3://bucket/lake", "mlflow.runs")
+    's3://bucket/lake/mlflow/runs'
+    """
+    return resolve(normalise_root(root), name).path
+
+
 def name_for(root: str, path: str) -> str:
     """The dotted name of a table found at `path` under `root` (the path itself when it has no valid name)."""
     rel = path[len(root) :].strip("/").replace(os.sep, "/") if path.startswith(root) else path

@@ -37,7 +37,7 @@ from ._events import STAGE_TRANSITIONED, Subscriber  # noqa: E402
 from ._registry import JOB_RUNS, TRIGGERS, Lake, LakehouseRegistryStore, open_lake  # noqa: E402
 from ._schema import TABLES  # noqa: E402
 from ._store import LakehouseTrackingStore  # noqa: E402
-from ._uri import SCHEME, lake_root_from_uri  # noqa: E402
+from ._uri import SCHEME, lake_root_from_uri, lake_uri  # noqa: E402
 from ._webhooks import Outcome  # noqa: E402
 
 
@@ -63,6 +63,7 @@ __all__ = [
     "TRIGGERS",
     "factory",
     "lake_root_from_uri",
+    "lake_uri",
     "metric_history",
     "model_versions",
     "open_lake",

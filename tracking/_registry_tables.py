@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 
-from lakehouse import Row
+from lakehouse import Row, is_object_store
 
 from . import _events
 from ._index import Index, one_row_per_group
@@ -88,7 +88,7 @@ _LAKES_LOCK = threading.Lock()
 
 def open_lake(root: str) -> Lake:
     """The process-wide `Lake` of `root` (one snapshot and one dispatcher per lake and process)."""
-    root = os.path.normpath(root)
+    root = root if is_object_store(root) else os.path.normpath(root)
     with _LAKES_LOCK:
         lake = _LAKES.get(root)
         if lake is None:

@@ -20,6 +20,8 @@ from mlflow.entities import Run
 from mlflow.store.tracking.abstract_store import AbstractStore
 from mlflow.utils.uri import resolve_uri_if_local
 
+from lakehouse import is_object_store
+
 from . import _store_experiments as experiments
 from . import _store_logged_models as logged_models
 from . import _store_run_data as run_data
@@ -48,7 +50,12 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
     def __init__(self, store_uri: str, artifact_uri: str | None = None) -> None:
         super().__init__()
         self.root = lake_root_from_uri(store_uri)
-        self.artifact_root_uri = resolve_uri_if_local(artifact_uri or os.path.join(self.root, "_mlflow_artifacts"))
+        default_artifacts = (
+            f"{self.root}/_mlflow_artifacts"
+            if is_object_store(self.root)
+            else os.path.join(self.root, "_mlflow_artifacts")
+        )
+        self.artifact_root_uri = resolve_uri_if_local(artifact_uri or default_artifacts)
         self._lock = threading.RLock()
         self._run_cache: dict[str, Run] = {}
         self._t = TrackingTables(self.root, self._run_cache_drop)

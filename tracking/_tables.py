@@ -9,13 +9,12 @@ error codes the REST API and the client understand.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Hashable, Iterable
 
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED, TEMPORARILY_UNAVAILABLE
 
-from lakehouse import Change, LeanTable, RetryPolicy, Row
+from lakehouse import Change, LeanTable, RetryPolicy, Row, table_path
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
 
 from ._index import Index, one_row_per_group
@@ -67,7 +66,7 @@ class DeltaTables:
         for name, (indexes, hook) in wiring.items():
             schema, description = TABLES[name]
             self.tables[name] = LeanTable(
-                path=os.path.join(root, *name.split(".")),
+                path=table_path(root, name),
                 name=name,
                 schema=schema,
                 description=description,
@@ -80,7 +79,7 @@ class DeltaTables:
         try:
             for name, (schema, description) in TABLES.items():
                 table = self.tables.get(name) or LeanTable(
-                    path=os.path.join(self.root, *name.split(".")),
+                    path=table_path(self.root, name),
                     name=name,
                     schema=schema,
                     description=description,

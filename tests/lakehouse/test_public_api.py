@@ -19,10 +19,12 @@ def test_lakehouse_all_is_pinned():
         "WriteResult",
         "delta_classes_loaded",
         "errors",
+        "is_object_store",
         "local_spark",
         "prepare_python_workers",
         "retry_on_conflict",
         "settings",
+        "table_path",
         "to_spark_dataframe",
         "to_utc",
     ]

@@ -30,6 +30,7 @@ def test_all_is_pinned():
         "TRIGGERS",
         "factory",
         "lake_root_from_uri",
+        "lake_uri",
         "metric_history",
         "model_versions",
         "open_lake",
