@@ -92,7 +92,7 @@ class Lakehouse:
         if not is_uri(self.root):
             os.makedirs(self.root, exist_ok=True)
         self.spark = spark if spark is not None else local_spark()
-        self._engine: Engine = choose_engine(self.spark, engine)
+        self._engine: Engine = choose_engine(self.spark, engine, self.root)
         if lake_catalog_enabled(self.spark):
             # This session's lake: `spark.table("ns.t")` / SQL names resolve under this root from now on.
             self.spark.conf.set(ROOT_CONF, self.root)

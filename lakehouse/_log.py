@@ -359,8 +359,8 @@ class LeanTable:
         payload = ("\n".join(json.dumps(a, separators=(",", ":")) for a in actions) + "\n").encode()
         try:
             _storage.publish(_storage.join(self.log_dir, f"{version:020d}.json"), payload)
-        except FileExistsError:
-            raise CommitConflict(self.name, version) from None
+        except FileExistsError as exc:
+            raise CommitConflict(self.name, version) from exc  # the cause says how the store refused
 
     def write(
         self,

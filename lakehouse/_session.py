@@ -175,3 +175,23 @@ def delta_classes_loaded(spark: SparkSession) -> bool:
         return True
     except Exception:  # noqa: BLE001 - py4j raises Py4JJavaError / Py4JError for a missing class
         return False
+
+
+_REACHES: dict[tuple[int, str], bool] = {}
+
+
+def spark_reaches(spark: SparkSession, path: str) -> bool:
+    """Whether Spark's Hadoop file systems read and write `path`: a local path always, `s3://` / `s3a://` only
+    with hadoop-aws on the classpath, and so on. Asked once per session and URI scheme."""
+    if "://" not in path or path.startswith("file:"):
+        return True
+    key = (id(spark), path.split("://", 1)[0])
+    if key not in _REACHES:
+        try:
+            sc = spark.sparkContext
+            assert sc._jvm is not None
+            sc._jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(key[1], sc._jsc.hadoopConfiguration())
+            _REACHES[key] = True
+        except Exception:  # noqa: BLE001 - no file system for the scheme, or no JVM to ask (Spark Connect)
+            _REACHES[key] = False
+    return _REACHES[key]

@@ -16,7 +16,9 @@ same variables delta-rs and boto3 read. Paths are plain strings: an absolute loc
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import threading
 import uuid
 from typing import Any
@@ -49,7 +51,7 @@ def read(path: str) -> bytes:
 
     try:
         return bytes(_obstore().get(store, key).bytes())
-    except NotFoundError:
+    except (NotFoundError, FileNotFoundError):  # obstore raises the builtin for a 404
         raise FileNotFoundError(path) from None
 
 
@@ -95,7 +97,7 @@ def mtime_ms(path: str) -> int | None:
 
     try:
         meta = _obstore().head(store, key)
-    except NotFoundError:
+    except (NotFoundError, FileNotFoundError):
         return None
     return int(meta["last_modified"].timestamp() * 1000)
 
@@ -203,5 +205,7 @@ def _put_if_absent(path: str, data: bytes) -> None:
 
     try:
         _obstore().put(store, key, data, mode="create")
-    except (AlreadyExistsError, PreconditionError):
-        raise FileExistsError(path) from None
+    except (AlreadyExistsError, PreconditionError) as exc:
+        status = re.search(r"status code: (\d{3}[A-Za-z ]*)", str(exc))
+        refusal = f"HTTP {status.group(1).strip()}" if status else type(exc).__name__
+        raise FileExistsError(errno.EEXIST, f"another writer created it first ({refusal})", path) from None

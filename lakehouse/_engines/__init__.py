@@ -7,7 +7,7 @@ from typing import Literal
 
 from pyspark.sql import SparkSession
 
-from .._session import delta_classes_loaded
+from .._session import delta_classes_loaded, spark_reaches
 from .._settings import settings
 from ..errors import EngineUnavailableError, InvalidArgumentError
 from ._base import Engine, MergeSpec, TableState
@@ -20,8 +20,12 @@ _log = logging.getLogger(__name__)
 ENGINES = ("auto", "deltalake", "delta-spark")
 
 
-def choose_engine(spark: SparkSession, engine: str | None = None) -> Engine:
-    """`engine` (or `$LAKEHOUSE_ENGINE`, default "auto"): delta-spark when Delta's classes are loaded, else deltalake."""
+def choose_engine(spark: SparkSession, engine: str | None = None, root: str | None = None) -> Engine:
+    """`engine` (or `$LAKEHOUSE_ENGINE`, default "auto"): delta-spark when Delta's classes are loaded, else deltalake.
+
+    A lake `root` on an object store Spark has no file system for (no hadoop-aws for `s3://`) is served by
+    deltalake, which reaches the store itself; asking for delta-spark there is refused with the fix.
+    """
     requested = (engine or settings().engine).strip().lower()
     if requested not in ENGINES:
         raise InvalidArgumentError(
@@ -29,6 +33,17 @@ def choose_engine(spark: SparkSession, engine: str | None = None) -> Engine:
         )
     if requested == "deltalake":
         _log.info("Delta engine deltalake (requested)")
+        return DeltaRsEngine(spark)
+    if root is not None and not spark_reaches(spark, root):
+        scheme = root.split("://", 1)[0]
+        if requested == "delta-spark":
+            raise EngineUnavailableError(
+                "delta-spark",
+                f"this Spark session has no Hadoop file system for {scheme}:// (the lake root is {root}). For S3 "
+                "start Spark with hadoop-aws (the s3a connector) and an s3a URI, or use engine='deltalake', which "
+                "commits with the store's conditional PUT.",
+            )
+        _log.info("Delta engine deltalake (requested %r; Spark has no file system for %s://)", requested, scheme)
         return DeltaRsEngine(spark)
     loaded = delta_classes_loaded(spark)
     if requested == "delta-spark" and not loaded:

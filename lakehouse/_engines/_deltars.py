@@ -39,7 +39,7 @@ from .._log_files import delta_commit_times, local_table_path
 from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._schema import from_json
-from .._session import scoped_conf
+from .._session import scoped_conf, spark_reaches
 from .._timetravel import ms_to_utc
 from ..errors import DataFilesMissingError, TableNotFoundError
 from ._base import Engine, MergeSpec, TableState
@@ -135,6 +135,8 @@ class DeltaRsEngine(Engine):
         files = dt.file_uris()
         if not files:
             return self.spark.createDataFrame([], schema)
+        if not spark_reaches(self.spark, ref.path):
+            return self._read_via_arrow(dt, schema)
         data_schema = T.StructType([f for f in schema.fields if f.name not in parts])
         try:
             df = self.spark.read.schema(data_schema).parquet(*files)
@@ -172,10 +174,13 @@ class DeltaRsEngine(Engine):
     def _write_parquet(self, ref: TableRef, df: DataFrame, partition_by: tuple[str, ...]) -> list[AddAction] | None:
         """Spark writes the data as Parquet in a fresh folder under the table root; return its add actions.
 
-        None when a partition column's type is not one whose directory value equals Delta's serialisation.
+        None when a partition column's type is not one whose directory value equals Delta's serialisation, or
+        when Spark cannot write to the table's file system (then the caller writes through Arrow).
         """
         schema = df.schema
         if any(not isinstance(schema[p].dataType, _DIRECT_PARTITION_TYPES) for p in partition_by):
+            return None
+        if not spark_reaches(self.spark, ref.path):
             return None
         sub = f"lh-{uuid.uuid4().hex}"
         target = f"{ref.path.rstrip('/')}/{sub}"
