@@ -12,7 +12,6 @@ Like the tracking store, this needs the lake on a local file system.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,8 +21,6 @@ from typing import Any
 import pyarrow as pa
 
 from lakehouse import Change, Lakehouse, LeanTable
-
-from .errors import FeatureStoreError
 
 TABLES = "_feature_store.tables"
 TAGS = "_feature_store.tags"
@@ -64,14 +61,8 @@ class MetadataStore:
     def _table(self, name: str) -> LeanTable:
         table = self._tables.get(name)
         if table is None:
-            path = self.lake.table_path(name)
-            if "://" in path:  # a local root is a plain path by now (Lakehouse strips file://)
-                raise FeatureStoreError(
-                    f"the feature store keeps its metadata in Delta tables on a local file system, and the lake "
-                    f"root {self.lake.root!r} is not local: object storage is not supported yet (see README)"
-                )
             table = LeanTable(
-                path=path,
+                path=self.lake.table_path(name),
                 name=name,
                 schema=_SCHEMAS[name],
                 description="feature store metadata",
@@ -82,7 +73,7 @@ class MetadataStore:
 
     def _rows(self, name: str) -> list[Row]:
         table = self._table(name)
-        if not os.path.isdir(table.log_dir):
+        if not table.exists():
             return []
         table.refresh()
         return [row for f in table.files.values() for row in f.rows]
@@ -107,7 +98,7 @@ class MetadataStore:
         self._change(name, [_key(r, _KEYS[name]) for r in rows], rows)
 
     def _delete(self, name: str, keys: list[tuple]) -> None:
-        if keys and os.path.isdir(self._table(name).log_dir):
+        if keys and self._table(name).exists():
             self._change(name, keys, [])
 
     # -- tables ---------------------------------------------------------------------------------------------

@@ -116,9 +116,17 @@ class LeanTable:
         self._writable: bool = False
 
     # -- creation ---------------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        """Whether the table was created (its log holds version 0 or a checkpoint), by any process."""
+        if self.version >= 0:
+            return True
+        return _storage.exists(_storage.join(self.log_dir, f"{0:020d}.json")) or bool(
+            find_checkpoint(self.log_dir, self.name)
+        )
+
     def create_if_missing(self) -> None:
         """Publish version 0 (protocol + metadata) unless the table exists; safe when racing other processes."""
-        if _storage.exists(_storage.join(self.log_dir, f"{0:020d}.json")) or find_checkpoint(self.log_dir, self.name):
+        if self.exists():
             return
         _storage.makedirs(self.log_dir)
         now = self._now_ms()
