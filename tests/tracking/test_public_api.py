@@ -145,3 +145,28 @@ def test_metric_steps_and_timestamps_are_whole_64_bit_numbers(lake_uri, field, v
     assert client.get_metric_history(run_id, "m") == []
     client.log_metric(run_id, "m", 0.5, timestamp=1000, step=2.0)  # a whole float is a whole number
     assert [(m.step, m.timestamp) for m in client.get_metric_history(run_id, "m")] == [(2, 1000)]
+
+
+@pytest.mark.parametrize(
+    ("uri", "root"),
+    [
+        ("lakehouse:///data/lake", "/data/lake"),
+        ("lakehouse:///data/lake/", "/data/lake"),
+        ("lakehouse:s3://bucket/lake", "s3://bucket/lake"),
+        ("lakehouse:s3a://bucket/lake/", "s3a://bucket/lake"),
+        ("lakehouse:gs://bucket/a/b", "gs://bucket/a/b"),
+    ],
+)
+def test_lake_uris_round_trip(uri, root):
+    assert tracking.lake_root_from_uri(uri) == root
+    assert tracking.lake_root_from_uri(tracking.lake_uri(root)) == root
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["lakehouse://data/lake", "lakehouse:relative/lake", "lakehouse:s3://", "lakehouse:http://host/lake", "file:///x"],
+)
+def test_a_malformed_lake_uri_names_both_accepted_forms(uri):
+    with pytest.raises(MlflowException, match=r"lakehouse:///<absolute path.*lakehouse:s3://bucket/lake") as err:
+        tracking.lake_root_from_uri(uri)
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
