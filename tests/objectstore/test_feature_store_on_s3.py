@@ -19,8 +19,14 @@ def fs(spark, s3_root):
 
 def test_merge_writes_and_point_in_time_training_sets_on_s3(spark, fs, s3_root):
     features = [(c, ts(d), float(c * 10 + d), float(d)) for c in (1, 2, 3) for d in (1, 3, 5)]
-    fs.create_table("shop.customers", ["customer_id"], spark.createDataFrame(features, FEATURES_SCHEMA), timestamp_keys="ts")
-    fs.write_table("shop.customers", spark.createDataFrame([(2, ts(3), -1.0, -1.0), (3, ts(7), 37.0, 7.0)], FEATURES_SCHEMA), mode="merge")
+    fs.create_table(
+        "shop.customers", ["customer_id"], spark.createDataFrame(features, FEATURES_SCHEMA), timestamp_keys="ts"
+    )
+    fs.write_table(
+        "shop.customers",
+        spark.createDataFrame([(2, ts(3), -1.0, -1.0), (3, ts(7), 37.0, 7.0)], FEATURES_SCHEMA),
+        mode="merge",
+    )
     assert fs.lakehouse.table_path("shop.customers").startswith(f"{s3_root}/")
     assert fs.get_table("shop.customers").primary_keys == ("customer_id",)
     assert FeatureStoreClient(s3_root, spark=spark).get_table("shop.customers").timestamp_keys == ("ts",)
