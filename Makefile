@@ -29,9 +29,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# The standalone-cluster test (tests/cluster: a master, two workers, ~2 min on 2 cores) runs here and in CI.
+# The standalone-cluster test (tests/cluster: a master and two workers, ~2 min on 2 cores) and the Spark Connect
+# test (tests/connect: a Connect server, ~1 min) run here and in CI; a bare `pytest` skips them.
 test: jars lint
-	LAKEHOUSE_TEST_CLUSTER=1 $(PYTHON) -m pytest -q --durations=25
+	LAKEHOUSE_TEST_CLUSTER=1 LAKEHOUSE_TEST_CONNECT=1 $(PYTHON) -m pytest -q --durations=25
 
 # The inner loop (about 3 minutes on 2 cores): the gates, then the lean Delta log, settings, the MLflow stores
 # against sqlite, jobs, layers and packaging; no multi-process, server, notebook or Spark-heavy test.

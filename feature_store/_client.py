@@ -64,7 +64,7 @@ class FeatureStoreClient:
         else:
             if root is not None and not isinstance(root, (str, os.PathLike)):
                 raise errors.ArgumentTypeError("root", root, "a path (str or os.PathLike) or None")
-            if spark is not None and not isinstance(spark, SparkSession):
+            if spark is not None and not _is_spark_session(spark):
                 raise errors.ArgumentTypeError("spark", spark, "a SparkSession or None")
             if root is None and settings().root is None:
                 raise errors.InvalidArgumentError(
@@ -257,3 +257,14 @@ class FeatureStoreClient:
 
 
 __all__ = ["FeatureStoreClient"]
+
+
+def _is_spark_session(obj: object) -> bool:
+    """A classic SparkSession or a Spark Connect one (a separate class, importable only with grpc installed)."""
+    if isinstance(obj, SparkSession):
+        return True
+    try:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+    except ImportError:
+        return False
+    return isinstance(obj, ConnectSession)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 import pyarrow.fs as pafs
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -67,11 +68,39 @@ class DeltaSparkEngine(Engine):
         except ImportError as exc:  # pragma: no cover - delta-spark is a dependency
             raise EngineUnavailableError(self.name, f"the delta-spark package is not installed ({exc})") from exc
         self._DeltaTable = DeltaTable
+        # Spark Connect has no JVM handle, and its server serves Delta's `DeltaTable` API only with Delta's
+        # Connect plugin: there the metadata is read with SQL (DESCRIBE DETAIL / HISTORY) instead.
+        try:
+            self._classic = spark.sparkContext._jvm is not None
+        except Exception:  # noqa: BLE001 - a Connect session refuses `sparkContext`
+            self._classic = False
 
     def _table(self, ref: TableRef) -> Any:
         if not self.exists(ref):
             raise TableNotFoundError(ref.name, ref.path)
         return self._DeltaTable.forPath(self.spark, ref.path)
+
+    def _sql_name(self, ref: TableRef) -> str:
+        return "delta.`" + ref.path.replace("`", "``") + "`"
+
+    def _history_df(self, ref: TableRef, limit: int | None) -> DataFrame:
+        if self._classic:
+            table = self._table(ref)
+            history: DataFrame = table.history(limit) if limit else table.history()
+            return history
+        if not self.exists(ref):
+            raise TableNotFoundError(ref.name, ref.path)
+        return self.spark.sql(f"DESCRIBE HISTORY {self._sql_name(ref)}" + (f" LIMIT {int(limit)}" if limit else ""))
+
+    def _detail(self, ref: TableRef) -> dict[str, Any]:
+        if self._classic:
+            return dict(self._table(ref).detail().first().asDict())
+        if not self.exists(ref):
+            raise TableNotFoundError(ref.name, ref.path)
+        row = self.spark.sql(f"DESCRIBE DETAIL {self._sql_name(ref)}").first()
+        if row is None:  # pragma: no cover - DESCRIBE DETAIL answers one row for a table that exists
+            raise TableNotFoundError(ref.name, ref.path)
+        return dict(row.asDict())
 
     def _delta_log(self, ref: TableRef) -> Any | None:
         """Delta's own DeltaLog for the table through py4j (metadata in milliseconds, no Spark job), or None
@@ -93,7 +122,10 @@ class DeltaSparkEngine(Engine):
         log = self._delta_log(ref)
         if log is not None:
             return int(self._snapshot(log, None).version())
-        return int(self._table(ref).history(1).select("version").first()[0])
+        newest = self._history_df(ref, 1).select("version").first()
+        if newest is None:  # pragma: no cover - a Delta table has at least its version 0
+            raise TableNotFoundError(ref.name, ref.path)
+        return int(newest[0])
 
     def _last_commit(self, ref: TableRef) -> dict[str, Any]:
         """The newest commit's version and commitInfo (operationMetrics), read from its commit file."""
@@ -103,12 +135,18 @@ class DeltaSparkEngine(Engine):
             info = read_commit_info(os.path.join(local, "_delta_log"), version)
             if info is not None:
                 return {"version": version, **info}
-        newest = self._table(ref).history(1).first()
+        newest = self._history_df(ref, 1).first()
         return {} if newest is None else dict(newest.asDict(recursive=True))
 
     # -- metadata -------------------------------------------------------------------------------------------
     def exists(self, ref: TableRef) -> bool:
-        return bool(self._DeltaTable.isDeltaTable(self.spark, ref.path))
+        if self._classic:
+            return bool(self._DeltaTable.isDeltaTable(self.spark, ref.path))
+        try:
+            row = self.spark.sql(f"DESCRIBE DETAIL {self._sql_name(ref)}").select("format").first()
+        except AnalysisException:  # no such path, or not a Delta table
+            return False
+        return row is not None and row[0] == "delta"
 
     def state(self, ref: TableRef, version: int | None = None) -> TableState:
         log = self._delta_log(ref)
@@ -129,7 +167,7 @@ class DeltaSparkEngine(Engine):
         )
 
     def _state_without_jvm(self, ref: TableRef, version: int | None) -> TableState:
-        detail = self._table(ref).detail().first().asDict()
+        detail = self._detail(ref)
         latest = self._latest_version(ref)
         v = latest if version is None else version
         schema = self.spark.read.format("delta").option("versionAsOf", v).load(ref.path).schema
@@ -145,7 +183,7 @@ class DeltaSparkEngine(Engine):
         )
 
     def _history_rows(self, ref: TableRef, limit: int | None) -> list[dict[str, Any]]:
-        h = self._table(ref).history(limit) if limit else self._table(ref).history()
+        h = self._history_df(ref, limit)
         # Spark hands timestamps to Python in the process's local zone: take epoch millis instead.
         h = h.withColumn("__ms", F.unix_millis(F.col("timestamp")))
         return [r.asDict(recursive=True) for r in h.collect()]
