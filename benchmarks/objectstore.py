@@ -117,21 +117,6 @@ def machine_facts(server: s3_server.S3Server) -> list[str]:
     ]
 
 
-@contextmanager
-def s3_environment(server: s3_server.S3Server) -> Iterator[None]:
-    """The AWS variables obstore, delta-rs and boto3 read, pointing at `server`; the old values restored after."""
-    saved = {k: os.environ.get(k) for k in server.env()}
-    os.environ.update(server.env())
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 # -- HTTP request counting ----------------------------------------------------------------------------------
 class _Body:
     def __init__(self, data: bytes) -> None:
@@ -473,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     server = s3_server.start(work / "s3proxy")
     try:
-        with s3_environment(server):
+        with server.exported():
             print("== machine ==")
             for line in machine_facts(server):
                 print(line)

@@ -15,6 +15,7 @@ against its SHA-256, and cached under `$LAKEHOUSE_JARS_HOME` (default ~/.cache/l
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -22,6 +23,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +74,20 @@ class S3Server:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ALLOW_HTTP": "true",
         }
+
+    @contextlib.contextmanager
+    def exported(self) -> Iterator[None]:
+        """`env()` in os.environ (where obstore, delta-rs and boto3 read it), the old values put back after."""
+        saved = {k: os.environ.get(k) for k in self.env()}
+        os.environ.update(self.env())
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def client(self):
         import boto3

@@ -6,8 +6,6 @@ this folder. While it runs, the AWS variables the SDKs, delta-rs and obstore rea
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import s3_server
 
@@ -15,16 +13,10 @@ import s3_server
 @pytest.fixture(scope="package")
 def s3(tmp_path_factory):
     server = s3_server.start(tmp_path_factory.mktemp("s3proxy"))
-    saved = {k: os.environ.get(k) for k in server.env()}
-    os.environ.update(server.env())
     try:
-        yield server
+        with server.exported():
+            yield server
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         server.stop()
 
 
