@@ -95,12 +95,18 @@ class DeltaSparkEngine(Engine):
     def _detail(self, ref: TableRef) -> dict[str, Any]:
         if self._classic:
             return dict(self._table(ref).detail().first().asDict())
-        if not self.exists(ref):
+        detail = self._detail_sql(ref)
+        if detail is None:
             raise TableNotFoundError(ref.name, ref.path)
-        row = self.spark.sql(f"DESCRIBE DETAIL {self._sql_name(ref)}").first()
-        if row is None:  # pragma: no cover - DESCRIBE DETAIL answers one row for a table that exists
-            raise TableNotFoundError(ref.name, ref.path)
-        return dict(row.asDict())
+        return detail
+
+    def _detail_sql(self, ref: TableRef) -> dict[str, Any] | None:
+        """`DESCRIBE DETAIL` of a Delta table, or None when the path holds none (one query answers both)."""
+        try:
+            row = self.spark.sql(f"DESCRIBE DETAIL {self._sql_name(ref)}").first()
+        except AnalysisException:  # no such path, or not a Delta table
+            return None
+        return dict(row.asDict()) if row is not None and row["format"] == "delta" else None
 
     def _delta_log(self, ref: TableRef) -> Any | None:
         """Delta's own DeltaLog for the table through py4j (metadata in milliseconds, no Spark job), or None
@@ -142,11 +148,7 @@ class DeltaSparkEngine(Engine):
     def exists(self, ref: TableRef) -> bool:
         if self._classic:
             return bool(self._DeltaTable.isDeltaTable(self.spark, ref.path))
-        try:
-            row = self.spark.sql(f"DESCRIBE DETAIL {self._sql_name(ref)}").select("format").first()
-        except AnalysisException:  # no such path, or not a Delta table
-            return False
-        return row is not None and row[0] == "delta"
+        return self._detail_sql(ref) is not None
 
     def state(self, ref: TableRef, version: int | None = None) -> TableState:
         log = self._delta_log(ref)
