@@ -190,10 +190,8 @@ def spark_types(tbl: pa.Table) -> pa.Table:
     return tbl.cast(pa.schema(fields))
 
 
-def machine_facts(spark: SparkSession) -> list[str]:
-    import deltalake
-    import pyspark
-
+def host_facts() -> list[str]:
+    """The machine a benchmark ran on (host, cores, memory, load, Python, Java): the first lines of its output."""
     try:
         java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30).stderr.splitlines()[0]
     except Exception:  # noqa: BLE001 - informational only
@@ -205,15 +203,24 @@ def machine_facts(spark: SparkSession) -> list[str]:
     except Exception:  # noqa: BLE001
         mem_s = "?"
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    conf = spark.sparkContext.getConf()
     return [
         f"host        {platform.node()}  {platform.platform()}",
         f"nproc       {nproc} (os.cpu_count {os.cpu_count()}), memory {mem_s}",
         f"load avg    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (at start)",
         f"python      {sys.version.split()[0]}",
+        f"java        {java}",
+    ]
+
+
+def machine_facts(spark: SparkSession) -> list[str]:
+    import deltalake
+    import pyspark
+
+    conf = spark.sparkContext.getConf()
+    return [
+        *host_facts(),
         f"pyspark     {pyspark.__version__}  master={spark.sparkContext.master}  "
         f"driver.memory={conf.get('spark.driver.memory', '1g (default)')}",
-        f"java        {java}",
         f"deltalake   {deltalake.__version__}",
         f"pyarrow     {pa.__version__}",
     ]

@@ -32,13 +32,10 @@ import argparse
 import cProfile
 import gc
 import io
-import os
-import platform
 import pstats
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,6 +51,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "_support"))  # not a package
 import s3_server
+from lakehouse_vs_deltalake import host_facts  # the sibling benchmark's machine lines (this folder is on sys.path)
 
 from lakehouse import LeanTable, _storage
 
@@ -93,24 +91,9 @@ def machine_facts(server: s3_server.S3Server) -> list[str]:
     import obstore
     import pyspark
 
-    try:
-        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30).stderr.splitlines()[0]
-    except Exception:  # noqa: BLE001 - informational only
-        java = "?"
-    try:
-        with open("/proc/meminfo") as fh:
-            mem = next(line.split()[1] for line in fh if line.startswith("MemTotal"))
-        mem_s = f"{int(mem) / 1024 / 1024:.1f} GiB"
-    except Exception:  # noqa: BLE001
-        mem_s = "?"
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     return [
         f"command     {shlex.join([sys.executable, *sys.argv])}",
-        f"host        {platform.node()}  {platform.platform()}",
-        f"cores       nproc {nproc}, os.cpu_count {os.cpu_count()}; memory {mem_s}",
-        f"/proc/loadavg {load()}  (at start)",
-        f"python      {sys.version.split()[0]}",
-        f"java        {java}",
+        *host_facts(),
         f"S3 server   S3Proxy {s3_server.VERSION} at {server.endpoint} (filesystem backend, {server.state_dir})",
         f"libraries   mlflow {mlflow.__version__}, deltalake {deltalake.__version__}, "
         f"obstore {getattr(obstore, '__version__', '?')}, pyspark {pyspark.__version__}, pyarrow {pa.__version__}",
