@@ -76,7 +76,7 @@ class MetadataStore:
         if not table.exists():
             return []
         table.refresh()
-        return [row for f in table.files.values() for row in f.rows]
+        return [row for f in table.files.values() for row in f.rows or ()]
 
     def _change(self, name: str, drop: Iterable[tuple], add: list[Row]) -> None:
         """One commit that removes the rows whose key is in `drop` and adds `add`; nothing when no-op."""
@@ -86,10 +86,10 @@ class MetadataStore:
         dropped = set(drop)
 
         def plan() -> Change | None:
-            files = [rel for rel, f in table.files.items() if any(_key(r, keys) in dropped for r in f.rows)]
+            files = [rel for rel, f in table.files.items() if any(_key(r, keys) in dropped for r in f.rows or ())]
             if not files and not add:
                 return None
-            kept = [r for rel in files for r in table.files[rel].rows if _key(r, keys) not in dropped]
+            kept = [r for rel in files for r in table.files[rel].rows or () if _key(r, keys) not in dropped]
             return Change([kept + add], files)
 
         table.write(plan, operation="MERGE")

@@ -38,6 +38,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -55,6 +56,7 @@ from ._log_checkpoint import (
     retention_ms,
     write_checkpoint,
 )
+from ._log_cold import MAX_MERGE_ROWS, ROW_GROUP_ROWS, ColdReader, file_stats, may_hold, merge_sorted, plan_merge
 from ._log_files import file_key, read_commit_info, read_rows
 from ._log_protocol import check_add, check_readable, check_writable
 from ._log_types import Change, CommitConflict, DataFile, Row, RowIndex, delta_schema_string
@@ -64,6 +66,8 @@ from .errors import ConcurrentModificationError
 __all__ = ["Change", "CommitConflict", "DataFile", "LeanTable", "Row", "RowIndex"]
 
 _log = logging.getLogger(__name__)
+_COLD = ColdReader()
+"""The row-group and footer caches of every cold table of the process (one memory bound for all)."""
 
 CHECKPOINT_INTERVAL = 100
 """A checkpoint is written at every version divisible by this, unless `delta.checkpointInterval` is set."""
@@ -73,6 +77,8 @@ COMPACT_AFTER_FILES = 40
 """Compaction starts once a table has this many small files."""
 AUTO_COMPACT_PROPERTY = "delta.autoOptimize.autoCompact"
 """Delta's table property for automatic compaction; "false" turns the store's compaction off for the table."""
+RECENT_FILES = 64
+"""A cold table remembers the rows of this many files it wrote itself (what `rows_added_since` reads first)."""
 TRUNCATION_PROBE_SECONDS = 1.0
 """How often an idle snapshot checks whether log cleanup removed the commits it would need next."""
 
@@ -96,6 +102,14 @@ class LeanTable:
     clock: Callable[[], float] = time.time
     client_version: str = "lakehouse-ml"
     """Written as `clientVersion` in every commit's `commitInfo`: which of our writers made it."""
+    keep_rows: bool = True
+    """False for a cold table (a history too large to hold): the snapshot keeps only the files' `add` actions,
+    rows are read on demand by `rows_where`, compaction is clustered by `cluster_by` (`lakehouse._log_cold`);
+    `indexes` and `on_change` are not fed."""
+    cluster_by: str | None = None
+    """A cold table's clustering column: compaction sorts by it, and `rows_where` on it reads few row groups."""
+    stats_columns: Sequence[str] = ()
+    """Columns whose min, max and null count every written file's Delta `stats` carry (data skipping)."""
 
     retry_policy: ClassVar[RetryPolicy] = LEAN_COMMIT_POLICY
     """How to retry a lost race on these ~1 ms commits with `lakehouse._retry.retry_on_conflict`."""
@@ -114,6 +128,8 @@ class LeanTable:
         self.protocol: dict[str, Any] | None = None
         self.metadata: dict[str, Any] | None = None
         self._writable: bool = False
+        self._stats: dict[str, dict[str, Any]] = {}
+        self._recent: OrderedDict[str, list[Row]] = OrderedDict()
 
     # -- creation ---------------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -204,7 +220,7 @@ class LeanTable:
     def _reload(self) -> None:
         """Forget the snapshot (telling the indexes) and load the newest checkpoint instead."""
         for rel, f in self.files.items():
-            for row in f.rows:
+            for row in f.rows or ():
                 for ix in self.indexes:
                     ix.remove(row, rel)
                 if self.on_change is not None:
@@ -238,8 +254,11 @@ class LeanTable:
                         "path": rel,
                     }
                 )
-                if entry is not None:
-                    for row in entry.rows:
+                if not self.keep_rows:
+                    self._stats.pop(rel, None)
+                    _COLD.forget([_storage.join(self.path, rel)])
+                elif entry is not None:
+                    for row in entry.rows or ():
                         for ix in self.indexes:
                             ix.remove(row, rel)
                         if self.on_change is not None:
@@ -250,6 +269,13 @@ class LeanTable:
                 check_add(self.name, add)
                 rel = file_key(add["path"])
                 rows = local_rows.get(rel) if local_rows else None
+                if not self.keep_rows:
+                    self.files[rel] = DataFile(None, {**add, "path": rel})
+                    self.tombstones.pop(rel, None)
+                    self._stats[rel] = json.loads(add["stats"]) if add.get("stats") else {}
+                    if rows is not None and add.get("dataChange", True):
+                        self._remember(rel, rows)
+                    continue
                 if rows is None:
                     rows = read_rows(_storage.join(self.path, rel), self._columns)
                 self.files[rel] = DataFile(rows, {**add, "path": rel})
@@ -266,17 +292,19 @@ class LeanTable:
     # -- writing ----------------------------------------------------------------------------------------
     def commit(
         self,
-        adds: Iterable[list[Row]],
+        adds: Iterable[list[Row] | pa.Table],
         removes: Iterable[str] = (),
         *,
         operation: str = "WRITE",
         data_change: bool = True,
         info: dict[str, Any] | None = None,
+        txn: tuple[str, int] | None = None,
     ) -> int:
-        """Write one file per row list and publish one commit at `version + 1`; return that version.
+        """Write one file per row list (or Arrow table) and publish one commit at `version + 1`; return that version.
 
         The snapshot must be fresh (`refresh()` just ran). `info` is merged into the commit's `commitInfo`
-        (e.g. the registry's events, published atomically with the change). Every `delta.checkpointInterval`
+        (e.g. the registry's events, published atomically with the change); `txn` = (appId, version) adds Delta's
+        `txn` action (an idempotent writer's watermark, `txns` of the snapshot). Every `delta.checkpointInterval`
         versions a checkpoint follows, then log cleanup; their failure is logged, never raised (the commit
         stands).
 
@@ -314,13 +342,22 @@ class LeanTable:
                     }
                 }
             )
+        files: list[str] = []
         try:
             for rows in adds:
-                if not rows:
+                if isinstance(rows, pa.Table):
+                    if rows.num_rows == 0:
+                        continue
+                    table = rows
+                elif not rows:
                     continue
+                else:
+                    table = pa.table({c: [r[c] for r in rows] for c in self._columns}, schema=self.schema)
                 rel = f"part-{uuid.uuid4().hex}.parquet"
-                size = self._write_file(rel, rows)
-                written[rel] = rows
+                files.append(rel)
+                size = self._write_file(rel, table)
+                if not isinstance(rows, pa.Table):
+                    written[rel] = rows
                 actions.append(
                     {
                         "add": {
@@ -329,13 +366,15 @@ class LeanTable:
                             "size": size,
                             "modificationTime": now,
                             "dataChange": data_change,
-                            "stats": json.dumps({"numRecords": len(rows)}),
+                            "stats": json.dumps(file_stats(table, self.stats_columns), separators=(",", ":")),
                         }
                     }
                 )
+            if txn is not None:
+                actions.append({"txn": {"appId": txn[0], "version": txn[1], "lastUpdated": now}})
             self._publish(version, actions)
         except BaseException:
-            for rel in written:
+            for rel in files:
                 _storage.delete_quietly(_storage.join(self.path, rel))
             raise
         self._apply(version, actions, local_rows=written)
@@ -355,10 +394,9 @@ class LeanTable:
         except ValueError:
             return CHECKPOINT_INTERVAL
 
-    def _write_file(self, rel: str, rows: list[Row]) -> int:
-        table = pa.table({c: [r[c] for r in rows] for c in self._columns}, schema=self.schema)
+    def _write_file(self, rel: str, table: pa.Table) -> int:
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="snappy")
+        pq.write_table(table, sink, compression="snappy", row_group_size=ROW_GROUP_ROWS)
         data = sink.getvalue().to_pybytes()
         _storage.create_new(_storage.join(self.path, rel), data)
         return len(data)
@@ -394,7 +432,9 @@ class LeanTable:
             change = plan()
             if change is None:
                 return False
-            self.commit(change.adds, change.removes, operation=operation, info=dict(change.info) or None)
+            self.commit(
+                change.adds, change.removes, operation=operation, info=dict(change.info) or None, txn=change.txn
+            )
             return True
 
         wrote = retry_on_conflict(
@@ -410,7 +450,12 @@ class LeanTable:
 
     # -- maintenance ------------------------------------------------------------------------------------
     def small_files(self) -> list[str]:
-        return [rel for rel, f in self.files.items() if len(f.rows) < SMALL_FILE_ROWS]
+        return [rel for rel, n in self._file_rows().items() if n < SMALL_FILE_ROWS]
+
+    def _file_rows(self) -> dict[str, int]:
+        if self.keep_rows:
+            return {rel: len(f.rows or ()) for rel, f in self.files.items()}
+        return {rel: int(self._stats.get(rel, {}).get("numRecords", 0)) for rel in self.files}
 
     def auto_compact_enabled(self) -> bool:
         """False when the table sets Delta's auto-compaction switch `delta.autoOptimize.autoCompact` off.
@@ -429,6 +474,8 @@ class LeanTable:
         """
         if not self.auto_compact_enabled():
             return False
+        if not self.keep_rows:
+            return self._compact_clustered()
         small = self.small_files()
         if len(small) < COMPACT_AFTER_FILES:
             return False
@@ -436,12 +483,103 @@ class LeanTable:
         for rel in small:
             if len(groups[-1]) >= SMALL_FILE_ROWS:
                 groups.append([])
-            groups[-1].extend(self.files[rel].rows)
+            groups[-1].extend(self.files[rel].rows or ())
         try:
             self.commit(groups, small, operation="OPTIMIZE", data_change=False)
         except CommitConflict:
             return False  # someone else wrote meanwhile; the next writer compacts
         return True
+
+    def _compact_clustered(self) -> bool:
+        """One size-tiered merge of a cold table, sorted by `cluster_by` (`lakehouse._log_cold.plan_merge`)."""
+        files = plan_merge(self._file_rows(), COMPACT_AFTER_FILES)
+        if not files:
+            return False
+        merged = merge_sorted(self.path, files, self.schema, self.cluster_by or self._columns[0])
+        try:
+            self.commit([merged], files, operation="OPTIMIZE", data_change=False)
+        except CommitConflict:
+            return False
+        return True
+
+    # -- reading a cold table -------------------------------------------------------------------------------
+    def rows_where(self, column: str, value: Any) -> list[Row]:
+        """The live rows whose `column` equals `value` (None: is null), reading only files and row groups whose
+        statistics may hold it (a cold table), or from memory (a table that keeps its rows)."""
+        if self.keep_rows:
+            return [r for f in self.files.values() for r in f.rows or () if r[column] == value]
+        out: list[Row] = []
+        for rel in self.files:
+            if not may_hold(self._stats.get(rel), column, value):
+                continue
+            rows = self._recent.get(rel)
+            if rows is not None:
+                out.extend(r for r in rows if r[column] == value)
+            else:
+                out.extend(_COLD.rows_where(_storage.join(self.path, rel), self._columns, column, value))
+        return out
+
+    def rows_added_since(self, version: int) -> list[Row] | None:
+        """The rows that the commits after `version` up to this snapshot added (`dataChange` adds: writes, not
+        compactions), read from their commit files; None when a commit file or data file is gone (log cleanup
+        or VACUUM): the caller then rebuilds from the whole table."""
+        out: list[Row] = []
+        for v in range(version + 1, self.version + 1):
+            try:
+                data = _storage.read(_storage.join(self.log_dir, f"{v:020d}.json"))
+            except FileNotFoundError:
+                return None
+            for line in data.splitlines():
+                add = json.loads(line).get("add") if line.strip() else None
+                if not add or not add.get("dataChange", True):
+                    continue
+                rel = file_key(add["path"])
+                rows = self._recent.get(rel)
+                if rows is None:
+                    try:
+                        rows = read_rows(_storage.join(self.path, rel), self._columns)
+                    except FileNotFoundError:
+                        return None
+                out.extend(rows)
+        return out
+
+    def file_stats(self, rel: str) -> dict[str, Any] | None:
+        """The parsed Delta `stats` of live file `rel` (None when it has none)."""
+        if not self.keep_rows:
+            return self._stats.get(rel) or None
+        raw = self.files[rel].add.get("stats")
+        return json.loads(raw) if raw else None
+
+    def iter_arrow(self, columns: list[str]) -> Iterable[pa.Table]:
+        """The live files' `columns`, one Arrow table per file (a scan that holds one file at a time)."""
+        for rel in list(self.files):
+            yield merge_sorted(self.path, [rel], self.schema, self.cluster_by or self._columns[0]).select(columns)
+
+    def recluster(self) -> int:
+        """Rewrite every file lacking statistics of the clustering column, sorted by it, in merges of at most
+        `MAX_MERGE_ROWS` rows (one `OPTIMIZE` commit, `dataChange=false`); returns the files rewritten. Raises
+        CommitConflict when another writer committed meanwhile (refresh and call again)."""
+        column = self.cluster_by or self._columns[0]
+        stale = [rel for rel in self.files if column not in ((self.file_stats(rel) or {}).get("nullCount") or {})]
+        if not stale:
+            return 0
+        sizes = self._file_rows()
+        groups: list[list[str]] = [[]]
+        total = 0
+        for rel in stale:
+            if groups[-1] and total + sizes[rel] > MAX_MERGE_ROWS:
+                groups.append([])
+                total = 0
+            groups[-1].append(rel)
+            total += sizes[rel]
+        merged = (merge_sorted(self.path, g, self.schema, column) for g in groups)  # one group in memory at a time
+        self.commit(merged, stale, operation="OPTIMIZE", data_change=False)
+        return len(stale)
+
+    def _remember(self, rel: str, rows: list[Row]) -> None:
+        self._recent[rel] = rows
+        while len(self._recent) > RECENT_FILES:
+            self._recent.popitem(last=False)
 
     def write_checkpoint(self) -> None:
         """Write the classic checkpoint of the current snapshot, with the tombstones still within retention."""

@@ -27,6 +27,8 @@ class Change:
     adds: Sequence[list[Row]] = ()
     removes: Sequence[str] = ()
     info: Mapping[str, Any] = field(default_factory=dict)
+    txn: tuple[str, int] | None = None
+    """(appId, version): a Delta `txn` action committed with the change (a watermark of what it folded in)."""
 
 
 class CommitConflict(ConcurrentModificationError):
@@ -50,9 +52,9 @@ class RowIndex(Protocol):
 
 
 class DataFile(NamedTuple):
-    """A live data file of the snapshot: its rows and its `add` action (path, size, stats, ...)."""
+    """A live data file of the snapshot: its rows (None in a cold table) and its `add` action (path, stats...)."""
 
-    rows: list[Row]
+    rows: list[Row] | None
     add: dict[str, Any]
 
 

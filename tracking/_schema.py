@@ -2,10 +2,14 @@
 
 Every table holds current state, one row per key (no change log to de-duplicate), so a plain read of
 any version is the store's state at that version. Times are int64 milliseconds since the epoch (UTC), as
-MLflow's entities carry them. `metrics` is the full history; the latest value per key is derived.
+MLflow's entities carry them. `metrics` is the full history, a cold table (never held in memory, clustered by
+`run_id`, read by statistics); `latest_metrics` holds the latest value per (run, key) as MLflow's SQL store's
+table of that name does, derived from `metrics` up to the version its `txn` watermark names (`_latest`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pyarrow as pa
 
@@ -70,6 +74,19 @@ TABLES: dict[str, tuple[pa.Schema, str]] = {
         "MLflow metric history, one row per logged point; NaN kept, +-inf stored as +-1.797e308 (as MLflow's "
         "SQL store does)",
     ),
+    "mlflow.latest_metrics": (
+        pa.schema(
+            [
+                ("run_id", STRING),
+                ("key", STRING),
+                ("value", DOUBLE),
+                ("timestamp", LONG),
+                ("step", LONG),
+            ]
+        ),
+        "MLflow latest metric values, one row per (run_id, key): the greatest (step, timestamp, value), as MLflow's "
+        "SQL store keeps them; derived from mlflow.metrics up to the version in its txn action",
+    ),
     "mlflow.inputs": (
         pa.schema(
             [
@@ -116,6 +133,11 @@ TABLES: dict[str, tuple[pa.Schema, str]] = {
         "MLflow logged model parameters, one row per (model_id, key)",
     ),
 }
+
+COLD_TABLES: dict[str, dict[str, Any]] = {
+    "mlflow.metrics": {"keep_rows": False, "cluster_by": "run_id", "stats_columns": ("run_id", "model_id")},
+}
+"""`LeanTable` options of the tables too large to hold in memory (see `lakehouse._log_cold`)."""
 
 # -- model registry (issue 4) -------------------------------------------------------------------------------
 # Registry tables hold current state like the tracking tables; `registry_events` (the outbox) and

@@ -43,7 +43,7 @@ def model_row(store: StoreState, model_id: str, allow_deleted: bool = True) -> R
 
 def to_model(store: StoreState, row: Row) -> LoggedModel:
     model_id = row["model_id"]
-    metrics = [metric_entity(m, model=True) for m in store._t.model_metrics.rows(model_id)]
+    metrics = [metric_entity(m, model=True) for m in store._t.tables["mlflow.metrics"].rows_where("model_id", model_id)]
     return LoggedModel(
         experiment_id=row["experiment_id"],
         model_id=model_id,

@@ -28,6 +28,7 @@ from mlflow.utils.validation import (
 
 from lakehouse import Change, Row
 
+from ._latest import HISTORY, LATEST, order
 from ._store_runs import RUN_TABLES, active_run_row, update_run_info, write_tags
 from ._store_values import metric_entity, metric_sort_value, whole_long
 from ._tables import metric_point
@@ -120,7 +121,7 @@ def _write_metrics(store: StoreState, run_id: str, metrics: list[Metric]) -> Non
         value = float(m.value)
         if math.isinf(value):
             value = _FLOAT_MAX if value > 0 else -_FLOAT_MAX
-        row = {
+        row: Row = {
             "run_id": run_id,
             "key": m.key,
             "value": value,
@@ -136,10 +137,22 @@ def _write_metrics(store: StoreState, run_id: str, metrics: list[Metric]) -> Non
             rows.append((point, row))
 
     def plan():
-        new = [row for point, row in rows if store._t.metrics.get(run_id, point) is None]
+        # A point above the key's latest (step, timestamp, value) cannot repeat one logged before: only points at
+        # or below it (re-logged or out of order) need the run's history, read once per plan.
+        history: set | None = None
+        new = []
+        for point, row in rows:
+            latest = store._t.latest_metrics.get(run_id, row["key"])
+            if latest is not None and order(row) <= order(latest):
+                if history is None:
+                    history = {metric_point(r) for r in store._t.tables[HISTORY].rows_where("run_id", run_id)}
+                if point in history:
+                    continue
+            new.append(row)
         return Change([new]) if new else None
 
-    store._t.write("mlflow.metrics", plan)
+    if store._t.write(HISTORY, plan, also_refresh=[LATEST]):
+        store._t.latest_metrics.fold_in()
 
 
 def delete_tag(store: StoreState, run_id, key):
@@ -153,8 +166,8 @@ def delete_tag(store: StoreState, run_id, key):
 
 def get_metric_history(store: StoreState, run_id, metric_key, max_results=None, page_token=None):
     with store._lock:
-        store._sync(["mlflow.runs", "mlflow.metrics"])  # an unknown run has no history (as in the SQL store)
-        rows = [r for r in store._t.metrics.rows(run_id) if r["key"] == metric_key]
+        store._sync(["mlflow.runs", HISTORY])  # an unknown run has no history (as in the SQL store)
+        rows = [r for r in store._t.tables[HISTORY].rows_where("run_id", run_id) if r["key"] == metric_key]
     rows.sort(key=lambda r: (r["timestamp"], r["step"], metric_sort_value(r["value"])))
     offset = SearchUtils.parse_start_offset_from_page_token(page_token)
     end = len(rows) if max_results is None else offset + max_results

@@ -36,12 +36,12 @@ from mlflow.utils.validation import _validate_run_id, _validate_tag
 from lakehouse import Change, Row
 
 from ._store_experiments import ARTIFACTS_FOLDER, EXPERIMENT_TABLES, check_experiment_active, experiment_row
-from ._store_values import epoch_millis, metric_entity, metric_sort_value
+from ._store_values import epoch_millis, metric_entity
 
 if TYPE_CHECKING:
     from ._store_state import StoreState
 
-RUN_TABLES = ["mlflow.runs", "mlflow.params", "mlflow.tags", "mlflow.metrics", "mlflow.inputs"]
+RUN_TABLES = ["mlflow.runs", "mlflow.params", "mlflow.tags", "mlflow.metrics", "mlflow.latest_metrics", "mlflow.inputs"]
 
 
 def run_row(store: StoreState, run_id: str) -> Row:
@@ -78,13 +78,7 @@ def to_run(store: StoreState, run_id: str) -> Run:
         artifact_uri=row["artifact_uri"],
         run_name=row["name"],
     )
-    latest: dict[str, tuple] = {}  # the SQL store's latest metric: the greatest (step, timestamp, value)
-    for m in store._t.metrics.rows(run_id):
-        order = (m["step"], m["timestamp"], metric_sort_value(m["value"]))
-        cur = latest.get(m["key"])
-        if cur is None or order > cur[0]:
-            latest[m["key"]] = (order, m)
-    metrics = [metric_entity(m) for _, m in latest.values()]
+    metrics = [metric_entity(m) for m in store._t.latest_metrics.rows(run_id)]
     params = [Param(r["key"], r["value"]) for r in store._t.params.rows(run_id)]
     tags = [RunTag(r["key"], r["value"]) for r in store._t.tags.rows(run_id)]
     datasets, model_inputs, model_outputs = [], [], []

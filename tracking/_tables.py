@@ -18,7 +18,8 @@ from lakehouse import Change, LeanTable, RetryPolicy, Row, table_path
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
 
 from ._index import Index, one_row_per_group
-from ._schema import TABLES
+from ._latest import HISTORY, LATEST, LatestMetrics
+from ._schema import COLD_TABLES, TABLES
 
 CLIENT_VERSION = "lakehouse-ml-tracking"
 """The `clientVersion` of the tracking store's commits (what `DESCRIBE HISTORY` shows for them)."""
@@ -73,6 +74,7 @@ class DeltaTables:
                 indexes=indexes,
                 on_change=hook,
                 client_version=CLIENT_VERSION,
+                **COLD_TABLES.get(name, {}),
             )
 
     def create_missing(self) -> None:
@@ -139,7 +141,7 @@ class DeltaTables:
                 files.append(hit.file)
         if not files and not new_rows:
             return None
-        kept = [r for f in files for r in table.files[f].rows if index.address(r) not in dropped]
+        kept = [r for f in files for r in table.files[f].rows or () if index.address(r) not in dropped]
         return Change([kept + new_rows], files)
 
 
@@ -155,10 +157,7 @@ class TrackingTables(DeltaTables):
         self.runs_by_experiment = Index(by("experiment_id"), by("run_id"))
         self.params = Index(by("run_id"), by("key"))
         self.tags = Index(by("run_id"), by("key"))
-        self.metrics = Index(by("run_id"), metric_point)
-        self.model_metrics = Index(
-            by("model_id"), lambda r: (r["run_id"], *metric_point(r)), when=lambda r: r["model_id"] is not None
-        )
+        self.latest = Index(by("run_id"), by("key"))
         self.inputs = Index(
             by("run_id"), lambda r: (r["kind"], r["dataset_name"], r["dataset_digest"], r["model_id"], r["step"])
         )
@@ -174,10 +173,29 @@ class TrackingTables(DeltaTables):
             "mlflow.runs": ([self.run_by_id, self.runs_by_experiment], run_change),
             "mlflow.params": ([self.params], run_change),
             "mlflow.tags": ([self.tags], run_change),
-            "mlflow.metrics": ([self.metrics, self.model_metrics], run_change),
+            "mlflow.metrics": ([], None),  # cold: read by run or model on demand, never indexed
+            "mlflow.latest_metrics": ([self.latest], run_change),
             "mlflow.inputs": ([self.inputs], run_change),
             "mlflow.logged_models": ([self.model_by_id, self.models_by_experiment], None),
             "mlflow.logged_model_tags": ([self.model_tags], None),
             "mlflow.logged_model_params": ([self.model_params], None),
         }
         super().__init__(root, wiring)
+        self.latest_metrics = LatestMetrics(self, on_run_change)
+
+    def refresh(self, names: Iterable[str] | None = None) -> None:
+        names = list(names) if names is not None else list(self.tables)
+        if HISTORY in names or LATEST in names:
+            names = [*names, *(n for n in (HISTORY, LATEST) if n not in names)]
+        super().refresh(names)
+        if HISTORY in names:
+            self.latest_metrics.sync()
+
+    def create_missing(self) -> None:
+        super().create_missing()
+        self.refresh([HISTORY, LATEST])
+        if self.latest_metrics.needs_migration():
+            try:
+                self.latest_metrics.migrate()
+            except ConcurrentModificationError as exc:
+                raise mlflow_error(exc) from exc

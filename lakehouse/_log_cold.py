@@ -1,0 +1,242 @@
+"""Cold lean tables: history too large to hold in memory, read on demand by one clustering column.
+
+A `LeanTable(keep_rows=False, cluster_by="run_id")` keeps only its files' `add` actions. Every file it writes
+carries Delta statistics (`numRecords`, `minValues`, `maxValues`, `nullCount`) for its `stats_columns`, so a
+lookup of one value skips every file whose range cannot hold it (Spark and delta-rs skip the same files for
+`WHERE run_id = ...`). Compaction is size-tiered and clustered: small files are merged, sorted by the clustering
+column, into files written in row groups of `ROW_GROUP_ROWS`; files of one size tier are merged again once
+`TIER_FANIN` of them exist, up to `MAX_MERGE_ROWS` rows. A lookup then reads, per candidate file, its Parquet footer
+(cached) and only the row groups whose statistics hold the value (cached, bounded by `CACHE_ROWS` rows in all).
+So the cost of a lookup follows the number of size tiers (a handful), never the table's size, and the memory a
+process holds is bounded whatever the history.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import _storage
+from ._log_types import Row
+
+ROW_GROUP_ROWS = 1024
+"""Rows per Parquet row group in a clustered file: what one lookup reads from a file that holds its value."""
+TIER_FANIN = 4
+"""A size tier is merged into the next once it holds this many files."""
+MAX_MERGE_ROWS = 1_000_000
+"""No merge writes a file larger than this (it bounds a compaction's memory to about 150 MB of Arrow)."""
+FIRST_TIER_ROWS = 2000
+"""Files below this are small: merged once COMPACT_AFTER_FILES of them exist (as in hot tables)."""
+CACHE_ROWS = 200_000
+"""At most this many rows of row groups are kept, least recently used first out, per process."""
+FOOTER_CACHE_FILES = 4096
+"""At most this many Parquet footers are kept (a footer of a 1M-row clustered file is about 100 KB)."""
+
+_STAT_TYPES = (pa.string(), pa.large_string(), pa.int64(), pa.int32())
+_STRING_PREFIX = 32
+"""Delta's `dataSkippingStringPrefixLength`: longer strings get no min/max here rather than a truncated one."""
+
+
+# -- statistics ------------------------------------------------------------------------------------------------
+def file_stats(table: pa.Table, columns: Sequence[str]) -> dict[str, Any]:
+    """Delta's `stats` of a data file: `numRecords`, and min, max and null count of `columns` (string or integer
+    columns; a string column whose values exceed Delta's 32-character prefix gets its null count only)."""
+    stats: dict[str, Any] = {"numRecords": table.num_rows}
+    mins: dict[str, Any] = {}
+    maxs: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    for name in columns:
+        col = table.column(name)
+        if col.type not in _STAT_TYPES:
+            continue
+        nulls[name] = col.null_count
+        if col.null_count == table.num_rows:
+            continue
+        mm = pc.min_max(col).as_py()
+        lo, hi = mm["min"], mm["max"]
+        if isinstance(lo, str) and (len(lo) > _STRING_PREFIX or len(hi) > _STRING_PREFIX):
+            continue
+        mins[name], maxs[name] = lo, hi
+    if nulls:
+        stats["minValues"], stats["maxValues"], stats["nullCount"] = mins, maxs, nulls
+    return stats
+
+
+def may_hold(stats: Mapping[str, Any] | None, column: str, value: Any) -> bool:
+    """Whether a file with Delta `stats` (parsed) may hold a row whose `column` equals `value` (None: IS NULL)."""
+    if not stats:
+        return True
+    nulls = (stats.get("nullCount") or {}).get(column)
+    rows = stats.get("numRecords")
+    if value is None:
+        return nulls is None or nulls > 0
+    if nulls is not None and rows is not None and nulls == rows:
+        return False
+    lo = (stats.get("minValues") or {}).get(column)
+    hi = (stats.get("maxValues") or {}).get(column)
+    if lo is None or hi is None:
+        return True
+    try:
+        return bool(lo <= value <= hi)
+    except TypeError:
+        return True
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+class _Ranged(io.RawIOBase):
+    """A read-only, seekable file over an object-store key, read with ranged GETs (Parquet footers, row groups)."""
+
+    def __init__(self, path: str) -> None:
+        self._store, self._key = _storage._store(path)
+        self._obs = _storage._obstore()
+        self._size = int(self._obs.head(self._store, self._key)["size"])
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        end = min(self._size, self._pos + len(buffer))
+        if end <= self._pos:
+            return 0
+        data = bytes(self._obs.get_range(self._store, self._key, start=self._pos, end=end))
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def _open(path: str) -> Any:
+    return pa.PythonFile(_Ranged(path), mode="r") if _storage.is_object_store(path) else path
+
+
+class ColdReader:
+    """Reads the rows of a cold table's files that hold one value of a column, through bounded caches.
+
+    Thread-safe. Keys are file paths: Delta never rewrites a data file in place, so a cached footer or row group
+    stays right for as long as the file is live.
+    """
+
+    def __init__(self, cache_rows: int = CACHE_ROWS, footer_files: int = FOOTER_CACHE_FILES) -> None:
+        self._lock = threading.Lock()
+        self._footers: OrderedDict[str, pq.FileMetaData] = OrderedDict()
+        self._groups: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
+        self._cached_rows = 0
+        self.cache_rows = cache_rows
+        self.footer_files = footer_files
+
+    def rows_where(self, path: str, columns: list[str], column: str, value: Any) -> list[Row]:
+        """The rows of the Parquet file at `path` whose `column` equals `value`, as dicts of `columns`."""
+        meta = self._footer(path)
+        ci = meta.schema.to_arrow_schema().get_field_index(column)
+        parts = []
+        for i in range(meta.num_row_groups):
+            st = meta.row_group(i).column(ci).statistics if ci >= 0 else None
+            if st is not None and st.has_min_max and not (st.min <= value <= st.max):
+                continue
+            group = self._group(path, i)
+            parts.append(group.filter(pc.equal(group.column(column), value)))
+        if not parts:
+            return []
+        table = pa.concat_tables(parts)
+        present = [c for c in columns if c in table.column_names]
+        data = {c: table.column(c).to_pylist() for c in present}
+        missing = {c: None for c in columns if c not in data}
+        return [{**{c: data[c][i] for c in present}, **missing} for i in range(table.num_rows)]
+
+    def forget(self, paths: Iterable[str]) -> None:
+        """Drop what is cached of files that left the table (compacted away)."""
+        gone = set(paths)
+        with self._lock:
+            for p in gone:
+                self._footers.pop(p, None)
+            for key in [k for k in self._groups if k[0] in gone]:
+                self._cached_rows -= self._groups.pop(key).num_rows
+
+    def _footer(self, path: str) -> pq.FileMetaData:
+        with self._lock:
+            meta = self._footers.get(path)
+            if meta is not None:
+                self._footers.move_to_end(path)
+                return meta
+        meta = pq.ParquetFile(_open(path)).metadata
+        with self._lock:
+            self._footers[path] = meta
+            while len(self._footers) > self.footer_files:
+                self._footers.popitem(last=False)
+        return meta
+
+    def _group(self, path: str, i: int) -> pa.Table:
+        key = (path, i)
+        with self._lock:
+            group = self._groups.get(key)
+            if group is not None:
+                self._groups.move_to_end(key)
+                return group
+        group = pq.ParquetFile(_open(path)).read_row_group(i)
+        with self._lock:
+            if key not in self._groups:
+                self._groups[key] = group
+                self._cached_rows += group.num_rows
+            while self._cached_rows > self.cache_rows and len(self._groups) > 1:
+                self._cached_rows -= self._groups.popitem(last=False)[1].num_rows
+        return group
+
+
+# -- compaction --------------------------------------------------------------------------------------------------
+def tier(rows: int) -> int:
+    """The size tier of a file of `rows` rows: 0 below FIRST_TIER_ROWS, then one tier per factor TIER_FANIN."""
+    if rows < FIRST_TIER_ROWS:
+        return 0
+    t, bound = 1, FIRST_TIER_ROWS * TIER_FANIN
+    while rows >= bound:
+        t, bound = t + 1, bound * TIER_FANIN
+    return t
+
+
+def plan_merge(sizes: Mapping[str, int], small_files_to_merge: int) -> list[str] | None:
+    """The files (paths in the table) of the next clustered merge, or None when no tier is full.
+
+    Tier 0 (small files) is merged once it holds `small_files_to_merge` files; a higher tier once it holds
+    TIER_FANIN files, as long as the merged file stays within MAX_MERGE_ROWS rows.
+    """
+    tiers: dict[int, list[str]] = {}
+    for rel, n in sizes.items():
+        tiers.setdefault(tier(n), []).append(rel)
+    small = tiers.get(0, [])
+    if len(small) >= small_files_to_merge:
+        return small
+    for t in sorted(k for k in tiers if k > 0):
+        members = sorted(tiers[t], key=lambda r: sizes[r])[:TIER_FANIN]
+        if len(members) >= TIER_FANIN and sum(sizes[r] for r in members) <= MAX_MERGE_ROWS:
+            return members
+    return None
+
+
+def merge_sorted(table_path: str, files: Sequence[str], schema: pa.Schema, column: str) -> pa.Table:
+    """The rows of `files` as one Arrow table of `schema`, sorted by `column` (nulls last), never as Python rows."""
+    parts = []
+    for rel in files:
+        t = pq.read_table(_open(_storage.join(table_path, rel)))
+        missing = [f for f in schema if f.name not in t.column_names]
+        for f in missing:
+            t = t.append_column(f, pa.nulls(t.num_rows, f.type))
+        parts.append(t.select(schema.names).cast(schema))
+    return pa.concat_tables(parts).sort_by([(column, "ascending")])

@@ -1,0 +1,156 @@
+"""Cold lean tables (`lakehouse._log_cold`): history read on demand by statistics, clustered tiered compaction.
+
+Oracles: the rows the test wrote (a plain list filtered in Python), deltalake's own reading of the table
+(`file_uris()` + pyarrow.parquet), and pyarrow's own statistics of each data file.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+from lakehouse import _log, _log_cold
+from lakehouse._log import LeanTable
+from lakehouse._log_cold import ColdReader, file_stats, may_hold, plan_merge, tier
+
+SCHEMA = pa.schema([("run_id", pa.string()), ("step", pa.int64()), ("value", pa.float64()), ("tag", pa.string())])
+
+
+def _cold(path) -> LeanTable:
+    t = LeanTable(
+        path=str(path), name="h", schema=SCHEMA, keep_rows=False, cluster_by="run_id", stats_columns=("run_id", "tag")
+    )
+    t.create_if_missing()
+    t.refresh()
+    return t
+
+
+def _batch(rng: random.Random, run: str, n: int) -> list[dict]:
+    return [{"run_id": run, "step": s, "value": rng.random(), "tag": None if s % 3 else "x"} for s in range(n)]
+
+
+def _key(r: dict) -> tuple:
+    return (r["run_id"], r["step"], r["value"], r["tag"])
+
+
+@pytest.fixture()
+def small_tiers(monkeypatch):
+    """Tiers small enough to reach three levels of merges with a few thousand rows."""
+    monkeypatch.setattr(_log, "COMPACT_AFTER_FILES", 6)
+    monkeypatch.setattr(_log_cold, "FIRST_TIER_ROWS", 50)
+    monkeypatch.setattr(_log_cold, "TIER_FANIN", 3)
+    monkeypatch.setattr(_log_cold, "MAX_MERGE_ROWS", 2000)
+    monkeypatch.setattr(_log, "ROW_GROUP_ROWS", 16)
+
+
+def test_cold_table_reads_by_statistics_and_matches_every_other_reader(tmp_path, small_tiers):
+    rng = random.Random(7)
+    t = _cold(tmp_path)
+    written: list[dict] = []
+    runs = [f"{rng.getrandbits(128):032x}" for _ in range(120)]
+    for i, run in enumerate(runs):
+        rows = _batch(rng, run, 5 + i % 7)
+        written.extend(rows)
+        assert t.write(lambda rows=rows: _log.Change([rows]))
+    assert all(f.rows is None for f in t.files.values()), "a cold snapshot holds no rows"
+
+    # compaction ran, in tiers, and every merged file is sorted by run_id in small row groups
+    history = [json.loads(line) for p in sorted((tmp_path / "_delta_log").glob("*.json")) for line in p.open()]
+    assert sum(1 for a in history if a.get("commitInfo", {}).get("operation") == "OPTIMIZE") >= 3
+    sizes = {rel: json.loads(f.add["stats"])["numRecords"] for rel, f in t.files.items()}
+    assert max(sizes.values()) > 3 * 50, "a second-tier merge happened"
+    assert len(t.files) < 40
+    for rel in t.files:
+        runs_in_file = pq.read_table(tmp_path / rel, columns=["run_id"]).column("run_id").to_pylist()
+        assert runs_in_file == sorted(runs_in_file)
+
+    # the table as deltalake reads it is exactly what was written
+    dt = DeltaTable(str(tmp_path))
+    seen = [r for f in dt.file_uris() for r in pq.read_table(f).to_pylist()]
+    assert sorted(map(_key, seen)) == sorted(map(_key, written))
+
+    # each file's Delta stats are pyarrow's own figures for that file
+    for rel, f in t.files.items():
+        stats = json.loads(f.add["stats"])
+        data = pq.read_table(tmp_path / rel)
+        assert stats["numRecords"] == data.num_rows
+        assert stats["nullCount"] == {"run_id": 0, "tag": data.column("tag").null_count}
+        assert stats["minValues"]["run_id"] == pc.min(data.column("run_id")).as_py()
+        assert stats["maxValues"]["run_id"] == pc.max(data.column("run_id")).as_py()
+
+    # lookups from a fresh process-like snapshot equal the Python filter of what was written
+    fresh = _cold(tmp_path)
+    for run in [*rng.sample(runs, 15), "f" * 32, "0" * 32]:
+        got = fresh.rows_where("run_id", run)
+        assert sorted(map(_key, got)) == sorted(_key(r) for r in written if r["run_id"] == run)
+    assert sorted(map(_key, fresh.rows_where("tag", "x"))) == sorted(_key(r) for r in written if r["tag"] == "x")
+
+
+def test_lookups_skip_files_whose_statistics_exclude_the_value(tmp_path, small_tiers, monkeypatch):
+    rng = random.Random(3)
+    t = _cold(tmp_path)
+    for _ in range(30):
+        run = f"{rng.getrandbits(128):032x}"
+        t.write(lambda run=run: _log.Change([_batch(rng, run, 10)]))
+    opened: list[str] = []
+    real = ColdReader.rows_where
+
+    def spy(self, path, columns, column, value):
+        opened.append(path)
+        return real(self, path, columns, column, value)
+
+    monkeypatch.setattr(ColdReader, "rows_where", spy)
+    fresh = _cold(tmp_path)
+    fresh.rows_where("run_id", "g" * 32)  # above every hex run id: no file may hold it
+    assert opened == []
+    some = next(iter(fresh.files))
+    lo = json.loads(fresh.files[some].add["stats"])["minValues"]["run_id"]
+    fresh.rows_where("run_id", lo)
+    assert 1 <= len(opened) < len(fresh.files)
+
+
+def test_the_row_group_cache_stays_within_its_bound(tmp_path, small_tiers):
+    rng = random.Random(5)
+    t = _cold(tmp_path)
+    runs = [f"{rng.getrandbits(128):032x}" for _ in range(60)]
+    for run in runs:
+        t.write(lambda run=run: _log.Change([_batch(rng, run, 12)]))
+    reader = ColdReader(cache_rows=64, footer_files=3)
+    for run in runs:
+        for rel in t.files:
+            reader.rows_where(str(tmp_path / rel), SCHEMA.names, "run_id", run)
+        assert reader._cached_rows <= 64 + 16  # the bound, or one row group over it while it is the only one
+        assert len(reader._footers) <= 3
+
+
+def test_statistics_rules():
+    table = pa.table({"run_id": ["b", "a", None], "n": [3, 1, 2], "long": ["x" * 40, "y", "z"], "f": [1.0, 2.0, 3.0]})
+    stats = file_stats(table, ["run_id", "n", "long", "f"])
+    assert stats == {
+        "numRecords": 3,
+        "minValues": {"run_id": "a", "n": 1},
+        "maxValues": {"run_id": "b", "n": 3},
+        "nullCount": {"run_id": 1, "n": 0, "long": 0},
+    }, "no min/max for strings past Delta's 32-character prefix, none for doubles"
+    assert may_hold(stats, "run_id", "a") and not may_hold(stats, "run_id", "c")
+    assert may_hold(stats, "run_id", None) and not may_hold(stats, "n", None)
+    assert may_hold(stats, "long", "q") and may_hold(None, "run_id", "zz")
+    all_null = file_stats(pa.table({"m": pa.nulls(2, pa.string())}), ["m"])
+    assert not may_hold(all_null, "m", "x") and may_hold(all_null, "m", None)
+
+
+def test_tiers_and_merge_plans(monkeypatch):
+    monkeypatch.setattr(_log_cold, "FIRST_TIER_ROWS", 100)
+    monkeypatch.setattr(_log_cold, "TIER_FANIN", 4)
+    monkeypatch.setattr(_log_cold, "MAX_MERGE_ROWS", 10_000)
+    assert [tier(n) for n in (1, 99, 100, 399, 400, 1599, 1600)] == [0, 0, 1, 1, 2, 2, 3]
+    assert plan_merge({"a": 10, "b": 10}, 3) is None
+    assert sorted(plan_merge({"a": 10, "b": 10, "c": 10, "big": 500}, 3) or []) == ["a", "b", "c"]
+    assert sorted(plan_merge({f"f{i}": 120 + i for i in range(4)}, 3) or []) == ["f0", "f1", "f2", "f3"]
+    assert plan_merge({f"f{i}": 3000 for i in range(4)}, 3) is None, "a merge never exceeds MAX_MERGE_ROWS"

@@ -1,0 +1,170 @@
+"""Latest metric values: the `mlflow.latest_metrics` table, folded from the cold `mlflow.metrics` history.
+
+MLflow's SQL store keeps a `latest_metrics` table beside the history so that `get_run` and `search_runs` never
+read a run's whole history; so does this store. The history stays the one record of what was logged: a
+`log_batch` is one commit to `mlflow.metrics`, and `latest_metrics` is derived from it. Each commit to
+`latest_metrics` carries a Delta `txn` action (`appId` WATERMARK) whose version is the `mlflow.metrics` version it
+has folded in. Readers fold the history commits above the watermark (normally none, or the one a writer has just
+made) into what they show, so a crash between the two commits loses nothing and hides nothing, and the next
+writer folds them into the table. Both tables remain plain Delta tables, queryable by name with time travel.
+
+Upgrading a lake written before this layout (no `latest_metrics` table, metric files without statistics) is
+`migrate`: the history is rewritten clustered by run (`OPTIMIZE`, `dataChange=false`: no row changes) and the
+latest values are built from it, each step idempotent and safe against other processes doing the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse import Change, Row
+from lakehouse.errors import ConcurrentModificationError
+
+from ._store_values import metric_sort_value
+
+if TYPE_CHECKING:
+    from ._tables import TrackingTables
+
+HISTORY = "mlflow.metrics"
+LATEST = "mlflow.latest_metrics"
+WATERMARK = "lakehouse-ml:mlflow.metrics"
+"""The `txn` appId of `latest_metrics` commits: its version is the `mlflow.metrics` version folded in."""
+LATEST_COLUMNS = ("run_id", "key", "value", "timestamp", "step")
+MIGRATION_ATTEMPTS = 20
+
+
+def order(row: Row) -> tuple:
+    """MLflow's SQL store's latest metric: the greatest (step, timestamp, value), NaN as 0."""
+    return (row["step"], row["timestamp"], metric_sort_value(row["value"]))
+
+
+def fold(rows: Iterable[Row], into: dict[tuple[str, str], Row] | None = None) -> dict[tuple[str, str], Row]:
+    """The latest row per (run_id, key) of `rows` (added to `into`)."""
+    best = {} if into is None else into
+    for r in rows:
+        k = (r["run_id"], r["key"])
+        cur = best.get(k)
+        if cur is None or order(r) > order(cur):
+            best[k] = {c: r[c] for c in LATEST_COLUMNS}
+    return best
+
+
+class LatestMetrics:
+    """The latest values of a lake's metrics: `latest_metrics` rows plus the history it has not folded yet."""
+
+    def __init__(self, tables: TrackingTables, on_run_change: Callable[[str], None]) -> None:
+        self.t = tables
+        self.on_run_change = on_run_change
+        self.pending: dict[str, dict[str, Row]] = {}
+        self._pending_at: tuple[int, int] = (-2, -2)
+
+    def watermark(self) -> int:
+        txn = self.t.tables[LATEST].txns.get(WATERMARK)
+        return int(txn["version"]) if txn else -1
+
+    def rows(self, run_id: str) -> list[Row]:
+        """The run's latest metric rows (one per key)."""
+        out = {r["key"]: r for r in self.t.latest.rows(run_id)}
+        for key, row in self.pending.get(run_id, {}).items():
+            cur = out.get(key)
+            if cur is None or order(row) > order(cur):
+                out[key] = row
+        return list(out.values())
+
+    def get(self, run_id: str, key: str) -> Row | None:
+        hit = self.t.latest.get(run_id, key)
+        row = self.pending.get(run_id, {}).get(key)
+        if hit is None:
+            return row
+        return hit.row if row is None or order(hit.row) >= order(row) else row
+
+    def sync(self) -> None:
+        """Recompute the history not yet folded (after both tables were refreshed)."""
+        history = self.t.tables[HISTORY]
+        at = (self.watermark(), history.version)
+        if at == self._pending_at:
+            return
+        rows = history.rows_added_since(at[0]) if at[0] < at[1] else []
+        if rows is None:  # the unfolded commits were cleaned up: fold the whole history instead
+            rows = self._all_latest_rows()
+        pending: dict[str, dict[str, Row]] = {}
+        for (run_id, key), row in fold(rows).items():
+            pending.setdefault(run_id, {})[key] = row
+        for run_id in set(self.pending) | set(pending):
+            self.on_run_change(run_id)
+        self.pending, self._pending_at = pending, at
+
+    def fold_in(self) -> None:
+        """Commit the unfolded history to `latest_metrics` with the new watermark (nothing when none)."""
+
+        def plan() -> Change | None:
+            history = self.t.tables[HISTORY]
+            if self.watermark() >= history.version:
+                return None
+            drop: list[tuple[Hashable, Hashable]] = []
+            new: list[Row] = []
+            for run_id, rows in self.pending.items():
+                for key, row in rows.items():
+                    hit = self.t.latest.get(run_id, key)
+                    if hit is not None and order(hit.row) >= order(row):
+                        continue
+                    if hit is not None:
+                        drop.append((run_id, key))
+                    new.append(row)
+            change = self.t.replace(LATEST, self.t.latest, drop, new)
+            return Change(
+                change.adds if change else (), change.removes if change else (), txn=(WATERMARK, history.version)
+            )
+
+        self.t.write(LATEST, plan, also_refresh=[HISTORY])
+
+    def needs_migration(self) -> bool:
+        history = self.t.tables[HISTORY]
+        unclustered = any(
+            "run_id" not in ((history.file_stats(rel) or {}).get("nullCount") or {}) for rel in history.files
+        )
+        return unclustered or self.watermark() < 0 <= history.version
+
+    def migrate(self) -> None:
+        """Upgrade a lake written before `latest_metrics` existed (see the module docstring); idempotent."""
+        self.t.refresh([HISTORY, LATEST])
+        history = self.t.tables[HISTORY]
+        for _ in range(MIGRATION_ATTEMPTS):
+            try:
+                history.recluster()
+                break
+            except ConcurrentModificationError:  # another process wrote (or migrated) meanwhile
+                self.t.refresh([HISTORY, LATEST])
+        self.t.refresh([HISTORY, LATEST])
+        if self.watermark() < 0 <= history.version:
+            self.fold_in()
+
+    def _all_latest_rows(self) -> list[Row]:
+        """The latest row per (run, key) of the whole history (a migration, or a lake whose unfolded commits were
+        cleaned up), one data file at a time in Arrow: memory follows the largest file and the (run, key) count."""
+        best: dict[tuple[str, str], Row] = {}
+        for table in self.t.tables[HISTORY].iter_arrow(list(LATEST_COLUMNS)):
+            fold(_latest_of(table), best)
+        return list(best.values())
+
+
+def _latest_of(table: pa.Table) -> list[Row]:
+    """The latest row per (run_id, key) of an Arrow table of metric rows, deduplicated in Arrow."""
+    if table.num_rows == 0:
+        return []
+    value = table.column("value")
+    table = table.append_column("_v", pc.if_else(pc.is_nan(value), pa.scalar(0.0), value))
+    keys = [("run_id", "ascending"), ("key", "ascending")]
+    table = table.sort_by([*keys, ("step", "descending"), ("timestamp", "descending"), ("_v", "descending")])
+    table = table.drop_columns(["_v"]).combine_chunks()
+    first = None
+    for name, _ in keys:
+        col = table.column(name).chunk(0) if table.column(name).num_chunks else pa.array([], pa.string())
+        prev = pa.concat_arrays([pa.array([None], col.type), col.slice(0, len(col) - 1)])
+        differs = pc.fill_null(pc.not_equal(col, prev), True)
+        first = differs if first is None else pc.or_(first, differs)
+    return table.filter(first).to_pylist()
