@@ -7,7 +7,9 @@ import logging
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -177,7 +179,8 @@ def delta_classes_loaded(spark: SparkSession) -> bool:
         return False
 
 
-_REACHES: dict[tuple[int, str], bool] = {}
+_REACHES: weakref.WeakKeyDictionary[Any, dict[str, bool]] = weakref.WeakKeyDictionary()
+"""Per live session (weakly held: a new session never inherits a dead one's answers), scheme -> reachable."""
 
 
 def spark_reaches(spark: SparkSession, path: str) -> bool:
@@ -185,13 +188,17 @@ def spark_reaches(spark: SparkSession, path: str) -> bool:
     with hadoop-aws on the classpath, and so on. Asked once per session and URI scheme."""
     if "://" not in path or path.startswith("file:"):
         return True
-    key = (id(spark), path.split("://", 1)[0])
-    if key not in _REACHES:
+    scheme = path.split("://", 1)[0]
+    try:
+        known = _REACHES.setdefault(spark, {})
+    except TypeError:  # a session type that cannot be weakly referenced: ask every time
+        known = {}
+    if scheme not in known:
         try:
             sc = spark.sparkContext
             assert sc._jvm is not None
-            sc._jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(key[1], sc._jsc.hadoopConfiguration())
-            _REACHES[key] = True
+            sc._jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(scheme, sc._jsc.hadoopConfiguration())
+            known[scheme] = True
         except Exception:  # noqa: BLE001 - no file system for the scheme, or no JVM to ask (Spark Connect)
-            _REACHES[key] = False
-    return _REACHES[key]
+            known[scheme] = False
+    return known[scheme]
