@@ -313,6 +313,9 @@ class DeltaSparkEngine(Engine):
             )
 
         def run() -> MergeResult:
+            if not self._classic:
+                self._merge_sql(ref, df, spec)
+                return self._merge_result(ref)
             m = self._table(ref).alias("t").merge(df.alias("s"), spec.predicate)
             if spec.schema_evolution:
                 m = m.withSchemaEvolution()
@@ -325,22 +328,56 @@ class DeltaSparkEngine(Engine):
             if spec.when_not_matched_by_source == "delete":
                 m = m.whenNotMatchedBySourceDelete()
             m.execute()
-            last = self._last_commit(ref)
-            metrics = last.get("operationMetrics") or {}
-            return MergeResult(
-                version=int(last["version"]),
-                num_source_rows=int(metrics.get("numSourceRows", 0)),
-                num_target_rows_inserted=int(metrics.get("numTargetRowsInserted", 0)),
-                num_target_rows_updated=int(metrics.get("numTargetRowsUpdated", 0)),
-                num_target_rows_deleted=int(metrics.get("numTargetRowsDeleted", 0)),
-                num_target_rows_copied=int(metrics.get("numTargetRowsCopied", 0)),
-            )
+            return self._merge_result(ref)
 
         return retry_on_conflict(run, table=ref.name, operation="merge", is_conflict=self.is_conflict)
 
+    def _merge_sql(self, ref: TableRef, df: DataFrame, spec: MergeSpec) -> None:
+        """The merge as Delta's `MERGE INTO` statement: what a Spark Connect session (no `DeltaTable` API without
+        Delta's Connect plugin on the server) sends, with the same clauses the builder above makes."""
+        clauses = []
+        if spec.when_matched == "update" and spec.update_columns:
+            sets = ", ".join(f"t.{c} = {v}" for c, v in spec.update_assignments.items())
+            clauses.append(f"WHEN MATCHED THEN UPDATE SET {sets}")
+        elif spec.when_matched == "delete":
+            clauses.append("WHEN MATCHED THEN DELETE")
+        if spec.when_not_matched == "insert":
+            cols, vals = zip(*spec.insert_assignments.items(), strict=True)
+            clauses.append(f"WHEN NOT MATCHED THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(vals)})")
+        if spec.when_not_matched_by_source == "delete":
+            clauses.append("WHEN NOT MATCHED BY SOURCE THEN DELETE")
+        view = f"__lakehouse_src_{uuid.uuid4().hex}"
+        df.createOrReplaceTempView(view)
+        evolution = " WITH SCHEMA EVOLUTION" if spec.schema_evolution else ""
+        try:
+            self.spark.sql(
+                f"MERGE{evolution} INTO {self._sql_name(ref)} AS t USING {view} AS s ON {spec.predicate} "
+                + " ".join(clauses)
+            ).collect()
+        finally:
+            self.spark.catalog.dropTempView(view)
+
+    def _merge_result(self, ref: TableRef) -> MergeResult:
+        last = self._last_commit(ref)
+        metrics = last.get("operationMetrics") or {}
+        return MergeResult(
+            version=int(last["version"]),
+            num_source_rows=int(metrics.get("numSourceRows", 0)),
+            num_target_rows_inserted=int(metrics.get("numTargetRowsInserted", 0)),
+            num_target_rows_updated=int(metrics.get("numTargetRowsUpdated", 0)),
+            num_target_rows_deleted=int(metrics.get("numTargetRowsDeleted", 0)),
+            num_target_rows_copied=int(metrics.get("numTargetRowsCopied", 0)),
+        )
+
     # -- maintenance ----------------------------------------------------------------------------------------
     def restore(self, ref: TableRef, version: int) -> RestoreResult:
-        row = self._table(ref).restoreToVersion(version).first().asDict()
+        if self._classic:
+            row = self._table(ref).restoreToVersion(version).first().asDict()
+        else:  # Spark Connect: Delta's RESTORE statement
+            if not self.exists(ref):
+                raise TableNotFoundError(ref.name, ref.path)
+            restored = self.spark.sql(f"RESTORE TABLE {self._sql_name(ref)} TO VERSION AS OF {int(version)}").first()
+            row = restored.asDict() if restored is not None else {}
         return RestoreResult(
             version=self._latest_version(ref),
             restored_version=version,
@@ -352,8 +389,14 @@ class DeltaSparkEngine(Engine):
         before = self._latest_version(ref)
         settings = {"spark.databricks.delta.optimize.maxFileSize": str(target_size)} if target_size else {}
         with scoped_conf(self.spark, **settings):
-            opt = self._table(ref).optimize()
-            out = opt.executeZOrderBy(*z_order_by) if z_order_by else opt.executeCompaction()
+            if self._classic:
+                opt = self._table(ref).optimize()
+                out = opt.executeZOrderBy(*z_order_by) if z_order_by else opt.executeCompaction()
+            else:  # Spark Connect: Delta's OPTIMIZE statement
+                if not self.exists(ref):
+                    raise TableNotFoundError(ref.name, ref.path)
+                zorder = f" ZORDER BY ({', '.join(_q(c) for c in z_order_by)})" if z_order_by else ""
+                out = self.spark.sql(f"OPTIMIZE {self._sql_name(ref)}{zorder}")
         metrics = out.first().asDict(recursive=True).get("metrics") or {}
         after = self._latest_version(ref)
         return OptimizeResult(

@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import table_ops
 import training_sets
 from worker_env import worker_env
 
 from feature_store import FeatureStoreClient
+from lakehouse import Lakehouse
 
 pytestmark = pytest.mark.slow
 CLIENT = Path(__file__).with_name("connect_client.py")
@@ -27,7 +29,7 @@ def test_training_sets_over_spark_connect_equal_the_classic_session(connect_serv
 
     output = tmp_path / "connect.json"
     done = subprocess.run(
-        [sys.executable, str(CLIENT), connect_server.url, str(root), str(output)],
+        [sys.executable, str(CLIENT), connect_server.url, str(root), str(output), str(tmp_path / "ops-connect")],
         cwd=tmp_path,
         env=worker_env(),
         capture_output=True,
@@ -41,3 +43,10 @@ def test_training_sets_over_spark_connect_equal_the_classic_session(connect_serv
     assert report["session"] == "pyspark.sql.connect.session"
     assert report["engine"] == "delta-spark"
     assert report["results"] == json.loads(json.dumps(classic))
+
+    # MERGE, OPTIMIZE ... ZORDER BY and RESTORE through Connect (SQL statements) equal the classic DeltaTable API
+    ops_classic = json.loads(json.dumps(table_ops.run(Lakehouse(str(tmp_path / "ops-classic"), spark=spark), spark)))
+    assert ops_classic["merge"][:2] == [1, 2] and ops_classic["delete"][0] == 1
+    assert ops_classic["after_restore"] == ops_classic["version_1"] != ops_classic["after_optimize"]
+    assert ops_classic["operations"][0] == "RESTORE" and "OPTIMIZE" in ops_classic["operations"]
+    assert report["table_ops"] == ops_classic
