@@ -75,15 +75,7 @@ TABLES: dict[str, tuple[pa.Schema, str]] = {
         "SQL store does)",
     ),
     "mlflow.latest_metrics": (
-        pa.schema(
-            [
-                ("run_id", STRING),
-                ("key", STRING),
-                ("value", DOUBLE),
-                ("timestamp", LONG),
-                ("step", LONG),
-            ]
-        ),
+        pa.schema([("run_id", STRING), ("key", STRING), ("value", DOUBLE), ("timestamp", LONG), ("step", LONG)]),
         "MLflow latest metric values, one row per (run_id, key): the greatest (step, timestamp, value), as MLflow's "
         "SQL store keeps them; derived from mlflow.metrics up to the version in its txn action",
     ),
