@@ -79,6 +79,9 @@ AUTO_COMPACT_PROPERTY = "delta.autoOptimize.autoCompact"
 """Delta's table property for automatic compaction; "false" turns the store's compaction off for the table."""
 RECENT_FILES = 64
 """A cold table remembers the rows of this many files it wrote itself (what `rows_added_since` reads first)."""
+CLEANUP_EVERY_MS = 10 * 60 * 1000
+"""Log cleanup (a listing of `_delta_log`, which holds every commit of the retention period) runs at a checkpoint
+at most this often per table and process; Delta asks for it at checkpoints, never for it at every one."""
 TRUNCATION_PROBE_SECONDS = 1.0
 """How often an idle snapshot checks whether log cleanup removed the commits it would need next."""
 
@@ -118,6 +121,7 @@ class LeanTable:
         self.log_dir = _storage.join(self.path, "_delta_log")
         self._columns = self.schema.names
         self._probed = 0.0
+        self._cleaned_ms = -CLEANUP_EVERY_MS
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -612,7 +616,10 @@ class LeanTable:
     def _checkpoint_and_clean_up(self) -> None:
         try:
             self.write_checkpoint()
-            self.clean_up_expired_logs()
+            now = self._now_ms()
+            if now - self._cleaned_ms >= CLEANUP_EVERY_MS or now < self._cleaned_ms:
+                self._cleaned_ms = now
+                self.clean_up_expired_logs()
         except (OSError, ValueError, pa.ArrowException) as exc:
             _log.warning(
                 "table %r: checkpoint/log cleanup at version %d failed (the commit stands): %s",

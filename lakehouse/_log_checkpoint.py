@@ -280,51 +280,65 @@ def write_checkpoint(
         },
     ]
     rows.extend({"txn": dict(t)} for t in txns)
-    n_adds = 0
-    for a in adds:
-        n_adds += 1
-        rows.append(
-            {
-                "add": {
-                    "path": a["path"],
-                    "partitionValues": _items(a.get("partitionValues")),
-                    "size": a.get("size"),
-                    "modificationTime": a.get("modificationTime"),
-                    "dataChange": False,
-                    "stats": a.get("stats"),
-                    "tags": _items(a["tags"]) if a.get("tags") else None,
-                }
-            }
-        )
-    for r in tombstones:
-        rows.append(
-            {
-                "remove": {
-                    "path": r["path"],
-                    "deletionTimestamp": r.get("deletionTimestamp"),
-                    "dataChange": False,
-                    "extendedFileMetadata": r.get("extendedFileMetadata"),
-                    "partitionValues": _items(r.get("partitionValues")),
-                    "size": r.get("size"),
-                    "tags": _items(r["tags"]) if r.get("tags") else None,
-                }
-            }
-        )
-    table = pa.Table.from_pylist(
+    head = pa.Table.from_pylist(
         [{"txn": None, "add": None, "remove": None, "metaData": None, "protocol": None, **r} for r in rows],
         schema=CHECKPOINT_SCHEMA,
     )
+    # Adds and tombstones (tens of thousands on a busy table) are built column by column, not as nested dicts.
+    adds = list(adds)
+    removes = list(tombstones)
+    blocks = [head]
+    if adds:
+        blocks.append(
+            _block(
+                "add",
+                len(adds),
+                path=[a["path"] for a in adds],
+                partitionValues=[_items(a.get("partitionValues")) for a in adds],
+                size=[a.get("size") for a in adds],
+                modificationTime=[a.get("modificationTime") for a in adds],
+                dataChange=[False] * len(adds),
+                stats=[a.get("stats") for a in adds],
+                tags=[_items(a["tags"]) if a.get("tags") else None for a in adds],
+            )
+        )
+    if removes:
+        blocks.append(
+            _block(
+                "remove",
+                len(removes),
+                path=[r["path"] for r in removes],
+                deletionTimestamp=[r.get("deletionTimestamp") for r in removes],
+                dataChange=[False] * len(removes),
+                extendedFileMetadata=[r.get("extendedFileMetadata") for r in removes],
+                partitionValues=[_items(r.get("partitionValues")) for r in removes],
+                size=[r.get("size") for r in removes],
+                tags=[_items(r["tags"]) if r.get("tags") else None for r in removes],
+            )
+        )
+    table = pa.concat_tables(blocks)
+    n_adds = len(adds)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     data = sink.getvalue().to_pybytes()
     _storage.replace(_storage.join(log_dir, f"{version:020d}.checkpoint.parquet"), data)
-    last = {"version": version, "size": len(rows), "sizeInBytes": len(data), "numOfAddFiles": n_adds}
+    last = {"version": version, "size": table.num_rows, "sizeInBytes": len(data), "numOfAddFiles": n_adds}
     _storage.replace(_storage.join(log_dir, "_last_checkpoint"), json.dumps(last).encode())
-    return len(rows)
+    return int(table.num_rows)
+
+
+def _block(kind: str, n: int, **columns: list[Any]) -> pa.Table:
+    """`n` checkpoint rows holding only a `kind` action ("add" or "remove"), from its fields' value lists."""
+    struct = CHECKPOINT_SCHEMA.field(kind).type
+    fields = [struct.field(i) for i in range(struct.num_fields)]
+    action = pa.StructArray.from_arrays([pa.array(columns[f.name], type=f.type) for f in fields], fields=fields)
+    return pa.Table.from_arrays(
+        [action if f.name == kind else pa.nulls(n, f.type) for f in CHECKPOINT_SCHEMA], schema=CHECKPOINT_SCHEMA
+    )
 
 
 def _items(value: Any) -> list[tuple[str, Any]]:
-    return list(_dict(value).items())
+    return list(_dict(value).items()) if value else []
 
 
 # -- log retention --------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from lakehouse._log import AUTO_COMPACT_PROPERTY, COMPACT_AFTER_FILES, CommitConflict, LeanTable
+from lakehouse._log import AUTO_COMPACT_PROPERTY, CLEANUP_EVERY_MS, COMPACT_AFTER_FILES, CommitConflict, LeanTable
 from lakehouse._log_checkpoint import cleanup_expired_logs, parse_interval
 from lakehouse._retry import RetryPolicy, retry_on_conflict
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
@@ -383,7 +383,7 @@ def _age(path, names, seconds: float) -> None:
 
 
 def test_expired_logs_go_and_every_remaining_version_reads_the_same(tmp_path):
-    """Versions 0-24 are 3 days old, 25-40 new, retention 1 day, checkpoints every 10 versions.
+    """Versions 0-24 are 3 days old, 25-50 new, retention 1 day, checkpoints every 10 versions.
 
     The newest checkpoint at or before the cut-off is 20: everything below it goes, and versions 25-29
     (young) stay reconstructable from checkpoint 20, which a cleanup up to checkpoint 30 would have broken.
@@ -394,18 +394,25 @@ def test_expired_logs_go_and_every_remaining_version_reads_the_same(tmp_path):
         t.commit([[_row(v)]])
         expected[v] = expected[v - 1] + [v]
     _age(tmp_path, [n for n in _log_files(tmp_path) if n[:20].isdigit() and int(n[:20]) <= 24], 3 * DAY)
-    for v in range(36, 41):  # the checkpoint at 40 triggers the cleanup
+    for v in range(36, 40):
+        t.commit([[_row(v)]])
+        expected[v] = expected[v - 1] + [v]
+    t.commit([[_row(40)]])  # the checkpoint at 40 skips the cleanup: the last one (at 10) is under 10 minutes old
+    expected[40] = expected[39] + [40]
+    assert "00000000000000000000.json" in _log_files(tmp_path)
+    t.clock = lambda: time.time() + CLEANUP_EVERY_MS / 1000  # 10 minutes later, as the table's clock says
+    for v in range(41, 51):  # the checkpoint at 50 triggers the cleanup
         t.commit([[_row(v)]])
         expected[v] = expected[v - 1] + [v]
 
     left = _log_files(tmp_path)
-    assert [n for n in left if n.endswith(".json")] == [f"{v:020d}.json" for v in range(20, 41)]
-    assert [n for n in left if ".checkpoint" in n] == [f"{v:020d}.checkpoint.parquet" for v in (20, 30, 40)]
-    for v in range(20, 41):
+    assert [n for n in left if n.endswith(".json")] == [f"{v:020d}.json" for v in range(20, 51)]
+    assert [n for n in left if ".checkpoint" in n] == [f"{v:020d}.checkpoint.parquet" for v in (20, 30, 40, 50)]
+    for v in range(20, 51):
         assert _ids_via_deltalake(tmp_path, version=v) == expected[v], v
     cold = LeanTable(path=str(tmp_path), name="t", schema=SCHEMA)
     cold.refresh()
-    assert sorted(r["id"] for f in cold.files.values() for r in f.rows) == expected[40]
+    assert sorted(r["id"] for f in cold.files.values() for r in f.rows or ()) == expected[50]
 
 
 def test_nothing_expires_without_an_old_enough_checkpoint_or_when_cleanup_is_off(tmp_path):
@@ -549,3 +556,15 @@ def test_commit_times_of_some_versions_are_those_of_the_full_listing(tmp_path):
     assert [v for v, _ in every] == [0, 1, 2, 3, 4]
     # only the versions asked, each timed as in the full listing; a version without a commit file is left out
     assert commit_times(log_dir, versions=[3, 1, 99]) == [e for e in every if e[0] in (1, 3)]
+
+
+def test_rows_read_share_one_string_object_per_distinct_value(tmp_path):
+    from lakehouse._log_files import SHARED_STRINGS_FROM_ROWS, read_rows
+
+    n = SHARED_STRINGS_FROM_ROWS * 3
+    table = pa.table({"id": list(range(n)), "name": [None if i % 7 == 0 else f"run-{i % 5}" for i in range(n)]})
+    pq.write_table(table, tmp_path / "f.parquet", row_group_size=n // 2)  # two chunks: one dictionary for both
+    rows = read_rows(str(tmp_path / "f.parquet"), ["id", "name", "absent"])
+    assert rows == [{**r, "absent": None} for r in table.to_pylist()]
+    names = [r["name"] for r in rows if r["name"] == "run-1"]
+    assert len(names) > 1 and all(s is names[0] for s in names[1:])
