@@ -69,6 +69,7 @@ def search_runs_page(
     if max_results is not None and (max_results < 1 or max_results > SEARCH_MAX_RESULTS_THRESHOLD):
         check_max_results(max_results)
     stages = set(LifecycleStage.view_type_to_stages(run_view_type))
+    equal_to = _equality_clauses(filter_string)
     with store._lock:
         store._sync()
         exp_ids = [str(_parse_experiment_id(e)) for e in experiment_ids]
@@ -76,7 +77,7 @@ def search_runs_page(
             to_run(store, row["run_id"])
             for e in exp_ids
             for row in store._t.runs_by_experiment.rows(e)
-            if row["lifecycle_stage"] in stages
+            if row["lifecycle_stage"] in stages and _may_match(store, row["run_id"], equal_to)
         ]
     filtered = SearchUtils.filter(runs, filter_string)
     ordered = SearchUtils.sort(filtered, order_by)
@@ -107,3 +108,27 @@ def search_logged_models(
     ordered = SearchLoggedModelsUtils.sort(filtered, order_by)
     page, token = SearchLoggedModelsUtils.paginate(ordered, page_token, max_results)
     return PagedList(page, token)
+
+
+def _equality_clauses(filter_string: str | None) -> list[tuple[str, str, str]]:
+    """The filter's `params.<key> = '<value>'` and `tags.<key> = '<value>'` clauses as (kind, key, value).
+
+    MLflow's run filter is a conjunction, so a run failing one of these cannot match: such runs are left out
+    before a `Run` is built for them. The whole filter is still applied by MLflow's own `SearchUtils.filter`,
+    which also raises its errors for a malformed filter (parsing here raises the same).
+    """
+    if not filter_string:
+        return []
+    return [
+        (c["type"], c["key"], c["value"])
+        for c in SearchUtils.parse_search_filter(filter_string)
+        if c.get("type") in ("parameter", "tag") and c.get("comparator") == "=" and isinstance(c.get("value"), str)
+    ]
+
+
+def _may_match(store: StoreState, run_id: str, equal_to: list[tuple[str, str, str]]) -> bool:
+    for kind, key, value in equal_to:
+        hit = (store._t.params if kind == "parameter" else store._t.tags).get(run_id, key)
+        if hit is None or hit.row["value"] != value:
+            return False
+    return True

@@ -184,6 +184,9 @@ def test_fluent_flow_nested_runs_and_search_runs(backends):
         for f in [
             "metrics.acc > 0.25",
             "params.depth = '1'",
+            "params.depth = '1' AND tags.family = 'odd'",
+            "params.nope = '1'",
+            "tags.mlflow.runName = 'run-2'",
             "tags.family = 'odd' AND metrics.loss < 0.8",
             "attributes.run_name LIKE 'run-%'",
             "attributes.run_name ILIKE 'RUN-1%'",
