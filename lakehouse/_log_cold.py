@@ -138,18 +138,16 @@ class ColdReader:
         self._lock = threading.Lock()
         self._footers: OrderedDict[str, pq.FileMetaData] = OrderedDict()
         self._groups: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
+        self._bounds: dict[tuple[str, str], list[tuple[Any, Any] | None]] = {}
         self._cached_rows = 0
         self.cache_rows = cache_rows
         self.footer_files = footer_files
 
     def rows_where(self, path: str, columns: list[str], column: str, value: Any) -> list[Row]:
         """The rows of the Parquet file at `path` whose `column` equals `value`, as dicts of `columns`."""
-        meta = self._footer(path)
-        ci = meta.schema.to_arrow_schema().get_field_index(column)
         parts = []
-        for i in range(meta.num_row_groups):
-            st = meta.row_group(i).column(ci).statistics if ci >= 0 else None
-            if st is not None and st.has_min_max and not (st.min <= value <= st.max):
+        for i, bounds in enumerate(self._ranges(path, column)):
+            if bounds is not None and not (bounds[0] <= value <= bounds[1]):
                 continue
             group = self._group(path, i)
             parts.append(group.filter(pc.equal(group.column(column), value)))
@@ -167,8 +165,27 @@ class ColdReader:
         with self._lock:
             for p in gone:
                 self._footers.pop(p, None)
-            for key in [k for k in self._groups if k[0] in gone]:
-                self._cached_rows -= self._groups.pop(key).num_rows
+            for bounds in [k for k in self._bounds if k[0] in gone]:
+                del self._bounds[bounds]
+            for group in [k for k in self._groups if k[0] in gone]:
+                self._cached_rows -= self._groups.pop(group).num_rows
+
+    def _ranges(self, path: str, column: str) -> list[tuple[Any, Any] | None]:
+        """(min, max) of `column` per row group of the file (None: unknown), from its footer, computed once."""
+        key = (path, column)
+        with self._lock:
+            ranges = self._bounds.get(key)
+        if ranges is not None:
+            return ranges
+        meta = self._footer(path)
+        ci = meta.schema.to_arrow_schema().get_field_index(column)
+        ranges = []
+        for i in range(meta.num_row_groups):
+            st = meta.row_group(i).column(ci).statistics if ci >= 0 else None
+            ranges.append((st.min, st.max) if st is not None and st.has_min_max else None)
+        with self._lock:
+            self._bounds[key] = ranges
+        return ranges
 
     def _footer(self, path: str) -> pq.FileMetaData:
         with self._lock:
@@ -180,7 +197,9 @@ class ColdReader:
         with self._lock:
             self._footers[path] = meta
             while len(self._footers) > self.footer_files:
-                self._footers.popitem(last=False)
+                evicted, _ = self._footers.popitem(last=False)
+                for key in [k for k in self._bounds if k[0] == evicted]:
+                    del self._bounds[key]
         return meta
 
     def _group(self, path: str, i: int) -> pa.Table:
