@@ -209,7 +209,7 @@ class ColdReader:
             if group is not None:
                 self._groups.move_to_end(key)
                 return group
-        group = pq.ParquetFile(_open(path)).read_row_group(i)
+        group = pq.ParquetFile(_open(path), metadata=self._footer(path)).read_row_group(i)  # no second footer read
         with self._lock:
             if key not in self._groups:
                 self._groups[key] = group
