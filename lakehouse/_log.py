@@ -52,7 +52,8 @@ from ._log_checkpoint import (
     LOG_RETENTION,
     cleanup_expired_logs,
     find_checkpoint,
-    read_checkpoint,
+    read_checkpoint_parts,
+    removes_as_dicts,
     retention_ms,
     write_checkpoint,
 )
@@ -127,13 +128,30 @@ class LeanTable:
     def _reset_state(self) -> None:
         self.version = -1
         self.files: dict[str, DataFile] = {}
-        self.tombstones: dict[str, dict[str, Any]] = {}
+        self._tombstones: dict[str, dict[str, Any]] = {}
+        self._ckpt_removes: list[pa.Array] = []  # the loaded checkpoint's tombstones, still in Arrow
+        self._readded: set[str] = set()  # files added again since that checkpoint
         self.txns: dict[str, dict[str, Any]] = {}
         self.protocol: dict[str, Any] | None = None
         self.metadata: dict[str, Any] | None = None
         self._writable: bool = False
         self._stats: dict[str, dict[str, Any]] = {}
         self._recent: OrderedDict[str, list[Row]] = OrderedDict()
+
+    @property
+    def tombstones(self) -> dict[str, dict[str, Any]]:
+        """The snapshot's removed files (path -> `remove` action): what a checkpoint must carry until they
+        expire. Those of a loaded checkpoint are turned into dicts only here, when first asked for (by the next
+        checkpoint a writer makes), so a reader never pays for a week of tombstones."""
+        if self._ckpt_removes:
+            merged: dict[str, dict[str, Any]] = {}
+            for r in removes_as_dicts(self._ckpt_removes):
+                rel = file_key(r["path"])
+                if rel not in self._readded:
+                    merged[rel] = {**r, "path": rel}
+            merged.update(self._tombstones)
+            self._tombstones, self._ckpt_removes, self._readded = merged, [], set()
+        return self._tombstones
 
     # -- creation ---------------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -204,9 +222,10 @@ class LeanTable:
         ref = find_checkpoint(self.log_dir, self.name)
         if ref is None:
             return
-        actions = read_checkpoint(self.log_dir, self.name, ref)
+        actions, removes = read_checkpoint_parts(self.log_dir, self.name, ref)
         self.version = ref.version - 1
         self._apply(ref.version, actions, local_rows=None)
+        self._ckpt_removes = removes
 
     def _log_moved_past(self, missing: int) -> bool:
         """Whether commit `missing` is absent because log cleanup removed it (a checkpoint covers it).
@@ -248,7 +267,7 @@ class LeanTable:
                 remove = action["remove"]
                 rel = file_key(remove["path"])
                 entry = self.files.pop(rel, None)
-                self.tombstones[rel] = (
+                self._tombstones[rel] = (
                     {**remove, "path": rel}
                     if entry is None
                     else {
@@ -275,7 +294,7 @@ class LeanTable:
                 rows = local_rows.get(rel) if local_rows else None
                 if not self.keep_rows:
                     self.files[rel] = DataFile(None, {**add, "path": rel})
-                    self.tombstones.pop(rel, None)
+                    self._untombstone(rel)
                     self._stats[rel] = json.loads(add["stats"]) if add.get("stats") else {}
                     if rows is not None and add.get("dataChange", True):
                         self._remember(rel, rows)
@@ -283,7 +302,7 @@ class LeanTable:
                 if rows is None:
                     rows = read_rows(_storage.join(self.path, rel), self._columns)
                 self.files[rel] = DataFile(rows, {**add, "path": rel})
-                self.tombstones.pop(rel, None)
+                self._untombstone(rel)
                 for row in rows:
                     for ix in self.indexes:
                         ix.add(row, rel)
@@ -579,6 +598,11 @@ class LeanTable:
         merged = (merge_sorted(self.path, g, self.schema, column) for g in groups)  # one group in memory at a time
         self.commit(merged, stale, operation="OPTIMIZE", data_change=False)
         return len(stale)
+
+    def _untombstone(self, rel: str) -> None:
+        self._tombstones.pop(rel, None)
+        if self._ckpt_removes:
+            self._readded.add(rel)
 
     def _remember(self, rel: str, rows: list[Row]) -> None:
         self._recent[rel] = rows

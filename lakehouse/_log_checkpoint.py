@@ -115,7 +115,16 @@ def find_checkpoint(log_dir: str, table: str) -> CheckpointRef | None:
 
 def read_checkpoint(log_dir: str, table: str, ref: CheckpointRef) -> list[dict[str, Any]]:
     """The actions of a checkpoint (protocol, metaData, txn, add, remove), maps turned back into dicts."""
+    actions, removes = read_checkpoint_parts(log_dir, table, ref)
+    return actions + [{"remove": r} for r in removes_as_dicts(removes)]
+
+
+def read_checkpoint_parts(log_dir: str, table: str, ref: CheckpointRef) -> tuple[list[dict[str, Any]], list[pa.Array]]:
+    """A checkpoint's protocol, metaData, txn and add actions as dicts, and its tombstones (`remove`) left in Arrow:
+    a busy table's checkpoint holds a week of them, which only a writer's next checkpoint needs
+    (`removes_as_dicts`)."""
     actions: list[dict[str, Any]] = []
+    removes: list[pa.Array] = []
     for name in ref.files:
         data = pq.read_table(pa.BufferReader(_storage.read(_storage.join(log_dir, name))))
         cols = set(data.column_names)
@@ -123,12 +132,20 @@ def read_checkpoint(log_dir: str, table: str, ref: CheckpointRef) -> list[dict[s
             raise UnsupportedTableFeatureError(
                 table, "v2Checkpoint", "read", f"checkpoint {name} refers to sidecar files"
             )
-        for kind in ("protocol", "metaData", "txn", "add", "remove"):
+        for kind in ("protocol", "metaData", "txn", "add"):
             if kind in cols:
                 actions.extend(
                     {kind: _from_checkpoint(kind, item)} for item in data.column(kind).to_pylist() if item is not None
                 )
-    return actions
+        if "remove" in cols:
+            column = data.column("remove")
+            removes.extend(c.filter(c.is_valid()) for c in column.chunks if c.null_count < len(c))
+    return actions, removes
+
+
+def removes_as_dicts(removes: Iterable[pa.Array]) -> list[dict[str, Any]]:
+    """The `remove` actions of `read_checkpoint_parts`, maps turned back into dicts."""
+    return [_from_checkpoint("remove", item) for array in removes for item in array.to_pylist()]
 
 
 def _checkpoint_files(version: int, parts: int) -> tuple[str, ...]:

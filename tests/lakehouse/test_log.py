@@ -375,6 +375,35 @@ def test_a_cold_snapshot_keeps_the_tombstones_of_the_checkpoint(tmp_path):
     assert sorted(cold.tombstones) == compacted
 
 
+def test_a_cold_snapshot_reads_checkpoint_tombstones_only_for_its_next_checkpoint(tmp_path):
+    t = _table(tmp_path, **{"delta.checkpointInterval": "5"})
+    compacted = _compact_then_checkpoint(t)
+    cold = LeanTable(path=str(tmp_path), name="t", schema=SCHEMA, configuration={"delta.checkpointInterval": "5"})
+    cold.refresh()
+    assert cold._ckpt_removes and cold._tombstones == {}, "a reader keeps the checkpoint's tombstones in Arrow"
+    # another engine restores one compacted file (re-adds it) and removes the file of version 5
+    (restored, *rest) = compacted
+    newest = next(
+        rel
+        for rel in cold.files
+        if rel not in compacted and json.loads(cold.files[rel].add["stats"])["numRecords"] == 1
+    )
+    size = os.path.getsize(os.path.join(tmp_path, restored))
+    _append_commit(
+        tmp_path,
+        {"commitInfo": {"operation": "RESTORE"}},
+        {"add": {"path": restored, "partitionValues": {}, "size": size, "modificationTime": 1, "dataChange": True}},
+        {"remove": {"path": newest, "deletionTimestamp": int(time.time() * 1000), "dataChange": True}},
+    )
+    cold.refresh()
+    cold.write_checkpoint()
+    ckpt = pq.read_table(os.path.join(tmp_path, "_delta_log", f"{6:020d}.checkpoint.parquet"))
+    removes = sorted(r["path"] for r in ckpt.column("remove").to_pylist() if r is not None)
+    adds = sorted(r["path"] for r in ckpt.column("add").to_pylist() if r is not None)
+    assert removes == sorted([*rest, newest]) and restored in adds
+    assert sorted(cold.tombstones) == removes
+
+
 # -- log retention -----------------------------------------------------------------------------------------------
 def _age(path, names, seconds: float) -> None:
     then = time.time() - seconds
