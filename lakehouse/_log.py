@@ -518,7 +518,7 @@ class LeanTable:
         files = plan_merge(self._file_rows(), COMPACT_AFTER_FILES)
         if not files:
             return False
-        merged = merge_sorted(self.path, files, self.schema, self.cluster_by or self._columns[0])
+        merged = merge_sorted(self.path, files, self.schema, self.cluster_by or self._columns[0], self._recent)
         try:
             self.commit([merged], files, operation="OPTIMIZE", data_change=False)
         except CommitConflict:

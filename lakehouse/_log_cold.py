@@ -249,10 +249,21 @@ def plan_merge(sizes: Mapping[str, int], small_files_to_merge: int) -> list[str]
     return None
 
 
-def merge_sorted(table_path: str, files: Sequence[str], schema: pa.Schema, column: str) -> pa.Table:
-    """The rows of `files` as one Arrow table of `schema`, sorted by `column` (nulls last), never as Python rows."""
+def merge_sorted(
+    table_path: str,
+    files: Sequence[str],
+    schema: pa.Schema,
+    column: str,
+    known: Mapping[str, list[Row]] | None = None,
+) -> pa.Table:
+    """The rows of `files` as one Arrow table of `schema`, sorted by `column` (nulls last). A file whose rows the
+    caller still holds (`known`: the small files it wrote itself) is not read again."""
     parts = []
     for rel in files:
+        rows = known.get(rel) if known else None
+        if rows is not None:
+            parts.append(pa.Table.from_pylist(rows, schema=schema))
+            continue
         t = pq.read_table(_open(_storage.join(table_path, rel)))
         missing = [f for f in schema if f.name not in t.column_names]
         for f in missing:

@@ -35,6 +35,9 @@ WATERMARK = "lakehouse-ml:mlflow.metrics"
 """The `txn` appId of `latest_metrics` commits: its version is the `mlflow.metrics` version folded in."""
 LATEST_COLUMNS = ("run_id", "key", "value", "timestamp", "step")
 MIGRATION_ATTEMPTS = 20
+FOLD_EVERY = 16
+"""A writer folds the history into `latest_metrics` once this many history commits are unfolded: one commit per
+FOLD_EVERY metric writes instead of one per write, while every reader folds the (at most ~FOLD_EVERY) rest."""
 
 
 def order(row: Row) -> tuple:
@@ -83,20 +86,31 @@ class LatestMetrics:
         return hit.row if row is None or order(hit.row) >= order(row) else row
 
     def sync(self) -> None:
-        """Recompute the history not yet folded (after both tables were refreshed)."""
+        """Bring the unfolded history up to date (after both tables were refreshed): only the commits made since
+        the last sync are read while the watermark stays; a new watermark starts over from it."""
         history = self.t.tables[HISTORY]
         at = (self.watermark(), history.version)
         if at == self._pending_at:
             return
-        rows = history.rows_added_since(at[0]) if at[0] < at[1] else []
+        incremental = at[0] == self._pending_at[0] and at[1] > self._pending_at[1]
+        since = self._pending_at[1] if incremental else at[0]
+        rows = history.rows_added_since(since) if since < at[1] else []
         if rows is None:  # the unfolded commits were cleaned up: fold the whole history instead
-            rows = self._all_latest_rows()
-        pending: dict[str, dict[str, Row]] = {}
+            rows, incremental = self._all_latest_rows(), False
+        pending: dict[str, dict[str, Row]] = {k: dict(v) for k, v in self.pending.items()} if incremental else {}
+        changed = set() if incremental else set(self.pending)
         for (run_id, key), row in fold(rows).items():
-            pending.setdefault(run_id, {})[key] = row
-        for run_id in set(self.pending) | set(pending):
+            cur = pending.setdefault(run_id, {}).get(key)
+            if cur is None or order(row) > order(cur):
+                pending[run_id][key] = row
+            changed.add(run_id)
+        for run_id in changed:
             self.on_run_change(run_id)
         self.pending, self._pending_at = pending, at
+
+    def lag(self) -> int:
+        """History commits not yet folded into `latest_metrics`."""
+        return self.t.tables[HISTORY].version - self.watermark()
 
     def fold_in(self) -> None:
         """Commit the unfolded history to `latest_metrics` with the new watermark (nothing when none)."""

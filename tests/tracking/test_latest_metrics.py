@@ -19,10 +19,12 @@ from mlflow.entities import Metric
 
 from lakehouse import LeanTable
 from tracking import TABLES, LakehouseTrackingStore
+from tracking._latest import FOLD_EVERY
 
 
-def _rows(path) -> list[dict]:
-    return [r for f in DeltaTable(str(path)).file_uris() for r in pq.read_table(f).to_pylist()]
+def _rows(path, version: int | None = None) -> list[dict]:
+    dt = DeltaTable(str(path)) if version is None else DeltaTable(str(path), version=version)
+    return [r for f in dt.file_uris() for r in pq.read_table(f).to_pylist()]
 
 
 def _point(r: dict) -> tuple:
@@ -93,8 +95,11 @@ def test_history_is_cold_and_reads_agree_with_the_points_and_sqlite(tmp_path, la
     # the tables as deltalake reads them: every point once; one latest row per (run, key)
     lake = tmp_path / "lake" / "mlflow"
     assert sorted(map(_point, _rows(lake / "metrics"))) == sorted(map(_point, points))
+    # latest_metrics is the latest of the history as of its watermark, which lags by fewer than FOLD_EVERY commits
+    watermark = store._t.latest_metrics.watermark()
+    assert 0 <= store._t.tables["mlflow.metrics"].version - watermark < FOLD_EVERY
     latest = {(r["run_id"], r["key"]): (r["value"], r["timestamp"], r["step"]) for r in _rows(lake / "latest_metrics")}
-    assert latest == _latest_oracle(points)
+    assert latest == _latest_oracle(_rows(lake / "metrics", version=watermark))
     # the same calls on MLflow's sqlite store: the same latest values and histories, run by run
     sq_ids, _ = _fill(sqlite_uri, 25)
     lake_client, sq_client = MlflowClient(lake_uri), MlflowClient(sqlite_uri)
@@ -105,7 +110,8 @@ def test_history_is_cold_and_reads_agree_with_the_points_and_sqlite(tmp_path, la
 _CRASH_AFTER_HISTORY = """
 import os, signal, sys
 from mlflow import MlflowClient
-from tracking import _latest
+from tracking import _latest, _store_run_data
+_store_run_data.FOLD_EVERY = 1  # this writer folds right after its history commit, and is killed right there
 _latest.LatestMetrics.fold_in = lambda self: os.kill(os.getpid(), signal.SIGKILL)
 MlflowClient(sys.argv[1]).log_metric(sys.argv[2], "loss", 42.0, timestamp=9, step=99)
 """
@@ -121,16 +127,20 @@ def test_a_kill_between_history_and_latest_commits_hides_nothing(tmp_path, lake_
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     lake = tmp_path / "lake" / "mlflow"
     assert 42.0 not in [r["value"] for r in _rows(lake / "latest_metrics")], "the kill came before the fold"
+    killed_at = DeltaTable(str(lake / "metrics")).version()
 
     fresh = MlflowClient(lake_uri)  # a new process's store: the unfolded history is part of what it shows
     assert {m.key: m.value for m in fresh.get_run(rid).data._metric_objs} == {"loss": 42.0}
     assert [m.value for m in fresh.get_metric_history(rid, "loss")] == [1.0, 42.0]
 
-    fresh.log_metric(other, "acc", 0.5, timestamp=1, step=0)  # the next writer folds what the killed one left
+    for step in range(FOLD_EVERY):  # later writers fold what the killed one left, with their own points
+        fresh.log_metric(other, "acc", 0.5, timestamp=1, step=step)
     store = LakehouseTrackingStore(lake_uri)
-    assert store._t.latest_metrics.watermark() == store._t.tables["mlflow.metrics"].version
-    latest = {(r["run_id"], r["key"]): r["value"] for r in _rows(lake / "latest_metrics")}
-    assert latest == {(rid, "loss"): 42.0, (other, "acc"): 0.5}
+    watermark = store._t.latest_metrics.watermark()
+    assert watermark >= killed_at, "the killed writer's commit is folded in"
+    latest = {(r["run_id"], r["key"]): (r["value"], r["timestamp"], r["step"]) for r in _rows(lake / "latest_metrics")}
+    assert latest == _latest_oracle(_rows(lake / "metrics", version=watermark))
+    assert latest[(rid, "loss")] == (42.0, 9, 99)
 
 
 def test_a_lake_of_the_previous_layout_upgrades_in_place_losing_nothing(tmp_path, lake_uri):
