@@ -137,6 +137,7 @@ class LeanTable:
         self._writable: bool = False
         self._stats: dict[str, dict[str, Any]] = {}
         self._recent: OrderedDict[str, list[Row]] = OrderedDict()
+        self._added_at: OrderedDict[int, list[str]] = OrderedDict()  # version -> its dataChange adds (cold)
 
     @property
     def tombstones(self) -> dict[str, dict[str, Any]]:
@@ -224,7 +225,7 @@ class LeanTable:
             return
         actions, removes = read_checkpoint_parts(self.log_dir, self.name, ref)
         self.version = ref.version - 1
-        self._apply(ref.version, actions, local_rows=None)
+        self._apply(ref.version, actions, local_rows=None, checkpoint=True)
         self._ckpt_removes = removes
 
     def _log_moved_past(self, missing: int) -> bool:
@@ -251,7 +252,13 @@ class LeanTable:
         self._reset_state()
         self._load_checkpoint()
 
-    def _apply(self, version: int, actions: list[dict[str, Any]], local_rows: dict[str, list[Row]] | None) -> None:
+    def _apply(
+        self,
+        version: int,
+        actions: list[dict[str, Any]],
+        local_rows: dict[str, list[Row]] | None,
+        checkpoint: bool = False,
+    ) -> None:
         protocol, metadata = self.protocol, self.metadata
         for action in actions:
             if "protocol" in action:
@@ -261,6 +268,7 @@ class LeanTable:
         if protocol is not self.protocol or metadata is not self.metadata:
             check_readable(self.name, protocol, metadata)  # before any of its data files is read
             self.protocol, self.metadata, self._writable = protocol, metadata, False
+        added: list[str] = []
         # Removes before adds: a compaction or rewrite removes the old rows and adds them back in new files.
         for action in actions:
             if "remove" in action:
@@ -296,8 +304,10 @@ class LeanTable:
                     self.files[rel] = DataFile(None, {**add, "path": rel})
                     self._untombstone(rel)
                     self._stats[rel] = json.loads(add["stats"]) if add.get("stats") else {}
-                    if rows is not None and add.get("dataChange", True):
-                        self._remember(rel, rows)
+                    if add.get("dataChange", True):
+                        added.append(rel)
+                        if rows is not None:
+                            self._remember(rel, rows)
                     continue
                 if rows is None:
                     rows = read_rows(_storage.join(self.path, rel), self._columns)
@@ -310,6 +320,10 @@ class LeanTable:
                         self.on_change(row)
             elif "txn" in action:
                 self.txns[action["txn"]["appId"]] = action["txn"]
+        if not self.keep_rows and not checkpoint:
+            self._added_at[version] = added  # the commit's writes, for rows_added_since
+            while len(self._added_at) > 4 * RECENT_FILES:
+                self._added_at.popitem(last=False)
         self.version = version
 
     # -- writing ----------------------------------------------------------------------------------------
@@ -544,19 +558,20 @@ class LeanTable:
 
     def rows_added_since(self, version: int) -> list[Row] | None:
         """The rows that the commits after `version` up to this snapshot added (`dataChange` adds: writes, not
-        compactions), read from their commit files; None when a commit file or data file is gone (log cleanup
+        compactions), from the commits this snapshot applied or else their commit files; None when a commit file or data file is gone (log cleanup
         or VACUUM): the caller then rebuilds from the whole table."""
         out: list[Row] = []
         for v in range(version + 1, self.version + 1):
-            try:
-                data = _storage.read(_storage.join(self.log_dir, f"{v:020d}.json"))
-            except FileNotFoundError:
-                return None
-            for line in data.splitlines():
-                add = json.loads(line).get("add") if line.strip() else None
-                if not add or not add.get("dataChange", True):
-                    continue
-                rel = file_key(add["path"])
+            rels = self._added_at.get(v)
+            if rels is None:
+                try:
+                    data = _storage.read(_storage.join(self.log_dir, f"{v:020d}.json"))
+                except FileNotFoundError:
+                    return None
+                actions = [json.loads(line) for line in data.splitlines() if line.strip()]
+                adds = [a["add"] for a in actions if "add" in a]
+                rels = [file_key(a["path"]) for a in adds if a.get("dataChange", True)]
+            for rel in rels:
                 rows = self._recent.get(rel)
                 if rows is None:
                     try:
