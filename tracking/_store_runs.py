@@ -41,6 +41,8 @@ from ._store_values import epoch_millis, metric_entity
 if TYPE_CHECKING:
     from ._store_state import StoreState
 
+RUN_CACHE_SIZE = 5000
+"""At most this many `Run` objects are kept per store, least recently used first out."""
 RUN_TABLES = ["mlflow.runs", "mlflow.params", "mlflow.tags", "mlflow.metrics", "mlflow.latest_metrics", "mlflow.inputs"]
 
 
@@ -63,8 +65,9 @@ def active_run_row(store: StoreState, run_id: str) -> Row:
 
 def to_run(store: StoreState, run_id: str) -> Run:
     """The run as MLflow's `Run`, from the cache unless a row of the run changed since it was built."""
-    cached = store._run_cache.get(run_id)
+    cached = store._run_cache.pop(run_id, None)
     if cached is not None:
+        store._run_cache[run_id] = cached  # most recently used last
         return cached
     row = run_row(store, run_id)
     info = RunInfo(
@@ -105,6 +108,8 @@ def to_run(store: StoreState, run_id: str) -> Run:
         RunOutputs(model_outputs),
     )
     store._run_cache[run_id] = run
+    if len(store._run_cache) > RUN_CACHE_SIZE:  # a long-lived server's memory stays bounded
+        del store._run_cache[next(iter(store._run_cache))]
     return run
 
 
