@@ -57,7 +57,16 @@ from ._log_checkpoint import (
     retention_ms,
     write_checkpoint,
 )
-from ._log_cold import MAX_MERGE_ROWS, ROW_GROUP_ROWS, ColdReader, file_stats, may_hold, merge_sorted, plan_merge
+from ._log_cold import (
+    MAX_MERGE_ROWS,
+    ROW_GROUP_ROWS,
+    ColdReader,
+    file_stats,
+    may_hold,
+    merge_sorted,
+    plan_merge,
+    read_arrow,
+)
 from ._log_files import file_key, read_commit_info, read_rows
 from ._log_protocol import check_add, check_readable, check_writable
 from ._log_types import Change, CommitConflict, DataFile, Row, RowIndex, delta_schema_string
@@ -269,6 +278,7 @@ class LeanTable:
             check_readable(self.name, protocol, metadata)  # before any of its data files is read
             self.protocol, self.metadata, self._writable = protocol, metadata, False
         added: list[str] = []
+        gone: list[str] = []
         # Removes before adds: a compaction or rewrite removes the old rows and adds them back in new files.
         for action in actions:
             if "remove" in action:
@@ -287,7 +297,7 @@ class LeanTable:
                 )
                 if not self.keep_rows:
                     self._stats.pop(rel, None)
-                    _COLD.forget([_storage.join(self.path, rel)])
+                    gone.append(_storage.join(self.path, rel))
                 elif entry is not None:
                     for row in entry.rows or ():
                         for ix in self.indexes:
@@ -320,6 +330,8 @@ class LeanTable:
                         self.on_change(row)
             elif "txn" in action:
                 self.txns[action["txn"]["appId"]] = action["txn"]
+        if gone:
+            _COLD.forget(gone)
         if not self.keep_rows and not checkpoint:
             self._added_at[version] = added  # the commit's writes, for rows_added_since
             while len(self._added_at) > 4 * RECENT_FILES:
@@ -591,28 +603,49 @@ class LeanTable:
     def iter_arrow(self, columns: list[str]) -> Iterable[pa.Table]:
         """The live files' `columns`, one Arrow table per file (a scan that holds one file at a time)."""
         for rel in list(self.files):
-            yield merge_sorted(self.path, [rel], self.schema, self.cluster_by or self._columns[0]).select(columns)
+            yield read_arrow(self.path, rel, self.schema).select(columns)
+
+    def unclustered_files(self) -> list[str]:
+        """Live files whose Delta stats lack the clustering column (written before the table was clustered, or by
+        an engine that records no such statistics)."""
+        column = self.cluster_by or self._columns[0]
+        return [rel for rel in self.files if column not in ((self.file_stats(rel) or {}).get("nullCount") or {})]
 
     def recluster(self) -> int:
-        """Rewrite every file lacking statistics of the clustering column, sorted by it, in merges of at most
-        `MAX_MERGE_ROWS` rows (one `OPTIMIZE` commit, `dataChange=false`); returns the files rewritten. Raises
-        CommitConflict when another writer committed meanwhile (refresh and call again)."""
+        """Rewrite the `unclustered_files`, sorted by the clustering column, in merges of at most `MAX_MERGE_ROWS`
+        rows (one `OPTIMIZE` commit, `dataChange=false`, re-planned after every lost race like a write); returns
+        the files rewritten.
+
+        Raises:
+            ConcurrentModificationError: other writers kept winning until the retry policy's deadline.
+        """
         column = self.cluster_by or self._columns[0]
-        stale = [rel for rel in self.files if column not in ((self.file_stats(rel) or {}).get("nullCount") or {})]
-        if not stale:
-            return 0
-        sizes = self._file_rows()
-        groups: list[list[str]] = [[]]
-        total = 0
-        for rel in stale:
-            if groups[-1] and total + sizes[rel] > MAX_MERGE_ROWS:
-                groups.append([])
-                total = 0
-            groups[-1].append(rel)
-            total += sizes[rel]
-        merged = (merge_sorted(self.path, g, self.schema, column) for g in groups)  # one group in memory at a time
-        self.commit(merged, stale, operation="OPTIMIZE", data_change=False)
-        return len(stale)
+
+        def attempt() -> int:
+            self.refresh()
+            stale = self.unclustered_files()
+            if not stale:
+                return 0
+            sizes = self._file_rows()
+            groups: list[list[str]] = [[]]
+            total = 0
+            for rel in stale:
+                if groups[-1] and total + sizes[rel] > MAX_MERGE_ROWS:
+                    groups.append([])
+                    total = 0
+                groups[-1].append(rel)
+                total += sizes[rel]
+            merged = (merge_sorted(self.path, g, self.schema, column) for g in groups)  # one group in memory at a time
+            self.commit(merged, stale, operation="OPTIMIZE", data_change=False)
+            return len(stale)
+
+        return retry_on_conflict(
+            attempt,
+            table=self.name,
+            operation="optimize",
+            is_conflict=lambda exc: isinstance(exc, ConcurrentModificationError),
+            policy=self.retry_policy,
+        )
 
     def _untombstone(self, rel: str) -> None:
         self._tombstones.pop(rel, None)

@@ -113,12 +113,6 @@ def find_checkpoint(log_dir: str, table: str) -> CheckpointRef | None:
     return _newest_listed(log_dir, table)
 
 
-def read_checkpoint(log_dir: str, table: str, ref: CheckpointRef) -> list[dict[str, Any]]:
-    """The actions of a checkpoint (protocol, metaData, txn, add, remove), maps turned back into dicts."""
-    actions, removes = read_checkpoint_parts(log_dir, table, ref)
-    return actions + [{"remove": r} for r in removes_as_dicts(removes)]
-
-
 def read_checkpoint_parts(log_dir: str, table: str, ref: CheckpointRef) -> tuple[list[dict[str, Any]], list[pa.Array]]:
     """A checkpoint's protocol, metaData, txn and add actions as dicts, and its tombstones (`remove`) left in Arrow:
     a busy table's checkpoint holds a week of them, which only a writer's next checkpoint needs
@@ -303,36 +297,7 @@ def write_checkpoint(
     )
     # Adds and tombstones (tens of thousands on a busy table) are built column by column, not as nested dicts.
     adds = list(adds)
-    removes = list(tombstones)
-    blocks = [head]
-    if adds:
-        blocks.append(
-            _block(
-                "add",
-                len(adds),
-                path=[a["path"] for a in adds],
-                partitionValues=[_items(a.get("partitionValues")) for a in adds],
-                size=[a.get("size") for a in adds],
-                modificationTime=[a.get("modificationTime") for a in adds],
-                dataChange=[False] * len(adds),
-                stats=[a.get("stats") for a in adds],
-                tags=[_items(a["tags"]) if a.get("tags") else None for a in adds],
-            )
-        )
-    if removes:
-        blocks.append(
-            _block(
-                "remove",
-                len(removes),
-                path=[r["path"] for r in removes],
-                deletionTimestamp=[r.get("deletionTimestamp") for r in removes],
-                dataChange=[False] * len(removes),
-                extendedFileMetadata=[r.get("extendedFileMetadata") for r in removes],
-                partitionValues=[_items(r.get("partitionValues")) for r in removes],
-                size=[r.get("size") for r in removes],
-                tags=[_items(r["tags"]) if r.get("tags") else None for r in removes],
-            )
-        )
+    blocks = [head, _block("add", adds), _block("remove", list(tombstones))]
     table = pa.concat_tables(blocks)
     n_adds = len(adds)
     sink = pa.BufferOutputStream()
@@ -344,13 +309,25 @@ def write_checkpoint(
     return int(table.num_rows)
 
 
-def _block(kind: str, n: int, **columns: list[Any]) -> pa.Table:
-    """`n` checkpoint rows holding only a `kind` action ("add" or "remove"), from its fields' value lists."""
+def _block(kind: str, actions: list[Mapping[str, Any]]) -> pa.Table:
+    """Checkpoint rows holding only `kind` actions ("add" or "remove"), built one field at a time: `dataChange`
+    is false in a checkpoint, `partitionValues` is never null, `tags` null when empty."""
     struct = CHECKPOINT_SCHEMA.field(kind).type
     fields = [struct.field(i) for i in range(struct.num_fields)]
-    action = pa.StructArray.from_arrays([pa.array(columns[f.name], type=f.type) for f in fields], fields=fields)
+
+    def values(name: str) -> list[Any]:
+        if name == "dataChange":
+            return [False] * len(actions)
+        if name == "partitionValues":
+            return [_items(a.get(name)) for a in actions]
+        if name == "tags":
+            return [_items(a[name]) if a.get(name) else None for a in actions]
+        return [a.get(name) for a in actions]
+
+    action = pa.StructArray.from_arrays([pa.array(values(f.name), type=f.type) for f in fields], fields=fields)
     return pa.Table.from_arrays(
-        [action if f.name == kind else pa.nulls(n, f.type) for f in CHECKPOINT_SCHEMA], schema=CHECKPOINT_SCHEMA
+        [action if f.name == kind else pa.nulls(len(actions), f.type) for f in CHECKPOINT_SCHEMA],
+        schema=CHECKPOINT_SCHEMA,
     )
 
 

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import _storage
+from ._log_files import rows_of
 from ._log_types import Row
 
 ROW_GROUP_ROWS = 1024
@@ -153,11 +154,7 @@ class ColdReader:
             parts.append(group.filter(pc.equal(group.column(column), value)))
         if not parts:
             return []
-        table = pa.concat_tables(parts)
-        present = [c for c in columns if c in table.column_names]
-        data = {c: table.column(c).to_pylist() for c in present}
-        missing = {c: None for c in columns if c not in data}
-        return [{**{c: data[c][i] for c in present}, **missing} for i in range(table.num_rows)]
+        return rows_of(pa.concat_tables(parts), columns)
 
     def forget(self, paths: Iterable[str]) -> None:
         """Drop what is cached of files that left the table (compacted away)."""
@@ -261,12 +258,16 @@ def merge_sorted(
     parts = []
     for rel in files:
         rows = known.get(rel) if known else None
-        if rows is not None:
-            parts.append(pa.Table.from_pylist(rows, schema=schema))
-            continue
-        t = pq.read_table(_open(_storage.join(table_path, rel)))
-        missing = [f for f in schema if f.name not in t.column_names]
-        for f in missing:
-            t = t.append_column(f, pa.nulls(t.num_rows, f.type))
-        parts.append(t.select(schema.names).cast(schema))
+        parts.append(
+            pa.Table.from_pylist(rows, schema=schema) if rows is not None else read_arrow(table_path, rel, schema)
+        )
     return pa.concat_tables(parts).sort_by([(column, "ascending")])
+
+
+def read_arrow(table_path: str, rel: str, schema: pa.Schema) -> pa.Table:
+    """Data file `rel` of the table as an Arrow table of `schema` (columns it lacks are null)."""
+    t = pq.read_table(_open(_storage.join(table_path, rel)))
+    for f in schema:
+        if f.name not in t.column_names:
+            t = t.append_column(f, pa.nulls(t.num_rows, f.type))
+    return t.select(schema.names).cast(schema)

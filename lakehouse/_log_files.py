@@ -71,12 +71,15 @@ SHARED_STRINGS_FROM_ROWS = 64
 
 def read_rows(path: str, columns: list[str]) -> list[Row]:
     source = pa.BufferReader(_storage.read(path)) if _storage.is_object_store(path) else path
-    table = pq.ParquetFile(source).read()
+    return rows_of(pq.ParquetFile(source).read(), columns)
+
+
+def rows_of(table: pa.Table, columns: list[str]) -> list[Row]:
+    """An Arrow table's rows as dicts of `columns` (a column the table lacks is None)."""
     present = [c for c in columns if c in table.column_names]
     data = {c: _values(table.column(c)) for c in present}
-    n = table.num_rows
     missing = {c: None for c in columns if c not in data}
-    return [{**{c: data[c][i] for c in present}, **missing} for i in range(n)]
+    return [{**{c: data[c][i] for c in present}, **missing} for i in range(table.num_rows)]
 
 
 def file_key(path: str) -> str:
