@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse import Change, Row
-from lakehouse.errors import ConcurrentModificationError
 
 from ._store_values import metric_sort_value
 
@@ -34,7 +33,6 @@ LATEST = "mlflow.latest_metrics"
 WATERMARK = "lakehouse-ml:mlflow.metrics"
 """The `txn` appId of `latest_metrics` commits: its version is the `mlflow.metrics` version folded in."""
 LATEST_COLUMNS = ("run_id", "key", "value", "timestamp", "step")
-MIGRATION_ATTEMPTS = 20
 FOLD_EVERY = 16
 """A writer folds the history into `latest_metrics` once this many history commits are unfolded: one commit per
 FOLD_EVERY metric writes instead of one per write, while every reader folds the (at most ~FOLD_EVERY) rest."""
@@ -134,25 +132,20 @@ class LatestMetrics:
                 change.adds if change else (), change.removes if change else (), txn=(WATERMARK, history.version)
             )
 
-        self.t.write(LATEST, plan, also_refresh=[HISTORY])
+        self.t.write(LATEST, plan)  # TrackingTables.refresh refreshes the history with it
 
     def needs_migration(self) -> bool:
         history = self.t.tables[HISTORY]
-        unclustered = any(
-            "run_id" not in ((history.file_stats(rel) or {}).get("nullCount") or {}) for rel in history.files
-        )
-        return unclustered or self.watermark() < 0 <= history.version
+        return bool(history.unclustered_files()) or self.watermark() < 0 <= history.version
 
     def migrate(self) -> None:
-        """Upgrade a lake written before `latest_metrics` existed (see the module docstring); idempotent."""
-        self.t.refresh([HISTORY, LATEST])
+        """Upgrade a lake written before `latest_metrics` existed (see the module docstring); idempotent.
+
+        Raises:
+            ConcurrentModificationError: other writers kept winning the recluster commit past the deadline.
+        """
         history = self.t.tables[HISTORY]
-        for _ in range(MIGRATION_ATTEMPTS):
-            try:
-                history.recluster()
-                break
-            except ConcurrentModificationError:  # another process wrote (or migrated) meanwhile
-                self.t.refresh([HISTORY, LATEST])
+        history.recluster()  # re-planned after each lost race (another process writing or migrating)
         self.t.refresh([HISTORY, LATEST])
         if self.watermark() < 0 <= history.version:
             self.fold_in()

@@ -18,6 +18,7 @@ from mlflow.utils.validation import _validate_logged_model_name
 
 from lakehouse import Change, Row
 
+from ._latest import HISTORY
 from ._store_experiments import ARTIFACTS_FOLDER, MODELS_FOLDER, check_experiment_active, experiment_row
 from ._store_values import metric_entity
 
@@ -43,7 +44,7 @@ def model_row(store: StoreState, model_id: str, allow_deleted: bool = True) -> R
 
 def to_model(store: StoreState, row: Row) -> LoggedModel:
     model_id = row["model_id"]
-    metrics = [metric_entity(m, model=True) for m in store._t.tables["mlflow.metrics"].rows_where("model_id", model_id)]
+    metrics = [metric_entity(m, model=True) for m in store._t.tables[HISTORY].rows_where("model_id", model_id)]
     return LoggedModel(
         experiment_id=row["experiment_id"],
         model_id=model_id,

@@ -28,7 +28,7 @@ from mlflow.utils.validation import (
 
 from lakehouse import Change, Row
 
-from ._latest import FOLD_EVERY, HISTORY, LATEST, order
+from ._latest import FOLD_EVERY, HISTORY, order
 from ._store_runs import RUN_TABLES, active_run_row, update_run_info, write_tags
 from ._store_values import metric_entity, metric_sort_value, whole_long
 from ._tables import metric_point
@@ -151,7 +151,7 @@ def _write_metrics(store: StoreState, run_id: str, metrics: list[Metric]) -> Non
             new.append(row)
         return Change([new]) if new else None
 
-    if store._t.write(HISTORY, plan, also_refresh=[LATEST]) and store._t.latest_metrics.lag() >= FOLD_EVERY:
+    if store._t.write(HISTORY, plan) and store._t.latest_metrics.lag() >= FOLD_EVERY:
         store._t.latest_metrics.fold_in()
 
 
