@@ -44,9 +44,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import _storage
+from . import _log_cold, _storage
 from ._log_checkpoint import (
     DELETED_FILE_RETENTION,
     LOG_RETENTION,
@@ -58,16 +59,16 @@ from ._log_checkpoint import (
     write_checkpoint,
 )
 from ._log_cold import (
-    MAX_MERGE_ROWS,
     ROW_GROUP_ROWS,
     ColdReader,
     file_stats,
     may_hold,
+    may_overlap,
     merge_sorted,
     plan_merge,
     read_arrow,
 )
-from ._log_files import file_key, read_commit_info, read_rows
+from ._log_files import file_key, read_commit_info, read_rows, rows_of
 from ._log_protocol import check_add, check_readable, check_writable
 from ._log_types import Change, CommitConflict, DataFile, Row, RowIndex, delta_schema_string
 from ._retry import LEAN_COMMIT_POLICY, RetryPolicy, retry_on_conflict
@@ -123,6 +124,13 @@ class LeanTable:
     """A cold table's clustering column: compaction sorts by it, and `rows_where` on it reads few row groups."""
     stats_columns: Sequence[str] = ()
     """Columns whose min, max and null count every written file's Delta `stats` carry (data skipping)."""
+    on_range_change: Callable[[Any, Any], None] | None = None
+    """A cold table's change hook: called with the (min, max) of `cluster_by` of every file a data change added or
+    removed (None, None when unknown: any value may have changed); compactions (`dataChange=false`) change no row
+    and call nothing."""
+    max_merge_rows: int | None = None
+    """A cold table's largest compacted file (default `lakehouse._log_cold.MAX_MERGE_ROWS`): a table whose rows are
+    updated keeps it small, since an update rewrites the file that holds the row."""
 
     retry_policy: ClassVar[RetryPolicy] = LEAN_COMMIT_POLICY
     """How to retry a lost race on these ~1 ms commits with `lakehouse._retry.retry_on_conflict`."""
@@ -296,8 +304,10 @@ class LeanTable:
                     }
                 )
                 if not self.keep_rows:
-                    self._stats.pop(rel, None)
+                    stats = self._stats.pop(rel, None)
                     gone.append(_storage.join(self.path, rel))
+                    if remove.get("dataChange", True) and not checkpoint:
+                        self._range_changed(stats)
                 elif entry is not None:
                     for row in entry.rows or ():
                         for ix in self.indexes:
@@ -316,6 +326,8 @@ class LeanTable:
                     self._stats[rel] = json.loads(add["stats"]) if add.get("stats") else {}
                     if add.get("dataChange", True):
                         added.append(rel)
+                        if not checkpoint:
+                            self._range_changed(self._stats[rel])
                         if rows is not None:
                             self._remember(rel, rows)
                     continue
@@ -332,6 +344,8 @@ class LeanTable:
                 self.txns[action["txn"]["appId"]] = action["txn"]
         if gone:
             _COLD.forget(gone)
+        if checkpoint and self.on_range_change is not None:
+            self.on_range_change(None, None)  # a whole snapshot at once: anything may differ from before
         if not self.keep_rows and not checkpoint:
             self._added_at[version] = added  # the commit's writes, for rows_added_since
             while len(self._added_at) > 4 * RECENT_FILES:
@@ -541,7 +555,7 @@ class LeanTable:
 
     def _compact_clustered(self) -> bool:
         """One size-tiered merge of a cold table, sorted by `cluster_by` (`lakehouse._log_cold.plan_merge`)."""
-        files = plan_merge(self._file_rows(), COMPACT_AFTER_FILES)
+        files = plan_merge(self._file_rows(), COMPACT_AFTER_FILES, self.max_merge_rows)
         if not files:
             return False
         merged = merge_sorted(self.path, files, self.schema, self.cluster_by or self._columns[0], self._recent)
@@ -555,18 +569,60 @@ class LeanTable:
     def rows_where(self, column: str, value: Any) -> list[Row]:
         """The live rows whose `column` equals `value` (None: is null), reading only files and row groups whose
         statistics may hold it (a cold table), or from memory (a table that keeps its rows)."""
+        return [row for row, _ in self.hits_where(column, value)]
+
+    def hits_where(self, column: str, value: Any) -> list[tuple[Row, str]]:
+        """`rows_where`, each row with the data file (path in the table) that holds it."""
         if self.keep_rows:
-            return [r for f in self.files.values() for r in f.rows or () if r[column] == value]
-        out: list[Row] = []
+            return [(r, rel) for rel, f in self.files.items() for r in f.rows or () if r[column] == value]
+        out: list[tuple[Row, str]] = []
         for rel in self.files:
             if not may_hold(self._stats.get(rel), column, value):
                 continue
             rows = self._recent.get(rel)
             if rows is not None:
-                out.extend(r for r in rows if r[column] == value)
+                out.extend((r, rel) for r in rows if r[column] == value)
             else:
-                out.extend(_COLD.rows_where(_storage.join(self.path, rel), self._columns, column, value))
+                out.extend(
+                    (r, rel) for r in _COLD.rows_where(_storage.join(self.path, rel), self._columns, column, value)
+                )
         return out
+
+    def arrow_where(self, column: str, values: Iterable[Any], columns: list[str]) -> pa.Table:
+        """The live rows whose `column` is one of `values`, as Arrow `columns` (plus nothing else): a scan of the
+        files and row groups whose statistics may hold one of them, reading only those columns (a search's
+        filter, never held after the call)."""
+        wanted = [v for v in dict.fromkeys(values) if v is not None]
+        schema = pa.schema([self.schema.field(c) for c in columns])
+        if not wanted:
+            return schema.empty_table()
+        lo, hi = min(wanted), max(wanted)
+        value_set = pa.array(wanted, self.schema.field(column).type)
+        wanted_set = set(wanted)
+        read = list(dict.fromkeys([column, *columns]))
+        parts = []
+        for rel in list(self.files):
+            rows = self.files[rel].rows if self.keep_rows else self._recent.get(rel)
+            if rows is not None:
+                hits = [r for r in rows if r[column] in wanted_set]
+                if hits:
+                    parts.append(pa.Table.from_pylist([{c: r[c] for c in columns} for r in hits], schema=schema))
+                continue
+            if not may_overlap(self._stats.get(rel), column, lo, hi):
+                continue
+            part = _COLD.scan(_storage.join(self.path, rel), self.schema, read, column, lo, hi)
+            if part.num_rows:
+                parts.append(part.filter(pc.is_in(part.column(column), value_set=value_set)).select(columns))
+        return pa.concat_tables(parts) if parts else schema.empty_table()
+
+    def file_rows(self, rel: str) -> list[Row]:
+        """Every row of live data file `rel` (held in memory, remembered, or read)."""
+        if self.keep_rows:
+            return list(self.files[rel].rows or ())
+        rows = self._recent.get(rel)
+        if rows is not None:
+            return list(rows)
+        return rows_of(read_arrow(self.path, rel, self.schema), self._columns)
 
     def rows_added_since(self, version: int) -> list[Row] | None:
         """The rows that the commits after `version` up to this snapshot added (`dataChange` adds: writes, not
@@ -612,7 +668,7 @@ class LeanTable:
         return [rel for rel in self.files if column not in ((self.file_stats(rel) or {}).get("nullCount") or {})]
 
     def recluster(self) -> int:
-        """Rewrite the `unclustered_files`, sorted by the clustering column, in merges of at most `MAX_MERGE_ROWS`
+        """Rewrite the `unclustered_files`, sorted by the clustering column, in merges of at most `max_merge_rows`
         rows (one `OPTIMIZE` commit, `dataChange=false`, re-planned after every lost race like a write); returns
         the files rewritten.
 
@@ -620,6 +676,7 @@ class LeanTable:
             ConcurrentModificationError: other writers kept winning until the retry policy's deadline.
         """
         column = self.cluster_by or self._columns[0]
+        limit = self.max_merge_rows or _log_cold.MAX_MERGE_ROWS
 
         def attempt() -> int:
             self.refresh()
@@ -630,7 +687,7 @@ class LeanTable:
             groups: list[list[str]] = [[]]
             total = 0
             for rel in stale:
-                if groups[-1] and total + sizes[rel] > MAX_MERGE_ROWS:
+                if groups[-1] and total + sizes[rel] > limit:
                     groups.append([])
                     total = 0
                 groups[-1].append(rel)
@@ -651,6 +708,14 @@ class LeanTable:
         self._tombstones.pop(rel, None)
         if self._ckpt_removes:
             self._readded.add(rel)
+
+    def _range_changed(self, stats: Mapping[str, Any] | None) -> None:
+        if self.on_range_change is None:
+            return
+        column = self.cluster_by or self._columns[0]
+        lo = ((stats or {}).get("minValues") or {}).get(column)
+        hi = ((stats or {}).get("maxValues") or {}).get(column)
+        self.on_range_change(lo, hi) if lo is not None and hi is not None else self.on_range_change(None, None)
 
     def _remember(self, rel: str, rows: list[Row]) -> None:
         self._recent[rel] = rows

@@ -90,6 +90,23 @@ def may_hold(stats: Mapping[str, Any] | None, column: str, value: Any) -> bool:
         return True
 
 
+def may_overlap(stats: Mapping[str, Any] | None, column: str, lo: Any, hi: Any) -> bool:
+    """Whether a file with Delta `stats` (parsed) may hold a row whose `column` lies in [lo, hi] (not null)."""
+    if not stats:
+        return True
+    nulls = (stats.get("nullCount") or {}).get(column)
+    if nulls is not None and nulls == stats.get("numRecords"):
+        return False
+    fmin = (stats.get("minValues") or {}).get(column)
+    fmax = (stats.get("maxValues") or {}).get(column)
+    if fmin is None or fmax is None:
+        return True
+    try:
+        return bool(fmin <= hi and lo <= fmax)
+    except TypeError:
+        return True
+
+
 # -- reading ---------------------------------------------------------------------------------------------------
 class _Ranged(io.RawIOBase):
     """A read-only, seekable file over an object-store key, read with ranged GETs (Parquet footers, row groups)."""
@@ -155,6 +172,24 @@ class ColdReader:
         if not parts:
             return []
         return rows_of(pa.concat_tables(parts), columns)
+
+    def scan(self, path: str, schema: pa.Schema, columns: list[str], column: str, lo: Any, hi: Any) -> pa.Table:
+        """`columns` of the row groups of the file at `path` whose `column` may lie in [lo, hi], read without caching
+        them (a scan would push every lookup's row groups out of the cache); columns the file lacks are null."""
+        groups = [
+            i
+            for i, bounds in enumerate(self._ranges(path, column))
+            if bounds is None or (bounds[0] <= hi and lo <= bounds[1])
+        ]
+        if not groups:
+            return pa.schema([schema.field(c) for c in columns]).empty_table()
+        f = pq.ParquetFile(_open(path), metadata=self._footer(path))
+        present = [c for c in columns if c in f.schema_arrow.names]
+        t = f.read_row_groups(groups, columns=present)
+        for c in columns:
+            if c not in present:
+                t = t.append_column(schema.field(c), pa.nulls(t.num_rows, schema.field(c).type))
+        return t.select(columns).cast(pa.schema([schema.field(c) for c in columns]))
 
     def forget(self, paths: Iterable[str]) -> None:
         """Drop what is cached of files that left the table (compacted away)."""
@@ -227,12 +262,13 @@ def tier(rows: int) -> int:
     return t
 
 
-def plan_merge(sizes: Mapping[str, int], small_files_to_merge: int) -> list[str] | None:
+def plan_merge(sizes: Mapping[str, int], small_files_to_merge: int, max_rows: int | None = None) -> list[str] | None:
     """The files (paths in the table) of the next clustered merge, or None when no tier is full.
 
     Tier 0 (small files) is merged once it holds `small_files_to_merge` files; a higher tier once it holds
-    TIER_FANIN files, as long as the merged file stays within MAX_MERGE_ROWS rows.
+    TIER_FANIN files, as long as the merged file stays within `max_rows` rows (default MAX_MERGE_ROWS).
     """
+    max_rows = MAX_MERGE_ROWS if max_rows is None else max_rows
     tiers: dict[int, list[str]] = {}
     for rel, n in sizes.items():
         tiers.setdefault(tier(n), []).append(rel)
@@ -241,7 +277,7 @@ def plan_merge(sizes: Mapping[str, int], small_files_to_merge: int) -> list[str]
         return small
     for t in sorted(k for k in tiers if k > 0):
         members = sorted(tiers[t], key=lambda r: sizes[r])[:TIER_FANIN]
-        if len(members) >= TIER_FANIN and sum(sizes[r] for r in members) <= MAX_MERGE_ROWS:
+        if len(members) >= TIER_FANIN and sum(sizes[r] for r in members) <= max_rows:
             return members
     return None
 

@@ -1,11 +1,13 @@
-"""In-memory indexes over the live rows of a `LeanTable` snapshot, looked up by (group, key)."""
+"""Indexes over the live rows of a `LeanTable` snapshot, looked up by (group, key): in memory (`Index`), or read
+on demand from a cold table through a bounded cache (`ColdIndex`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from typing import NamedTuple
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, MutableMapping
+from typing import Any, NamedTuple
 
-from lakehouse import Row
+from lakehouse import LeanTable, Row
 
 
 def one_row_per_group(_row: Row) -> int:
@@ -68,3 +70,65 @@ class Index:
 
     def rows(self, group: Hashable) -> list[Row]:
         return [row for row, _ in self.groups.get(group, {}).values()]  # unpacking: cheaper than .row on hot paths
+
+
+CACHE_GROUPS = 4096
+"""A `ColdIndex` keeps the rows of at most this many groups (runs), least recently used first out."""
+
+
+class ColdIndex:
+    """`Index`'s lookups over a cold `LeanTable` (rows read on demand, never all held): `get(group, key)` and
+    `rows(group)` read the group's rows by the table's statistics and keep them in a bounded LRU cache, which
+    `changed(lo, hi)` (the table's `on_range_change`) invalidates for the groups a data change may have touched.
+
+    `Hit.file` is the file that held the row when it was read: `DeltaTables.replace` resolves files afresh.
+    """
+
+    def __init__(
+        self,
+        table: Callable[[], LeanTable],
+        column: str,
+        key: Callable[[Row], Hashable],
+        cache_groups: int | None = None,
+    ) -> None:
+        self._table = table
+        self.column = column
+        self.key = key
+        self.cache_groups = CACHE_GROUPS if cache_groups is None else cache_groups
+        self._cache: OrderedDict[Hashable, dict[Hashable, Hit]] = OrderedDict()
+
+    def address(self, row: Row) -> tuple[Hashable, Hashable]:
+        return row[self.column], self.key(row)
+
+    def group(self, group: Hashable) -> dict[Hashable, Hit]:
+        hits = self._cache.get(group)
+        if hits is not None:
+            self._cache.move_to_end(group)
+            return hits
+        hits = {self.key(row): Hit(row, rel) for row, rel in self._table().hits_where(self.column, group)}
+        self._cache[group] = hits
+        while len(self._cache) > self.cache_groups:
+            self._cache.popitem(last=False)
+        return hits
+
+    def get(self, group: Hashable, key: Hashable) -> Hit | None:
+        return self.group(group).get(key)
+
+    def rows(self, group: Hashable) -> list[Row]:
+        return [row for row, _ in self.group(group).values()]
+
+    def changed(self, lo: Any, hi: Any) -> None:
+        """Forget the cached groups in [lo, hi] (everything when either is None)."""
+        forget_range(self._cache, lo, hi)
+
+
+def forget_range(cache: MutableMapping[Any, Any], lo: Any, hi: Any) -> None:
+    """Drop the entries of `cache` whose keys lie in [lo, hi] (every entry when either is None): what a cold table's
+    `on_range_change` says may have changed."""
+    if lo is None or hi is None:
+        cache.clear()
+    elif lo == hi:
+        cache.pop(lo, None)
+    else:
+        for k in [k for k in cache if lo <= k <= hi]:
+            del cache[k]

@@ -3,7 +3,7 @@
 Every table holds current state, one row per key (no change log to de-duplicate), so a plain read of
 any version is the store's state at that version. Times are int64 milliseconds since the epoch (UTC), as
 MLflow's entities carry them. `metrics` is the full history, a cold table (never held in memory, clustered by
-`run_id`, read by statistics); `latest_metrics` holds the latest value per (run, key) as MLflow's SQL store's
+`run_id`, read by statistics), and so are the other run-keyed tables (`COLD_TABLES`); `latest_metrics` holds the latest value per (run, key) as MLflow's SQL store's
 table of that name does, derived from `metrics` up to the version its `txn` watermark names (`_latest`).
 """
 
@@ -126,10 +126,35 @@ TABLES: dict[str, tuple[pa.Schema, str]] = {
     ),
 }
 
+UPDATED_MERGE_ROWS = 65_536
+"""The largest compacted file of a cold table whose rows are updated (runs, tags, latest values): an update of an
+old run rewrites the file holding it, here at most about 10 MB of Arrow (tens of milliseconds)."""
+
 COLD_TABLES: dict[str, dict[str, Any]] = {
     "mlflow.metrics": {"keep_rows": False, "cluster_by": "run_id", "stats_columns": ("run_id", "model_id")},
+    "mlflow.runs": {
+        "keep_rows": False,
+        "cluster_by": "run_id",
+        "stats_columns": ("run_id", "experiment_id"),
+        "max_merge_rows": UPDATED_MERGE_ROWS,
+    },
+    "mlflow.params": {"keep_rows": False, "cluster_by": "run_id", "stats_columns": ("run_id",)},
+    "mlflow.tags": {
+        "keep_rows": False,
+        "cluster_by": "run_id",
+        "stats_columns": ("run_id",),
+        "max_merge_rows": UPDATED_MERGE_ROWS,
+    },
+    "mlflow.latest_metrics": {
+        "keep_rows": False,
+        "cluster_by": "run_id",
+        "stats_columns": ("run_id",),
+        "max_merge_rows": UPDATED_MERGE_ROWS,
+    },
 }
-"""`LeanTable` options of the tables too large to hold in memory (see `lakehouse._log_cold`)."""
+"""`LeanTable` options of the tables a process never holds whole: every run-keyed table, clustered by run id
+and read by run on demand (see `lakehouse._log_cold`), so a process's memory follows the runs it reads, never
+the history."""
 
 # -- model registry (issue 4) -------------------------------------------------------------------------------
 # Registry tables hold current state like the tracking tables; `registry_events` (the outbox) and

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from mlflow.entities import Run
 from mlflow.store.tracking.abstract_store import AbstractStore
@@ -27,6 +28,7 @@ from . import _store_logged_models as logged_models
 from . import _store_run_data as run_data
 from . import _store_runs as runs
 from . import _store_search as search
+from ._index import forget_range
 from ._tables import TrackingTables
 from ._unsupported import UnsupportedStoreMethods
 from ._uri import lake_root_from_uri
@@ -58,13 +60,17 @@ class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
         self.artifact_root_uri = resolve_uri_if_local(artifact_uri or default_artifacts)
         self._lock = threading.RLock()
         self._run_cache: dict[str, Run] = {}
-        self._t = TrackingTables(self.root, self._run_cache_drop)
+        self._t = TrackingTables(self.root, self._run_cache_drop, self._run_cache_drop_range)
         with self._lock:
             self._t.create_missing()
             experiments.create_default_experiment(self)
 
     def _run_cache_drop(self, run_id: str) -> None:
         self._run_cache.pop(run_id, None)
+
+    def _run_cache_drop_range(self, lo: Any, hi: Any) -> None:
+        """Forget the cached runs whose ids lie in [lo, hi] (all when either is None): a cold run table changed."""
+        forget_range(self._run_cache, lo, hi)
 
     def _sync(self, names: list[str] | None = None) -> None:
         self._t.refresh(names)

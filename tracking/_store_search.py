@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from mlflow.entities import LifecycleStage, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
@@ -73,12 +75,7 @@ def search_runs_page(
     with store._lock:
         store._sync()
         exp_ids = [str(_parse_experiment_id(e)) for e in experiment_ids]
-        runs = [
-            to_run(store, row["run_id"])
-            for e in exp_ids
-            for row in store._t.runs_by_experiment.rows(e)
-            if row["lifecycle_stage"] in stages and _may_match(store, row["run_id"], equal_to)
-        ]
+        runs = [to_run(store, run_id) for run_id in _candidates(store, exp_ids, stages, equal_to)]
     filtered = SearchUtils.filter(runs, filter_string)
     ordered = SearchUtils.sort(filtered, order_by)
     return SearchUtils.paginate(ordered, page_token, max_results)
@@ -126,9 +123,17 @@ def _equality_clauses(filter_string: str | None) -> list[tuple[str, str, str]]:
     ]
 
 
-def _may_match(store: StoreState, run_id: str, equal_to: list[tuple[str, str, str]]) -> bool:
+def _candidates(
+    store: StoreState, exp_ids: list[str], stages: set[str], equal_to: list[tuple[str, str, str]]
+) -> list[str]:
+    """The ids of the experiments' runs in `stages` that pass the filter's equality clauses, found by Arrow scans of
+    the cold run tables (only the columns asked for, never held after the call): a `Run` is built for these only."""
+    runs = store._t.tables["mlflow.runs"].arrow_where("experiment_id", exp_ids, ["run_id", "lifecycle_stage"])
+    ids = runs.filter(pc.is_in(runs["lifecycle_stage"], value_set=pa.array(sorted(stages), pa.string())))["run_id"]
     for kind, key, value in equal_to:
-        hit = (store._t.params if kind == "parameter" else store._t.tags).get(run_id, key)
-        if hit is None or hit.row["value"] != value:
-            return False
-    return True
+        hits = store._t.tables["mlflow.params" if kind == "parameter" else "mlflow.tags"].arrow_where(
+            "key", [key], ["run_id", "value"]
+        )
+        matching = hits.filter(pc.equal(hits["value"], value))["run_id"].combine_chunks()
+        ids = ids.filter(pc.is_in(ids, value_set=matching))
+    return ids.to_pylist()

@@ -17,7 +17,7 @@ from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED, TEMPORARILY_UNAVAILABL
 from lakehouse import Change, LeanTable, RetryPolicy, Row, table_path
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
 
-from ._index import Index, one_row_per_group
+from ._index import ColdIndex, Index, one_row_per_group
 from ._latest import HISTORY, LATEST, LatestMetrics
 from ._schema import COLD_TABLES, TABLES
 
@@ -26,6 +26,10 @@ CLIENT_VERSION = "lakehouse-ml-tracking"
 
 Plan = Callable[[], "Change | None"]
 Wiring = dict[str, "tuple[list[Index], Callable[[Row], None] | None]"]
+"""Per table: the in-memory indexes its rows feed and a hook called with every added or removed row."""
+RangeHook = Callable[[Hashable, Hashable], None]
+"""A cold table's change hook (`LeanTable.on_range_change`)."""
+AnyIndex = Index | ColdIndex
 
 
 def metric_point(row: Row) -> tuple:
@@ -61,7 +65,7 @@ class DeltaTables:
 
     retry_policy: RetryPolicy = LeanTable.retry_policy
 
-    def __init__(self, root: str, wiring: Wiring) -> None:
+    def __init__(self, root: str, wiring: Wiring, cold_hooks: dict[str, RangeHook] | None = None) -> None:
         self.root = root
         self.tables: dict[str, LeanTable] = {}
         for name, (indexes, hook) in wiring.items():
@@ -74,6 +78,7 @@ class DeltaTables:
                 indexes=indexes,
                 on_change=hook,
                 client_version=CLIENT_VERSION,
+                on_range_change=(cold_hooks or {}).get(name),
                 **COLD_TABLES.get(name, {}),
             )
 
@@ -113,7 +118,7 @@ class DeltaTables:
         except (ConcurrentModificationError, UnsupportedTableFeatureError) as exc:
             raise mlflow_error(exc) from exc
 
-    def delete(self, name: str, index: Index, group: Hashable, key: Hashable, missing: MlflowException) -> None:
+    def delete(self, name: str, index: AnyIndex, group: Hashable, key: Hashable, missing: MlflowException) -> None:
         """Delete the row at (group, key) of table `name` in one commit; raise `missing` if it is not there."""
 
         def plan() -> Change | None:
@@ -124,40 +129,55 @@ class DeltaTables:
         self.write(name, plan)
 
     def replace(
-        self, name: str, index: Index, drop: Iterable[tuple[Hashable, Hashable]], new_rows: list[Row]
+        self, name: str, index: AnyIndex, drop: Iterable[tuple[Hashable, Hashable]], new_rows: list[Row]
     ) -> Change | None:
         """The change that drops the rows at `drop` (group, key) and add `new_rows`.
 
         Files holding a dropped row are rewritten without it (rows are matched by their (group, key) in
-        `index`); their other rows move to the new file.
+        `index`); their other rows move to the new file. A cold table's files are found afresh by statistics
+        (a cached hit may name a file compacted away since).
         """
         table = self.tables[name]
         drop = list(drop)
         dropped = set(drop)
         files: list[str] = []
-        for group, key in drop:
-            hit = index.get(group, key)
-            if hit is not None and hit.file not in files:
-                files.append(hit.file)
+        if isinstance(index, ColdIndex):
+            for group in dict.fromkeys(g for g, _ in drop):
+                for row, rel in table.hits_where(index.column, group):
+                    if index.address(row) in dropped and rel not in files:
+                        files.append(rel)
+        else:
+            for group, key in drop:
+                hit = index.get(group, key)
+                if hit is not None and hit.file not in files:
+                    files.append(hit.file)
         if not files and not new_rows:
             return None
-        kept = [r for f in files for r in table.files[f].rows or () if index.address(r) not in dropped]
+        kept = [r for f in files for r in table.file_rows(f) if index.address(r) not in dropped]
         return Change([kept + new_rows], files)
 
 
 class TrackingTables(DeltaTables):
-    """Every tracking table of a lake as a `LeanTable`, with the indexes the store reads through."""
+    """Every tracking table of a lake as a `LeanTable`, with the indexes the store reads through.
 
-    def __init__(self, root: str, on_run_change: Callable[[str], None]) -> None:
+    The run tables (runs, params, tags, latest metrics, metric history) are cold (`COLD_TABLES`): read by run on
+    demand through `ColdIndex`es, so a process holds what it was asked for, never the history. `on_run_change`
+    hears of one changed run, `on_runs_change` of a range of run ids (lo, hi; None, None: any run).
+    """
+
+    def __init__(
+        self, root: str, on_run_change: Callable[[str], None], on_runs_change: RangeHook | None = None
+    ) -> None:
         by = lambda col: lambda r: r[col]  # noqa: E731
         self.experiment_by_id = Index(by("experiment_id"), one_row_per_group)
         self.experiment_by_name = Index(by("name"), by("experiment_id"))
         self.experiment_tags = Index(by("experiment_id"), by("key"))
-        self.run_by_id = Index(by("run_id"), one_row_per_group)
-        self.runs_by_experiment = Index(by("experiment_id"), by("run_id"))
-        self.params = Index(by("run_id"), by("key"))
-        self.tags = Index(by("run_id"), by("key"))
-        self.latest = Index(by("run_id"), by("key"))
+        table = lambda name: lambda: self.tables[name]  # noqa: E731
+        self.run_by_id = ColdIndex(table("mlflow.runs"), "run_id", one_row_per_group)
+        self.runs_by_experiment = ColdIndex(table("mlflow.runs"), "experiment_id", by("run_id"), cache_groups=0)
+        self.params = ColdIndex(table("mlflow.params"), "run_id", by("key"))
+        self.tags = ColdIndex(table("mlflow.tags"), "run_id", by("key"))
+        self.latest = ColdIndex(table("mlflow.latest_metrics"), "run_id", by("key"))
         self.inputs = Index(
             by("run_id"), lambda r: (r["kind"], r["dataset_name"], r["dataset_digest"], r["model_id"], r["step"])
         )
@@ -167,20 +187,35 @@ class TrackingTables(DeltaTables):
         self.model_params = Index(by("model_id"), by("key"))
 
         run_change = lambda r: on_run_change(r["run_id"])  # noqa: E731
+
+        def cold(index: ColdIndex) -> RangeHook:
+            def changed(lo: Hashable, hi: Hashable) -> None:
+                index.changed(lo, hi)
+                if on_runs_change is not None:
+                    on_runs_change(lo, hi)
+
+            return changed
+
         wiring: Wiring = {
             "mlflow.experiments": ([self.experiment_by_id, self.experiment_by_name], None),
             "mlflow.experiment_tags": ([self.experiment_tags], None),
-            "mlflow.runs": ([self.run_by_id, self.runs_by_experiment], run_change),
-            "mlflow.params": ([self.params], run_change),
-            "mlflow.tags": ([self.tags], run_change),
-            "mlflow.metrics": ([], None),  # cold: read by run or model on demand, never indexed
-            "mlflow.latest_metrics": ([self.latest], run_change),
+            "mlflow.runs": ([], None),  # the cold run tables: see `cold_hooks`
+            "mlflow.params": ([], None),
+            "mlflow.tags": ([], None),
+            "mlflow.metrics": ([], None),  # the history: read by run or model on demand, never cached by run
+            "mlflow.latest_metrics": ([], None),
             "mlflow.inputs": ([self.inputs], run_change),
             "mlflow.logged_models": ([self.model_by_id, self.models_by_experiment], None),
             "mlflow.logged_model_tags": ([self.model_tags], None),
             "mlflow.logged_model_params": ([self.model_params], None),
         }
-        super().__init__(root, wiring)
+        cold_hooks = {
+            "mlflow.runs": cold(self.run_by_id),
+            "mlflow.params": cold(self.params),
+            "mlflow.tags": cold(self.tags),
+            "mlflow.latest_metrics": cold(self.latest),
+        }
+        super().__init__(root, wiring, cold_hooks)
         self.latest_metrics = LatestMetrics(self, on_run_change)
 
     def refresh(self, names: Iterable[str] | None = None) -> None:
@@ -192,10 +227,15 @@ class TrackingTables(DeltaTables):
             self.latest_metrics.sync()
 
     def create_missing(self) -> None:
+        """Create the missing tables, then upgrade a lake of an older layout in place: cold tables written
+        without clustering statistics are reclustered (`OPTIMIZE`, no row changes), `latest_metrics` is built."""
         super().create_missing()
-        self.refresh([HISTORY, LATEST])
-        if self.latest_metrics.needs_migration():
-            try:
+        self.refresh(list(COLD_TABLES))
+        try:
+            for name in COLD_TABLES:
+                if name != HISTORY and self.tables[name].unclustered_files():
+                    self.tables[name].recluster()
+            if self.latest_metrics.needs_migration():
                 self.latest_metrics.migrate()
-            except ConcurrentModificationError as exc:
-                raise mlflow_error(exc) from exc
+        except ConcurrentModificationError as exc:
+            raise mlflow_error(exc) from exc

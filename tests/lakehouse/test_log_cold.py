@@ -154,3 +154,52 @@ def test_tiers_and_merge_plans(monkeypatch):
     assert sorted(plan_merge({"a": 10, "b": 10, "c": 10, "big": 500}, 3) or []) == ["a", "b", "c"]
     assert sorted(plan_merge({f"f{i}": 120 + i for i in range(4)}, 3) or []) == ["f0", "f1", "f2", "f3"]
     assert plan_merge({f"f{i}": 3000 for i in range(4)}, 3) is None, "a merge never exceeds MAX_MERGE_ROWS"
+
+
+def test_scans_hits_and_change_ranges_of_a_cold_table(tmp_path, small_tiers):
+    """`arrow_where` (a search's scan), `hits_where` + `file_rows` (an update's rewrite) and `on_range_change` (what
+    a cache forgets), on a table with merged, remembered and read files, against the rows written."""
+    rng = random.Random(11)
+    ranges: list[tuple] = []
+    t = _cold(tmp_path)
+    t.on_range_change = lambda lo, hi: ranges.append((lo, hi))
+    written: list[dict] = []
+    runs = [f"{rng.getrandbits(128):032x}" for _ in range(80)]
+    for run in runs:
+        rows = _batch(rng, run, 4)
+        written.extend(rows)
+        t.write(lambda rows=rows: _log.Change([rows]))
+    # one range per data change, never per compaction: each single-run commit names exactly its run
+    assert ranges == [(run, run) for run in runs]
+
+    fresh = _cold(tmp_path)  # nothing remembered: every file read from disk
+    for table in (t, fresh):
+        wanted = [*rng.sample(runs, 9), "g" * 32]
+        got = table.arrow_where("run_id", wanted, ["step", "run_id"])
+        assert got.column_names == ["step", "run_id"]
+        assert sorted(zip(got["run_id"].to_pylist(), got["step"].to_pylist(), strict=True)) == sorted(
+            (r["run_id"], r["step"]) for r in written if r["run_id"] in wanted
+        )
+        tagged = table.arrow_where("tag", ["x"], ["run_id"])
+        assert sorted(tagged["run_id"].to_pylist()) == sorted(r["run_id"] for r in written if r["tag"] == "x")
+        assert table.arrow_where("run_id", [], ["run_id"]).num_rows == 0
+
+        run = rng.choice(runs)
+        hits = table.hits_where("run_id", run)
+        assert sorted(_key(r) for r, _ in hits) == sorted(_key(r) for r in written if r["run_id"] == run)
+        for _, rel in hits:  # the file named holds the row, and file_rows reads that whole file
+            assert run in [r["run_id"] for r in table.file_rows(rel)]
+            on_disk = pq.read_table(tmp_path / rel).to_pylist()
+            assert sorted(map(_key, table.file_rows(rel))) == sorted(map(_key, on_disk))
+
+    # a snapshot that applies another writer's rewrite hears the removed and added files' ranges
+    fresh.on_range_change = lambda lo, hi: ranges.append((lo, hi))
+    ranges.clear()
+    run = runs[0]
+    (_, rel), *_ = t.hits_where("run_id", run)
+    kept = [r for r in t.file_rows(rel) if r["run_id"] != run]
+    t.write(lambda: _log.Change([kept], [rel]))
+    fresh.refresh()
+    lo = min([run, *(r["run_id"] for r in kept)])
+    assert (lo, max([run, *(r["run_id"] for r in kept)])) in ranges
+    assert fresh.rows_where("run_id", run) == []

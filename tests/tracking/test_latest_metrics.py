@@ -144,34 +144,43 @@ def test_a_kill_between_history_and_latest_commits_hides_nothing(tmp_path, lake_
 
 
 def test_a_lake_of_the_previous_layout_upgrades_in_place_losing_nothing(tmp_path, lake_uri):
-    _, points = _fill(lake_uri, 12, seed=4)
+    run_ids, points = _fill(lake_uri, 12, seed=4)
     client = MlflowClient(lake_uri)
+    for rid in run_ids:
+        client.log_param(rid, "p", rid[:4])
     before_runs = sorted((r.info.run_id, r.info.status) for r in client.search_runs(["1"], max_results=100))
     lake = tmp_path / "lake" / "mlflow"
-    # the previous layout: no latest_metrics table, metric files with a row count only (no column statistics)
+    # the previous layouts: no latest_metrics table; metric, run, param and tag files with a row count only (no
+    # column statistics: the run tables were held whole in memory then)
     shutil.rmtree(lake / "latest_metrics")
-    old_rows = _rows(lake / "metrics")
-    shutil.rmtree(lake / "metrics")
-    schema, description = TABLES["mlflow.metrics"]
-    old = LeanTable(path=str(lake / "metrics"), name="mlflow.metrics", schema=schema, description=description)
-    old.create_if_missing()
-    old.refresh()
-    for i in range(0, len(old_rows), 7):
-        old.commit([old_rows[i : i + 7]])
-    assert all("nullCount" not in (f.add.get("stats") or "") for f in old.files.values())
+    before = {}
+    for family in ("metrics", "runs", "params", "tags"):
+        name = f"mlflow.{family}"
+        before[family] = old_rows = _rows(lake / family)
+        shutil.rmtree(lake / family)
+        schema, description = TABLES[name]
+        old = LeanTable(path=str(lake / family), name=name, schema=schema, description=description)
+        old.create_if_missing()
+        old.refresh()
+        for i in range(0, len(old_rows), 7):
+            old.commit([old_rows[i : i + 7]])
+        assert all("nullCount" not in (f.add.get("stats") or "") for f in old.files.values())
 
     store = LakehouseTrackingStore(lake_uri)  # opening the lake migrates it
-    history = store._t.tables["mlflow.metrics"]
-    assert all("run_id" in (history.file_stats(rel) or {}).get("nullCount", {}) for rel in history.files)
+    for family in ("metrics", "runs", "params", "tags"):
+        table = store._t.tables[f"mlflow.{family}"]
+        assert all("run_id" in (table.file_stats(rel) or {}).get("nullCount", {}) for rel in table.files), family
+        key = lambda r: sorted((k, str(v)) for k, v in r.items())  # noqa: E731
+        assert sorted(map(key, _rows(lake / family))) == sorted(map(key, before[family])), f"{family}: no row lost"
+        ops = [h["operation"] for h in DeltaTable(str(lake / family)).history()]
+        assert ops[0] == "OPTIMIZE" and ops.count("OPTIMIZE") == 1, family
     assert sorted(map(_point, _rows(lake / "metrics"))) == sorted(map(_point, points)), "no point lost or added"
-    ops = [DeltaTable(str(lake / "metrics")).history()[i]["operation"] for i in range(2)]
-    assert "OPTIMIZE" in ops
     latest = {(r["run_id"], r["key"]): (r["value"], r["timestamp"], r["step"]) for r in _rows(lake / "latest_metrics")}
     assert latest == _latest_oracle(points)
     _check_store_against(lake_uri, points)
     assert sorted((r.info.run_id, r.info.status) for r in client.search_runs(["1"], max_results=100)) == before_runs
 
-    versions = {n: DeltaTable(str(lake / n)).version() for n in ("metrics", "latest_metrics")}
+    versions = {n: DeltaTable(str(lake / n)).version() for n in ("metrics", "latest_metrics", "runs", "params", "tags")}
     LakehouseTrackingStore(lake_uri)  # a second open finds nothing to migrate
     assert {n: DeltaTable(str(lake / n)).version() for n in versions} == versions
     assert os.path.isdir(lake / "latest_metrics" / "_delta_log")
