@@ -33,6 +33,7 @@ loss can lose the last commits unless `LAKEHOUSE_TRACKING_FSYNC=1` (fsync of bot
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -59,8 +60,10 @@ from ._log_checkpoint import (
     write_checkpoint,
 )
 from ._log_cold import (
+    BLOOM_KEY,
     ROW_GROUP_ROWS,
     ColdReader,
+    bloom_filter,
     file_stats,
     may_hold,
     may_overlap,
@@ -458,6 +461,15 @@ class LeanTable:
             return CHECKPOINT_INTERVAL
 
     def _write_file(self, rel: str, table: pa.Table) -> int:
+        """Write `table` as data file `rel`; a cold table's file of several row groups carries a Bloom filter of its
+        clustering column in the Parquet footer (`lakehouse._log_cold.bloom_filter`), which other readers ignore."""
+        if not self.keep_rows and table.num_rows > ROW_GROUP_ROWS:  # a compaction's file, of several row groups
+            column = self.cluster_by or self._columns[0]
+            if pa.types.is_string(table.schema.field(column).type):
+                bloom = base64.b64encode(bloom_filter(table.column(column)))
+                table = table.replace_schema_metadata(
+                    {**(table.schema.metadata or {}), BLOOM_KEY + column.encode(): bloom}
+                )
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="snappy", row_group_size=ROW_GROUP_ROWS)
         data = sink.getvalue().to_pybytes()
@@ -610,7 +622,7 @@ class LeanTable:
                 continue
             if not may_overlap(self._stats.get(rel), column, lo, hi):
                 continue
-            part = _COLD.scan(_storage.join(self.path, rel), self.schema, read, column, lo, hi)
+            part = _COLD.scan(_storage.join(self.path, rel), self.schema, read)
             if part.num_rows:
                 parts.append(part.filter(pc.is_in(part.column(column), value_set=value_set)).select(columns))
         return pa.concat_tables(parts) if parts else schema.empty_table()

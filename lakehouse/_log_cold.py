@@ -13,12 +13,15 @@ process holds is bounded whatever the history.
 
 from __future__ import annotations
 
+import base64
 import io
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -37,6 +40,8 @@ FIRST_TIER_ROWS = 2000
 """Files below this are small: merged once COMPACT_AFTER_FILES of them exist (as in hot tables)."""
 CACHE_ROWS = 200_000
 """At most this many rows of row groups are kept, least recently used first out, per process."""
+SCAN_CACHE_BYTES = 48 * 2**20
+"""At most this many bytes of scanned columns (a search's filter columns of whole files) are kept, per process."""
 FOOTER_CACHE_FILES = 4096
 """At most this many Parquet footers are kept (a footer of a 1M-row clustered file is about 100 KB)."""
 
@@ -107,6 +112,46 @@ def may_overlap(stats: Mapping[str, Any] | None, column: str, lo: Any, hi: Any) 
         return True
 
 
+# -- membership ------------------------------------------------------------------------------------------------
+BLOOM_KEY = b"lakehouse.bloom."
+"""Parquet footer key (+ column name) of a file's Bloom filter of its clustering column's values."""
+BLOOM_BITS_PER_VALUE = 10
+BLOOM_HASHES = 4
+"""About 1% false positives: a lookup of a value a file lacks reads none of its row groups 99 times in 100."""
+
+
+def _hashes(value: str) -> tuple[int, int]:
+    data = value.encode()
+    return zlib.crc32(data), zlib.adler32(data) | 1
+
+
+def bloom_filter(column: pa.ChunkedArray | pa.Array) -> bytes:
+    """A Bloom filter of the distinct non-null strings of `column`: a bitset of BLOOM_BITS_PER_VALUE bits per value,
+    BLOOM_HASHES probes by double hashing of two stable checksums (crc32, adler32). Clustered files are sorted by
+    their clustering column, so its row groups' ranges tile the whole key space: without this, a lookup of a value
+    reads one row group of every large file just to find it absent."""
+    distinct = [v for v in pc.unique(column).to_pylist() if v is not None]
+    bits = max(64, len(distinct) * BLOOM_BITS_PER_VALUE)
+    h = np.array([_hashes(v) for v in distinct], dtype=np.uint64).reshape(-1, 2)
+    probes = (h[:, :1] + np.arange(BLOOM_HASHES, dtype=np.uint64) * h[:, 1:]) % np.uint64(bits)
+    bitset = np.zeros(bits, dtype=bool)
+    bitset[probes.ravel().astype(np.int64)] = True
+    return bits.to_bytes(8, "little") + np.packbits(bitset, bitorder="little").tobytes()
+
+
+def bloom_may_hold(bloom: bytes, value: Any) -> bool:
+    """Whether a value may be in the set `bloom` (from `bloom_filter`) was built of; never False for a member."""
+    if not isinstance(value, str):
+        return True
+    bits = int.from_bytes(bloom[:8], "little")
+    h1, h2 = _hashes(value)
+    for i in range(BLOOM_HASHES):
+        b = (h1 + i * h2) % bits
+        if not bloom[8 + b // 8] >> (b % 8) & 1:
+            return False
+    return True
+
+
 # -- reading ---------------------------------------------------------------------------------------------------
 class _Ranged(io.RawIOBase):
     """A read-only, seekable file over an object-store key, read with ranged GETs (Parquet footers, row groups)."""
@@ -152,17 +197,26 @@ class ColdReader:
     stays right for as long as the file is live.
     """
 
-    def __init__(self, cache_rows: int = CACHE_ROWS, footer_files: int = FOOTER_CACHE_FILES) -> None:
+    def __init__(
+        self, cache_rows: int = CACHE_ROWS, footer_files: int = FOOTER_CACHE_FILES, scan_bytes: int = SCAN_CACHE_BYTES
+    ) -> None:
         self._lock = threading.Lock()
         self._footers: OrderedDict[str, pq.FileMetaData] = OrderedDict()
         self._groups: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
         self._bounds: dict[tuple[str, str], list[tuple[Any, Any] | None]] = {}
+        self._blooms: dict[tuple[str, str], bytes | None] = {}
         self._cached_rows = 0
+        self._scans: OrderedDict[tuple[str, tuple[str, ...]], pa.Table] = OrderedDict()
+        self._scan_bytes = 0
         self.cache_rows = cache_rows
         self.footer_files = footer_files
+        self.scan_bytes = scan_bytes
 
     def rows_where(self, path: str, columns: list[str], column: str, value: Any) -> list[Row]:
         """The rows of the Parquet file at `path` whose `column` equals `value`, as dicts of `columns`."""
+        bloom = self._bloom(path, column)
+        if bloom is not None and not bloom_may_hold(bloom, value):
+            return []
         parts = []
         for i, bounds in enumerate(self._ranges(path, column)):
             if bounds is not None and not (bounds[0] <= value <= bounds[1]):
@@ -173,23 +227,29 @@ class ColdReader:
             return []
         return rows_of(pa.concat_tables(parts), columns)
 
-    def scan(self, path: str, schema: pa.Schema, columns: list[str], column: str, lo: Any, hi: Any) -> pa.Table:
-        """`columns` of the row groups of the file at `path` whose `column` may lie in [lo, hi], read without caching
-        them (a scan would push every lookup's row groups out of the cache); columns the file lacks are null."""
-        groups = [
-            i
-            for i, bounds in enumerate(self._ranges(path, column))
-            if bounds is None or (bounds[0] <= hi and lo <= bounds[1])
-        ]
-        if not groups:
-            return pa.schema([schema.field(c) for c in columns]).empty_table()
+    def scan(self, path: str, schema: pa.Schema, columns: list[str]) -> pa.Table:
+        """`columns` of the whole file at `path` (those it lacks are null), kept in a cache of its own bounded by
+        `SCAN_CACHE_BYTES`: a search's scans reread nothing while they fit, and never push lookups' row groups out."""
+        key = (path, tuple(columns))
+        with self._lock:
+            table = self._scans.get(key)
+            if table is not None:
+                self._scans.move_to_end(key)
+                return table
         f = pq.ParquetFile(_open(path), metadata=self._footer(path))
         present = [c for c in columns if c in f.schema_arrow.names]
-        t = f.read_row_groups(groups, columns=present)
+        table = f.read(columns=present)
         for c in columns:
             if c not in present:
-                t = t.append_column(schema.field(c), pa.nulls(t.num_rows, schema.field(c).type))
-        return t.select(columns).cast(pa.schema([schema.field(c) for c in columns]))
+                table = table.append_column(schema.field(c), pa.nulls(table.num_rows, schema.field(c).type))
+        table = table.select(columns).cast(pa.schema([schema.field(c) for c in columns])).combine_chunks()
+        with self._lock:
+            if key not in self._scans:
+                self._scans[key] = table
+                self._scan_bytes += table.nbytes
+            while self._scan_bytes > self.scan_bytes and len(self._scans) > 1:
+                self._scan_bytes -= self._scans.popitem(last=False)[1].nbytes
+        return table
 
     def forget(self, paths: Iterable[str]) -> None:
         """Drop what is cached of files that left the table (compacted away)."""
@@ -199,8 +259,12 @@ class ColdReader:
                 self._footers.pop(p, None)
             for bounds in [k for k in self._bounds if k[0] in gone]:
                 del self._bounds[bounds]
+            for bloom in [k for k in self._blooms if k[0] in gone]:
+                del self._blooms[bloom]
             for group in [k for k in self._groups if k[0] in gone]:
                 self._cached_rows -= self._groups.pop(group).num_rows
+            for scanned in [k for k in self._scans if k[0] in gone]:
+                self._scan_bytes -= self._scans.pop(scanned).nbytes
 
     def _ranges(self, path: str, column: str) -> list[tuple[Any, Any] | None]:
         """(min, max) of `column` per row group of the file (None: unknown), from its footer, computed once."""
@@ -219,6 +283,18 @@ class ColdReader:
             self._bounds[key] = ranges
         return ranges
 
+    def _bloom(self, path: str, column: str) -> bytes | None:
+        """The file's Bloom filter of `column` (`bloom_filter`, kept in its footer), or None when it has none."""
+        key = (path, "\0bloom:" + column)
+        with self._lock:
+            if key in self._blooms:
+                return self._blooms[key]
+        raw = (self._footer(path).metadata or {}).get(BLOOM_KEY + column.encode())
+        bloom = base64.b64decode(raw) if raw else None
+        with self._lock:
+            self._blooms[key] = bloom
+        return bloom
+
     def _footer(self, path: str) -> pq.FileMetaData:
         with self._lock:
             meta = self._footers.get(path)
@@ -232,6 +308,8 @@ class ColdReader:
                 evicted, _ = self._footers.popitem(last=False)
                 for key in [k for k in self._bounds if k[0] == evicted]:
                     del self._bounds[key]
+                for key in [k for k in self._blooms if k[0] == evicted]:
+                    del self._blooms[key]
         return meta
 
     def _group(self, path: str, i: int) -> pa.Table:

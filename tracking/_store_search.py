@@ -72,10 +72,16 @@ def search_runs_page(
         check_max_results(max_results)
     stages = set(LifecycleStage.view_type_to_stages(run_view_type))
     equal_to = _equality_clauses(filter_string)
+    exact = _in_natural_order_by_equalities(filter_string, equal_to, order_by)
     with store._lock:
         store._sync()
         exp_ids = [str(_parse_experiment_id(e)) for e in experiment_ids]
-        runs = [to_run(store, run_id) for run_id in _candidates(store, exp_ids, stages, equal_to)]
+        candidates = _candidates(store, exp_ids, stages, equal_to)
+        if exact:  # the candidates are the result: order and page them in Arrow, build the page's runs only
+            ordered_ids = candidates.sort_by([("start_time", "descending"), ("run_id", "ascending")])["run_id"]
+            page_ids, token = SearchUtils.paginate(ordered_ids.to_pylist(), page_token, max_results)
+            return [to_run(store, run_id) for run_id in page_ids], token
+        runs = [to_run(store, run_id) for run_id in candidates["run_id"].to_pylist()]
     filtered = SearchUtils.filter(runs, filter_string)
     ordered = SearchUtils.sort(filtered, order_by)
     return SearchUtils.paginate(ordered, page_token, max_results)
@@ -123,17 +129,33 @@ def _equality_clauses(filter_string: str | None) -> list[tuple[str, str, str]]:
     ]
 
 
+def _in_natural_order_by_equalities(filter_string: str | None, equal_to: list, order_by: list[str] | None) -> bool:
+    """Whether the filter is only `params.k = 'v'` / `tags.k = 'v'` clauses (all in `equal_to`) and the order is
+    MLflow's natural one (start time descending, then run id; `start_time DESC` keeps it), so that the equality
+    candidates, in that order, are exactly the result: the MLflow UI's and `mlflow.search_runs()`'s default."""
+    clauses = SearchUtils.parse_search_filter(filter_string) if filter_string else []
+    if len(clauses) != len(equal_to):
+        return False
+    for clause in order_by or []:
+        key_type, key, ascending = SearchUtils.parse_order_by_for_search_runs(clause)
+        if (key_type, key, ascending) != ("attribute", "start_time", False):
+            return False
+    return True
+
+
 def _candidates(
     store: StoreState, exp_ids: list[str], stages: set[str], equal_to: list[tuple[str, str, str]]
-) -> list[str]:
-    """The ids of the experiments' runs in `stages` that pass the filter's equality clauses, found by Arrow scans of
-    the cold run tables (only the columns asked for, never held after the call): a `Run` is built for these only."""
-    runs = store._t.tables["mlflow.runs"].arrow_where("experiment_id", exp_ids, ["run_id", "lifecycle_stage"])
-    ids = runs.filter(pc.is_in(runs["lifecycle_stage"], value_set=pa.array(sorted(stages), pa.string())))["run_id"]
+) -> pa.Table:
+    """The experiments' runs in `stages` that pass the filter's equality clauses (`run_id`, `start_time`), found by
+    Arrow scans of the cold run tables (only the columns asked for): a `Run` is built for these only."""
+    runs = store._t.tables["mlflow.runs"].arrow_where(
+        "experiment_id", exp_ids, ["run_id", "start_time", "lifecycle_stage"]
+    )
+    runs = runs.filter(pc.is_in(runs["lifecycle_stage"], value_set=pa.array(sorted(stages), pa.string())))
     for kind, key, value in equal_to:
         hits = store._t.tables["mlflow.params" if kind == "parameter" else "mlflow.tags"].arrow_where(
             "key", [key], ["run_id", "value"]
         )
         matching = hits.filter(pc.equal(hits["value"], value))["run_id"].combine_chunks()
-        ids = ids.filter(pc.is_in(ids, value_set=matching))
-    return ids.to_pylist()
+        runs = runs.filter(pc.is_in(runs["run_id"], value_set=matching))
+    return runs.select(["run_id", "start_time"])

@@ -6,6 +6,7 @@ Oracles: the rows the test wrote (a plain list filtered in Python), deltalake's 
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 
@@ -17,7 +18,7 @@ from deltalake import DeltaTable
 
 from lakehouse import _log, _log_cold
 from lakehouse._log import LeanTable
-from lakehouse._log_cold import ColdReader, file_stats, may_hold, plan_merge, tier
+from lakehouse._log_cold import ColdReader, bloom_filter, bloom_may_hold, file_stats, may_hold, plan_merge, tier
 
 SCHEMA = pa.schema([("run_id", pa.string()), ("step", pa.int64()), ("value", pa.float64()), ("tag", pa.string())])
 
@@ -127,6 +128,13 @@ def test_the_row_group_cache_stays_within_its_bound(tmp_path, small_tiers):
             reader.rows_where(str(tmp_path / rel), SCHEMA.names, "run_id", run)
         assert reader._cached_rows <= 64 + 16  # the bound, or one row group over it while it is the only one
         assert len(reader._footers) <= 3
+    scanner = ColdReader(scan_bytes=2000)
+    for _ in range(2):
+        for rel in t.files:
+            got = scanner.scan(str(tmp_path / rel), SCHEMA, ["value", "run_id"])
+            assert got.to_pylist() == pq.read_table(tmp_path / rel, columns=["value", "run_id"]).to_pylist()
+            largest = max(x.nbytes for x in scanner._scans.values())
+            assert scanner._scan_bytes == sum(x.nbytes for x in scanner._scans.values()) <= max(2000, largest)
 
 
 def test_statistics_rules():
@@ -203,3 +211,35 @@ def test_scans_hits_and_change_ranges_of_a_cold_table(tmp_path, small_tiers):
     lo = min([run, *(r["run_id"] for r in kept)])
     assert (lo, max([run, *(r["run_id"] for r in kept)])) in ranges
     assert fresh.rows_where("run_id", run) == []
+
+
+def test_bloom_filters_hold_every_member_and_let_lookups_skip_large_files(tmp_path, small_tiers, monkeypatch):
+    rng = random.Random(13)
+    members = [f"{rng.getrandbits(128):032x}" for _ in range(3000)]
+    bloom = bloom_filter(pa.array([*members, None, members[0]]))
+    assert all(bloom_may_hold(bloom, m) for m in members)
+    strangers = [f"{rng.getrandbits(128):032x}" for _ in range(3000)]
+    assert sum(bloom_may_hold(bloom, s) for s in strangers) < 3000 * 0.03  # ~1% expected
+
+    t = _cold(tmp_path)
+    runs = [f"{rng.getrandbits(128):032x}" for _ in range(150)]
+    for run in runs:
+        t.write(lambda run=run: _log.Change([_batch(rng, run, 6)]))
+    merged = [rel for rel in t.files if json.loads(t.files[rel].add["stats"])["numRecords"] > 16]
+    assert merged, "some files hold several row groups"
+    for rel in merged:  # the filter is in the footer, and holds exactly the file's runs
+        meta = pq.ParquetFile(tmp_path / rel).metadata.metadata
+        in_file = set(pq.read_table(tmp_path / rel, columns=["run_id"]).column("run_id").to_pylist())
+        stored = base64.b64decode(meta[_log_cold.BLOOM_KEY + b"run_id"])
+        assert all(bloom_may_hold(stored, r) for r in in_file)
+    read: list = []
+    real = ColdReader._group
+    monkeypatch.setattr(ColdReader, "_group", lambda self, path, i: read.append(path) or real(self, path, i))
+    fresh = _cold(tmp_path)
+    needless = 0
+    for run in rng.sample(runs, 20):
+        read.clear()
+        assert len(fresh.rows_where("run_id", run)) == 6
+        holding = {str(tmp_path / rel) for _, rel in fresh.hits_where("run_id", run)}
+        needless += sum(1 for path in read if path not in holding)
+    assert needless <= 2, "row groups are read only in the files holding the run (rarely a false positive more)"
