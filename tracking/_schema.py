@@ -139,6 +139,7 @@ COLD_TABLES: dict[str, dict[str, Any]] = {
         "max_merge_rows": UPDATED_MERGE_ROWS,
     },
     "mlflow.params": {"keep_rows": False, "cluster_by": "run_id", "stats_columns": ("run_id",)},
+    "mlflow.inputs": {"keep_rows": False, "cluster_by": "run_id", "stats_columns": ("run_id",)},
     "mlflow.tags": {
         "keep_rows": False,
         "cluster_by": "run_id",

@@ -160,7 +160,7 @@ class DeltaTables:
 class TrackingTables(DeltaTables):
     """Every tracking table of a lake as a `LeanTable`, with the indexes the store reads through.
 
-    The run tables (runs, params, tags, latest metrics, metric history) are cold (`COLD_TABLES`): read by run on
+    The run tables (runs, params, tags, latest metrics, inputs, metric history) are cold (`COLD_TABLES`): read by run on
     demand through `ColdIndex`es, so a process holds what it was asked for, never the history. `on_run_change`
     hears of one changed run, `on_runs_change` of a range of run ids (lo, hi; None, None: any run).
     """
@@ -178,15 +178,15 @@ class TrackingTables(DeltaTables):
         self.params = ColdIndex(table("mlflow.params"), "run_id", by("key"))
         self.tags = ColdIndex(table("mlflow.tags"), "run_id", by("key"))
         self.latest = ColdIndex(table("mlflow.latest_metrics"), "run_id", by("key"))
-        self.inputs = Index(
-            by("run_id"), lambda r: (r["kind"], r["dataset_name"], r["dataset_digest"], r["model_id"], r["step"])
+        self.inputs = ColdIndex(
+            table("mlflow.inputs"),
+            "run_id",
+            lambda r: (r["kind"], r["dataset_name"], r["dataset_digest"], r["model_id"], r["step"]),
         )
         self.model_by_id = Index(by("model_id"), one_row_per_group)
         self.models_by_experiment = Index(by("experiment_id"), by("model_id"))
         self.model_tags = Index(by("model_id"), by("key"))
         self.model_params = Index(by("model_id"), by("key"))
-
-        run_change = lambda r: on_run_change(r["run_id"])  # noqa: E731
 
         def cold(index: ColdIndex) -> RangeHook:
             def changed(lo: Hashable, hi: Hashable) -> None:
@@ -204,7 +204,7 @@ class TrackingTables(DeltaTables):
             "mlflow.tags": ([], None),
             "mlflow.metrics": ([], None),  # the history: read by run or model on demand, never cached by run
             "mlflow.latest_metrics": ([], None),
-            "mlflow.inputs": ([self.inputs], run_change),
+            "mlflow.inputs": ([], None),
             "mlflow.logged_models": ([self.model_by_id, self.models_by_experiment], None),
             "mlflow.logged_model_tags": ([self.model_tags], None),
             "mlflow.logged_model_params": ([self.model_params], None),
@@ -214,6 +214,7 @@ class TrackingTables(DeltaTables):
             "mlflow.params": cold(self.params),
             "mlflow.tags": cold(self.tags),
             "mlflow.latest_metrics": cold(self.latest),
+            "mlflow.inputs": cold(self.inputs),
         }
         super().__init__(root, wiring, cold_hooks)
         self.latest_metrics = LatestMetrics(self, on_run_change)
