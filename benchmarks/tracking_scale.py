@@ -119,8 +119,8 @@ def fill(uri: str, n: int, meta_path: Path, label: str) -> None:
     run_ids: list[str] = []
     every = max(1, n // 10)
     t0 = time.perf_counter()
-    exp_id = client.create_experiment(EXPERIMENT)
-    for i in range(n):
+    exp_id, first, run_ids, done_s = resume_point(client, n, keep, meta_path)
+    for i in range(first, n):
         start = BASE_MS + 1000 * i
         run_id = client.create_run(exp_id, start_time=start).info.run_id
         client.log_batch(
@@ -134,13 +134,42 @@ def fill(uri: str, n: int, meta_path: Path, label: str) -> None:
         if (i + 1) % every == 0 or i + 1 == n:
             dt = time.perf_counter() - t0
             print(
-                f"  [{label}] fill {i + 1:,}/{n:,} runs ({100 * (i + 1) // n}%), {dt:.1f} s, {(i + 1) / dt:.0f} runs/s",
+                f"  [{label}] fill {i + 1:,}/{n:,} runs ({100 * (i + 1) // n}%), {dt:.1f} s, "
+                f"{(i + 1 - first) / dt:.0f} runs/s",
                 file=sys.stderr,
                 flush=True,
             )
-    fill_s = time.perf_counter() - t0
+            Path(f"{meta_path}.progress").write_text(str(done_s + dt))  # what a resumed fill adds to its own time
+    fill_s = done_s + time.perf_counter() - t0
     meta = {"n": n, "experiment_id": exp_id, "run_ids": run_ids, "fill_s": fill_s, "store_init_s": init_s}
+    if first:
+        meta["resumed_at_run"] = first
     meta_path.write_text(json.dumps(meta))
+
+
+def resume_point(client: Any, n: int, keep: set[int], meta_path: Path) -> tuple[str, int, list[str], float]:
+    """Where a fill starts: (experiment id, first run index to write, sampled run ids so far, seconds spent so far).
+
+    A fresh store starts at 0. A store an interrupted fill left behind (the parent keeps its partial folder) goes on
+    after its last complete run: run i starts at BASE_MS + 1000 i, and runs are written in order, so the FINISHED
+    runs are exactly 0..k-1; a half-written run k (RUNNING) is deleted and written again. The time spent before is
+    read from the progress file `<meta>.progress` and added, so fill_s stays the fill's whole time.
+    """
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return client.create_experiment(EXPERIMENT), 0, [], 0.0
+    finished = client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'", max_results=1)
+    first = 0 if not finished else (finished[0].info.start_time - BASE_MS) // 1000 + 1
+    for run in client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        client.delete_run(run.info.run_id)
+    run_ids: list[str] = []
+    for i in sorted(k for k in keep if k < first):
+        (run,) = client.search_runs([exp.experiment_id], f"attributes.start_time = {BASE_MS + 1000 * i}")
+        run_ids.append(run.info.run_id)
+    progress = Path(f"{meta_path}.progress")
+    done_s = float(progress.read_text()) if progress.exists() else 0.0
+    print(f"  resuming an interrupted fill at run {first:,} ({done_s:.0f} s spent before)", file=sys.stderr)
+    return exp.experiment_id, first, run_ids, done_s
 
 
 def measure(uri: str, meta_path: Path) -> dict[str, Any]:
@@ -311,7 +340,12 @@ def cached(cache: Path, name: str, uri_of: Any, store: str, n: int, label: str) 
     shutil.rmtree(entry, ignore_errors=True)
     partial = cache / f"{name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    left = sorted(cache.glob(f"{name}.partial-*"))  # an interrupted fill's store: the fill goes on from it
+    if left:
+        left[-1].rename(partial)
+        for other in left[:-1]:
+            shutil.rmtree(other, ignore_errors=True)
+    partial.mkdir(parents=True, exist_ok=True)
     print(f"  [{label}] no complete cache entry {entry}: filling it", file=sys.stderr, flush=True)
     wall = run_fill(uri_of(partial / store), n, partial / META, partial, label)
     partial.rename(entry)

@@ -461,14 +461,15 @@ class LeanTable:
             return CHECKPOINT_INTERVAL
 
     def _write_file(self, rel: str, table: pa.Table) -> int:
-        """Write `table` as data file `rel`; a cold table's file of several row groups carries a Bloom filter of its
-        clustering column in the Parquet footer (`lakehouse._log_cold.bloom_filter`), which other readers ignore."""
-        if not self.keep_rows and table.num_rows > ROW_GROUP_ROWS:  # a compaction's file, of several row groups
-            column = self.cluster_by or self._columns[0]
-            if pa.types.is_string(table.schema.field(column).type):
-                bloom = base64.b64encode(bloom_filter(table.column(column)))
+        """Write `table` as data file `rel`; a cold table's file of several clustering values carries a Bloom filter
+        of them in the Parquet footer (`lakehouse._log_cold.bloom_filter`), which other readers ignore. (A file of
+        one value needs none: its statistics' min and max are that value.)"""
+        column = self.cluster_by or self._columns[0]
+        if not self.keep_rows and table.num_rows > 1 and pa.types.is_string(table.schema.field(column).type):
+            bloom = bloom_filter(table.column(column))
+            if bloom is not None:
                 table = table.replace_schema_metadata(
-                    {**(table.schema.metadata or {}), BLOOM_KEY + column.encode(): bloom}
+                    {**(table.schema.metadata or {}), BLOOM_KEY + column.encode(): base64.b64encode(bloom)}
                 )
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="snappy", row_group_size=ROW_GROUP_ROWS)

@@ -125,12 +125,14 @@ def _hashes(value: str) -> tuple[int, int]:
     return zlib.crc32(data), zlib.adler32(data) | 1
 
 
-def bloom_filter(column: pa.ChunkedArray | pa.Array) -> bytes:
+def bloom_filter(column: pa.ChunkedArray | pa.Array) -> bytes | None:
     """A Bloom filter of the distinct non-null strings of `column`: a bitset of BLOOM_BITS_PER_VALUE bits per value,
     BLOOM_HASHES probes by double hashing of two stable checksums (crc32, adler32). Clustered files are sorted by
     their clustering column, so its row groups' ranges tile the whole key space: without this, a lookup of a value
-    reads one row group of every large file just to find it absent."""
+    reads one row group of every large file just to find it absent. None for fewer than two distinct values."""
     distinct = [v for v in pc.unique(column).to_pylist() if v is not None]
+    if len(distinct) < 2:
+        return None
     bits = max(64, len(distinct) * BLOOM_BITS_PER_VALUE)
     h = np.array([_hashes(v) for v in distinct], dtype=np.uint64).reshape(-1, 2)
     probes = (h[:, :1] + np.arange(BLOOM_HASHES, dtype=np.uint64) * h[:, 1:]) % np.uint64(bits)
@@ -222,7 +224,9 @@ class ColdReader:
             if bounds is not None and not (bounds[0] <= value <= bounds[1]):
                 continue
             group = self._group(path, i)
-            parts.append(group.filter(pc.equal(group.column(column), value)))
+            hits = group.filter(pc.equal(group.column(column), value))
+            if hits.num_rows:
+                parts.append(hits)
         if not parts:
             return []
         return rows_of(pa.concat_tables(parts), columns)

@@ -76,7 +76,8 @@ def read_rows(path: str, columns: list[str]) -> list[Row]:
 
 def rows_of(table: pa.Table, columns: list[str]) -> list[Row]:
     """An Arrow table's rows as dicts of `columns` (a column the table lacks is None)."""
-    present = [c for c in columns if c in table.column_names]
+    names = set(table.column_names)
+    present = [c for c in columns if c in names]
     data = {c: _values(table.column(c)) for c in present}
     missing = {c: None for c in columns if c not in data}
     return [{**{c: data[c][i] for c in present}, **missing} for i in range(table.num_rows)]
