@@ -601,7 +601,7 @@ class LeanTable:
                 )
         return out
 
-    def arrow_where(self, column: str, values: Iterable[Any], columns: list[str]) -> pa.Table:
+    def arrow_where(self, column: str, values: Iterable[Any], columns: list[str], *, cache: bool = True) -> pa.Table:
         """The live rows whose `column` is one of `values`, as Arrow `columns` (plus nothing else): a scan of the
         files and row groups whose statistics may hold one of them, reading only those columns (a search's
         filter, never held after the call)."""
@@ -623,7 +623,12 @@ class LeanTable:
                 continue
             if not may_overlap(self._stats.get(rel), column, lo, hi):
                 continue
-            part = _COLD.scan(_storage.join(self.path, rel), self.schema, read)
+            path = _storage.join(self.path, rel)
+            part = (
+                _COLD.scan(path, self.schema, read)
+                if cache
+                else _COLD.scan_range(path, self.schema, read, column, lo, hi)
+            )
             if part.num_rows:
                 parts.append(part.filter(pc.is_in(part.column(column), value_set=value_set)).select(columns))
         return pa.concat_tables(parts) if parts else schema.empty_table()

@@ -188,6 +188,14 @@ class _Ranged(io.RawIOBase):
         return len(data)
 
 
+def _with_columns(table: pa.Table, schema: pa.Schema, columns: list[str]) -> pa.Table:
+    """`table` as exactly `columns` of `schema`: the columns it lacks (a file older than the schema) are null."""
+    for c in columns:
+        if c not in table.column_names:
+            table = table.append_column(schema.field(c), pa.nulls(table.num_rows, schema.field(c).type))
+    return table.select(columns).cast(pa.schema([schema.field(c) for c in columns]))
+
+
 def _open(path: str) -> Any:
     return pa.PythonFile(_Ranged(path), mode="r") if _storage.is_object_store(path) else path
 
@@ -242,11 +250,7 @@ class ColdReader:
                 return table
         f = pq.ParquetFile(_open(path), metadata=self._footer(path))
         present = [c for c in columns if c in f.schema_arrow.names]
-        table = f.read(columns=present)
-        for c in columns:
-            if c not in present:
-                table = table.append_column(schema.field(c), pa.nulls(table.num_rows, schema.field(c).type))
-        table = table.select(columns).cast(pa.schema([schema.field(c) for c in columns])).combine_chunks()
+        table = _with_columns(f.read(columns=present), schema, columns).combine_chunks()
         with self._lock:
             if key not in self._scans:
                 self._scans[key] = table
@@ -254,6 +258,20 @@ class ColdReader:
             while self._scan_bytes > self.scan_bytes and len(self._scans) > 1:
                 self._scan_bytes -= self._scans.popitem(last=False)[1].nbytes
         return table
+
+    def scan_range(self, path: str, schema: pa.Schema, columns: list[str], column: str, lo: Any, hi: Any) -> pa.Table:
+        """`columns` of the row groups of the file at `path` whose `column` may lie in [lo, hi], read and not cached
+        (a bulk read by sorted chunks of values: each chunk reads a slice of every file, each row group once)."""
+        groups = [
+            i
+            for i, bounds in enumerate(self._ranges(path, column))
+            if bounds is None or (bounds[0] <= hi and lo <= bounds[1])
+        ]
+        if not groups:
+            return pa.schema([schema.field(c) for c in columns]).empty_table()
+        f = pq.ParquetFile(_open(path), metadata=self._footer(path))
+        present = [c for c in columns if c in f.schema_arrow.names]
+        return _with_columns(f.read_row_groups(groups, columns=present), schema, columns)
 
     def forget(self, paths: Iterable[str]) -> None:
         """Drop what is cached of files that left the table (compacted away)."""
@@ -384,8 +402,4 @@ def merge_sorted(
 
 def read_arrow(table_path: str, rel: str, schema: pa.Schema) -> pa.Table:
     """Data file `rel` of the table as an Arrow table of `schema` (columns it lacks are null)."""
-    t = pq.read_table(_open(_storage.join(table_path, rel)))
-    for f in schema:
-        if f.name not in t.column_names:
-            t = t.append_column(f, pa.nulls(t.num_rows, f.type))
-    return t.select(schema.names).cast(schema)
+    return _with_columns(pq.read_table(_open(_storage.join(table_path, rel))), schema, schema.names)

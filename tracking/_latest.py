@@ -69,7 +69,11 @@ class LatestMetrics:
 
     def rows(self, run_id: str) -> list[Row]:
         """The run's latest metric rows (one per key)."""
-        out = {r["key"]: r for r in self.t.latest.rows(run_id)}
+        return self.merged(run_id, self.t.latest.rows(run_id))
+
+    def merged(self, run_id: str, table_rows: list[Row]) -> list[Row]:
+        """The run's rows of the `latest_metrics` table with the unfolded history's latest values over them."""
+        out = {r["key"]: r for r in table_rows}
         for key, row in self.pending.get(run_id, {}).items():
             cur = out.get(key)
             if cur is None or order(row) > order(cur):

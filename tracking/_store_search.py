@@ -5,6 +5,7 @@ SQL store's defaults and `max_results` bounds.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -19,7 +20,12 @@ from mlflow.utils.validation import _parse_experiment_id
 
 from ._store_experiments import EXPERIMENT_TABLES, to_experiment
 from ._store_logged_models import MODEL_TABLES, to_model
-from ._store_runs import to_run
+from ._store_runs import runs_in_bulk, to_run
+
+BULK_FROM = 2000
+"""A search with more candidates than this builds them in bulk (`_search_in_bulk`), not run by run."""
+BULK_CHUNK = 2000
+"""Runs built at a time by a bulk search."""
 
 if TYPE_CHECKING:
     from ._store_state import StoreState
@@ -81,7 +87,10 @@ def search_runs_page(
             ordered_ids = candidates.sort_by([("start_time", "descending"), ("run_id", "ascending")])["run_id"]
             page_ids, token = SearchUtils.paginate(ordered_ids.to_pylist(), page_token, max_results)
             return [to_run(store, run_id) for run_id in page_ids], token
-        runs = [to_run(store, run_id) for run_id in candidates["run_id"].to_pylist()]
+        ids = candidates["run_id"].to_pylist()
+        if len(ids) > BULK_FROM:
+            return _search_in_bulk(store, sorted(ids), filter_string, order_by, page_token, max_results)
+        runs = [to_run(store, run_id) for run_id in ids]
     filtered = SearchUtils.filter(runs, filter_string)
     ordered = SearchUtils.sort(filtered, order_by)
     return SearchUtils.paginate(ordered, page_token, max_results)
@@ -127,6 +136,38 @@ def _equality_clauses(filter_string: str | None) -> list[tuple[str, str, str]]:
         for c in SearchUtils.parse_search_filter(filter_string)
         if c.get("type") in ("parameter", "tag") and c.get("comparator") == "=" and isinstance(c.get("value"), str)
     ]
+
+
+def _search_in_bulk(store: StoreState, ids: list[str], filter_string, order_by, page_token, max_results):
+    """A page of a search over many candidates (`ids`, sorted): runs are built in bulk, BULK_CHUNK at a time, and
+    filtered by MLflow's `SearchUtils.filter`; each match is kept only as what MLflow's `SearchUtils.sort` reads (its
+    start time, run id and the order-by values), sorted by that very function, and the page's runs are built in
+    full. Memory follows the chunk and the matches' sort keys, not the experiment's runs."""
+    keys = [SearchUtils.parse_order_by_for_search_runs(c) for c in order_by or []]
+    slim = []
+    for start in range(0, len(ids), BULK_CHUNK):
+        for run in SearchUtils.filter(runs_in_bulk(store, ids[start : start + BULK_CHUNK]), filter_string):
+            slim.append(_sort_view(run, keys))
+    ordered = SearchUtils.sort(slim, order_by)
+    page, token = SearchUtils.paginate(ordered, page_token, max_results)
+    return [to_run(store, view.info.run_id) for view in page], token
+
+
+def _sort_view(run, keys: list[tuple[str, str, bool]]) -> SimpleNamespace:
+    """What `SearchUtils.sort` reads of `run` (`_get_value_for_sort`: `info.<attribute>`, `data.metrics/params/tags`
+    `.get(key)`), and no more."""
+    info = {"start_time": run.info.start_time, "run_id": run.info.run_id}
+    data: dict[str, dict] = {"metrics": {}, "params": {}, "tags": {}}
+    for key_type, key, _ in keys:
+        key = SearchUtils.translate_key_alias(key)
+        if key_type == "attribute":
+            info[key] = getattr(run.info, key)
+        elif key_type in ("metric", "parameter", "tag"):
+            kind = {"metric": "metrics", "parameter": "params", "tag": "tags"}[key_type]
+            value = getattr(run.data, kind).get(key)
+            if value is not None:
+                data[kind][key] = value
+    return SimpleNamespace(info=SimpleNamespace(**info), data=SimpleNamespace(**data))
 
 
 def _in_natural_order_by_equalities(filter_string: str | None, equal_to: list, order_by: list[str] | None) -> bool:

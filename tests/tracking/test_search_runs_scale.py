@@ -21,7 +21,12 @@ CASES = [
     ("params.p = '2' and metrics.m > 3", None),  # not only equalities: the general path
     ("params.missing = 'x'", None),
     ("", ["start_time ASC"]),
+    ("", ["params.p DESC", "tags.t ASC"]),
+    ("metrics.m > 2", ["metrics.m DESC"]),
+    ("", ["attributes.run_name ASC"]),
+    ("tags.t != 'a'", ["metrics.absent ASC", "end_time DESC"]),
 ]
+NATURAL_FILTERS = ("", "params.p = '1'", "params.p = '1' and tags.t = 'b'", "params.missing = 'x'")
 
 
 def _fill(uri: str, seed: int) -> str:
@@ -74,16 +79,23 @@ def test_search_pages_equal_sqlites(lake_uri, sqlite_uri, view, monkeypatch):
         assert [len(p) for p in mine] == [len(p) for p in theirs], filter_string
         flat = lambda pages: [r[:3] for p in pages for r in p]  # noqa: E731
         assert sorted(flat(mine)) == sorted(flat(theirs)), filter_string
-        if order_by != ["metrics.m ASC"]:
+        if not any(o.startswith(("metrics.", "params.", "tags.", "attributes.run_name")) for o in order_by or []):
             assert [r[1] for r in flat(mine)] == [r[1] for r in flat(theirs)], f"{filter_string}: start-time order"
         forced = natural.copy()
         monkeypatch.setattr(_store_search, "_in_natural_order_by_equalities", lambda *a: False)
         general = _pages(MlflowClient(lake_uri), lake_exp, filter_string, order_by, view)
+        monkeypatch.setattr(_store_search, "BULK_FROM", 5)  # runs built in bulk, 7 at a time
+        monkeypatch.setattr(_store_search, "BULK_CHUNK", 7)
+        bulk = _pages(MlflowClient(lake_uri), lake_exp, filter_string, order_by, view)
+        monkeypatch.setattr(_store_search, "BULK_FROM", 10**9)
+        assert bulk == general, f"{filter_string} {order_by}: bulk building changes nothing"
         monkeypatch.setattr(
             _store_search, "_in_natural_order_by_equalities", lambda *a: natural.append(real(*a)) or natural[-1]
         )
         assert mine == general, f"{filter_string}: the Arrow-ordered pages are MLflow's own order, run id for run id"
-        assert all(forced) == (
-            filter_string in ("", "params.p = '1'", "params.p = '1' and tags.t = 'b'", "params.missing = 'x'")
-            and order_by != ["start_time ASC"]
-        ), filter_string
+        natural_case = filter_string in NATURAL_FILTERS and order_by in (
+            None,
+            ["attributes.start_time DESC"],
+            ["start_time DESC"],
+        )
+        assert all(forced) == natural_case, (filter_string, order_by)
