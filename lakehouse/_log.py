@@ -733,7 +733,9 @@ class LeanTable:
         column = self.cluster_by or self._columns[0]
         lo = ((stats or {}).get("minValues") or {}).get(column)
         hi = ((stats or {}).get("maxValues") or {}).get(column)
-        self.on_range_change(lo, hi) if lo is not None and hi is not None else self.on_range_change(None, None)
+        if lo is None or hi is None:
+            lo = hi = None  # unknown: any value may have changed
+        self.on_range_change(lo, hi)
 
     def _remember(self, rel: str, rows: list[Row]) -> None:
         self._recent[rel] = rows

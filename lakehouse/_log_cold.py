@@ -77,22 +77,10 @@ def file_stats(table: pa.Table, columns: Sequence[str]) -> dict[str, Any]:
 
 def may_hold(stats: Mapping[str, Any] | None, column: str, value: Any) -> bool:
     """Whether a file with Delta `stats` (parsed) may hold a row whose `column` equals `value` (None: IS NULL)."""
-    if not stats:
-        return True
-    nulls = (stats.get("nullCount") or {}).get(column)
-    rows = stats.get("numRecords")
     if value is None:
+        nulls = ((stats or {}).get("nullCount") or {}).get(column)
         return nulls is None or nulls > 0
-    if nulls is not None and rows is not None and nulls == rows:
-        return False
-    lo = (stats.get("minValues") or {}).get(column)
-    hi = (stats.get("maxValues") or {}).get(column)
-    if lo is None or hi is None:
-        return True
-    try:
-        return bool(lo <= value <= hi)
-    except TypeError:
-        return True
+    return may_overlap(stats, column, value, value)
 
 
 def may_overlap(stats: Mapping[str, Any] | None, column: str, lo: Any, hi: Any) -> bool:
@@ -307,7 +295,7 @@ class ColdReader:
 
     def _bloom(self, path: str, column: str) -> bytes | None:
         """The file's Bloom filter of `column` (`bloom_filter`, kept in its footer), or None when it has none."""
-        key = (path, "\0bloom:" + column)
+        key = (path, column)
         with self._lock:
             if key in self._blooms:
                 return self._blooms[key]

@@ -4,7 +4,7 @@ on demand from a cold table through a bounded cache (`ColdIndex`)."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, MutableMapping
+from collections.abc import Callable, Hashable, Iterable, MutableMapping
 from typing import Any, NamedTuple
 
 from lakehouse import LeanTable, Row
@@ -68,6 +68,11 @@ class Index:
         items = self.groups.get(group)
         return None if items is None else items.get(key)
 
+    def files_of(self, addresses: Iterable[tuple[Hashable, Hashable]]) -> list[str]:
+        """The data files holding the rows at `addresses` (group, key), each once, in order."""
+        hits = (self.get(group, key) for group, key in addresses)
+        return list(dict.fromkeys(hit.file for hit in hits if hit is not None))
+
     def rows(self, group: Hashable) -> list[Row]:
         return [row for row, _ in self.groups.get(group, {}).values()]  # unpacking: cheaper than .row on hot paths
 
@@ -81,7 +86,7 @@ class ColdIndex:
     `rows(group)` read the group's rows by the table's statistics and keep them in a bounded LRU cache, which
     `changed(lo, hi)` (the table's `on_range_change`) invalidates for the groups a data change may have touched.
 
-    `Hit.file` is the file that held the row when it was read: `DeltaTables.replace` resolves files afresh.
+    `Hit.file` is the file that held the row when it was read; `files_of` (what a rewrite drops) looks afresh.
     """
 
     def __init__(
@@ -116,6 +121,14 @@ class ColdIndex:
 
     def rows(self, group: Hashable) -> list[Row]:
         return [row for row, _ in self.group(group).values()]
+
+    def files_of(self, addresses: Iterable[tuple[Hashable, Hashable]]) -> list[str]:
+        """The data files holding the rows at `addresses` (group, key), each once, found afresh by statistics: a
+        cached `Hit.file` may name a file compacted away since."""
+        wanted = set(addresses)
+        groups = dict.fromkeys(group for group, _ in wanted)
+        hits = (hit for group in groups for hit in self._table().hits_where(self.column, group))
+        return list(dict.fromkeys(rel for row, rel in hits if self.address(row) in wanted))
 
     def changed(self, lo: Any, hi: Any) -> None:
         """Forget the cached groups in [lo, hi] (everything when either is None)."""

@@ -8,9 +8,10 @@ has folded in. Readers fold the history commits above the watermark (normally no
 made) into what they show, so a crash between the two commits loses nothing and hides nothing, and the next
 writer folds them into the table. Both tables remain plain Delta tables, queryable by name with time travel.
 
-Upgrading a lake written before this layout (no `latest_metrics` table, metric files without statistics) is
-`migrate`: the history is rewritten clustered by run (`OPTIMIZE`, `dataChange=false`: no row changes) and the
-latest values are built from it, each step idempotent and safe against other processes doing the same.
+Upgrading a lake written before this layout (no `latest_metrics` table, metric files without statistics): the
+history is rewritten clustered by run like every cold table (`TrackingTables.create_missing`: `OPTIMIZE`,
+`dataChange=false`, no row changes), then `migrate` builds the latest values from it; each step idempotent and
+safe against other processes doing the same.
 """
 
 from __future__ import annotations
@@ -139,20 +140,17 @@ class LatestMetrics:
         self.t.write(LATEST, plan)  # TrackingTables.refresh refreshes the history with it
 
     def needs_migration(self) -> bool:
-        history = self.t.tables[HISTORY]
-        return bool(history.unclustered_files()) or self.watermark() < 0 <= history.version
+        """Whether the lake has history but `latest_metrics` was never built (a lake of the previous layout)."""
+        return self.watermark() < 0 <= self.t.tables[HISTORY].version
 
     def migrate(self) -> None:
-        """Upgrade a lake written before `latest_metrics` existed (see the module docstring); idempotent.
+        """Build `latest_metrics` from the whole history (the history itself is reclustered by
+        `TrackingTables.create_missing`, as every cold table); idempotent.
 
         Raises:
-            ConcurrentModificationError: other writers kept winning the recluster commit past the deadline.
+            ConcurrentModificationError: other writers kept winning the fold's commit past the deadline.
         """
-        history = self.t.tables[HISTORY]
-        history.recluster()  # re-planned after each lost race (another process writing or migrating)
-        self.t.refresh([HISTORY, LATEST])
-        if self.watermark() < 0 <= history.version:
-            self.fold_in()
+        self.fold_in()
 
     def _all_latest_rows(self) -> list[Row]:
         """The latest row per (run, key) of the whole history (a migration, or a lake whose unfolded commits were

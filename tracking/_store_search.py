@@ -77,8 +77,9 @@ def search_runs_page(
     if max_results is not None and (max_results < 1 or max_results > SEARCH_MAX_RESULTS_THRESHOLD):
         check_max_results(max_results)
     stages = set(LifecycleStage.view_type_to_stages(run_view_type))
-    equal_to = _equality_clauses(filter_string)
-    exact = _in_natural_order_by_equalities(filter_string, equal_to, order_by)
+    clauses = SearchUtils.parse_search_filter(filter_string) if filter_string else []  # raises MLflow's errors
+    equal_to = _equality_clauses(clauses)
+    exact = _in_natural_order_by_equalities(clauses, equal_to, order_by)
     with store._lock:
         store._sync()
         exp_ids = [str(_parse_experiment_id(e)) for e in experiment_ids]
@@ -122,18 +123,15 @@ def search_logged_models(
     return PagedList(page, token)
 
 
-def _equality_clauses(filter_string: str | None) -> list[tuple[str, str, str]]:
-    """The filter's `params.<key> = '<value>'` and `tags.<key> = '<value>'` clauses as (kind, key, value).
+def _equality_clauses(clauses: list[dict]) -> list[tuple[str, str, str]]:
+    """The parsed filter's `params.<key> = '<value>'` and `tags.<key> = '<value>'` clauses as (kind, key, value).
 
     MLflow's run filter is a conjunction, so a run failing one of these cannot match: such runs are left out
-    before a `Run` is built for them. The whole filter is still applied by MLflow's own `SearchUtils.filter`,
-    which also raises its errors for a malformed filter (parsing here raises the same).
+    before a `Run` is built for them. The whole filter is still applied by MLflow's own `SearchUtils.filter`.
     """
-    if not filter_string:
-        return []
     return [
         (c["type"], c["key"], c["value"])
-        for c in SearchUtils.parse_search_filter(filter_string)
+        for c in clauses
         if c.get("type") in ("parameter", "tag") and c.get("comparator") == "=" and isinstance(c.get("value"), str)
     ]
 
@@ -170,11 +168,10 @@ def _sort_view(run, keys: list[tuple[str, str, bool]]) -> SimpleNamespace:
     return SimpleNamespace(info=SimpleNamespace(**info), data=SimpleNamespace(**data))
 
 
-def _in_natural_order_by_equalities(filter_string: str | None, equal_to: list, order_by: list[str] | None) -> bool:
+def _in_natural_order_by_equalities(clauses: list[dict], equal_to: list, order_by: list[str] | None) -> bool:
     """Whether the filter is only `params.k = 'v'` / `tags.k = 'v'` clauses (all in `equal_to`) and the order is
     MLflow's natural one (start time descending, then run id; `start_time DESC` keeps it), so that the equality
     candidates, in that order, are exactly the result: the MLflow UI's and `mlflow.search_runs()`'s default."""
-    clauses = SearchUtils.parse_search_filter(filter_string) if filter_string else []
     if len(clauses) != len(equal_to):
         return False
     for clause in order_by or []:

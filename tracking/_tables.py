@@ -134,23 +134,12 @@ class DeltaTables:
         """The change that drops the rows at `drop` (group, key) and add `new_rows`.
 
         Files holding a dropped row are rewritten without it (rows are matched by their (group, key) in
-        `index`); their other rows move to the new file. A cold table's files are found afresh by statistics
-        (a cached hit may name a file compacted away since).
+        `index`, which names their files); their other rows move to the new file.
         """
         table = self.tables[name]
         drop = list(drop)
         dropped = set(drop)
-        files: list[str] = []
-        if isinstance(index, ColdIndex):
-            for group in dict.fromkeys(g for g, _ in drop):
-                for row, rel in table.hits_where(index.column, group):
-                    if index.address(row) in dropped and rel not in files:
-                        files.append(rel)
-        else:
-            for group, key in drop:
-                hit = index.get(group, key)
-                if hit is not None and hit.file not in files:
-                    files.append(hit.file)
+        files = index.files_of(drop)
         if not files and not new_rows:
             return None
         kept = [r for f in files for r in table.file_rows(f) if index.address(r) not in dropped]
@@ -234,8 +223,9 @@ class TrackingTables(DeltaTables):
         self.refresh(list(COLD_TABLES))
         try:
             for name in COLD_TABLES:
-                if name != HISTORY and self.tables[name].unclustered_files():
-                    self.tables[name].recluster()
+                if self.tables[name].unclustered_files():
+                    self.tables[name].recluster()  # re-planned after each lost race (another writer or migration)
+            self.refresh([HISTORY, LATEST])
             if self.latest_metrics.needs_migration():
                 self.latest_metrics.migrate()
         except ConcurrentModificationError as exc:
