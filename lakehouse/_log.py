@@ -55,8 +55,10 @@ from ._log_checkpoint import (
     cleanup_expired_logs,
     find_checkpoint,
     read_checkpoint_parts,
+    removes_array,
     removes_as_dicts,
     retention_ms,
+    unexpired_removes,
     write_checkpoint,
 )
 from ._log_cold import (
@@ -743,22 +745,27 @@ class LeanTable:
             self._recent.popitem(last=False)
 
     def write_checkpoint(self) -> None:
-        """Write the classic checkpoint of the current snapshot, with the tombstones still within retention."""
+        """Write the classic checkpoint of the current snapshot, with the tombstones still within retention.
+
+        The tombstones of the last checkpoint (read, or written by this snapshot) stay in Arrow: only those removed
+        since are dicts. So a table with a week of tombstones pays an Arrow filter per checkpoint, not a Python
+        object per tombstone."""
         if self.metadata is None or self.protocol is None:
             return
         cutoff = self._now_ms() - retention_ms(self.metadata, DELETED_FILE_RETENTION)
-        expired = [rel for rel, r in self.tombstones.items() if int(r.get("deletionTimestamp") or 0) <= cutoff]
-        for rel in expired:
-            del self.tombstones[rel]
+        fresh = [r for r in self._tombstones.values() if int(r.get("deletionTimestamp") or 0) > cutoff]
+        kept = unexpired_removes(self._ckpt_removes, cutoff, drop=self._readded | self._tombstones.keys())
+        removes = pa.concat_arrays([kept, removes_array(fresh)])
         write_checkpoint(
             self.log_dir,
             self.version,
             protocol=self.protocol,
             metadata=self.metadata,
             txns=self.txns.values(),
-            adds=(f.add for f in self.files.values()),
-            tombstones=self.tombstones.values(),
+            adds=[f.add for f in self.files.values()],
+            removes=removes,
         )
+        self._ckpt_removes, self._tombstones, self._readded = [removes], {}, set()
 
     def clean_up_expired_logs(self) -> list[str]:
         """Delete the log files older than `delta.logRetentionDuration` that no young version needs.

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import _storage
+from ._log_files import file_key
 from .errors import InvalidArgumentError, UnsupportedTableFeatureError
 
 DELETED_FILE_RETENTION = ("delta.deletedFileRetentionDuration", "interval 1 weeks")
@@ -267,12 +269,13 @@ def write_checkpoint(
     metadata: Mapping[str, Any],
     txns: Iterable[Mapping[str, Any]],
     adds: Iterable[Mapping[str, Any]],
-    tombstones: Iterable[Mapping[str, Any]],
+    removes: pa.StructArray,
 ) -> int:
     """Write the classic checkpoint of `version` and point `_last_checkpoint` at it; return its action count.
 
-    `tombstones` must already be the unexpired ones. Both files are written to a temporary name and renamed,
-    so a reader sees a whole checkpoint or none.
+    `removes` are the unexpired tombstones, of the checkpoint's `remove` type (`REMOVE_TYPE`: `unexpired_removes`,
+    `removes_array`). Both files are written to a temporary name and renamed, so a reader sees a whole
+    checkpoint or none.
     """
     fmt = metadata.get("format") or {}
     rows: list[dict[str, Any]] = [
@@ -297,7 +300,7 @@ def write_checkpoint(
     )
     # Adds and tombstones (tens of thousands on a busy table) are built column by column, not as nested dicts.
     adds = list(adds)
-    blocks = [head, _block("add", adds), _block("remove", list(tombstones))]
+    blocks = [head, _rows("add", _actions_array("add", adds)), _rows("remove", removes)]
     table = pa.concat_tables(blocks)
     n_adds = len(adds)
     sink = pa.BufferOutputStream()
@@ -309,9 +312,57 @@ def write_checkpoint(
     return int(table.num_rows)
 
 
-def _block(kind: str, actions: list[Mapping[str, Any]]) -> pa.Table:
-    """Checkpoint rows holding only `kind` actions ("add" or "remove"), built one field at a time: `dataChange`
-    is false in a checkpoint, `partitionValues` is never null, `tags` null when empty."""
+REMOVE_TYPE: pa.StructType = CHECKPOINT_SCHEMA.field("remove").type
+"""The type of a checkpoint's `remove` column, as this writer writes it."""
+
+
+def removes_array(removes: Sequence[Mapping[str, Any]]) -> pa.StructArray:
+    """`remove` actions (dicts, as a snapshot holds its newest tombstones) as a `REMOVE_TYPE` array."""
+    return _actions_array("remove", removes)
+
+
+def unexpired_removes(arrays: Sequence[pa.Array], cutoff_ms: int, drop: Collection[str]) -> pa.StructArray:
+    """The tombstones of a checkpoint (`read_checkpoint_parts`, or the last one written) whose `deletionTimestamp`
+    is later than `cutoff_ms`, without the files in `drop` (keys as `file_key` gives them: files added again, or
+    removed again since), as one `REMOVE_TYPE` array. Stays in Arrow: a busy table carries a week of tombstones
+    (hundreds of thousands) from checkpoint to checkpoint, which a pass through Python dicts made the dominant
+    cost of its writes."""
+    parts = [_as_remove_type(a) for a in arrays if len(a)]
+    if not parts:
+        return removes_array([])
+    removes = pa.concat_arrays(parts)
+    keep = pc.fill_null(pc.greater(removes.field("deletionTimestamp"), cutoff_ms), False)
+    if drop:
+        paths = removes.field("path")
+        if pc.any(pc.match_substring(paths, "%")).as_py():  # URL-encoded paths (another engine's): compare keys
+            paths = pa.array([file_key(p) for p in paths.to_pylist()], pa.string())
+        keep = pc.and_(keep, pc.invert(pc.is_in(paths, value_set=pa.array(list(drop), pa.string()))))
+    return removes.filter(keep)
+
+
+def _as_remove_type(array: pa.Array) -> pa.StructArray:
+    """A checkpoint's `remove` column (another engine's may carry more fields, or lack some) as `REMOVE_TYPE`;
+    `dataChange` false and `partitionValues` never null, as a checkpoint has them."""
+    if array.type == REMOVE_TYPE:
+        return array
+    names = {array.type.field(i).name for i in range(array.type.num_fields)}
+    fields = list(REMOVE_TYPE)
+    try:
+        children = [
+            array.field(f.name).cast(f.type) if f.name in names else pa.nulls(len(array), f.type) for f in fields
+        ]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return removes_array(removes_as_dicts([array]))
+    by_name = dict(zip([f.name for f in fields], children, strict=True))
+    by_name["dataChange"] = pa.array([False] * len(array), pa.bool_())
+    by_name["partitionValues"] = pc.fill_null(by_name["partitionValues"], pa.scalar([], _STR_MAP))
+    return pa.StructArray.from_arrays([by_name[f.name] for f in fields], fields=fields)
+
+
+def _actions_array(kind: str, actions: Sequence[Mapping[str, Any]]) -> pa.StructArray:
+    """`kind` actions ("add" or "remove") as one array of the checkpoint's type, built one field at a time:
+    `dataChange` is false in a checkpoint, `partitionValues` is never null, `tags` null when empty."""
+    actions = list(actions)
     struct = CHECKPOINT_SCHEMA.field(kind).type
     fields = [struct.field(i) for i in range(struct.num_fields)]
 
@@ -324,9 +375,13 @@ def _block(kind: str, actions: list[Mapping[str, Any]]) -> pa.Table:
             return [_items(a[name]) if a.get(name) else None for a in actions]
         return [a.get(name) for a in actions]
 
-    action = pa.StructArray.from_arrays([pa.array(values(f.name), type=f.type) for f in fields], fields=fields)
+    return pa.StructArray.from_arrays([pa.array(values(f.name), type=f.type) for f in fields], fields=fields)
+
+
+def _rows(kind: str, action: pa.StructArray) -> pa.Table:
+    """Checkpoint rows holding only the `kind` actions of `action`."""
     return pa.Table.from_arrays(
-        [action if f.name == kind else pa.nulls(len(actions), f.type) for f in CHECKPOINT_SCHEMA],
+        [action if f.name == kind else pa.nulls(len(action), f.type) for f in CHECKPOINT_SCHEMA],
         schema=CHECKPOINT_SCHEMA,
     )
 

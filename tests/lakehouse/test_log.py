@@ -16,7 +16,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from lakehouse._log import AUTO_COMPACT_PROPERTY, CLEANUP_EVERY_MS, COMPACT_AFTER_FILES, CommitConflict, LeanTable
-from lakehouse._log_checkpoint import cleanup_expired_logs, parse_interval
+from lakehouse._log_checkpoint import REMOVE_TYPE, cleanup_expired_logs, parse_interval, unexpired_removes
 from lakehouse._retry import RetryPolicy, retry_on_conflict
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
 
@@ -402,6 +402,55 @@ def test_a_cold_snapshot_reads_checkpoint_tombstones_only_for_its_next_checkpoin
     adds = sorted(r["path"] for r in ckpt.column("add").to_pylist() if r is not None)
     assert removes == sorted([*rest, newest]) and restored in adds
     assert sorted(cold.tombstones) == removes
+
+
+def test_checkpoint_tombstones_stay_in_arrow_from_checkpoint_to_checkpoint(tmp_path):
+    """A writer's next checkpoint carries the last one's tombstones without turning them into dicts."""
+    t = _table(tmp_path, **{"delta.checkpointInterval": "5"})
+    compacted = _compact_then_checkpoint(t)
+    t.write_checkpoint()
+    assert t._tombstones == {} and len(t._ckpt_removes) == 1, "the written tombstones are kept as one Arrow array"
+    t.write_checkpoint()  # from Arrow alone
+    ckpt = pq.read_table(os.path.join(tmp_path, "_delta_log", f"{t.version:020d}.checkpoint.parquet"))
+    assert sorted(r["path"] for r in ckpt.column("remove").to_pylist() if r is not None) == compacted
+
+
+def test_another_engines_tombstones_are_filtered_in_arrow():
+    """A `remove` column with other fields (delta-spark's deletionVector, no tags), URL-encoded paths: expired
+    and dropped files go, the rest come out in our checkpoint type with dataChange false."""
+    foreign = pa.array(
+        [
+            {"path": "a%20b.parquet", "deletionTimestamp": 2000, "dataChange": True, "deletionVector": None},
+            {"path": "c.parquet", "deletionTimestamp": 2000, "dataChange": False, "deletionVector": None},
+            {"path": "old.parquet", "deletionTimestamp": 500, "dataChange": False, "deletionVector": None},
+            {"path": "d.parquet", "deletionTimestamp": None, "dataChange": False, "deletionVector": None},
+        ],
+        pa.struct(
+            [
+                ("path", pa.string()),
+                ("deletionTimestamp", pa.int64()),
+                ("dataChange", pa.bool_()),
+                ("deletionVector", pa.struct([("storageType", pa.string())])),
+            ]
+        ),
+    )
+    kept = unexpired_removes([foreign], cutoff_ms=1000, drop={"a b.parquet"})
+    assert kept.type == REMOVE_TYPE
+    assert kept.to_pylist() == [
+        {
+            "path": "c.parquet",
+            "deletionTimestamp": 2000,
+            "dataChange": False,
+            "extendedFileMetadata": None,
+            "partitionValues": [],
+            "size": None,
+            "tags": None,
+        }
+    ]
+    assert unexpired_removes([foreign], cutoff_ms=1000, drop=set()).field("path").to_pylist() == [
+        "a%20b.parquet",
+        "c.parquet",
+    ]
 
 
 # -- log retention -----------------------------------------------------------------------------------------------
