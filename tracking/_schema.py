@@ -126,6 +126,35 @@ TABLES: dict[str, tuple[pa.Schema, str]] = {
     ),
 }
 
+TABLES["mlflow.journal"] = (
+    pa.schema(
+        [
+            ("version", LONG),
+            ("run_id", STRING),
+            ("kind", STRING),
+            ("key", STRING),
+            ("value", STRING),
+            ("metric_value", DOUBLE),
+            ("timestamp", LONG),
+            ("step", LONG),
+            ("model_id", STRING),
+            ("dataset_name", STRING),
+            ("dataset_digest", STRING),
+        ]
+    ),
+    "The rows of the last tracking calls that write several run tables (a log_batch, a create_run with its tags), "
+    "each call one commit; applied to runs, params, tags and metrics (their txn watermark), then removed",
+)
+
+TABLE_CONFIGURATION: dict[str, dict[str, str]] = {
+    "mlflow.journal": {
+        "delta.deletedFileRetentionDuration": "interval 1 hours",
+        "delta.logRetentionDuration": "interval 1 days",
+    },
+}
+"""Table properties set at creation. The journal is transient (its rows live until applied), and nobody time
+travels it: its removed files and old commits need not be kept for a week and a month."""
+
 UPDATED_MERGE_ROWS = 65_536
 """The largest compacted file of a cold table whose rows are updated (runs, tags, latest values): an update of an
 old run rewrites the file holding it, here at most about 10 MB of Arrow (tens of milliseconds)."""

@@ -9,7 +9,7 @@ import json
 import math
 from typing import TYPE_CHECKING
 
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.store.entities.paged_list import PagedList
@@ -28,10 +28,10 @@ from mlflow.utils.validation import (
 
 from lakehouse import Change, Row
 
-from ._latest import FOLD_EVERY, HISTORY, order
-from ._store_runs import RUN_TABLES, active_run_row, update_run_info, write_tags
+from ._journal import metric_entry, param_row, run_update_entry, tag_row
+from ._latest import FOLD_EVERY, HISTORY
+from ._store_runs import RUN_TABLES, active_run_row, write_tags
 from ._store_values import metric_entity, metric_sort_value, whole_long
-from ._tables import metric_point
 
 if TYPE_CHECKING:
     from ._store_state import StoreState
@@ -77,78 +77,80 @@ def log_batch(store: StoreState, run_id, metrics, params, tags):
         whole = f"metric '{m.key}': it must be a whole number that fits in a long (64-bit integer)"
         whole_long(m.timestamp, append_to_json_path(path, "timestamp"), whole)
         whole_long(m.step or 0, append_to_json_path(path, "step"), whole)
+    metric_rows = [_metric_row(run_id, m) for m in metrics]
+    tag_values = {t.key: t.value for t in tags}
+    name = tag_values.pop(MLFLOW_RUN_NAME, None)
     with store._lock:
         store._sync(RUN_TABLES)
-        run = active_run_row(store, run_id)
-        if params:
-            _write_params(store, run_id, params)
-        if metrics:
-            _write_metrics(store, run_id, metrics)
-        if tags:
-            tag_values = {t.key: t.value for t in tags}
-            name = tag_values.get(MLFLOW_RUN_NAME)
-            if name is not None:
-                update_run_info(store, run_id, RunStatus.from_string(run["status"]), run["end_time"], name)
-                tag_values.pop(MLFLOW_RUN_NAME)
+        active_run_row(store, run_id)
+        # A call that writes one table is one commit to it; one that writes several is one journal commit.
+        if bool(params) + bool(metric_rows) + bool(tag_values or name is not None) + (name is not None) < 2:
+            if params:
+                _write_params(store, run_id, params)
+            if metric_rows:
+                _write_metrics(store, run_id, metric_rows)
             if tag_values:
                 write_tags(store, run_id, tag_values)
+            return
+
+        def plan():
+            active_run_row(store, run_id)
+            rows = [param_row(run_id, p.key, p.value) for p in _new_params(store, run_id, params)]
+            rows.extend(metric_entry(r) for r in metric_rows)
+            rows.extend(tag_row(run_id, k, v) for k, v in tag_values.items())
+            if name is not None:
+                rows.append(run_update_entry(run_id, name=name))
+                rows.append(tag_row(run_id, MLFLOW_RUN_NAME, name))
+            return rows
+
+        store._t.journal.record(plan)
+
+
+def _new_params(store: StoreState, run_id: str, params: list[Param]) -> list[Param]:
+    """The params of `params` the run does not have yet; MlflowException if one would change a logged value."""
+    new, mismatched = [], []
+    for p in params:
+        hit = store._t.params.get(run_id, p.key)
+        if hit is None:
+            new.append(p)
+        elif hit.row["value"] != p.value:
+            mismatched.append({"key": p.key, "old_value": hit.row["value"], "new_value": p.value})
+    if mismatched:
+        raise MlflowException(
+            f"Changing param values is not allowed. Params were already logged='{mismatched}' for run ID='{run_id}'.",
+            INVALID_PARAMETER_VALUE,
+        )
+    return new
 
 
 def _write_params(store: StoreState, run_id: str, params: list[Param]) -> None:
     def plan():
         active_run_row(store, run_id)
-        new, mismatched = [], []
-        for p in params:
-            hit = store._t.params.get(run_id, p.key)
-            if hit is None:
-                new.append({"run_id": run_id, "key": p.key, "value": p.value})
-            elif hit.row["value"] != p.value:
-                mismatched.append({"key": p.key, "old_value": hit.row["value"], "new_value": p.value})
-        if mismatched:
-            raise MlflowException(
-                f"Changing param values is not allowed. Params were already logged='{mismatched}' "
-                f"for run ID='{run_id}'.",
-                INVALID_PARAMETER_VALUE,
-            )
+        new = [{"run_id": run_id, "key": p.key, "value": p.value} for p in _new_params(store, run_id, params)]
         return Change([new]) if new else None
 
     store._t.write("mlflow.params", plan, also_refresh=["mlflow.runs"])
 
 
-def _write_metrics(store: StoreState, run_id: str, metrics: list[Metric]) -> None:
-    rows, seen = [], set()
-    for m in metrics:
-        value = float(m.value)
-        if math.isinf(value):
-            value = _FLOAT_MAX if value > 0 else -_FLOAT_MAX
-        row: Row = {
-            "run_id": run_id,
-            "key": m.key,
-            "value": value,
-            "timestamp": int(m.timestamp),
-            "step": int(m.step or 0),
-            "model_id": m.model_id,
-            "dataset_name": m.dataset_name,
-            "dataset_digest": m.dataset_digest,
-        }
-        point = metric_point(row)
-        if point not in seen:
-            seen.add(point)
-            rows.append((point, row))
+def _metric_row(run_id: str, m: Metric) -> Row:
+    value = float(m.value)
+    if math.isinf(value):
+        value = _FLOAT_MAX if value > 0 else -_FLOAT_MAX
+    return {
+        "run_id": run_id,
+        "key": m.key,
+        "value": value,
+        "timestamp": int(m.timestamp),
+        "step": int(m.step or 0),
+        "model_id": m.model_id,
+        "dataset_name": m.dataset_name,
+        "dataset_digest": m.dataset_digest,
+    }
 
+
+def _write_metrics(store: StoreState, run_id: str, rows: list[Row]) -> None:
     def plan():
-        # A point above the key's latest (step, timestamp, value) cannot repeat one logged before: only points at
-        # or below it (re-logged or out of order) need the run's history, read once per plan.
-        history: set | None = None
-        new = []
-        for point, row in rows:
-            latest = store._t.latest_metrics.get(run_id, row["key"])
-            if latest is not None and order(row) <= order(latest):
-                if history is None:
-                    history = {metric_point(r) for r in store._t.tables[HISTORY].rows_where("run_id", run_id)}
-                if point in history:
-                    continue
-            new.append(row)
+        new = store._t.journal.new_points(run_id, rows)
         return Change([new]) if new else None
 
     if store._t.write(HISTORY, plan) and store._t.latest_metrics.lag() >= FOLD_EVERY:

@@ -35,6 +35,7 @@ from mlflow.utils.validation import _validate_run_id, _validate_tag
 
 from lakehouse import Change, Row
 
+from ._journal import run_row_entry, run_update_entry, tag_row
 from ._store_experiments import ARTIFACTS_FOLDER, EXPERIMENT_TABLES, check_experiment_active, experiment_row
 from ._store_values import epoch_millis, metric_entity
 
@@ -182,11 +183,9 @@ def create_run(store: StoreState, experiment_id, user_id, start_time, tags, run_
             "lifecycle_stage": LifecycleStage.ACTIVE,
             "artifact_uri": append_to_uri_path(exp["artifact_location"], run_id, ARTIFACTS_FOLDER),
         }
-        # Tags first: a run row is only visible with its tags already there (no half-created run).
-        tag_rows = {t.key: {"run_id": run_id, "key": t.key, "value": t.value} for t in tags}
-        if tag_rows:
-            store._t.write("mlflow.tags", lambda: Change([list(tag_rows.values())]))
-        store._t.write("mlflow.runs", lambda: Change([[row]]))
+        # The run and its tags: one journal commit (`_journal`), so the run exists whole or not at all.
+        tag_rows = {t.key: tag_row(run_id, t.key, t.value) for t in tags}  # the last value of a key wins
+        store._t.journal.record(lambda: [run_row_entry(row), *tag_rows.values()])
         return to_run(store, run_id)
 
 
@@ -212,9 +211,20 @@ def update_run_info(store: StoreState, run_id, run_status, end_time, run_name):
                 new["name"] = run_name
             return store._t.replace("mlflow.runs", store._t.run_by_id, [(run_id, 0)], [new])
 
-        store._t.write("mlflow.runs", plan)
-        if run_name:
-            write_tags(store, run_id, {MLFLOW_RUN_NAME: run_name})
+        if not run_name:
+            store._t.write("mlflow.runs", plan)
+            return to_run(store, run_id).info
+
+        def journal_plan():  # the row and the name's tag: two tables, so one journal commit
+            active_run_row(store, run_id)
+            fields: dict[str, object] = {"name": run_name}
+            if run_status is not None:
+                fields["status"] = RunStatus.to_string(run_status)
+            if end_time is not None:
+                fields["end_time"] = end_time
+            return [run_update_entry(run_id, **fields), tag_row(run_id, MLFLOW_RUN_NAME, run_name)]
+
+        store._t.journal.record(journal_plan)
         return to_run(store, run_id).info
 
 

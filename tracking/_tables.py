@@ -8,7 +8,6 @@ error codes the REST API and the client understand.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Hashable, Iterable
 
 from mlflow.exceptions import MlflowException
@@ -18,8 +17,9 @@ from lakehouse import Change, LeanTable, RetryPolicy, Row, table_path
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
 
 from ._index import ColdIndex, Index, one_row_per_group
+from ._journal import JOURNAL, JOURNALED, Journal
 from ._latest import HISTORY, LATEST, LatestMetrics
-from ._schema import COLD_TABLES, TABLES
+from ._schema import COLD_TABLES, TABLE_CONFIGURATION, TABLES
 
 CLIENT_VERSION = "lakehouse-ml-tracking"
 """The `clientVersion` of the tracking store's commits (what `DESCRIBE HISTORY` shows for them)."""
@@ -30,12 +30,6 @@ Wiring = dict[str, "tuple[list[Index], Callable[[Row], None] | None]"]
 RangeHook = Callable[[Hashable, Hashable], None]
 """A cold table's change hook (`LeanTable.on_range_change`)."""
 AnyIndex = Index | ColdIndex
-
-
-def metric_point(row: Row) -> tuple:
-    """A metric row's identity: MLflow's SQL store keeps one row per (key, timestamp, step, value)."""
-    v = row["value"]
-    return (row["key"], row["timestamp"], row["step"], "nan" if v is None or math.isnan(v) else v)
 
 
 def mlflow_error(exc: ConcurrentModificationError | UnsupportedTableFeatureError) -> MlflowException:
@@ -79,6 +73,7 @@ class DeltaTables:
                 on_change=hook,
                 client_version=CLIENT_VERSION,
                 on_range_change=(cold_hooks or {}).get(name),
+                configuration=TABLE_CONFIGURATION.get(name, {}),
                 **COLD_TABLES.get(name, {}),
             )
 
@@ -91,12 +86,17 @@ class DeltaTables:
                     schema=schema,
                     description=description,
                     client_version=CLIENT_VERSION,
+                    configuration=TABLE_CONFIGURATION.get(name, {}),
                 )
                 table.create_if_missing()
         except UnsupportedTableFeatureError as exc:
             raise mlflow_error(exc) from exc
 
     def refresh(self, names: Iterable[str] | None = None) -> None:
+        self.refresh_tables(names)
+
+    def refresh_tables(self, names: Iterable[str] | None = None) -> None:
+        """Bring tables `names` (default: all) to their latest version, and nothing else."""
         try:
             for name in names if names is not None else self.tables:
                 self.tables[name].refresh()
@@ -113,8 +113,12 @@ class DeltaTables:
         Lost races are retried until `retry_policy.deadline`; then MlflowException(TEMPORARILY_UNAVAILABLE).
         """
         refresh = [name, *also_refresh]
+        return self.write_with(name, plan, lambda: self.refresh(refresh))
+
+    def write_with(self, name: str, plan: Plan, refresh: Callable[[], None]) -> bool:
+        """`write`, with `refresh` run before every plan instead of the refresh of the tables it names."""
         try:
-            return self.tables[name].write(plan, refresh=lambda: self.refresh(refresh), policy=self.retry_policy)
+            return self.tables[name].write(plan, refresh=refresh, policy=self.retry_policy)
         except (ConcurrentModificationError, UnsupportedTableFeatureError) as exc:
             raise mlflow_error(exc) from exc
 
@@ -194,6 +198,7 @@ class TrackingTables(DeltaTables):
             "mlflow.metrics": ([], None),  # the history: read by run or model on demand, never cached by run
             "mlflow.latest_metrics": ([], None),
             "mlflow.inputs": ([], None),
+            JOURNAL: ([], None),  # a few recent calls' rows, held (`_journal`)
             "mlflow.logged_models": ([self.model_by_id, self.models_by_experiment], None),
             "mlflow.logged_model_tags": ([self.model_tags], None),
             "mlflow.logged_model_params": ([self.model_params], None),
@@ -207,14 +212,22 @@ class TrackingTables(DeltaTables):
         }
         super().__init__(root, wiring, cold_hooks)
         self.latest_metrics = LatestMetrics(self, on_run_change)
+        self.journal = Journal(self)
 
     def refresh(self, names: Iterable[str] | None = None) -> None:
+        """Refresh `names` (default: all); a refresh of a run table also applies the journal rows it has not
+        (a call whose writer died after its journal commit: `_journal`), so no reader sees part of a call."""
         names = list(names) if names is not None else list(self.tables)
         if HISTORY in names or LATEST in names:
             names = [*names, *(n for n in (HISTORY, LATEST) if n not in names)]
-        super().refresh(names)
+        journaled = any(n in JOURNALED for n in names)
+        if journaled and JOURNAL not in names:
+            names.append(JOURNAL)
+        self.refresh_tables(names)
         if HISTORY in names:
             self.latest_metrics.sync()
+        if journaled and self.journal.behind():
+            self.journal.roll_forward()
 
     def create_missing(self) -> None:
         """Create the missing tables, then upgrade a lake of an older layout in place: cold tables written
