@@ -52,9 +52,11 @@ from . import _log_cold, _storage
 from ._log_checkpoint import (
     DELETED_FILE_RETENTION,
     LOG_RETENTION,
+    CheckpointRef,
     cleanup_expired_logs,
     find_checkpoint,
     read_checkpoint_parts,
+    read_checkpoint_removes,
     removes_array,
     removes_as_dicts,
     retention_ms,
@@ -86,7 +88,14 @@ _COLD = ColdReader()
 """The row-group and footer caches of every cold table of the process (one memory bound for all)."""
 
 CHECKPOINT_INTERVAL = 100
-"""A checkpoint is written at every version divisible by this, unless `delta.checkpointInterval` is set."""
+"""Without `delta.checkpointInterval` on the table, a checkpoint is written this many commits after the last one
+(the first at version 100), or later on a table whose checkpoint is large (CHECKPOINT_SPREAD)."""
+CHECKPOINT_SPREAD = 100
+"""A table whose last checkpoint held N actions checkpoints again after N / CHECKPOINT_SPREAD commits (when more
+than CHECKPOINT_INTERVAL). A busy table's checkpoint holds a week of tombstones (two per run on `mlflow.runs`);
+rewritten every 100 commits they made the log grow with the square of the history (8 GB of checkpoints at 80k
+runs). So a commit writes about CHECKPOINT_SPREAD checkpoint actions on average, whatever the table's size, and a
+reader's replay after a checkpoint stays under 1% of its actions in commits."""
 SMALL_FILE_ROWS = 2000
 """Files with fewer rows are compacted together; a compacted file holds at most about this many rows."""
 COMPACT_AFTER_FILES = 40
@@ -151,7 +160,9 @@ class LeanTable:
         self.version = -1
         self.files: dict[str, DataFile] = {}
         self._tombstones: dict[str, dict[str, Any]] = {}
-        self._ckpt_removes: list[pa.Array] = []  # the loaded checkpoint's tombstones, still in Arrow
+        self._ckpt_removes: list[pa.Array] = []  # the last checkpoint's tombstones, still in Arrow
+        self._ckpt_unread: CheckpointRef | None = None  # the loaded checkpoint, its tombstones not read yet
+        self._ckpt_at: tuple[int, int] = (-1, 0)  # the last checkpoint known: its version and action count
         self._readded: set[str] = set()  # files added again since that checkpoint
         self.txns: dict[str, dict[str, Any]] = {}
         self.protocol: dict[str, Any] | None = None
@@ -166,15 +177,26 @@ class LeanTable:
         """The snapshot's removed files (path -> `remove` action): what a checkpoint must carry until they
         expire. Those of a loaded checkpoint are turned into dicts only here, when first asked for (by the next
         checkpoint a writer makes), so a reader never pays for a week of tombstones."""
-        if self._ckpt_removes:
+        if self._ckpt_removes or self._ckpt_unread:
             merged: dict[str, dict[str, Any]] = {}
-            for r in removes_as_dicts(self._ckpt_removes):
+            for r in removes_as_dicts(self._checkpoint_tombstones()):
                 rel = file_key(r["path"])
                 if rel not in self._readded:
                     merged[rel] = {**r, "path": rel}
             merged.update(self._tombstones)
             self._tombstones, self._ckpt_removes, self._readded = merged, [], set()
         return self._tombstones
+
+    def _checkpoint_tombstones(self) -> list[pa.Array]:
+        """The last checkpoint's tombstones, read from the loaded checkpoint the first time a writer needs them.
+
+        Raises:
+            FileNotFoundError: log cleanup by another process removed that checkpoint meanwhile.
+        """
+        if self._ckpt_unread is not None:
+            self._ckpt_removes = read_checkpoint_removes(self.log_dir, self._ckpt_unread)
+            self._ckpt_unread = None
+        return self._ckpt_removes
 
     # -- creation ---------------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -245,10 +267,11 @@ class LeanTable:
         ref = find_checkpoint(self.log_dir, self.name)
         if ref is None:
             return
-        actions, removes = read_checkpoint_parts(self.log_dir, self.name, ref)
+        actions, size = read_checkpoint_parts(self.log_dir, self.name, ref)
         self.version = ref.version - 1
         self._apply(ref.version, actions, local_rows=None, checkpoint=True)
-        self._ckpt_removes = removes
+        self._ckpt_removes, self._ckpt_unread, self._ckpt_at = [], ref, (ref.version, size)
+        pa.default_memory_pool().release_unused()  # the Parquet decoding's scratch, not kept by the process
 
     def _log_moved_past(self, missing: int) -> bool:
         """Whether commit `missing` is absent because log cleanup removed it (a checkpoint covers it).
@@ -446,7 +469,7 @@ class LeanTable:
                 _storage.delete_quietly(_storage.join(self.path, rel))
             raise
         self._apply(version, actions, local_rows=written)
-        if version % self._checkpoint_interval() == 0:
+        if self._checkpoint_due(version):
             self._checkpoint_and_clean_up()
         return version
 
@@ -455,12 +478,27 @@ class LeanTable:
             check_writable(self.name, self.protocol, self.metadata)
             self._writable = True
 
-    def _checkpoint_interval(self) -> int:
+    def _checkpoint_due(self, version: int) -> bool:
+        """Whether this commit writes a checkpoint: at every multiple of the table's `delta.checkpointInterval`
+        when set, as delta-spark does; otherwise CHECKPOINT_INTERVAL commits after the last checkpoint, or more on
+        a table whose last checkpoint is large (one commit per CHECKPOINT_SPREAD actions it held)."""
         value = ((self.metadata or {}).get("configuration") or {}).get("delta.checkpointInterval")
-        try:
-            return max(1, int(value)) if value is not None else CHECKPOINT_INTERVAL
-        except ValueError:
-            return CHECKPOINT_INTERVAL
+        if value is not None:
+            try:
+                return version % max(1, int(value)) == 0
+            except ValueError:
+                pass
+        last, size = self._ckpt_at
+        if last < 0:
+            return version % CHECKPOINT_INTERVAL == 0
+        every = max(CHECKPOINT_INTERVAL, size // CHECKPOINT_SPREAD)
+        if version - last < every:
+            return False
+        ref = find_checkpoint(self.log_dir, self.name)  # another process may have written one since
+        if ref is not None and ref.version > last:
+            self._ckpt_at = (ref.version, size)
+            return version - ref.version >= every
+        return True
 
     def _write_file(self, rel: str, table: pa.Table) -> int:
         """Write `table` as data file `rel`; a cold table's file of several clustering values carries a Bloom filter
@@ -726,7 +764,7 @@ class LeanTable:
 
     def _untombstone(self, rel: str) -> None:
         self._tombstones.pop(rel, None)
-        if self._ckpt_removes:
+        if self._ckpt_removes or self._ckpt_unread:
             self._readded.add(rel)
 
     def _range_changed(self, stats: Mapping[str, Any] | None) -> None:
@@ -752,10 +790,17 @@ class LeanTable:
         object per tombstone."""
         if self.metadata is None or self.protocol is None:
             return
+        try:
+            previous = self._checkpoint_tombstones()
+        except FileNotFoundError:  # cleaned up by another process: start again from the newest checkpoint
+            self._reload()
+            self.refresh()
+            previous = self._checkpoint_tombstones()
         cutoff = self._now_ms() - retention_ms(self.metadata, DELETED_FILE_RETENTION)
         fresh = [r for r in self._tombstones.values() if int(r.get("deletionTimestamp") or 0) > cutoff]
-        kept = unexpired_removes(self._ckpt_removes, cutoff, drop=self._readded | self._tombstones.keys())
+        kept = unexpired_removes(previous, cutoff, drop=self._readded | self._tombstones.keys())
         removes = pa.concat_arrays([kept, removes_array(fresh)])
+        self._ckpt_at = (self.version, len(removes) + len(self.files) + len(self.txns) + 2)
         write_checkpoint(
             self.log_dir,
             self.version,

@@ -115,28 +115,48 @@ def find_checkpoint(log_dir: str, table: str) -> CheckpointRef | None:
     return _newest_listed(log_dir, table)
 
 
-def read_checkpoint_parts(log_dir: str, table: str, ref: CheckpointRef) -> tuple[list[dict[str, Any]], list[pa.Array]]:
-    """A checkpoint's protocol, metaData, txn and add actions as dicts, and its tombstones (`remove`) left in Arrow:
-    a busy table's checkpoint holds a week of them, which only a writer's next checkpoint needs
-    (`removes_as_dicts`)."""
+def read_checkpoint_parts(log_dir: str, table: str, ref: CheckpointRef) -> tuple[list[dict[str, Any]], int]:
+    """A checkpoint's protocol, metaData, txn and add actions as dicts, and its number of actions (tombstones
+    included). Its tombstones (`remove`), a week of them
+    on a busy table, are not read: only a writer's next checkpoint needs them (`read_checkpoint_removes`).
+
+    Read column by column with `ParquetFile` on one thread: `pq.read_table` would load pyarrow's dataset
+    machinery and its scratch memory, tens of megabytes a process keeps."""
     actions: list[dict[str, Any]] = []
-    removes: list[pa.Array] = []
+    size = 0
     for name in ref.files:
-        data = pq.read_table(pa.BufferReader(_storage.read(_storage.join(log_dir, name))))
-        cols = set(data.column_names)
+        pf = pq.ParquetFile(pa.BufferReader(_storage.read(_storage.join(log_dir, name))))
+        size += pf.metadata.num_rows
+        cols = set(pf.schema_arrow.names)
         if cols & {"sidecar", "checkpointMetadata"}:
             raise UnsupportedTableFeatureError(
                 table, "v2Checkpoint", "read", f"checkpoint {name} refers to sidecar files"
             )
-        for kind in ("protocol", "metaData", "txn", "add"):
-            if kind in cols:
-                actions.extend(
-                    {kind: _from_checkpoint(kind, item)} for item in data.column(kind).to_pylist() if item is not None
-                )
-        if "remove" in cols:
-            column = data.column("remove")
+        kinds = [kind for kind in ("protocol", "metaData", "txn", "add") if kind in cols]
+        data = pf.read(columns=kinds, use_threads=False)
+        for kind in kinds:
+            column = data.column(kind)
+            actions.extend(
+                {kind: _from_checkpoint(kind, item)}
+                for chunk in column.chunks
+                for item in chunk.filter(chunk.is_valid()).to_pylist()
+            )
+    return actions, size
+
+
+def read_checkpoint_removes(log_dir: str, ref: CheckpointRef) -> list[pa.Array]:
+    """A checkpoint's tombstones (`remove` actions), left in Arrow (`unexpired_removes`, `removes_as_dicts`).
+
+    Raises:
+        FileNotFoundError: log cleanup removed the checkpoint since it was loaded.
+    """
+    removes: list[pa.Array] = []
+    for name in ref.files:
+        pf = pq.ParquetFile(pa.BufferReader(_storage.read(_storage.join(log_dir, name))))
+        if "remove" in pf.schema_arrow.names:
+            column = pf.read(columns=["remove"], use_threads=False).column("remove")
             removes.extend(c.filter(c.is_valid()) for c in column.chunks if c.null_count < len(c))
-    return actions, removes
+    return removes
 
 
 def removes_as_dicts(removes: Iterable[pa.Array]) -> list[dict[str, Any]]:

@@ -42,6 +42,9 @@ CACHE_ROWS = 200_000
 """At most this many rows of row groups are kept, least recently used first out, per process."""
 SCAN_CACHE_BYTES = 48 * 2**20
 """At most this many bytes of scanned columns (a search's filter columns of whole files) are kept, per process."""
+RELEASE_AFTER_BYTES = 4 * 2**20
+"""After a scan of a file this large, the memory pool returns what decoding freed to the system (mimalloc would
+keep it: tens of megabytes over a search; the call costs under a millisecond)."""
 FOOTER_CACHE_FILES = 4096
 """At most this many Parquet footers are kept (a footer of a 1M-row clustered file is about 100 KB)."""
 
@@ -238,7 +241,9 @@ class ColdReader:
                 return table
         f = pq.ParquetFile(_open(path), metadata=self._footer(path))
         present = [c for c in columns if c in f.schema_arrow.names]
-        table = _with_columns(f.read(columns=present), schema, columns).combine_chunks()
+        table = _with_columns(f.read(columns=present, use_threads=False), schema, columns).combine_chunks()
+        if table.nbytes > RELEASE_AFTER_BYTES:
+            pa.default_memory_pool().release_unused()
         with self._lock:
             if key not in self._scans:
                 self._scans[key] = table
@@ -259,7 +264,7 @@ class ColdReader:
             return pa.schema([schema.field(c) for c in columns]).empty_table()
         f = pq.ParquetFile(_open(path), metadata=self._footer(path))
         present = [c for c in columns if c in f.schema_arrow.names]
-        return _with_columns(f.read_row_groups(groups, columns=present), schema, columns)
+        return _with_columns(f.read_row_groups(groups, columns=present, use_threads=False), schema, columns)
 
     def forget(self, paths: Iterable[str]) -> None:
         """Drop what is cached of files that left the table (compacted away)."""
@@ -329,7 +334,7 @@ class ColdReader:
             if group is not None:
                 self._groups.move_to_end(key)
                 return group
-        group = pq.ParquetFile(_open(path), metadata=self._footer(path)).read_row_group(i)  # no second footer read
+        group = pq.ParquetFile(_open(path), metadata=self._footer(path)).read_row_group(i, use_threads=False)
         with self._lock:
             if key not in self._groups:
                 self._groups[key] = group
@@ -390,4 +395,6 @@ def merge_sorted(
 
 def read_arrow(table_path: str, rel: str, schema: pa.Schema) -> pa.Table:
     """Data file `rel` of the table as an Arrow table of `schema` (columns it lacks are null)."""
-    return _with_columns(pq.read_table(_open(_storage.join(table_path, rel))), schema, schema.names)
+    return _with_columns(
+        pq.ParquetFile(_open(_storage.join(table_path, rel))).read(use_threads=False), schema, schema.names
+    )

@@ -6,6 +6,7 @@ Other engines are the oracle: tables are read back through deltalake (`file_uris
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from lakehouse import _log
 from lakehouse._log import AUTO_COMPACT_PROPERTY, CLEANUP_EVERY_MS, COMPACT_AFTER_FILES, CommitConflict, LeanTable
 from lakehouse._log_checkpoint import REMOVE_TYPE, cleanup_expired_logs, parse_interval, unexpired_removes
 from lakehouse._retry import RetryPolicy, retry_on_conflict
@@ -380,7 +382,9 @@ def test_a_cold_snapshot_reads_checkpoint_tombstones_only_for_its_next_checkpoin
     compacted = _compact_then_checkpoint(t)
     cold = LeanTable(path=str(tmp_path), name="t", schema=SCHEMA, configuration={"delta.checkpointInterval": "5"})
     cold.refresh()
-    assert cold._ckpt_removes and cold._tombstones == {}, "a reader keeps the checkpoint's tombstones in Arrow"
+    assert cold._ckpt_unread is not None and cold._ckpt_removes == [] and cold._tombstones == {}, (
+        "a reader never reads the checkpoint's tombstones"
+    )
     # another engine restores one compacted file (re-adds it) and removes the file of version 5
     (restored, *rest) = compacted
     newest = next(
@@ -451,6 +455,49 @@ def test_another_engines_tombstones_are_filtered_in_arrow():
         "a%20b.parquet",
         "c.parquet",
     ]
+
+
+def test_a_writer_whose_loaded_checkpoint_was_cleaned_up_checkpoints_from_the_newest(tmp_path):
+    """Another process's log cleanup removed the checkpoint this snapshot loaded (its tombstones unread): the next
+    checkpoint starts again from the newest one and still carries every unexpired tombstone."""
+    t = _table(tmp_path, **{"delta.checkpointInterval": "5"})
+    compacted = _compact_then_checkpoint(t)
+    cold = LeanTable(path=str(tmp_path), name="t", schema=SCHEMA, configuration={"delta.checkpointInterval": "5"})
+    cold.refresh()
+    loaded = cold._ckpt_unread
+    for i in range(10, 15):  # another writer reaches the next checkpoint (version 10), then the loaded one vanishes
+        t.commit([[_row(i)]])
+    assert os.path.exists(os.path.join(tmp_path, "_delta_log", f"{10:020d}.checkpoint.parquet"))
+    for name in loaded.files:
+        os.remove(os.path.join(tmp_path, "_delta_log", name))
+    cold.refresh()
+    cold.write_checkpoint()
+    assert cold._ckpt_unread is None and cold.version == 10
+    ckpt = pq.read_table(os.path.join(tmp_path, "_delta_log", f"{cold.version:020d}.checkpoint.parquet"))
+    assert sorted(r["path"] for r in ckpt.column("remove").to_pylist() if r is not None) == compacted
+
+
+def test_a_large_checkpoint_spaces_out_the_next_ones(tmp_path, monkeypatch):
+    """Without delta.checkpointInterval, a table whose checkpoint holds N actions checkpoints again N /
+    CHECKPOINT_SPREAD commits later (here SPREAD 1, INTERVAL 5): the checkpoint bytes per commit stay flat."""
+    monkeypatch.setattr(_log, "CHECKPOINT_INTERVAL", 5)
+    monkeypatch.setattr(_log, "CHECKPOINT_SPREAD", 1)
+    t = _table(tmp_path)
+    for i in range(30):
+        t.commit([[_row(i)]])  # one file per commit: the checkpoints grow
+    log = os.path.join(tmp_path, "_delta_log")
+    versions = sorted(int(n[:20]) for n in os.listdir(log) if n.endswith(".checkpoint.parquet"))
+    assert versions[0] == 5
+    for prev, nxt in itertools.pairwise(versions):
+        size = pq.ParquetFile(os.path.join(log, f"{prev:020d}.checkpoint.parquet")).metadata.num_rows
+        assert nxt - prev == max(5, size), (prev, nxt, size)
+    assert len(versions) < 30 // 5, "fewer checkpoints than one per 5 commits"
+    # a table that sets delta.checkpointInterval keeps delta-spark's rule: every multiple of it
+    u = _table(tmp_path / "u", **{"delta.checkpointInterval": "4"})
+    for i in range(12):
+        u.commit([[_row(i)]])
+    names = os.listdir(os.path.join(tmp_path / "u", "_delta_log"))
+    assert sorted(int(n[:20]) for n in names if n.endswith(".checkpoint.parquet")) == [4, 8, 12]
 
 
 # -- log retention -----------------------------------------------------------------------------------------------
