@@ -24,8 +24,9 @@ For each size N in --runs:
      d) `get_metric_history(run, "loss")` (100 points): the first call, then the median of 20 on other runs;
      e) the search of a) again, warm: median of 3;
      f) peak RSS: the parent samples the subprocess and its descendants every 20 ms with psutil and keeps the
-        largest sum of RSS over the tree; the subprocess's own ru_maxrss (os.wait4) is shown as a cross-check,
-        and the RSS target is judged on the larger of the two.
+        largest sum of RSS over the tree; the subprocess's own peak (`VmHWM`, read by it at the end: catches a
+        peak shorter than 20 ms) is shown as a cross-check, and the RSS target is judged on the larger of the two.
+        (Not `ru_maxrss`: Linux counts the spawning parent's RSS in it.)
    Run ids come from the fill (a JSON next to the store), so the measuring process does not search for them.
    The OS page cache is warm for both stores (the lake was just written, the sqlite file just copied).
 3. Disk: bytes and files of the lake folder and of the sqlite file after the fill; then the lake again after
@@ -218,7 +219,18 @@ def measure(uri: str, meta_path: Path) -> dict[str, Any]:
     out["history_first_s"] = timed(history, rid(51))
     out["history_s"] = statistics.median(timed(history, rid(k)) for k in range(52, 72))
     out["search_warm_s"] = statistics.median(timed(search, client) for _ in range(3))
+    out["vmhwm_mb"] = peak_rss_since_exec() / MB
     return out
+
+
+def peak_rss_since_exec() -> int:
+    """This process's peak RSS in bytes (`VmHWM`: the high-water mark of the address space exec made). Not
+    `ru_maxrss`: Linux carries the pre-exec address space's peak into it, i.e. the parent's RSS when it spawned
+    this process (a 100k-run parent of ~700 MB made every child report 688.8 MB)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 # -- the parent: subprocesses, caches, disk, maintenance -----------------------------------------------------
@@ -243,7 +255,7 @@ def run_measure(uri: str, meta_path: Path, cwd: Path) -> dict[str, Any]:
     try:
         top = psutil.Process(proc.pid)
         while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             total = 0
@@ -270,7 +282,7 @@ def run_measure(uri: str, meta_path: Path, cwd: Path) -> dict[str, Any]:
         raise RuntimeError(f"measuring {uri} printed no result; its stdout:\n{text}")
     result = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
     result["rss_tree_mb"] = peak / MB
-    result["rss_child_mb"] = usage.ru_maxrss * 1024 / MB  # Linux: KiB
+    result["rss_child_mb"] = result.pop("vmhwm_mb")  # not wait4's ru_maxrss: see peak_rss_since_exec
     return result
 
 
@@ -449,7 +461,7 @@ ROWS: list[tuple[str, str, str, str]] = [  # key, label, format, target
     ("history_ms", "d) get_metric_history, median 20 ms", ",.2f", CALL),
     ("search_warm_ms", "e) search_runs, warm, median of 3 ms", ",.1f", CALL),
     ("rss_tree_mb", "f) peak RSS, process tree MB", ",.1f", f"< {RSS_TARGET_MB:g} MB"),
-    ("rss_child_mb", "f) ru_maxrss of the process MB", ",.1f", "cross-check"),
+    ("rss_child_mb", "f) VmHWM of the process MB", ",.1f", "cross-check"),
     ("import_ms", "   import mlflow (not in a) ms", ",.0f", "info"),
     ("disk_mb", "disk after fill MB", ",.1f", "info"),
     ("disk_n", "disk after fill: files", ",d", "info"),
@@ -501,7 +513,7 @@ def report(results: dict[int, dict[str, dict]], sizes: list[int]) -> tuple[list[
             verdict(
                 lk["rss_mb"] < RSS_TARGET_MB,
                 f"{n:,} runs, lakehouse peak RSS {lk['rss_mb']:.1f} MB (larger of tree {lk['rss_tree_mb']:.1f}, "
-                f"ru_maxrss {lk['rss_child_mb']:.1f}; target < {RSS_TARGET_MB:g} MB; sqlite "
+                f"VmHWM {lk['rss_child_mb']:.1f}; target < {RSS_TARGET_MB:g} MB; sqlite "
                 f"{sq['rss_mb']:.1f} MB)"
                 if sq
                 else f"{n:,} runs, lakehouse peak RSS {lk['rss_mb']:.1f} MB (target < {RSS_TARGET_MB:g} MB)",
