@@ -122,12 +122,19 @@ def test_the_row_group_cache_stays_within_its_bound(tmp_path, small_tiers):
     runs = [f"{rng.getrandbits(128):032x}" for _ in range(60)]
     for run in runs:
         t.write(lambda run=run: _log.Change([_batch(rng, run, 12)]))
-    reader = ColdReader(cache_rows=64, footer_files=3)
+    reader = ColdReader(cache_rows=64, footer_bytes=3000, index_files=5)
     for run in runs:
         for rel in t.files:
             reader.rows_where(str(tmp_path / rel), SCHEMA.names, "run_id", run)
         assert reader._cached_rows <= 64 + 16  # the bound, or one row group over it while it is the only one
-        assert len(reader._footers) <= 3
+        kept = [r.footer_bytes for r in reader._open.values()]
+        assert reader._footer_bytes == sum(kept) <= max(3000, max(kept))
+        assert len(reader._indexed) <= 5
+        assert {p for p, _ in reader._bounds} | {p for p, _ in reader._blooms} <= set(reader._indexed)
+    absent = ColdReader()  # a lookup that every file's index rules out opens no file and keeps no footer
+    for rel in t.files:
+        assert absent.rows_where(str(tmp_path / rel), SCHEMA.names, "run_id", "g" * 32) == []
+    assert not absent._open and len(absent._indexed) == len(t.files)
     scanner = ColdReader(scan_bytes=2000)
     for _ in range(2):
         for rel in t.files:
