@@ -4,7 +4,7 @@ PY := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test test-fast lint bench install jars
+.PHONY: demo test test-fast test-s3a lint bench install jars
 
 # pyproject.toml declares compatible ranges; constraints.txt pins the exact set the suite is tested with.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -33,6 +33,12 @@ lint: $(VENV)/.installed
 # test (tests/connect: a Connect server, ~1 min) run here and in CI; a bare `pytest` skips them.
 test: jars lint
 	LAKEHOUSE_TEST_CLUSTER=1 LAKEHOUSE_TEST_CONNECT=1 $(PYTHON) -m pytest -q --durations=25
+
+# delta-spark on s3a:// lakes, behind a flag: obtains hadoop-aws and the AWS SDK bundle (~560 MB, once) and builds the
+# s3a put-if-absent log store, then runs the object-store tests against the local S3 server with the flag on.
+test-s3a: $(VENV)/.installed
+	$(VENV)/bin/lakehouse-setup --s3a
+	LAKEHOUSE_HADOOP_AWS=1 $(PYTHON) -m pytest -q --durations=10 tests/objectstore
 
 # The inner loop (about 3 minutes on 2 cores): the gates, then the lean Delta log, settings, the MLflow stores
 # against sqlite, jobs, layers and packaging; no multi-process, server, notebook or Spark-heavy test.

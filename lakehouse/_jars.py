@@ -18,6 +18,17 @@ catalog) with `javac` against them. Everything lands in one folder per coordinat
 
 Without Maven, `local_spark()` falls back to Spark's own package resolution (`spark.jars.packages`, what
 `configure_spark_with_delta_pip` does), which gives Delta but not our JVM classes.
+
+Behind a flag (`lakehouse-setup --s3a`, or `LAKEHOUSE_HADOOP_AWS=1`), `obtain_s3a()` adds Hadoop's `s3a` connector:
+`org.apache.hadoop:hadoop-aws` at the version of the hadoop-client JARs pyspark ships (hadoop-aws must match
+Hadoop exactly), which pulls the AWS SDK v2 `bundle` (~560 MB), and compiles the put-if-absent log store for
+`s3a` (`lakehouse/_jvm/s3a/**.java`) against them. Those classes need the SDK, so they are a second unit that
+the default build leaves out:
+
+    $LAKEHOUSE_JARS_HOME/org.apache.hadoop_hadoop-aws-3.4.1/
+        hadoop-aws-3.4.1.jar, bundle-2.24.6.jar, wildfly-openssl-1.1.3.Final.jar   the connector
+        lakehouse-s3a-<source hash>.jar                                            our s3a log store
+        manifest.json
 """
 
 from __future__ import annotations
@@ -44,8 +55,11 @@ log = logging.getLogger(__name__)
 SCALA_VERSION = "2.13"
 MANIFEST = "manifest.json"
 JVM_SOURCES = Path(__file__).with_name("_jvm")
+S3A_SOURCES = JVM_SOURCES / "s3a"
+"""The s3a log store's sources: compiled only with the s3a connector's JARs (they need the AWS SDK)."""
 LOG_STORE_CLASS = "io.lakehouseml.delta.PutIfAbsentLogStore"
 CATALOG_CLASS = "io.lakehouseml.delta.LakeCatalog"
+S3A_LOG_STORE_CLASS = "io.lakehouseml.delta.S3PutIfAbsentLogStore"
 
 
 class JarSetupError(RuntimeError):
@@ -63,6 +77,19 @@ class DeltaJars:
     @property
     def all(self) -> tuple[str, ...]:
         return self.delta + ((self.lakehouse,) if self.lakehouse else ())
+
+
+@dataclass(frozen=True)
+class S3AJars:
+    """Hadoop's s3a connector (`connector`: hadoop-aws, the AWS SDK bundle) and our s3a log store (`log_store`)."""
+
+    coordinate: str
+    connector: tuple[str, ...]
+    log_store: str
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.connector, self.log_store)
 
 
 def delta_coordinate() -> str:
@@ -87,16 +114,23 @@ def cache_dir(coordinate: str | None = None) -> Path:
     return jars_home() / f"{group}_{artifact}-{version}"
 
 
-def _spark_jars_dir() -> Path:
+def spark_jars_dir() -> Path:
+    """The JARs pyspark ships (Spark, Hadoop's client, Scala, ...)."""
     import pyspark
 
     return Path(pyspark.__file__).parent / "jars"
 
 
-def _sources_hash() -> str:
+def _sources(unit: Path = JVM_SOURCES) -> list[Path]:
+    """The `.java` files of one compilation unit: the default one leaves out the s3a sources."""
+    found = sorted(unit.rglob("*.java"))
+    return found if unit != JVM_SOURCES else [p for p in found if S3A_SOURCES not in p.parents]
+
+
+def _sources_hash(unit: Path = JVM_SOURCES) -> str:
     h = hashlib.sha256()
-    for src in sorted(JVM_SOURCES.rglob("*.java")):
-        h.update(str(src.relative_to(JVM_SOURCES)).encode())
+    for src in _sources(unit):
+        h.update(str(src.relative_to(unit)).encode())
         h.update(src.read_bytes())
     return h.hexdigest()[:16]
 
@@ -123,7 +157,7 @@ def complete() -> DeltaJars | None:
 
 
 def has_jvm_sources() -> bool:
-    return any(JVM_SOURCES.rglob("*.java"))
+    return bool(_sources())
 
 
 def can_obtain() -> bool:
@@ -143,17 +177,19 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
         raise JarSetupError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
 
 
-def _fetch_delta(coordinate: str, folder: Path) -> list[str]:
+def _fetch(coordinate: str, folder: Path) -> list[str]:
+    """Resolve `coordinate` with Maven into `folder`: the runtime JARs pyspark does not already ship."""
     group, artifact, version = coordinate.split(":")
     pom = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
-  <groupId>lakehouse-ml</groupId><artifactId>delta-jars</artifactId><version>1</version>
+  <groupId>lakehouse-ml</groupId><artifactId>jars</artifactId><version>1</version>
   <dependencies>
     <dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId><version>{version}</version></dependency>
   </dependencies>
 </project>
 """
-    with tempfile.TemporaryDirectory(prefix="lakehouse-mvn-") as tmp:
+    # The staging folder sits in `folder`, so each JAR is moved in by a rename, not copied (the SDK is 560 MB).
+    with tempfile.TemporaryDirectory(prefix=".mvn-", dir=folder) as tmp:
         work = Path(tmp)
         (work / "pom.xml").write_text(pom)
         out = work / "jars"
@@ -162,36 +198,45 @@ def _fetch_delta(coordinate: str, folder: Path) -> list[str]:
             work,
             f"resolving {coordinate} with Maven",
         )
-        provided = {_artifact_name(j) for j in os.listdir(_spark_jars_dir()) if j.endswith(".jar")}
+        provided = {_artifact_name(j) for j in os.listdir(spark_jars_dir()) if j.endswith(".jar")}
         kept = []
         for jar in sorted(os.listdir(out)):
             if _artifact_name(jar) in provided:
                 continue  # pyspark ships its own (newer) copy; two copies on one classpath is a hazard
-            shutil.copy2(out / jar, folder / jar)
+            os.replace(out / jar, folder / jar)
             kept.append(jar)
     if not any(j.startswith(artifact) for j in kept):
         raise JarSetupError(f"Maven resolved {coordinate} but no {artifact} JAR came back")
     return kept
 
 
-def _build_jvm_classes(folder: Path, delta: list[str]) -> str | None:
-    sources = sorted(str(p) for p in JVM_SOURCES.rglob("*.java"))
+def _build_jvm_classes(
+    folder: Path,
+    delta: list[str],
+    *,
+    unit: Path = JVM_SOURCES,
+    prefix: str = "lakehouse-jvm",
+    extra: tuple[str, ...] = (),
+) -> str | None:
+    """Compile one unit of our JVM sources into `folder/<prefix>-<source hash>.jar` against Delta's JARs (in
+    `folder`), Spark's and `extra` (full paths); return its file name, or None when the unit has no sources."""
+    sources = [str(p) for p in _sources(unit)]
     if not sources:
         return None
-    target = folder / f"lakehouse-jvm-{_sources_hash()}.jar"
+    target = folder / f"{prefix}-{_sources_hash(unit)}.jar"
     if target.exists():
         return target.name
     javac, jar = shutil.which("javac"), shutil.which("jar")
     if not javac or not jar:
         raise JarSetupError("javac and jar (a JDK 17) are needed to build lakehouse's JVM classes")
-    classpath = os.pathsep.join([*(str(folder / d) for d in delta), str(_spark_jars_dir() / "*")])
+    classpath = os.pathsep.join([*(str(folder / d) for d in delta), *extra, str(spark_jars_dir() / "*")])
     with tempfile.TemporaryDirectory(prefix="lakehouse-javac-") as tmp:
         classes = Path(tmp) / "classes"
         _run([javac, "--release", "17", "-nowarn", "-cp", classpath, "-d", str(classes), *sources], folder, "javac")
         partial = folder / (target.name + ".tmp")
         _run([jar, "cf", str(partial), "-C", str(classes), "."], folder, "jar")
         os.replace(partial, target)
-    for old in folder.glob("lakehouse-jvm-*.jar"):
+    for old in folder.glob(f"{prefix}-*.jar"):
         if old != target:
             old.unlink(missing_ok=True)
     return target.name
@@ -222,7 +267,7 @@ def _obtain_locked(coordinate: str, folder: Path, force: bool) -> DeltaJars:
     except (OSError, ValueError, KeyError):
         manifest_path.unlink(missing_ok=True)
         log.info("resolving %s with Maven into %s", coordinate, folder)
-        delta = _fetch_delta(coordinate, folder)
+        delta = _fetch(coordinate, folder)
     ours = _build_jvm_classes(folder, delta)
     tmp = folder / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps({"coordinate": coordinate, "delta": delta, "lakehouse": ours}, indent=1))
@@ -233,6 +278,78 @@ def _obtain_locked(coordinate: str, folder: Path, force: bool) -> DeltaJars:
     return result
 
 
+def hadoop_aws_coordinate() -> str:
+    """`org.apache.hadoop:hadoop-aws:<v>` for the Hadoop pyspark ships (`hadoop-client-api-<v>.jar`): the s3a
+    connector must be built for exactly that Hadoop, and its POM names the AWS SDK bundle that Hadoop was tested
+    with (3.4.1 -> bundle 2.24.6)."""
+    versions = sorted(
+        m.group(1)
+        for j in os.listdir(spark_jars_dir())
+        if (m := re.fullmatch(r"hadoop-client-api-(\d[\w.]*)\.jar", j)) is not None
+    )
+    if len(versions) != 1:
+        raise JarSetupError(f"expected one hadoop-client-api JAR in {spark_jars_dir()}, found {versions or 'none'}")
+    return f"org.apache.hadoop:hadoop-aws:{versions[0]}"
+
+
+def cached_s3a() -> S3AJars | None:
+    """The s3a connector and our s3a log store for the installed pyspark, or None until `obtain_s3a()` ran."""
+    coordinate = hadoop_aws_coordinate()
+    folder = cache_dir(coordinate)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    connector = tuple(str(folder / name) for name in manifest.get("connector", []))
+    ours = folder / f"lakehouse-s3a-{_sources_hash(S3A_SOURCES)}.jar"
+    if not connector or not all(os.path.exists(p) for p in connector) or not ours.exists():
+        return None
+    return S3AJars(coordinate, connector, str(ours))
+
+
+def obtain_s3a(*, force: bool = False) -> S3AJars:
+    """Resolve hadoop-aws and the AWS SDK bundle with Maven and build our s3a log store (idempotent).
+
+    Obtains Delta's JARs first (the log store is compiled against delta-storage). Costs one ~560 MB download
+    into Maven's local repository plus a copy in the cache the first time; a second run only checks the cache.
+    """
+    delta = obtain()
+    if not force:
+        done = cached_s3a()
+        if done is not None:
+            return done
+    coordinate = hadoop_aws_coordinate()
+    folder = cache_dir(coordinate)
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        done = cached_s3a()
+        if done is not None and not force:
+            return done  # another process finished while we waited
+        manifest_path = folder / MANIFEST
+        try:
+            connector = json.loads(manifest_path.read_text())["connector"]
+            if force or not all((folder / c).exists() for c in connector):
+                raise ValueError("refetch")
+        except (OSError, ValueError, KeyError):
+            manifest_path.unlink(missing_ok=True)
+            log.info("resolving %s with Maven into %s (the AWS SDK bundle is ~560 MB)", coordinate, folder)
+            connector = _fetch(coordinate, folder)
+        ours = _build_jvm_classes(
+            folder,
+            [],
+            unit=S3A_SOURCES,
+            prefix="lakehouse-s3a",
+            extra=(*delta.delta, *(str(folder / c) for c in connector)),
+        )
+        tmp = folder / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps({"coordinate": coordinate, "connector": connector, "lakehouse": ours}, indent=1))
+        os.replace(tmp, manifest_path)
+    result = cached_s3a()
+    if result is None:  # pragma: no cover - we just wrote it
+        raise JarSetupError(f"the s3a JAR cache at {folder} is incomplete after set-up")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """`lakehouse-setup`: obtain Delta's JARs and build lakehouse's JVM classes for local Spark."""
     import argparse
@@ -240,18 +357,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse-setup", description=main.__doc__)
     parser.add_argument("--force", action="store_true", help="resolve and build again even if cached")
     parser.add_argument("--print-path", action="store_true", help="print the JAR paths, comma-separated")
+    parser.add_argument(
+        "--s3a",
+        action="store_true",
+        help="also obtain Hadoop's s3a connector (hadoop-aws + the AWS SDK bundle, ~560 MB) and build the s3a "
+        "log store, for delta-spark on s3a:// lakes with LAKEHOUSE_HADOOP_AWS=1 (implied when that variable is on)",
+    )
     args = parser.parse_args(argv)
     try:
         jars = obtain(force=args.force)
+        s3a = obtain_s3a(force=args.force) if args.s3a or settings().hadoop_aws else None
     except JarSetupError as exc:
         print(f"lakehouse-setup: {exc}", file=sys.stderr)
         return 1
     if args.print_path:
-        print(",".join(jars.all))
-    else:
+        print(",".join([*jars.all, *(s3a.all if s3a else ())]))
+        return 0
+    print(
+        f"lakehouse-setup: {jars.coordinate}: {len(jars.delta)} Delta JARs and "
+        f"{'lakehouse JVM classes' if jars.lakehouse else 'no lakehouse JVM classes'} in {cache_dir()}"
+    )
+    if s3a is not None:
+        size = sum(os.path.getsize(p) for p in s3a.all) / 1e6
         print(
-            f"lakehouse-setup: {jars.coordinate}: {len(jars.delta)} Delta JARs and "
-            f"{'lakehouse JVM classes' if jars.lakehouse else 'no lakehouse JVM classes'} in {cache_dir()}"
+            f"lakehouse-setup: {s3a.coordinate}: {len(s3a.connector)} s3a connector JARs and the s3a log store "
+            f"({size:.0f} MB) in {cache_dir(s3a.coordinate)}; LAKEHOUSE_HADOOP_AWS=1 puts them on local_spark()'s "
+            "classpath"
         )
     return 0
 

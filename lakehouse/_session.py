@@ -8,8 +8,9 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
@@ -48,6 +49,50 @@ def _delta_jars(explicit: list[str] | None) -> tuple[list[str], str | None, str 
     return [], _jars.delta_coordinate(), None
 
 
+def s3a_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The `spark.hadoop.fs.s3a.*` settings the environment implies, read as the AWS SDKs read it.
+
+    `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` -> `fs.s3a.endpoint`, with path-style access (S3-compatible
+    servers on a host name of their own rarely serve virtual-hosted buckets) and TLS off for an `http://` URL;
+    `AWS_REGION` / `AWS_DEFAULT_REGION` -> `fs.s3a.endpoint.region`. Credentials are not copied into Spark's
+    conf (where the UI and event logs would show them): S3A's default provider chain already reads
+    `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` through the SDK's environment provider.
+    """
+    env = os.environ if environ is None else environ
+    conf: dict[str, str] = {}
+    endpoint = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    if endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
+        host = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}").hostname or ""
+        if not host.endswith(".amazonaws.com"):
+            conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        if endpoint.startswith("http://"):
+            conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = "false"
+    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    if region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
+    return conf
+
+
+def _s3a_jars() -> _jars.S3AJars | None:
+    """The s3a connector and log store when `LAKEHOUSE_HADOOP_AWS` is on (obtained here on first use when Maven is on
+    PATH), else None. A failure is logged, not raised: the session starts, and delta-spark on `s3a://` is then
+    refused with the command that fixes it."""
+    if not settings().hadoop_aws:
+        return None
+    try:
+        have = _jars.cached_s3a()
+        if have is None and _jars.can_obtain():
+            log.warning("LAKEHOUSE_HADOOP_AWS=1: setting up the s3a connector (a first time: ~560 MB through Maven)")
+            have = _jars.obtain_s3a()
+    except _jars.JarSetupError as exc:
+        log.warning("could not set up the s3a connector: %s", exc)
+        have = None
+    if have is None:
+        log.warning("LAKEHOUSE_HADOOP_AWS=1 but the s3a connector is not set up: run `lakehouse-setup --s3a`")
+    return have
+
+
 def local_spark(
     *,
     master: str | None = None,
@@ -64,7 +109,11 @@ def local_spark(
     here when Maven is on PATH), else Spark's own package resolution (`spark.jars.packages`, needs internet).
     With lakehouse's JVM classes built, the session also gets the lake catalog (tables by name under the
     root a `Lakehouse` sets) and the put-if-absent log store for `file:` tables. `LAKEHOUSE_DELTA=off` starts
-    Spark without Delta (the deltalake engine then does all Delta work).
+    Spark without Delta (the deltalake engine then does all Delta work). `LAKEHOUSE_HADOOP_AWS=1` adds Hadoop's s3a
+    connector and the put-if-absent log store for `s3a://` (see `s3a_conf` for what is read from the
+    environment, once, here); on a local master the ~560 MB connector goes on the driver's class path, after
+    Spark's own JARs, rather than in `spark.jars`, which would copy it into the session's temp folder at every
+    start.
     Spark keeps builder options for the life of the process, so this is the one place they are set.
     """
     with _lock:
@@ -102,6 +151,21 @@ def local_spark(
             b = b.config("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(2 * cores))
             if ours:
                 b = b.config("spark.delta.logStore.file.impl", _jars.LOG_STORE_CLASS)
+            s3a = _s3a_jars()
+            if s3a is not None:
+                if master.startswith("local"):
+                    # Spark's own JARs first: the SDK bundle carries unshaded slf4j 1.x, netty and httpclient,
+                    # which would otherwise shadow Spark's (slf4j 1.x silences Spark's logging).
+                    classpath = [str(_jars.spark_jars_dir() / "*"), *s3a.connector]
+                    b = b.config("spark.driver.extraClassPath", os.pathsep.join(classpath))
+                    jars = [*jars, s3a.log_store]  # next to delta-storage, whose class loader it needs
+                else:
+                    jars = [*jars, *s3a.all]
+                b = b.config("spark.jars", ",".join(jars))
+                for scheme in ("s3a", "s3"):  # s3 too, for a cluster whose fs.s3.impl is S3A
+                    b = b.config(f"spark.delta.logStore.{scheme}.impl", _jars.S3A_LOG_STORE_CLASS)
+                for k, v in s3a_conf().items():
+                    b = b.config(k, v)
         for k, v in (extra_conf or {}).items():
             b = b.config(k, v)
         spark = b.getOrCreate()

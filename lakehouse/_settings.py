@@ -34,6 +34,10 @@ class Settings:
     """LAKEHOUSE_DELTA: "off" starts `local_spark()` without Delta's JARs (the deltalake engine then serves)."""
     jars_home: Path = Path.home() / ".cache" / "lakehouse-ml" / "jars"
     """LAKEHOUSE_JARS_HOME: where `lakehouse-setup` caches Delta's JARs and the lakehouse JVM classes."""
+    hadoop_aws: bool = False
+    """LAKEHOUSE_HADOOP_AWS: "1" gives `local_spark()` Hadoop's s3a connector (hadoop-aws and the AWS SDK bundle,
+    ~560 MB, obtained by `lakehouse-setup --s3a`) and the put-if-absent log store for `s3a://`, so delta-spark
+    serves `s3a://` lakes."""
     spark_master: str = "local[*]"
     """LAKEHOUSE_SPARK_MASTER: the master of the session `local_spark()` builds."""
     spark_log_level: str = "ERROR"
@@ -60,6 +64,7 @@ class Settings:
             delta_jars=tuple(j.strip() for j in (env.get("LAKEHOUSE_DELTA_JARS") or "").split(",") if j.strip()),
             delta_enabled=_flag(env, "LAKEHOUSE_DELTA", d.delta_enabled),
             jars_home=Path(jars_home) if jars_home else d.jars_home,
+            hadoop_aws=_flag(env, "LAKEHOUSE_HADOOP_AWS", d.hadoop_aws),
             spark_master=_text(env, "LAKEHOUSE_SPARK_MASTER", d.spark_master),
             spark_log_level=_text(env, "LAKEHOUSE_SPARK_LOG_LEVEL", d.spark_log_level),
             tracking_fsync=_flag(env, "LAKEHOUSE_TRACKING_FSYNC", d.tracking_fsync),
@@ -104,6 +109,7 @@ VARIABLES = (
     "LAKEHOUSE_DELTA_JARS",
     "LAKEHOUSE_DELTA",
     "LAKEHOUSE_JARS_HOME",
+    "LAKEHOUSE_HADOOP_AWS",
     "LAKEHOUSE_SPARK_MASTER",
     "LAKEHOUSE_SPARK_LOG_LEVEL",
     "LAKEHOUSE_TRACKING_FSYNC",

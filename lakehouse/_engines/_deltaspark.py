@@ -58,6 +58,17 @@ def _relative_to(table_path: str, file_uri: str) -> str:
     return path[len(root) :] if path.startswith(root) else file_uri
 
 
+def _arrow_fs(uris: tuple[str, ...] | list[str]) -> tuple[pafs.FileSystem, list[str]]:
+    """A pyarrow file system for files of one table, and their paths in it. pyarrow knows S3 as `s3://` only, so
+    an `s3a://` URI (Spark's name for the same objects) is asked as `s3://`; object-store paths are `bucket/key`."""
+    first = uris[0]
+    if "://" not in first:
+        return pafs.LocalFileSystem(), list(uris)
+    fs, _ = pafs.FileSystem.from_uri("s3://" + first[len("s3a://") :] if first.startswith("s3a://") else first)
+    parsed = [urlparse(u) for u in uris]
+    return fs, [p.path if p.scheme == "file" else p.netloc + p.path for p in parsed]
+
+
 class DeltaSparkEngine(Engine):
     name = "delta-spark"
 
@@ -227,8 +238,7 @@ class DeltaSparkEngine(Engine):
             return  # deletion vectors etc.: the files alone do not say; Spark's own error stands
         if not files.files:
             return
-        fs, _ = pafs.FileSystem.from_uri(files.files[0]) if "://" in files.files[0] else (pafs.LocalFileSystem(), "")
-        paths = [urlparse(f).path if "://" in f else f for f in files.files]
+        fs, paths = _arrow_fs(files.files)
         for f, info in zip(files.files, fs.get_file_info(paths), strict=True):
             if info.type == pafs.FileType.NotFound:
                 raise DataFilesMissingError(ref.name, version, files.retention, f)
