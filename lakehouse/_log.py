@@ -78,6 +78,7 @@ from ._log_cold import (
 from ._log_files import file_key, read_commit_info, read_rows, rows_of
 from ._log_protocol import check_add, check_readable, check_writable
 from ._log_types import Change, CommitConflict, DataFile, Row, RowIndex, delta_schema_string
+from ._memory import release_freed
 from ._retry import LEAN_COMMIT_POLICY, RetryPolicy, retry_on_conflict
 from .errors import ConcurrentModificationError
 
@@ -259,6 +260,12 @@ class LeanTable:
                 return
             self._apply(nxt, [json.loads(line) for line in data.splitlines() if line.strip()], local_rows=None)
 
+    def txn_version(self, app_id: str) -> int:
+        """The version the last `txn` action of `app_id` recorded (Delta's SetTransaction, how an idempotent
+        writer knows what it has already committed), or -1 when the table has none."""
+        txn = self.txns.get(app_id)
+        return int(txn["version"]) if txn else -1
+
     def commit_info(self, version: int) -> dict[str, Any] | None:
         """The `commitInfo` action of commit `version` (read from its JSON file), or None if absent."""
         return read_commit_info(self.log_dir, version)
@@ -271,7 +278,7 @@ class LeanTable:
         self.version = ref.version - 1
         self._apply(ref.version, actions, local_rows=None, checkpoint=True)
         self._ckpt_removes, self._ckpt_unread, self._ckpt_at = [], ref, (ref.version, size)
-        pa.default_memory_pool().release_unused()  # the Parquet decoding's scratch, not kept by the process
+        release_freed()  # the Parquet decoding's scratch, not kept by the process
 
     def _log_moved_past(self, missing: int) -> bool:
         """Whether commit `missing` is absent because log cleanup removed it (a checkpoint covers it).

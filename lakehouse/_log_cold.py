@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from . import _storage
 from ._log_files import rows_of
 from ._log_types import Row
+from ._memory import release_freed
 
 ROW_GROUP_ROWS = 1024
 """Rows per Parquet row group in a clustered file: what one lookup reads from a file that holds its value."""
@@ -45,15 +46,17 @@ CACHE_ROWS = 200_000
 SCAN_CACHE_BYTES = 48 * 2**20
 """At most this many bytes of scanned columns (a search's filter columns of whole files) are kept, per process."""
 RELEASE_AFTER_BYTES = 4 * 2**20
-"""After a scan of a file this large, the memory pool returns what decoding freed to the system (mimalloc would
-keep it: tens of megabytes over a search; the call costs under a millisecond)."""
-FOOTER_CACHE_BYTES = 2 * 2**20
+"""After a scan of a file this large, what decoding freed is returned to the system (`lakehouse._memory`: the
+allocators would keep it, tens of megabytes over a search; the call costs about a millisecond)."""
+RELEASE_AFTER_FOOTER_BYTES = 512 * 2**10
+"""And after this many bytes of footers (on disk; ~9x that parsed) were read for indexes and dropped."""
+FOOTER_CACHE_BYTES = 2**20
 """Open files (a Parquet reader with its parsed footer) are kept up to this many bytes of footers (their size in
 the file), per process, least recently used first out, and at most OPEN_FILES of them. A parsed footer takes about
 nine times its size in the file (one ColumnMetaData per column and row group): the metrics history's footers of a
 100,000-run lake are 8 MB in the files and 71 MB parsed, so keeping them all made memory grow with the history.
-Only files a read decodes row groups of are kept open; finding out which files may hold a value needs only each
-file's index (below), kept apart. Reopening a file costs about 0.3 ms, a third of a row group's read."""
+Only files a read decodes row groups of are kept open; to rule a file out, a lookup needs only its Bloom filter,
+kept apart (INDEX_FILES). Reopening a file costs about 0.3 ms, a third of a row group's read."""
 OPEN_FILES = 256
 """At most this many files are kept open (file descriptors)."""
 INDEX_FILES = 4096
@@ -229,6 +232,7 @@ class ColdReader:
         self._lock = threading.Lock()
         self._open: OrderedDict[str, _Reader] = OrderedDict()
         self._footer_bytes = 0
+        self._parsed_bytes = 0  # footers read for indexes since memory was last released
         self._groups: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
         self._bounds: dict[tuple[str, str], list[tuple[Any, Any] | None]] = {}
         self._blooms: dict[tuple[str, str], bytes | None] = {}
@@ -274,7 +278,7 @@ class ColdReader:
             read = f.read(columns=present, use_threads=False)
         table = _with_columns(read, schema, columns).combine_chunks()
         if table.nbytes > RELEASE_AFTER_BYTES:
-            pa.default_memory_pool().release_unused()
+            release_freed()
         with self._lock:
             if key not in self._scans:
                 self._scans[key] = table
@@ -319,34 +323,45 @@ class ColdReader:
                 self._scan_bytes -= self._scans.pop(scanned).nbytes
 
     def _ranges(self, path: str, column: str) -> list[tuple[Any, Any] | None]:
-        """(min, max) of `column` per row group of the file (None: unknown), from its footer, computed once."""
+        """(min, max) of `column` per row group of the file (None: unknown), computed once from the footer of the
+        open file: ranges are wanted only of a file about to be read."""
+        key = (path, column)
         with self._lock:
-            ranges = self._bounds.get((path, column))
-        return ranges if ranges is not None else self._index(path, column)[0]
+            ranges = self._bounds.get(key)
+        if ranges is not None:
+            return ranges
+        meta = self._reader(path).file.metadata
+        ci = meta.schema.to_arrow_schema().get_field_index(column)
+        ranges = []
+        for i in range(meta.num_row_groups):
+            st = meta.row_group(i).column(ci).statistics if ci >= 0 else None
+            ranges.append((st.min, st.max) if st is not None and st.has_min_max else None)
+        with self._lock:
+            self._bounds[key] = ranges
+            self._index_kept(path)
+        return ranges
 
     def _bloom(self, path: str, column: str) -> bytes | None:
-        """The file's Bloom filter of `column` (`bloom_filter`, kept in its footer), or None when it has none."""
+        """The file's Bloom filter of `column` (`bloom_filter`, kept in its footer), or None when it has none. The
+        footer is read for it and dropped, unless the file is open: most files a lookup consults hold no match."""
         key = (path, column)
         with self._lock:
             if key in self._blooms:
                 return self._blooms[key]
-        return self._index(path, column)[1]
-
-    def _index(self, path: str, column: str) -> tuple[list[tuple[Any, Any] | None], bytes | None]:
-        """The file's index of `column`, both parts from one reading of its footer (not kept: see `_footer`)."""
         meta = self._footer(path)
-        ci = meta.schema.to_arrow_schema().get_field_index(column)
-        ranges: list[tuple[Any, Any] | None] = []
-        for i in range(meta.num_row_groups):
-            st = meta.row_group(i).column(ci).statistics if ci >= 0 else None
-            ranges.append((st.min, st.max) if st is not None and st.has_min_max else None)
         raw = (meta.metadata or {}).get(BLOOM_KEY + column.encode())
         bloom = base64.b64decode(raw) if raw else None
         with self._lock:
-            self._bounds[(path, column)] = ranges
-            self._blooms[(path, column)] = bloom
+            self._blooms[key] = bloom
             self._index_kept(path)
-        return ranges, bloom
+            self._parsed_bytes += meta.serialized_size
+            release = self._parsed_bytes > RELEASE_AFTER_FOOTER_BYTES
+            if release:
+                self._parsed_bytes = 0
+        del meta
+        if release:  # parsed footers were freed: hand the memory back
+            release_freed()
+        return bloom
 
     def _index_kept(self, path: str) -> None:
         """Note that `path` has an index kept; past `index_files` files, the oldest file's indexes go. Locked."""

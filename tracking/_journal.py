@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from lakehouse import Change, Row
 
 from ._latest import FOLD_EVERY, HISTORY, order
+from ._schema import TABLES
 
 if TYPE_CHECKING:
     from ._tables import TrackingTables
@@ -115,8 +116,7 @@ class Journal:
         return self.t.tables[JOURNAL]
 
     def watermark(self, name: str) -> int:
-        txn = self.t.tables[name].txns.get(WATERMARK)
-        return int(txn["version"]) if txn else -1
+        return self.t.tables[name].txn_version(WATERMARK)
 
     def rows(self) -> list[Row]:
         return [r for f in self.table.files.values() for r in f.rows or ()]
@@ -293,17 +293,7 @@ _APPLIERS: dict[str, Callable[[Journal, list[Row]], Change | None]] = {
     "mlflow.runs": Journal._apply_runs,
 }
 
-_EMPTY: Row = {
-    "run_id": None,
-    "kind": None,
-    "key": None,
-    "value": None,
-    "metric_value": None,
-    "timestamp": None,
-    "step": None,
-    "model_id": None,
-    "dataset_name": None,
-    "dataset_digest": None,
-}
+_EMPTY: Row = dict.fromkeys(TABLES[JOURNAL][0].names)
+"""A journal row with every column null: each kind fills its own."""
 
 __all__ = ["FOLD_EVERY", "JOURNAL", "Journal"]

@@ -65,8 +65,7 @@ class LatestMetrics:
         self._pending_at: tuple[int, int] = (-2, -2)
 
     def watermark(self) -> int:
-        txn = self.t.tables[LATEST].txns.get(WATERMARK)
-        return int(txn["version"]) if txn else -1
+        return self.t.tables[LATEST].txn_version(WATERMARK)
 
     def rows(self, run_id: str) -> list[Row]:
         """The run's latest metric rows (one per key)."""
