@@ -28,7 +28,7 @@ needs_flag = pytest.mark.skipif(
 
 ROWS_V0 = [(1, "a", 1.0), (2, "b", 2.0)]
 ROWS_V1 = [*ROWS_V0, (3, "c", 3.0)]
-ROWS_V2 = [(1, "a", 1.0), (2, "B", 20.0), (3, "c", 3.0), (4, "d", 4.0)]  # merge: 2 updated, 4 inserted
+ROWS_V2 = [(1, "a", 1.0), (2, "B", 20.0), (3, "c", 3.0), (4, "d", 4.0)]  # merge: id 2 updated, id 4 inserted
 SCHEMA = "id long, name string, score double"
 CHILD_TIMEOUT = 300
 
@@ -43,7 +43,11 @@ def _run_child(role: str, *args: str) -> subprocess.Popen:
 
 
 def _wait(child: subprocess.Popen, result: Path) -> dict:
-    out, _ = child.communicate(timeout=CHILD_TIMEOUT)
+    try:
+        out, _ = child.communicate(timeout=CHILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()  # its JVM exits with it (pyspark's gateway ends when its Python's pipe closes)
+        out, _ = child.communicate()
     assert child.returncode == 0 and result.exists(), f"child failed (exit {child.returncode}):\n{out[-6000:]}"
     return json.loads(result.read_text())
 
@@ -272,7 +276,13 @@ def race_run(s3, tmp_path_factory):
     write_deltalake(table, pa.table({"writer": ["seed"], "n": pa.array([0], pa.int64())}))
     s3a = [u.replace("s3://", "s3a://", 1) for u in (table, scratch)]
     children = {w: _run_child("race", *s3a, str(work), w) for w in WRITERS}
-    reports = {w: _wait(child, work / f"result-{w}.json") for w, child in children.items()}
+    try:
+        reports = {w: _wait(child, work / f"result-{w}.json") for w, child in children.items()}
+    finally:
+        for child in children.values():
+            if child.poll() is None:  # the other writer failed: this one would wait at a barrier until timeout
+                child.kill()
+                child.communicate()
     return reports, table, scratch
 
 
