@@ -41,6 +41,7 @@ from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, is_uri, name_for, normalise_root, resolve
 from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, local_spark
 from ._settings import settings
+from ._storage import arrow_filesystem
 from ._timetravel import TimestampLike, check_version, ms_to_utc, session_zone, to_utc, version_at
 from .errors import (
     ArgumentTypeError,
@@ -272,10 +273,7 @@ class Lakehouse:
         return [self.describe(n) for n in chosen]
 
     def _table_names(self, *, include_private: bool = False) -> list[str]:
-        if is_uri(self.root):
-            fs, base = pafs.FileSystem.from_uri(self.root)
-        else:
-            fs, base = pafs.LocalFileSystem(), self.root
+        fs, base = arrow_filesystem(self.root)
         found: list[str] = []
         pending = [base]
         while pending:
@@ -298,7 +296,7 @@ class Lakehouse:
         """Delete a table and all its files and history. Irreversible."""
         ref = self._existing(name)
         if is_uri(ref.path):
-            fs, base = pafs.FileSystem.from_uri(ref.path)
+            fs, base = arrow_filesystem(ref.path)
             fs.delete_dir(base)
         else:
             shutil.rmtree(ref.path)

@@ -177,6 +177,19 @@ _stores: dict[str, Any] = {}
 _stores_lock = threading.Lock()
 
 
+def arrow_filesystem(path: str) -> tuple[Any, str]:
+    """pyarrow's file system for a local path or a URI, and the path within it. `s3a://` (Hadoop's name for S3,
+    what Spark's connector reads) is the same bucket as `s3://`, which is the name pyarrow knows."""
+    import pyarrow.fs as pafs
+
+    if "://" not in path:
+        return pafs.LocalFileSystem(), path.rstrip("/")
+    if urlparse(path).scheme == "s3a":
+        path = "s3" + path[len("s3a") :]
+    fs, base = pafs.FileSystem.from_uri(path)
+    return fs, str(base)
+
+
 def _obstore() -> Any:
     import obstore
 

@@ -40,6 +40,7 @@ from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._schema import from_json
 from .._session import scoped_conf, spark_reaches
+from .._storage import arrow_filesystem
 from .._timetravel import ms_to_utc
 from ..errors import DataFilesMissingError, TableNotFoundError
 from ._base import Engine, MergeSpec, TableState
@@ -190,7 +191,7 @@ class DeltaRsEngine(Engine):
         # Delta readers expect INT64 microsecond timestamps; Spark's default is INT96. Scoped to this write.
         with scoped_conf(self.spark, **{"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}):
             writer.parquet(target)
-        fs, base = _fs(target)
+        fs, base = arrow_filesystem(target)
         adds: list[AddAction] = []
         for info in fs.get_file_info(pafs.FileSelector(base, recursive=True)):
             if info.type != pafs.FileType.File:
@@ -221,7 +222,7 @@ class DeltaRsEngine(Engine):
     def _discard(self, ref: TableRef, adds: list[AddAction]) -> None:
         subs = {a.path.split("/")[0] for a in adds}
         for sub in subs:
-            fs, base = _fs(f"{ref.path.rstrip('/')}/{sub}")
+            fs, base = arrow_filesystem(f"{ref.path.rstrip('/')}/{sub}")
             with contextlib.suppress(OSError):
                 fs.delete_dir(base)
 
@@ -416,7 +417,7 @@ class DeltaRsEngine(Engine):
         dt = DeltaTable(ref.path)
         # delta-rs lists removed files from the log's tombstones, including ones already deleted; report
         # only files that exist, as Delta's VACUUM (which lists storage) does.
-        fs, base = _fs(ref.path)
+        fs, base = arrow_filesystem(ref.path)
         candidates = dt.vacuum(retention_hours=hours, dry_run=True, enforce_retention_duration=False)
         infos = fs.get_file_info([f"{base}/{unquote(f)}" for f in candidates]) if candidates else []
         present = tuple(sorted(f for f, i in zip(candidates, infos, strict=True) if i.type == pafs.FileType.File))
@@ -437,10 +438,6 @@ class DeltaRsEngine(Engine):
         # delta-rs reports some lost races (e.g. a merge whose snapshot a concurrent commit superseded) as a
         # plain DeltaError whose message names the conflict.
         return isinstance(exc, DeltaError) and "conflict" in str(exc).lower() and "transaction" in str(exc).lower()
-
-
-def _fs(path: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), path.rstrip("/"))
 
 
 def _retention(dt: DeltaTable) -> str:
