@@ -19,9 +19,9 @@ import io
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +32,9 @@ from . import _storage
 from ._log_files import rows_of
 from ._log_types import Row
 from ._memory import release_freed
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 ROW_GROUP_ROWS = 1024
 """Rows per Parquet row group in a clustered file: what one lookup reads from a file that holds its value."""
@@ -206,6 +209,44 @@ def _open(path: str) -> Any:
     return pa.PythonFile(_Ranged(path), mode="r") if _storage.is_object_store(path) else path
 
 
+class _Lru(Generic[K, V]):
+    """Entries dropped least recently used first once their summed `weight` exceeds `bound` or they number more
+    than `count`; the newest entry always stays (one row group larger than the bound is still served). Not locked:
+    its owner holds a lock around every call."""
+
+    def __init__(self, bound: int, weight: Callable[[V], int] = lambda _: 1, count: int | None = None) -> None:
+        self.entries: OrderedDict[K, V] = OrderedDict()
+        self.total = 0
+        self.bound, self.weight, self.count = bound, weight, count
+
+    def get(self, key: K) -> V | None:
+        value = self.entries.get(key)
+        if value is not None:
+            self.entries.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> list[K]:
+        """Keep `value` under `key` (or refresh the entry there); the keys that had to go."""
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return []
+        self.entries[key] = value
+        self.total += self.weight(value)
+        evicted = []
+        while len(self.entries) > 1 and (
+            self.total > self.bound or (self.count is not None and len(self.entries) > self.count)
+        ):
+            old, gone = self.entries.popitem(last=False)
+            self.total -= self.weight(gone)
+            evicted.append(old)
+        return evicted
+
+    def drop(self, keep: Callable[[K], bool]) -> None:
+        """Drop the entries whose key `keep` rejects."""
+        for key in [k for k in self.entries if not keep(k)]:
+            self.total -= self.weight(self.entries.pop(key))
+
+
 @dataclass(frozen=True)
 class _Reader:
     """An open Parquet file: its reader (with the parsed footer), the lock its reads take, its footer's size."""
@@ -230,20 +271,13 @@ class ColdReader:
         index_files: int = INDEX_FILES,
     ) -> None:
         self._lock = threading.Lock()
-        self._open: OrderedDict[str, _Reader] = OrderedDict()
-        self._footer_bytes = 0
-        self._parsed_bytes = 0  # footers read for indexes since memory was last released
-        self._groups: OrderedDict[tuple[str, int], pa.Table] = OrderedDict()
+        self._open: _Lru[str, _Reader] = _Lru(footer_bytes, lambda r: r.footer_bytes, count=OPEN_FILES)
+        self._groups: _Lru[tuple[str, int], pa.Table] = _Lru(cache_rows, lambda t: t.num_rows)
+        self._scans: _Lru[tuple[str, tuple[str, ...]], pa.Table] = _Lru(scan_bytes, lambda t: t.nbytes)
+        self._indexed: _Lru[str, bool] = _Lru(index_files)  # the files whose bounds or blooms are kept
         self._bounds: dict[tuple[str, str], list[tuple[Any, Any] | None]] = {}
         self._blooms: dict[tuple[str, str], bytes | None] = {}
-        self._indexed: OrderedDict[str, None] = OrderedDict()  # files with bounds or blooms kept, oldest first
-        self._cached_rows = 0
-        self._scans: OrderedDict[tuple[str, tuple[str, ...]], pa.Table] = OrderedDict()
-        self._scan_bytes = 0
-        self.cache_rows = cache_rows
-        self.footer_bytes = footer_bytes
-        self.scan_bytes = scan_bytes
-        self.index_files = index_files
+        self._parsed_bytes = 0  # footers read for indexes since memory was last released
 
     def rows_where(self, path: str, columns: list[str], column: str, value: Any) -> list[Row]:
         """The rows of the Parquet file at `path` whose `column` equals `value`, as dicts of `columns`."""
@@ -268,9 +302,8 @@ class ColdReader:
         key = (path, tuple(columns))
         with self._lock:
             table = self._scans.get(key)
-            if table is not None:
-                self._scans.move_to_end(key)
-                return table
+        if table is not None:
+            return table
         reader = self._reader(path)
         f = reader.file
         present = [c for c in columns if c in f.schema_arrow.names]
@@ -280,11 +313,7 @@ class ColdReader:
         if table.nbytes > RELEASE_AFTER_BYTES:
             release_freed()
         with self._lock:
-            if key not in self._scans:
-                self._scans[key] = table
-                self._scan_bytes += table.nbytes
-            while self._scan_bytes > self.scan_bytes and len(self._scans) > 1:
-                self._scan_bytes -= self._scans.popitem(last=False)[1].nbytes
+            self._scans.put(key, table)
         return table
 
     def scan_range(self, path: str, schema: pa.Schema, columns: list[str], column: str, lo: Any, hi: Any) -> pa.Table:
@@ -308,19 +337,11 @@ class ColdReader:
         """Drop what is cached of files that left the table (compacted away)."""
         gone = set(paths)
         with self._lock:
-            for p in gone:
-                reader = self._open.pop(p, None)
-                if reader is not None:
-                    self._footer_bytes -= reader.footer_bytes
-                self._indexed.pop(p, None)
-            for bounds in [k for k in self._bounds if k[0] in gone]:
-                del self._bounds[bounds]
-            for bloom in [k for k in self._blooms if k[0] in gone]:
-                del self._blooms[bloom]
-            for group in [k for k in self._groups if k[0] in gone]:
-                self._cached_rows -= self._groups.pop(group).num_rows
-            for scanned in [k for k in self._scans if k[0] in gone]:
-                self._scan_bytes -= self._scans.pop(scanned).nbytes
+            self._open.drop(lambda p: p not in gone)
+            self._indexed.drop(lambda p: p not in gone)
+            self._groups.drop(lambda k: k[0] not in gone)
+            self._scans.drop(lambda k: k[0] not in gone)
+            self._drop_indexes(gone)
 
     def _ranges(self, path: str, column: str) -> list[tuple[Any, Any] | None]:
         """(min, max) of `column` per row group of the file (None: unknown), computed once from the footer of the
@@ -365,14 +386,16 @@ class ColdReader:
 
     def _index_kept(self, path: str) -> None:
         """Note that `path` has an index kept; past `index_files` files, the oldest file's indexes go. Locked."""
-        self._indexed[path] = None
-        self._indexed.move_to_end(path)
-        while len(self._indexed) > self.index_files:
-            evicted, _ = self._indexed.popitem(last=False)
-            for key in [k for k in self._bounds if k[0] == evicted]:
-                del self._bounds[key]
-            for key in [k for k in self._blooms if k[0] == evicted]:
-                del self._blooms[key]
+        evicted = self._indexed.put(path, True)
+        if evicted:
+            self._drop_indexes(set(evicted))
+
+    def _drop_indexes(self, paths: set[str]) -> None:
+        """Forget the bounds and blooms of `paths`. Locked."""
+        for key in [k for k in self._bounds if k[0] in paths]:
+            del self._bounds[key]
+        for key in [k for k in self._blooms if k[0] in paths]:
+            del self._blooms[key]
 
     def _footer(self, path: str) -> pq.FileMetaData:
         """The file's parsed footer, from its open reader or read and not kept (an index needs it once)."""
@@ -384,37 +407,27 @@ class ColdReader:
         """The file opened for reading row groups: kept open, within FOOTER_CACHE_BYTES and OPEN_FILES."""
         with self._lock:
             reader = self._open.get(path)
-            if reader is not None:
-                self._open.move_to_end(path)
-                return reader
+        if reader is not None:
+            return reader
         # pre_buffer coalesces a read's column chunks into few requests on arrow's I/O threads: worth it on an object
         # store, but on a local file it only adds hand-offs (a 1,024-row group: 0.43 ms without, 0.53 ms with).
         file = pq.ParquetFile(_open(path), pre_buffer=_storage.is_object_store(path))
         reader = _Reader(file, threading.Lock(), file.metadata.serialized_size)
         with self._lock:
-            if path not in self._open:
-                self._open[path] = reader
-                self._footer_bytes += reader.footer_bytes
-            while len(self._open) > 1 and (self._footer_bytes > self.footer_bytes or len(self._open) > OPEN_FILES):
-                self._footer_bytes -= self._open.popitem(last=False)[1].footer_bytes
+            self._open.put(path, reader)
         return reader
 
     def _group(self, path: str, i: int) -> pa.Table:
         key = (path, i)
         with self._lock:
             group = self._groups.get(key)
-            if group is not None:
-                self._groups.move_to_end(key)
-                return group
+        if group is not None:
+            return group
         reader = self._reader(path)
         with reader.lock:  # one Parquet reader is not safe to use from two threads at once
             group = reader.file.read_row_group(i, use_threads=False)
         with self._lock:
-            if key not in self._groups:
-                self._groups[key] = group
-                self._cached_rows += group.num_rows
-            while self._cached_rows > self.cache_rows and len(self._groups) > 1:
-                self._cached_rows -= self._groups.popitem(last=False)[1].num_rows
+            self._groups.put(key, group)
         return group
 
 

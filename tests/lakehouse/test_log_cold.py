@@ -126,24 +126,25 @@ def test_the_row_group_cache_stays_within_its_bound(tmp_path, small_tiers):
     for run in runs:
         for rel in t.files:
             reader.rows_where(str(tmp_path / rel), SCHEMA.names, "run_id", run)
-        assert reader._cached_rows <= 64 + 16  # the bound, or one row group over it while it is the only one
-        kept = [r.footer_bytes for r in reader._open.values()]
-        assert reader._footer_bytes == sum(kept) <= max(3000, max(kept))
-        assert len(reader._indexed) <= 5
-        assert {p for p, _ in reader._bounds} | {p for p, _ in reader._blooms} <= set(reader._indexed)
+        groups = [g.num_rows for g in reader._groups.entries.values()]
+        assert reader._groups.total == sum(groups) <= max(64, max(groups))  # the bound, or its one entry over it
+        kept = [r.footer_bytes for r in reader._open.entries.values()]
+        assert reader._open.total == sum(kept) <= max(3000, max(kept))
+        assert len(reader._indexed.entries) <= 5
+        assert {p for p, _ in reader._bounds} | {p for p, _ in reader._blooms} <= set(reader._indexed.entries)
     absent = ColdReader()  # a file whose Bloom filter rules the value out is not kept open, nor its footer
     for rel in t.files:
         assert absent.rows_where(str(tmp_path / rel), SCHEMA.names, "run_id", "g" * 32) == []
     ruled_out = {str(tmp_path / rel) for rel in t.files if absent._blooms[(str(tmp_path / rel), "run_id")]}
-    assert ruled_out and not ruled_out & set(absent._open)
-    assert len(absent._indexed) == len(t.files)
+    assert ruled_out and not ruled_out & set(absent._open.entries)
+    assert len(absent._indexed.entries) == len(t.files)
     scanner = ColdReader(scan_bytes=2000)
     for _ in range(2):
         for rel in t.files:
             got = scanner.scan(str(tmp_path / rel), SCHEMA, ["value", "run_id"])
             assert got.to_pylist() == pq.read_table(tmp_path / rel, columns=["value", "run_id"]).to_pylist()
-            largest = max(x.nbytes for x in scanner._scans.values())
-            assert scanner._scan_bytes == sum(x.nbytes for x in scanner._scans.values()) <= max(2000, largest)
+            sizes = [x.nbytes for x in scanner._scans.entries.values()]
+            assert scanner._scans.total == sum(sizes) <= max(2000, max(sizes))
 
 
 def test_statistics_rules():
