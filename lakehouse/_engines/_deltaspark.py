@@ -25,6 +25,7 @@ from .._log_files import delta_commit_times, local_table_path, read_commit_info
 from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._session import scoped_conf
+from .._storage import arrow_filesystem
 from .._timetravel import ms_to_utc
 from ..errors import DataFilesMissingError, EngineUnavailableError, TableNotFoundError, UnsupportedTableFeatureError
 from ._base import Engine, MergeSpec, TableState
@@ -59,12 +60,11 @@ def _relative_to(table_path: str, file_uri: str) -> str:
 
 
 def _arrow_fs(uris: tuple[str, ...] | list[str]) -> tuple[pafs.FileSystem, list[str]]:
-    """A pyarrow file system for files of one table, and their paths in it. pyarrow knows S3 as `s3://` only, so
-    an `s3a://` URI (Spark's name for the same objects) is asked as `s3://`; object-store paths are `bucket/key`."""
-    first = uris[0]
-    if "://" not in first:
-        return pafs.LocalFileSystem(), list(uris)
-    fs, _ = pafs.FileSystem.from_uri("s3://" + first[len("s3a://") :] if first.startswith("s3a://") else first)
+    """pyarrow's file system for the files of one table (`arrow_filesystem`, which knows `s3a://` is S3), and
+    their paths in it: a local path as it is, an object-store URI as `bucket/key`."""
+    fs, _ = arrow_filesystem(uris[0])
+    if "://" not in uris[0]:
+        return fs, list(uris)
     parsed = [urlparse(u) for u in uris]
     return fs, [p.path if p.scheme == "file" else p.netloc + p.path for p in parsed]
 

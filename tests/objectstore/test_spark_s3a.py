@@ -178,16 +178,19 @@ def test_a_table_delta_rs_wrote_is_appended_to_by_delta_spark(lake_run):
 
 @pytest.mark.slow
 @needs_flag
-@pytest.mark.xfail(
-    strict=True,
-    reason="Lakehouse.list_tables/drop_table list the lake with pyarrow, which has no s3a:// scheme "
-    "(lakehouse/_lakehouse.py; the deltalake engine's _fs in lakehouse/_engines/_deltars.py likewise)",
-)
-def test_list_and_drop_tables_on_an_s3a_root(lake_run):
+def test_restore_vacuum_list_and_drop_tables_on_an_s3a_root(lake_run):
     report, _, _ = lake_run
+    assert report["restore"] == [2, 0]
+    assert sorted(map(tuple, report["rows_after_restore"])) == ROWS_V0
+    files = report["files_by_version"]  # as delta-rs reads the log: version 2 (the restore) holds version 0's
+    assert files["2"] == files["0"]
+    vacuumed = set(report["vacuum_dry_run"])
+    assert set(files["1"]) - set(files["0"]) <= vacuumed  # the file the restore removed is listed ...
+    assert not vacuumed & set(files["2"])  # ... and no file of the current version
+    assert sorted(map(tuple, report["deltalake_engine_rows"])) == sorted([*ROWS_V0, (5, "e", 5.0)])
     assert isinstance(report["list_tables"], list), report["list_tables"]
     assert {"features.customers", "scratch.dropped"} <= set(report["list_tables"])
-    assert report["drop_table"] is None
+    assert report["drop_table"] is None and report["exists_after_drop"] is False
 
 
 def _lake(root: str, out: Path) -> None:
@@ -249,6 +252,22 @@ def _lake(root: str, out: Path) -> None:
     report["interop_rows"] = [list(r) for r in _delta_rs_rows(interop)]
 
     lh.create_table("scratch.dropped", df)
+    lh.append("scratch.dropped", spark.createDataFrame([(9, "z", 9.0)], SCHEMA))
+    restored = lh.restore("scratch.dropped", version=0)
+    report["restore"] = [restored.version, restored.restored_version]
+    report["rows_after_restore"] = rows(lh.read("scratch.dropped"))
+    vacuumed = lh.vacuum("scratch.dropped", retention_hours=0, dry_run=True, enforce_retention_duration=False)
+    report["vacuum_dry_run"] = list(vacuumed.files)
+    from deltalake import DeltaTable as RsTable
+
+    scratch = lh.table_path("scratch.dropped").replace("s3a://", "s3://", 1)
+    report["files_by_version"] = {
+        v: sorted(u[len(scratch) + 1 :] for u in RsTable(scratch, version=v).file_uris()) for v in (0, 1, 2)
+    }
+    # The deltalake engine on the same s3a:// root (delta-rs and pyarrow are asked as s3://).
+    rs = Lakehouse(root, spark=spark, engine="deltalake")
+    rs.append("scratch.dropped", spark.createDataFrame([(5, "e", 5.0)], SCHEMA))
+    report["deltalake_engine_rows"] = rows(rs.read("scratch.dropped"))
     for what, call in [
         ("list_tables", lambda: [t.name for t in lh.list_tables()]),
         ("drop_table", lambda: lh.drop_table("scratch.dropped")),
@@ -257,6 +276,7 @@ def _lake(root: str, out: Path) -> None:
             report[what] = call()
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which asserts on it
             report[what] = f"{type(exc).__name__}: {exc}"
+    report["exists_after_drop"] = lh.exists("scratch.dropped")
     out.write_text(json.dumps(report))
 
 
