@@ -121,8 +121,24 @@ class FeatureSource:
     def estimated_bytes(self, columns: Sequence[str]) -> int:
         return self.num_rows * row_width([self.schema[c] for c in columns])
 
-    def read(self, columns: Sequence[str]) -> pa.Table:
-        """These columns of every row, typed as Spark hands them to Python (UTC timestamps, etc.).
+    def shares(self, parts: int) -> list[tuple[int, ...]]:
+        """The files (their indices) dealt into at most `parts` shares, at least one (maybe empty), for `read`."""
+        k = max(1, min(parts, len(self.files)))
+        return [tuple(range(i, len(self.files), k)) for i in range(k)]
+
+    def readable_on_executors(self) -> bool:
+        """Whether pyarrow knows these files' file system (not, e.g., Hadoop's s3a:), so tasks can read them."""
+        if not self.files:
+            return True
+        try:
+            _filesystem(self.files[:1])
+        except (pa.ArrowInvalid, ValueError, OSError):
+            return False
+        return True
+
+    def read(self, columns: Sequence[str], *, only: Sequence[int] | None = None) -> pa.Table:
+        """These columns of every row (of the files at indices `only`, when given), typed as Spark hands them
+        to Python (UTC timestamps, etc.).
 
         Columns that older files lack (added by schema evolution) are null, as Delta reads them.
 
@@ -130,27 +146,29 @@ class FeatureSource:
         """
         wanted = T.StructType([self.schema[c] for c in columns])
         target = to_arrow_schema(wanted, timestamp_utc=True, prefers_large_types=False)
-        if not self.files:
+        files = self.files if only is None else tuple(self.files[i] for i in only)
+        values_per_file = self.partition_values if only is None else tuple(self.partition_values[i] for i in only)
+        if not files:
             return target.empty_table()
         parts = [p for p in self.partition_columns if p in columns]
         partitions = None
         if parts:
             partitions = []
-            for values in self.partition_values:
+            for values in values_per_file:
                 expr = pc.scalar(True)
                 for p in parts:
                     v = values[p]
                     field = pc.field(p)
                     expr = expr & (field.is_null() if v is None else field == pa.scalar(v, target.field(p).type))
                 partitions.append(expr)
-        filesystem, paths = _filesystem(self.files)
+        filesystem, paths = _filesystem(files)
         try:
             dataset = ds.FileSystemDataset.from_paths(
                 paths, schema=target, format=ds.ParquetFileFormat(), filesystem=filesystem, partitions=partitions
             )
             return dataset.to_table(columns=list(columns), use_threads=True)
         except FileNotFoundError as exc:
-            missing = next((f for f, p in zip(self.files, paths, strict=False) if not _exists(filesystem, p)), str(exc))
+            missing = next((f for f, p in zip(files, paths, strict=False) if not _exists(filesystem, p)), str(exc))
             raise DataFilesMissingError(self.table, self.version, self.retention, missing) from None
 
 
