@@ -11,7 +11,12 @@ Timed, each after one warm-up run, median of --repeats:
   pandas   : merge_asof(by=key) on in-memory frames (sorting included, reading excluded)
   ours     : FeatureStoreClient.create_training_set(...).load_df(), pinned to the table version, with the
              default spark.lakehouse.featureStore.localJoinThreshold (here: the local path, in the driver)
-  ours, distributed : the same with the threshold at -1 (the cogroup + applyInArrow path, for large inputs)
+  ours, distributed : the same with the threshold at -1 (the distributed path, for large inputs; load_df
+             hands it a DataFrame, so it takes the "cogroup" shape)
+  ours, distributed, files : the distributed join given the table version's files (`point_in_time_join(...,
+             source=feature_source(...))`, the "files" shape: pyarrow reads the files on the executors)
+Both distributed lines are checked to plan an Exchange and no collect to the driver, and printed as a ratio
+to the union shape (target: union / distributed >= 2).
 Spark results are fully materialised with write.format("noop"). Also: write_table(mode="merge") of
 scale*1M rows into the scale*5M-row table against the raw deltalake merge of the same Spark DataFrame
 (toArrow + merge: the target's reference, as in benchmarks/lakehouse_vs_deltalake.py) and, for information,
@@ -38,7 +43,8 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from feature_store import FeatureLookup, FeatureStoreClient
-from feature_store._local import THRESHOLD_CONF
+from feature_store._local import THRESHOLD_CONF, feature_source
+from feature_store._pit import JoinSpec, point_in_time_join
 from lakehouse import local_spark
 
 T0 = 1_735_689_600  # 2025-01-01 UTC
@@ -204,6 +210,27 @@ def main() -> None:
         finally:
             spark.conf.unset(THRESHOLD_CONF)
 
+    version = fs.get_table("bench.features").latest_version
+    source = feature_source(fs.lakehouse, "bench.features", version)
+    spec = JoinSpec(("entity_id",), ("entity_id",), "label_ts", "ts", tuple(FEATS), tuple(FEATS), None)
+
+    def files_df():
+        return point_in_time_join(labels, fs.lakehouse.read("bench.features", version=version), spec, source=source)
+
+    def ours_files():
+        noop(files_df())
+
+    spark.conf.set(THRESHOLD_CONF, "-1")
+    try:
+        plans = {"cogroup": ts.load_df(), "files": files_df()}
+        for shape, df in plans.items():
+            plan = df._jdf.queryExecution().executedPlan().toString()
+            shuffles, collects = "Exchange hashpartitioning" in plan, "LocalTableScan" in plan or "toArrow" in plan
+            print(f"  plan of the distributed {shape} shape: Exchange {shuffles}, collect to the driver {collects}")
+            assert shuffles and not collects, plan
+    finally:
+        spark.conf.unset(THRESHOLD_CONF)
+
     results = {}
     for name, fn in [
         ("feast shape (Spark)", feast),
@@ -212,6 +239,7 @@ def main() -> None:
         ("pandas merge_asof", pandas_asof),
         ("feature_store load_df", ours),
         ("ours, distributed path", ours_distributed),
+        ("ours, distributed, files", ours_files),
     ]:
         med, runs = timed(fn, args.repeats)
         results[name] = med
@@ -221,6 +249,9 @@ def main() -> None:
     print(f"  ours vs faster Spark peer shape: {faster_peer / o:.2f}x faster (target >= 2x)")
     print(f"  ours vs DuckDB: {o / results['duckdb ASOF JOIN']:.2f}x DuckDB's time (target <= 3x)")
     print(f"  ours vs pandas merge_asof: {o / results['pandas merge_asof']:.2f}x pandas' time")
+    u = results["union shape (Spark)"]
+    for name in ("ours, distributed path", "ours, distributed, files"):
+        print(f"  union shape / {name}: {u / results[name]:.2f}x (target >= 2x)")
 
     if args.skip_merge:
         return
