@@ -17,13 +17,15 @@ Two shapes, chosen by what the caller can hand over:
 - "cogroup" (otherwise: deletion vectors, column mapping, string keys, a file system only Hadoop knows):
   `groupBy(bucket).cogroup(...).applyInArrow`, labels and feature rows shuffled as Spark rows.
 
-Measured at 1M labels x 5M feature rows on local[2] (benchmarks/pit_join.py and a profile of the same
-data; the machine was shared with other work, load 5-9 on 2 cores, so process CPU is the steadier figure):
-the union shape spends 8.2-9.6 s of CPU, "cogroup" about as much (its bucket sort spills), "files" 5.7-6.9 s;
-side by side, "files" took 1.3-2.1x less wall time than the union shape, "cogroup" 0.8-1.2x. Where "files"
-spends it: the Parquet read, bucketing and IPC in Python ~1 s, the kernel ~0.6 s, Spark moving the blocks
-and the label rows ~3 s, and ~0.3 s per Python task before any work (PySpark re-reads the zip directories
-on the workers' path), hence few, large buckets: one per core, more only past 4M feature rows each.
+Measured at 1M labels x 5M feature rows on local[2] (benchmarks/pit_join.py --repeats 3, medians, the
+machine shared with other work): union shape 4.91 s, "cogroup" 4.17 s (1.18x faster), "files" 3.11 s
+(1.58x) at load ~3; a run at load ~4-6 gave union 12.74 s (runs 12.74 12.97 7.14: load, not the shape),
+"cogroup" 3.70 s, "files" 2.85 s. In process CPU (JVM + Python workers, same data) the union shape spends
+8.2-9.6 s, "cogroup" about as much (its bucket sort spills), "files" 5.7-6.9 s: the Parquet read, bucketing
+and IPC in Python ~1 s, the kernel ~0.6 s, Spark moving the blocks and the label rows ~3 s, and ~0.3 s per
+Python task before any work (PySpark re-reads the zip directories on the workers' path), hence few, large
+buckets: one per core, more only past 4M feature rows each. "files" is the faster shape wherever it
+applies; "cogroup" stays for the inputs it cannot read.
 
 Costs behind the design (JVM CPU for the 5M feature rows, same data): the Parquet scan ~0.5 s, a row
 shuffle ~1.9 s, turning rows into Arrow for Python ~2.3 s; pyarrow reads the same files in ~0.3-0.7 s.
