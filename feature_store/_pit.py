@@ -32,8 +32,8 @@ shuffle ~1.9 s, turning rows into Arrow for Python ~2.3 s; pyarrow reads the sam
 Bucket i is grouped or repartitioned by `route_values(n)[i]`, which Spark's hash partitioning sends to
 partition i: without it two buckets could share a task while another task idles.
 
-`load_df` passes no `FeatureSource` yet, so it takes "cogroup"; handing it `_local.feature_source(...)` of
-the recorded version is what selects "files".
+`load_df` hands over `_local.feature_source(...)` of the recorded version, so it takes "files" wherever that
+applies.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from typing import cast
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyspark.errors import PySparkAttributeError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -420,12 +421,18 @@ def micros(delta: timedelta) -> int:
 
 def _cores(spark: SparkSession) -> int:
     """The cores tasks run on: k of a local[k] master, else Spark's default parallelism (total executor cores
-    unless set; `local_spark` sets it to twice the cores, so the master is read first)."""
-    sc = spark.sparkContext
-    m = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\d+)?\])?", str(sc.master))
+    unless set; `local_spark` sets it to twice the cores, so the master is read first). A Spark Connect client
+    has no SparkContext: it reads both from the session's configuration (shuffle partitions when unset)."""
+    try:
+        sc = spark.sparkContext
+        master, parallelism = str(sc.master), int(sc.defaultParallelism)
+    except PySparkAttributeError:
+        master = str(spark.conf.get("spark.master", "") or "")
+        parallelism = int(spark.conf.get("spark.default.parallelism", "0") or 0) or _default_partitions(spark)
+    m = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\d+)?\])?", master)
     if m:
         return 1 if m.group(1) is None else (os.cpu_count() or 1) if m.group(1) == "*" else int(m.group(1))
-    return max(1, sc.defaultParallelism)
+    return max(1, parallelism)
 
 
 def _default_partitions(spark: SparkSession) -> int:

@@ -160,7 +160,9 @@ class TrainingSet:
         else:
             df = self._labels
             for _, first, spec in specs:
-                df = point_in_time_join(df, self._lake.read(first.table_name, version=first.version), spec)
+                features = self._lake.read(first.table_name, version=first.version)
+                source = feature_source(self._lake, first.table_name, first.version)  # None: the "cogroup" shape
+                df = point_in_time_join(df, features, spec, source=source)
         for members, _, spec in specs:
             for i in members[1:]:
                 if spec.matched_ts_output:
