@@ -32,7 +32,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from lakehouse import Lakehouse
+from lakehouse import Lakehouse, is_object_store
 from lakehouse.errors import DataFilesMissingError, LakehouseError
 
 from ._asof import asof_match, take_or_null
@@ -127,9 +127,14 @@ class FeatureSource:
         return [tuple(range(i, len(self.files), k)) for i in range(k)]
 
     def readable_on_executors(self) -> bool:
-        """Whether pyarrow knows these files' file system (not, e.g., Hadoop's s3a:), so tasks can read them."""
+        """Whether tasks can read these files themselves with pyarrow: local (or shared) paths only. An object
+        store's endpoint, region and credentials are what the driver's environment says, which executors need not
+        share (their Python workers may even predate it), so object stores are read by Spark through its own
+        configured connector instead."""
         if not self.files:
             return True
+        if any(is_object_store(f) for f in self.files[:1]):
+            return False
         try:
             _filesystem(self.files[:1])
         except (pa.ArrowInvalid, ValueError, OSError):

@@ -8,13 +8,14 @@ bucket's feature rows, and leaves it exactly once.
 
 Two shapes, chosen by what the caller can hand over:
 
-- "files" (a `FeatureSource` is given, pyarrow can open its file system, and every key is integral, boolean,
-  date or timestamp): each read task reads a share of the files with pyarrow and cuts its rows into
+- "files" (a `FeatureSource` of local or shared paths is given, and every key is integral, boolean, date or
+  timestamp): each read task reads a share of the files with pyarrow and cuts its rows into
   per-bucket Arrow IPC blocks of ~256 KiB; the blocks (a few thousand binary rows) and the label rows cross
   one Exchange, the labels routed by Spark's xxhash64 of their key, the feature rows by the same hash in NumPy
   (`spark_xxhash64`). Spark never turns the feature rows into rows or back into Arrow, which is where the
   "cogroup" shape spends most of its time.
-- "cogroup" (otherwise: deletion vectors, column mapping, string keys, a file system only Hadoop knows):
+- "cogroup" (otherwise: deletion vectors, column mapping, string keys, an object store, whose endpoint and
+  credentials executors need not share with the driver):
   `groupBy(bucket).cogroup(...).applyInArrow`, labels and feature rows shuffled as Spark rows.
 
 Measured at 1M labels x 5M feature rows on local[2] (benchmarks/pit_join.py --repeats 3, medians, the

@@ -10,9 +10,10 @@ import pytest
 from chispa import assert_df_equality
 from feature_store_helpers import UTC
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from feature_store import _pit
-from feature_store._local import feature_source
+from feature_store._local import FeatureSource, feature_source
 from feature_store._pit import JoinSpec, point_in_time_join, route_values, spark_xxhash64
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -202,3 +203,16 @@ def test_spark_xxhash64_is_sparks(spark):
 def test_bucket_count_follows_cores_and_rows(spark):
     assert _pit._cores(spark) == 2  # the suite's local[2] session
     assert _pit._ROWS_PER_BUCKET * 2 > 5_000_000  # the benchmark's 5M rows: one bucket per core
+
+
+def test_only_local_files_are_read_by_the_tasks_themselves():
+    """Tasks read a version's files with pyarrow only where they are paths: an object store's endpoint and
+    credentials are the driver's environment, which executors (and Python workers started before it) lack."""
+
+    def source(*files: str) -> FeatureSource:
+        return FeatureSource("t", 0, T.StructType([]), (), files, tuple({} for _ in files), 0, "7 days")
+
+    assert source("/lake/t/part-0.parquet").readable_on_executors()
+    assert source().readable_on_executors()
+    assert not source("s3://bucket/lake/t/part-0.parquet").readable_on_executors()
+    assert not source("s3a://bucket/lake/t/part-0.parquet").readable_on_executors()
