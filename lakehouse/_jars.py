@@ -45,6 +45,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -259,23 +260,35 @@ def _obtain_locked(coordinate: str, folder: Path, force: bool) -> DeltaJars:
     done = complete()
     if not force and done is not None:
         return done  # another process finished while we waited
-    manifest_path = folder / MANIFEST
-    try:
-        delta = json.loads(manifest_path.read_text())["delta"]
-        if force or not all((folder / d).exists() for d in delta):
-            raise ValueError("refetch")
-    except (OSError, ValueError, KeyError):
-        manifest_path.unlink(missing_ok=True)
-        log.info("resolving %s with Maven into %s", coordinate, folder)
-        delta = _fetch(coordinate, folder)
+    delta = _fetched(coordinate, folder, "delta", force)
     ours = _build_jvm_classes(folder, delta)
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"coordinate": coordinate, "delta": delta, "lakehouse": ours}, indent=1))
-    os.replace(tmp, manifest_path)  # last: a folder with a manifest is complete
+    _write_manifest(folder, {"coordinate": coordinate, "delta": delta, "lakehouse": ours})
     result = cached()
     if result is None:  # pragma: no cover - we just wrote it
         raise JarSetupError(f"the JAR cache at {folder} is incomplete after set-up")
     return result
+
+
+def _fetched(coordinate: str, folder: Path, key: str, force: bool) -> list[str]:
+    """The JAR names the folder's manifest lists under `key` when they are all there (and not `force`), else
+    `coordinate` resolved with Maven into the folder now (the manifest is removed until rewritten)."""
+    manifest_path = folder / MANIFEST
+    try:
+        names: list[str] = json.loads(manifest_path.read_text())[key]
+        if not force and all((folder / n).exists() for n in names):
+            return names
+    except (OSError, ValueError, KeyError):
+        pass
+    manifest_path.unlink(missing_ok=True)
+    log.info("resolving %s with Maven into %s", coordinate, folder)
+    return _fetch(coordinate, folder)
+
+
+def _write_manifest(folder: Path, content: dict[str, Any]) -> None:
+    """Write the folder's manifest, last: a folder with a manifest is complete."""
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(content, indent=1))
+    os.replace(tmp, folder / MANIFEST)
 
 
 def hadoop_aws_coordinate() -> str:
@@ -325,15 +338,7 @@ def obtain_s3a(*, force: bool = False) -> S3AJars:
         done = cached_s3a()
         if done is not None and not force:
             return done  # another process finished while we waited
-        manifest_path = folder / MANIFEST
-        try:
-            connector = json.loads(manifest_path.read_text())["connector"]
-            if force or not all((folder / c).exists() for c in connector):
-                raise ValueError("refetch")
-        except (OSError, ValueError, KeyError):
-            manifest_path.unlink(missing_ok=True)
-            log.info("resolving %s with Maven into %s (the AWS SDK bundle is ~560 MB)", coordinate, folder)
-            connector = _fetch(coordinate, folder)
+        connector = _fetched(coordinate, folder, "connector", force)
         ours = _build_jvm_classes(
             folder,
             [],
@@ -341,9 +346,7 @@ def obtain_s3a(*, force: bool = False) -> S3AJars:
             prefix="lakehouse-s3a",
             extra=(*delta.delta, *(str(folder / c) for c in connector)),
         )
-        tmp = folder / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps({"coordinate": coordinate, "connector": connector, "lakehouse": ours}, indent=1))
-        os.replace(tmp, manifest_path)
+        _write_manifest(folder, {"coordinate": coordinate, "connector": connector, "lakehouse": ours})
     result = cached_s3a()
     if result is None:  # pragma: no cover - we just wrote it
         raise JarSetupError(f"the s3a JAR cache at {folder} is incomplete after set-up")
