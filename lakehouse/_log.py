@@ -64,10 +64,10 @@ from ._log_checkpoint import (
     write_checkpoint,
 )
 from ._log_cold import (
-    BLOOM_KEY,
     ROW_GROUP_ROWS,
     ColdReader,
     bloom_filter,
+    bloom_tag,
     file_stats,
     may_hold,
     may_overlap,
@@ -170,6 +170,7 @@ class LeanTable:
         self.metadata: dict[str, Any] | None = None
         self._writable: bool = False
         self._stats: dict[str, dict[str, Any]] = {}
+        self._blooms: dict[str, bytes] = {}  # cold: the Bloom filters of the clustering column its adds carry
         self._recent: OrderedDict[str, list[Row]] = OrderedDict()
         self._added_at: OrderedDict[int, list[str]] = OrderedDict()  # version -> its dataChange adds (cold)
 
@@ -340,6 +341,7 @@ class LeanTable:
                 )
                 if not self.keep_rows:
                     stats = self._stats.pop(rel, None)
+                    self._blooms.pop(rel, None)
                     gone.append(_storage.join(self.path, rel))
                     if remove.get("dataChange", True) and not checkpoint:
                         self._range_changed(stats)
@@ -359,6 +361,9 @@ class LeanTable:
                     self.files[rel] = DataFile(None, {**add, "path": rel})
                     self._untombstone(rel)
                     self._stats[rel] = json.loads(add["stats"]) if add.get("stats") else {}
+                    bloom = (add.get("tags") or {}).get(bloom_tag(self.cluster_by or self._columns[0]))
+                    if bloom:
+                        self._blooms[rel] = base64.b64decode(bloom)
                     if add.get("dataChange", True):
                         added.append(rel)
                         if not checkpoint:
@@ -453,21 +458,20 @@ class LeanTable:
                     table = pa.table({c: [r[c] for r in rows] for c in self._columns}, schema=self.schema)
                 rel = f"part-{uuid.uuid4().hex}.parquet"
                 files.append(rel)
-                size = self._write_file(rel, table)
+                size, tags = self._write_file(rel, table)
                 if not isinstance(rows, pa.Table):
                     written[rel] = rows
-                actions.append(
-                    {
-                        "add": {
-                            "path": rel,
-                            "partitionValues": {},
-                            "size": size,
-                            "modificationTime": now,
-                            "dataChange": data_change,
-                            "stats": json.dumps(file_stats(table, self.stats_columns), separators=(",", ":")),
-                        }
-                    }
-                )
+                add = {
+                    "path": rel,
+                    "partitionValues": {},
+                    "size": size,
+                    "modificationTime": now,
+                    "dataChange": data_change,
+                    "stats": json.dumps(file_stats(table, self.stats_columns), separators=(",", ":")),
+                }
+                if tags:
+                    add["tags"] = tags
+                actions.append({"add": add})
             if txn is not None:
                 actions.append({"txn": {"appId": txn[0], "version": txn[1], "lastUpdated": now}})
             self._publish(version, actions)
@@ -507,22 +511,22 @@ class LeanTable:
             return version - ref.version >= every
         return True
 
-    def _write_file(self, rel: str, table: pa.Table) -> int:
-        """Write `table` as data file `rel`; a cold table's file of several clustering values carries a Bloom filter
-        of them in the Parquet footer (`lakehouse._log_cold.bloom_filter`), which other readers ignore. (A file of
-        one value needs none: its statistics' min and max are that value.)"""
+    def _write_file(self, rel: str, table: pa.Table) -> tuple[int, dict[str, str] | None]:
+        """Write `table` as data file `rel`: its size, and the `tags` of its add action. A cold table's file of
+        several clustering values gets a Bloom filter of them (`lakehouse._log_cold.bloom_filter`) as the tag
+        `lakehouse.bloom.<column>`, which other readers ignore: the log carries it to every reader, so ruling a file
+        out needs no read of the file. (A file of one value needs none: its statistics' min and max are that value.)"""
+        tags = None
         column = self.cluster_by or self._columns[0]
         if not self.keep_rows and table.num_rows > 1 and pa.types.is_string(table.schema.field(column).type):
             bloom = bloom_filter(table.column(column))
             if bloom is not None:
-                table = table.replace_schema_metadata(
-                    {**(table.schema.metadata or {}), BLOOM_KEY + column.encode(): base64.b64encode(bloom)}
-                )
+                tags = {bloom_tag(column): base64.b64encode(bloom).decode()}
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="snappy", row_group_size=ROW_GROUP_ROWS)
         data = sink.getvalue().to_pybytes()
         _storage.create_new(_storage.join(self.path, rel), data)
-        return len(data)
+        return len(data), tags
 
     def _publish(self, version: int, actions: list[dict[str, Any]]) -> None:
         payload = ("\n".join(json.dumps(a, separators=(",", ":")) for a in actions) + "\n").encode()
@@ -643,9 +647,9 @@ class LeanTable:
             if rows is not None:
                 out.extend((r, rel) for r in rows if r[column] == value)
             else:
-                out.extend(
-                    (r, rel) for r in _COLD.rows_where(_storage.join(self.path, rel), self._columns, column, value)
-                )
+                bloom = self._blooms.get(rel) if column == self.cluster_by else None
+                path = _storage.join(self.path, rel)
+                out.extend((r, rel) for r in _COLD.rows_where(path, self._columns, column, value, bloom))
         return out
 
     def arrow_where(self, column: str, values: Iterable[Any], columns: list[str], *, cache: bool = True) -> pa.Table:
@@ -671,13 +675,13 @@ class LeanTable:
             if not may_overlap(self._stats.get(rel), column, lo, hi):
                 continue
             path = _storage.join(self.path, rel)
-            part = (
-                _COLD.scan(path, self.schema, read)
-                if cache
-                else _COLD.scan_range(path, self.schema, read, column, lo, hi)
-            )
+            if cache:
+                part = _COLD.scan(path, self.schema, columns, column, value_set)
+            else:
+                part = _COLD.scan_range(path, self.schema, read, column, lo, hi)
+                part = part.filter(pc.is_in(part.column(column), value_set=value_set)).select(columns)
             if part.num_rows:
-                parts.append(part.filter(pc.is_in(part.column(column), value_set=value_set)).select(columns))
+                parts.append(part)
         return pa.concat_tables(parts) if parts else schema.empty_table()
 
     def file_rows(self, rel: str) -> list[Row]:

@@ -5,9 +5,10 @@ carries Delta statistics (`numRecords`, `minValues`, `maxValues`, `nullCount`) f
 lookup of one value skips every file whose range cannot hold it (Spark and delta-rs skip the same files for
 `WHERE run_id = ...`). Compaction is size-tiered and clustered: small files are merged, sorted by the clustering
 column, into files written in row groups of `ROW_GROUP_ROWS`; files of one size tier are merged again once
-`TIER_FANIN` of them exist, up to `MAX_MERGE_ROWS` rows. A lookup then reads, per candidate file, its Parquet footer
-(cached, bounded by `FOOTER_CACHE_BYTES`) and only the row groups whose statistics hold the value (cached, bounded
-by `CACHE_ROWS` rows in all).
+`TIER_FANIN` of them exist, up to `MAX_MERGE_ROWS` rows, each with a Bloom filter of its clustering values in its
+add action's tags. A lookup then opens only the files whose statistics and filter may hold the value (open files
+bounded by `FOOTER_CACHE_BYTES`) and reads only the row groups whose statistics hold it (cached, bounded by
+`CACHE_ROWS` rows in all).
 So the cost of a lookup follows the number of size tiers (a handful), never the table's size, and the memory a
 process holds is bounded whatever the history.
 """
@@ -123,7 +124,8 @@ def may_overlap(stats: Mapping[str, Any] | None, column: str, lo: Any, hi: Any) 
 
 # -- membership ------------------------------------------------------------------------------------------------
 BLOOM_KEY = b"lakehouse.bloom."
-"""Parquet footer key (+ column name) of a file's Bloom filter of its clustering column's values."""
+"""Where a file's Bloom filter of its clustering column's values is kept (+ the column's name): a tag of its add
+action (`bloom_tag`), base64. Files written before that carry it under the same key in their Parquet footer."""
 BLOOM_BITS_PER_VALUE = 10
 BLOOM_HASHES = 4
 """About 1% false positives: a lookup of a value a file lacks reads none of its row groups 99 times in 100."""
@@ -148,6 +150,11 @@ def bloom_filter(column: pa.ChunkedArray | pa.Array) -> bytes | None:
     bitset = np.zeros(bits, dtype=bool)
     bitset[probes.ravel().astype(np.int64)] = True
     return bits.to_bytes(8, "little") + np.packbits(bitset, bitorder="little").tobytes()
+
+
+def bloom_tag(column: str) -> str:
+    """The add-action tag holding the base64 Bloom filter of `column` (`bloom_filter`) of the file."""
+    return (BLOOM_KEY + column.encode()).decode()
 
 
 def bloom_may_hold(bloom: bytes, value: Any) -> bool:
@@ -273,15 +280,19 @@ class ColdReader:
         self._lock = threading.Lock()
         self._open: _Lru[str, _Reader] = _Lru(footer_bytes, lambda r: r.footer_bytes, count=OPEN_FILES)
         self._groups: _Lru[tuple[str, int], pa.Table] = _Lru(cache_rows, lambda t: t.num_rows)
-        self._scans: _Lru[tuple[str, tuple[str, ...]], pa.Table] = _Lru(scan_bytes, lambda t: t.nbytes)
+        self._scans: _Lru[tuple[Any, ...], pa.Table] = _Lru(scan_bytes, lambda t: t.nbytes)
         self._indexed: _Lru[str, bool] = _Lru(index_files)  # the files whose bounds or blooms are kept
         self._bounds: dict[tuple[str, str], list[tuple[Any, Any] | None]] = {}
         self._blooms: dict[tuple[str, str], bytes | None] = {}
         self._parsed_bytes = 0  # footers read for indexes since memory was last released
 
-    def rows_where(self, path: str, columns: list[str], column: str, value: Any) -> list[Row]:
-        """The rows of the Parquet file at `path` whose `column` equals `value`, as dicts of `columns`."""
-        bloom = self._bloom(path, column)
+    def rows_where(
+        self, path: str, columns: list[str], column: str, value: Any, bloom: bytes | None = None
+    ) -> list[Row]:
+        """The rows of the Parquet file at `path` whose `column` equals `value`, as dicts of `columns`. `bloom`: the
+        file's Bloom filter of `column` from its add action; without it, the one in the file's footer (older files)."""
+        if bloom is None:
+            bloom = self._bloom(path, column)
         if bloom is not None and not bloom_may_hold(bloom, value):
             return []
         parts = []
@@ -296,21 +307,26 @@ class ColdReader:
             return []
         return rows_of(pa.concat_tables(parts), columns)
 
-    def scan(self, path: str, schema: pa.Schema, columns: list[str]) -> pa.Table:
-        """`columns` of the whole file at `path` (those it lacks are null), kept in a cache of its own bounded by
-        `SCAN_CACHE_BYTES`: a search's scans reread nothing while they fit, and never push lookups' row groups out."""
-        key = (path, tuple(columns))
+    def scan(self, path: str, schema: pa.Schema, columns: list[str], column: str, values: pa.Array) -> pa.Table:
+        """The rows of the file at `path` whose `column` is one of `values`, as `columns` (those it lacks are null),
+        kept in a cache of its own bounded by `SCAN_CACHE_BYTES`: a search's scans reread nothing while they fit,
+        and never push lookups' row groups out. Only the matching rows are kept (a search by one param key keeps
+        that key's rows, not every param of every run)."""
+        key = (path, tuple(columns), column, tuple(values.to_pylist()))
         with self._lock:
             table = self._scans.get(key)
         if table is not None:
             return table
         reader = self._reader(path)
         f = reader.file
-        present = [c for c in columns if c in f.schema_arrow.names]
+        read = list(dict.fromkeys([column, *columns]))
+        present = [c for c in read if c in f.schema_arrow.names]
         with reader.lock:
-            read = f.read(columns=present, use_threads=False)
-        table = _with_columns(read, schema, columns).combine_chunks()
-        if table.nbytes > RELEASE_AFTER_BYTES:
+            raw = f.read(columns=present, use_threads=False)
+        whole = _with_columns(raw, schema, read)
+        table = whole.filter(pc.is_in(whole.column(column), value_set=values)).select(columns).combine_chunks()
+        if whole.nbytes > RELEASE_AFTER_BYTES:
+            del raw, whole
             release_freed()
         with self._lock:
             self._scans.put(key, table)
@@ -363,8 +379,9 @@ class ColdReader:
         return ranges
 
     def _bloom(self, path: str, column: str) -> bytes | None:
-        """The file's Bloom filter of `column` (`bloom_filter`, kept in its footer), or None when it has none. The
-        footer is read for it and dropped, unless the file is open: most files a lookup consults hold no match."""
+        """The Bloom filter of `column` (`bloom_filter`) in the file's footer, where files written before blooms
+        became add-action tags keep it; None when it has none. The footer is read for it and dropped, unless the
+        file is open: most files a lookup consults hold no match."""
         key = (path, column)
         with self._lock:
             if key in self._blooms:

@@ -102,9 +102,9 @@ def test_lookups_skip_files_whose_statistics_exclude_the_value(tmp_path, small_t
     opened: list[str] = []
     real = ColdReader.rows_where
 
-    def spy(self, path, columns, column, value):
+    def spy(self, path, *args):
         opened.append(path)
-        return real(self, path, columns, column, value)
+        return real(self, path, *args)
 
     monkeypatch.setattr(ColdReader, "rows_where", spy)
     fresh = _cold(tmp_path)
@@ -132,17 +132,17 @@ def test_the_row_group_cache_stays_within_its_bound(tmp_path, small_tiers):
         assert reader._open.total == sum(kept) <= max(3000, max(kept))
         assert len(reader._indexed.entries) <= 5
         assert {p for p, _ in reader._bounds} | {p for p, _ in reader._blooms} <= set(reader._indexed.entries)
-    absent = ColdReader()  # a file whose Bloom filter rules the value out is not kept open, nor its footer
+    absent = ColdReader()  # a file whose Bloom filter (its add's tag) rules the value out is never opened
     for rel in t.files:
-        assert absent.rows_where(str(tmp_path / rel), SCHEMA.names, "run_id", "g" * 32) == []
-    ruled_out = {str(tmp_path / rel) for rel in t.files if absent._blooms[(str(tmp_path / rel), "run_id")]}
-    assert ruled_out and not ruled_out & set(absent._open.entries)
-    assert len(absent._indexed.entries) == len(t.files)
+        assert absent.rows_where(str(tmp_path / rel), SCHEMA.names, "run_id", "g" * 32, t._blooms.get(rel)) == []
+    ruled_out = {str(tmp_path / rel) for rel in t._blooms if not bloom_may_hold(t._blooms[rel], "g" * 32)}
+    assert ruled_out and not ruled_out & (set(absent._open.entries) | {p for p, _ in absent._blooms})
     scanner = ColdReader(scan_bytes=2000)
     for _ in range(2):
         for rel in t.files:
-            got = scanner.scan(str(tmp_path / rel), SCHEMA, ["value", "run_id"])
-            assert got.to_pylist() == pq.read_table(tmp_path / rel, columns=["value", "run_id"]).to_pylist()
+            got = scanner.scan(str(tmp_path / rel), SCHEMA, ["value", "run_id"], "run_id", pa.array(runs[:2]))
+            whole = pq.read_table(tmp_path / rel, columns=["value", "run_id"]).to_pylist()
+            assert got.to_pylist() == [r for r in whole if r["run_id"] in runs[:2]]  # only the matching rows kept
             sizes = [x.nbytes for x in scanner._scans.entries.values()]
             assert scanner._scans.total == sum(sizes) <= max(2000, max(sizes))
 
@@ -237,14 +237,20 @@ def test_bloom_filters_hold_every_member_and_let_lookups_skip_large_files(tmp_pa
         t.write(lambda run=run: _log.Change([_batch(rng, run, 6)]))
     merged = [rel for rel in t.files if json.loads(t.files[rel].add["stats"])["numRecords"] > 16]
     assert merged, "some files hold several row groups"
-    for rel in t.files:  # a file of several runs has the filter in its footer, holding its runs; one of one run not
-        meta = pq.ParquetFile(tmp_path / rel).metadata.metadata or {}
+    for rel in t.files:  # a file of several runs has the filter in its add action's tags, holding its runs
+        tags = t.files[rel].add.get("tags") or {}
         in_file = set(pq.read_table(tmp_path / rel, columns=["run_id"]).column("run_id").to_pylist())
-        if len(in_file) == 1:
-            assert _log_cold.BLOOM_KEY + b"run_id" not in meta
+        assert _log_cold.BLOOM_KEY + b"run_id" not in (pq.ParquetFile(tmp_path / rel).metadata.metadata or {})
+        if len(in_file) == 1:  # one of one run needs none
+            assert "lakehouse.bloom.run_id" not in tags
             continue
-        stored = base64.b64decode(meta[_log_cold.BLOOM_KEY + b"run_id"])
+        stored = base64.b64decode(tags["lakehouse.bloom.run_id"])
         assert all(bloom_may_hold(stored, r) for r in in_file)
+    footers: list = []  # ruling tagged files out reads nothing of them
+    real_footer = ColdReader._bloom
+    monkeypatch.setattr(ColdReader, "_bloom", lambda self, p, c: footers.append(p) or real_footer(self, p, c))
+    assert _cold(tmp_path).rows_where("run_id", f"{rng.getrandbits(128):032x}") == []
+    assert not {str(tmp_path / rel) for rel in merged} & set(footers)
     read: list = []
     real = ColdReader._group
     monkeypatch.setattr(ColdReader, "_group", lambda self, path, i: read.append(path) or real(self, path, i))
@@ -256,3 +262,22 @@ def test_bloom_filters_hold_every_member_and_let_lookups_skip_large_files(tmp_pa
         holding = {str(tmp_path / rel) for _, rel in fresh.hits_where("run_id", run)}
         needless += sum(1 for path in read if path not in holding)
     assert needless <= 2, "row groups are read only in the files holding the run (rarely a false positive more)"
+    t.refresh()
+    t._checkpoint_and_clean_up()  # the tags survive a checkpoint: a reader starting from it has every filter
+    assert _cold(tmp_path)._blooms == t._blooms and len(t._blooms) == len(merged)
+
+
+def test_a_file_written_before_blooms_were_tags_is_ruled_out_by_its_footer(tmp_path):
+    rng = random.Random(17)
+    runs = sorted(f"{rng.getrandbits(128):032x}" for _ in range(40))
+    table = pa.Table.from_pylist([r for run in runs for r in _batch(rng, run, 3)], schema=SCHEMA)
+    bloom = base64.b64encode(bloom_filter(table.column("run_id")))
+    pq.write_table(table.replace_schema_metadata({_log_cold.BLOOM_KEY + b"run_id": bloom}), tmp_path / "old.parquet")
+    reader = ColdReader()
+    path = str(tmp_path / "old.parquet")
+    strangers = (f"{rng.getrandbits(128):032x}" for _ in range(1000))
+    stranger = next(v for v in strangers if runs[0] < v < runs[-1] and not bloom_may_hold(base64.b64decode(bloom), v))
+    assert reader.rows_where(path, SCHEMA.names, "run_id", stranger) == []
+    assert not reader._groups.entries and not reader._open.entries, "ruled out by the footer's filter, nothing read"
+    assert len(reader.rows_where(path, SCHEMA.names, "run_id", runs[7])) == 3
+    assert reader._blooms[(path, "run_id")] == base64.b64decode(bloom)
