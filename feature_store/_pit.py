@@ -50,7 +50,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.errors import PySparkAttributeError
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -186,9 +186,7 @@ def point_in_time_join(
         F.col(f"`{spec.feature_ts}`").alias(_FTS),
         *[F.col(f"`{f}`").alias(fn) for f, fn in zip(spec.features, feat_names, strict=False)],
     )
-    # Group i by route_values(n)[i], which Spark's hash partitioning sends to partition i: one bucket per task.
-    routes = F.array(*[F.lit(r) for r in route_values(n)])
-    bucket = F.element_at(routes, (F.pmod(F.xxhash64(*key_names), F.lit(n)) + 1).cast("int")).alias(_ROUTE)
+    bucket = _route(key_names, n).alias(_ROUTE)
     lg = keyed_labels.groupBy(bucket)
     rg = keyed_features.groupBy(bucket)
     return lg.cogroup(rg).applyInArrow(match, out_schema)
@@ -259,15 +257,19 @@ def _files_join(
         right = pa.concat_tables(rights) if rights else feature_arrow.empty_table()
         yield from match(left, right).to_batches()
 
-    route = F.element_at(
-        F.array(*[F.lit(r) for r in routes]), (F.pmod(F.xxhash64(*key_names), F.lit(n)) + 1).cast("int")
-    )
-    lrows = keyed_labels.select("*", route.alias(_ROUTE), F.lit(None).cast("binary").alias(_BLOCK))
+    lrows = keyed_labels.select("*", _route(key_names, n).alias(_ROUTE), F.lit(None).cast("binary").alias(_BLOCK))
     fblocks = spark.range(len(shares), numPartitions=len(shares)).mapInArrow(read_features, _BLOCKS_SCHEMA)
     frows = fblocks.select(
         *[F.lit(None).cast(f.dataType).alias(f.name) for f in keyed_labels.schema.fields], _ROUTE, _BLOCK
     )
     return lrows.unionByName(frows).repartition(n, _ROUTE).mapInArrow(join, out_schema)
+
+
+def _route(key_names: list[str], n: int) -> Column:
+    """The route of a row's bucket, pmod(xxhash64(keys), n) -> route_values(n)[bucket]: grouping or repartitioning
+    by it gives bucket i to partition i, one bucket per task."""
+    routes = F.array(*[F.lit(r) for r in route_values(n)])
+    return F.element_at(routes, (F.pmod(F.xxhash64(*key_names), F.lit(n)) + 1).cast("int"))
 
 
 def _blocks(batches: Iterable[pa.RecordBatch], *, key_names: list[str], routes: list[int]) -> Iterator[pa.RecordBatch]:
