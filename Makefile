@@ -4,7 +4,7 @@ PY := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test test-fast test-s3a lint bench install jars
+.PHONY: demo test test-fast test-s3a lint bench install jars services
 
 # pyproject.toml declares compatible ranges; constraints.txt pins the exact set the suite is tested with.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -20,6 +20,14 @@ jars: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
+# The services tests talk to for real: redis-server (the feature store's Redis online store), from Debian's
+# packages when it is not installed (as root, or through sudo). The tests start and stop their own instance.
+services:
+	@command -v redis-server >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+	@redis-server --version
+
 demo: jars
 	$(PYTHON) notebooks/demo.py
 
@@ -31,7 +39,7 @@ lint: $(VENV)/.installed
 
 # The standalone-cluster test (tests/cluster: a master and two workers, ~2 min on 2 cores) and the Spark Connect
 # test (tests/connect: a Connect server, ~1 min) run here and in CI; a bare `pytest` skips them.
-test: jars lint
+test: jars lint services
 	LAKEHOUSE_TEST_CLUSTER=1 LAKEHOUSE_TEST_CONNECT=1 $(PYTHON) -m pytest -q --durations=25
 
 # delta-spark on s3a:// lakes, behind a flag: obtains hadoop-aws and the AWS SDK bundle (~560 MB, once) and builds the

@@ -12,11 +12,13 @@ from lakehouse import __version__ as __version__  # one version for the distribu
 
 from . import errors
 from ._client import FeatureStoreClient
+from ._engineering import FeatureEngineeringClient
 from ._entities import FeatureTable, LookupAudit, TrainingSetAudit
 from ._lookup import FeatureLookup
 from ._training_set import TrainingSet
 
 __all__ = [
+    "FeatureEngineeringClient",
     "FeatureLookup",
     "FeatureStoreClient",
     "FeatureTable",

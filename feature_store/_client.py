@@ -101,7 +101,8 @@ class FeatureStoreClient:
         """Create a feature table from `df` (its rows are version 0) or an empty one from `schema`.
 
         `primary_keys` (+ the one optional `timestamp_keys` column, of type timestamp, timestamp_ntz or date)
-        must be unique and non-null in `df`; every other column is a feature.
+        must be unique and non-null in `df`; every other column is a feature. The timestamp key may also be
+        listed in `primary_keys`, as Databricks' Unity Catalog tables have it: the same table.
 
         Raises:
             FeatureTableAlreadyExistsError, DuplicateKeyError, NullKeyError (nothing is written),

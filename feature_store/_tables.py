@@ -51,6 +51,7 @@ class FeatureTables:
         name = check.new_feature_table_name(self._lake, name)
         pks = check.names(primary_keys, "primary_keys", allow_empty=False)
         tks = check.names(timestamp_keys, "timestamp_keys", allow_empty=True)
+        pks = check.entity_keys(pks, tks)
         parts = check.names(partition_columns, "partition_columns", allow_empty=True)
         tags = check.tags(tags)
         description = check.optional_str(description, "description")
@@ -82,6 +83,7 @@ class FeatureTables:
         name = check.new_feature_table_name(self._lake, delta_table, "delta_table")
         pks = check.names(primary_keys, "primary_keys", allow_empty=False)
         tks = check.names(timestamp_keys, "timestamp_keys", allow_empty=True)
+        pks = check.entity_keys(pks, tks)
         tags = check.tags(tags)
         if name in self._meta.tables():
             raise errors.FeatureTableAlreadyExistsError(name, self._lake.table_path(name), registered=True)

@@ -182,17 +182,23 @@ def fields(schema: T.StructType) -> list[tuple[str, str]]:
     return [(f.name, f.dataType.simpleString()) for f in schema.fields]
 
 
+def entity_keys(pks: list[str], tks: list[str]) -> list[str]:
+    """The primary keys less the timestamp key: Databricks' clients take the timestamp key inside
+    `primary_keys` (`FeatureEngineeringClient` requires it there) or beside it; both mean the same table."""
+    entity = [k for k in pks if k not in tks]
+    if not entity:
+        raise errors.InvalidArgumentError(
+            "primary_keys", pks, f"needs at least one column besides the timestamp key {tks}"
+        )
+    return entity
+
+
 def check_key_columns(name: str, schema: T.StructType, pks: list[str], tks: list[str]) -> None:
-    """The keys of a new feature table: present, disjoint, at most one timestamp key of a time type, and at
-    least one feature column besides them."""
+    """The keys of a new feature table (`pks` without the timestamp key): present, at most one timestamp key of a
+    time type, and at least one feature column besides them."""
     absent = [c for c in pks + tks if c not in schema.names]
     if absent:
         raise errors.FeatureNotFoundError(name, absent, schema.names, what="key column")
-    both = sorted(set(pks) & set(tks))
-    if both:
-        raise errors.InvalidArgumentError(
-            "timestamp_keys", tks, f"a column cannot be both a primary key and a timestamp key: {both}"
-        )
     if len(tks) > 1:
         raise errors.InvalidArgumentError("timestamp_keys", tks, f"timestamp_keys takes at most one column, got {tks}")
     for t in tks:

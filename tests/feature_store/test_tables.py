@@ -12,6 +12,7 @@ from feature_store import FeatureStoreClient, errors
 def test_public_api_is_pinned():
     assert feature_store.__all__ == sorted(feature_store.__all__)
     assert feature_store.__all__ == [
+        "FeatureEngineeringClient",
         "FeatureLookup",
         "FeatureStoreClient",
         "FeatureTable",

@@ -1,0 +1,156 @@
+"""FeatureEngineeringClient: the names and signatures of Databricks' current client (databricks-feature-engineering).
+
+Databricks replaced `FeatureStoreClient` with `FeatureEngineeringClient`: the same operations, keyword-only, a table
+named `name=` everywhere (not `table_name=`), the timestamp key given as `timeseries_columns=` and listed among the
+primary keys, and `write_table` taking only mode "merge". This class keeps those signatures over the same
+`FeatureStoreClient`, so code written for either client runs here with only its import changed; both see the same
+tables, training sets and models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from lakehouse import Lakehouse
+
+from . import errors
+from ._client import FeatureStoreClient
+from ._entities import FeatureTable
+from ._lookup import FeatureLookup
+from ._training_set import TrainingSet
+
+MERGE = "merge"
+
+
+class FeatureEngineeringClient:
+    """Feature tables on Delta with point-in-time training sets; the API of Databricks' FeatureEngineeringClient.
+
+    Takes the same `root` / `spark` / `lakehouse` arguments as `FeatureStoreClient` (Databricks' client finds
+    its workspace itself; here the lakehouse root is `$LAKEHOUSE_ROOT` unless given). `fs_client` is the
+    `FeatureStoreClient` underneath, for the calls only it has (`save_training_set`, `search_tables`, ...).
+
+    Example:
+        >>> fe = FeatureEngineeringClient(root="/tmp/lake")
+        >>> fe.create_table(name="ml.recsys.user_features", primary_keys=["user_id", "ts"],
+        ...                 timeseries_columns="ts", df=features_df)
+        >>> fe.write_table(name="ml.recsys.user_features", df=updates_df)  # merge
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        *,
+        spark: Any = None,
+        lakehouse: Lakehouse | None = None,
+        model_registry_uri: str | None = None,
+    ) -> None:
+        if model_registry_uri is not None:
+            raise errors.InvalidArgumentError(
+                "model_registry_uri",
+                model_registry_uri,
+                "models are logged and read through MLflow's active registry: call "
+                "mlflow.set_registry_uri(...) (e.g. 'lakehouse:///path') instead",
+            )
+        self.fs_client = FeatureStoreClient(root, spark=spark, lakehouse=lakehouse)
+
+    def __repr__(self) -> str:
+        return f"FeatureEngineeringClient(root={self.fs_client.lakehouse.root!r})"
+
+    # -- tables ------------------------------------------------------------------------------------------------
+    def create_table(
+        self,
+        *,
+        name: str,
+        primary_keys: str | Sequence[str],
+        df: Any = None,
+        timeseries_columns: str | Sequence[str] | None = None,
+        partition_columns: str | Sequence[str] | None = None,
+        schema: T.StructType | str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> FeatureTable:
+        """Create a feature table; a `timeseries_columns` column must also be one of `primary_keys` (Databricks'
+        rule; `timestamp_keys=` is accepted for it, as Databricks' client does).
+
+        Raises what `FeatureStoreClient.create_table` raises, and InvalidArgumentError for a timeseries column
+        missing from `primary_keys` or an unknown keyword."""
+        if timeseries_columns is None and "timestamp_keys" in kwargs:
+            timeseries_columns = kwargs.pop("timestamp_keys")
+        if kwargs:
+            raise errors.InvalidArgumentError(
+                sorted(kwargs)[0], kwargs[sorted(kwargs)[0]], "not an argument of FeatureEngineeringClient.create_table"
+            )
+        series = [timeseries_columns] if isinstance(timeseries_columns, str) else list(timeseries_columns or [])
+        keys = [primary_keys] if isinstance(primary_keys, str) else list(primary_keys)
+        for column in series:
+            if column not in keys:
+                raise errors.InvalidArgumentError(
+                    "timeseries_columns",
+                    timeseries_columns,
+                    f"timeseries column {column!r} is not in primary_keys {keys}: timeseries columns must be "
+                    "primary keys",
+                )
+        return self.fs_client.create_table(
+            name,
+            primary_keys,
+            df,
+            timestamp_keys=timeseries_columns,
+            schema=schema,
+            partition_columns=partition_columns,
+            description=description,
+            tags=tags,
+        )
+
+    def write_table(self, *, name: str, df: Any, mode: str = MERGE) -> int:
+        """Upsert `df` into the table by its keys, in one commit; return the version committed. Only "merge":
+        to overwrite, drop and re-create the table (as Databricks' client says), or use
+        `fs_client.write_table(..., mode="overwrite")`."""
+        if mode != MERGE:
+            raise errors.InvalidArgumentError(
+                "mode",
+                mode,
+                "FeatureEngineeringClient.write_table supports only 'merge'; to overwrite, drop and re-create the "
+                "table or call fs_client.write_table(name, df, mode='overwrite')",
+            )
+        return self.fs_client.write_table(name, df, "merge")
+
+    def read_table(self, *, name: str, **kwargs: Any) -> DataFrame:
+        """The table's rows (latest; `version=` or `as_of_delta_timestamp=` for time travel)."""
+        return self.fs_client.read_table(name, **kwargs)
+
+    def get_table(self, *, name: str) -> FeatureTable:
+        """Keys, features and their types, description, tags, path, latest version, users of a table."""
+        return self.fs_client.get_table(name)
+
+    def drop_table(self, *, name: str) -> None:
+        """Delete a feature table, its history and its tags."""
+        self.fs_client.drop_table(name)
+
+    def set_feature_table_tag(self, *, name: str, key: str, value: str) -> None:
+        """Set (or replace) one tag on a feature table."""
+        self.fs_client.set_feature_table_tag(table_name=name, key=key, value=value)
+
+    def delete_feature_table_tag(self, *, name: str, key: str) -> None:
+        """Remove a tag; removing a tag that is not set is a no-op."""
+        self.fs_client.delete_feature_table_tag(table_name=name, key=key)
+
+    # -- training sets ---------------------------------------------------------------------------------------
+    def create_training_set(
+        self,
+        *,
+        df: Any,
+        feature_lookups: Sequence[FeatureLookup],
+        label: str | Sequence[str] | None,
+        exclude_columns: str | Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> TrainingSet:
+        """Pin every lookup to a table version and return a TrainingSet (`as_of=` as in FeatureStoreClient)."""
+        return self.fs_client.create_training_set(df, feature_lookups, label, exclude_columns=exclude_columns, **kwargs)
+
+
+__all__ = ["FeatureEngineeringClient"]
