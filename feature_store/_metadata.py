@@ -1,6 +1,6 @@
-"""Where the feature store keeps what Delta does not: keys, tags and saved training sets.
+"""Where the feature store keeps what Delta does not: keys, tags, saved training sets and online publishes.
 
-Three small Delta tables under `<root>/_feature_store/` (hidden from `Lakehouse.list_tables`, which skips
+Four small Delta tables under `<root>/_feature_store/` (hidden from `Lakehouse.list_tables`, which skips
 `_` folders; Spark reads them by name, e.g. `_feature_store.tags`). They take lakehouse's lean commits
 (`lakehouse.LeanTable`: one Parquet file and one put-if-absent commit, about a millisecond, no Spark job) and
 are read from its in-process snapshot, which applies only the commits made since (one `open()` probe when
@@ -25,6 +25,7 @@ from lakehouse import Change, Lakehouse, LeanTable
 TABLES = "_feature_store.tables"
 TAGS = "_feature_store.tags"
 TRAINING_SETS = "_feature_store.training_sets"
+ONLINE_PUBLISHES = "_feature_store.online_publishes"
 _UTC = pa.timestamp("us", tz="UTC")
 _SCHEMAS = {
     TABLES: pa.schema(
@@ -34,12 +35,48 @@ _SCHEMAS = {
     TRAINING_SETS: pa.schema(
         [("id", pa.string()), ("created_at", _UTC), ("tables", pa.string()), ("spec", pa.string())]
     ),
+    ONLINE_PUBLISHES: pa.schema(
+        [
+            ("id", pa.string()),
+            ("table_name", pa.string()),
+            ("store", pa.string()),
+            ("mode", pa.string()),
+            ("full", pa.bool_()),
+            ("from_version", pa.int64()),
+            ("to_version", pa.int64()),
+            ("published_at", _UTC),
+            ("keys_written", pa.int64()),
+            ("keys_deleted", pa.int64()),
+            ("features", pa.string()),
+        ]
+    ),
 }
-_KEYS = {TABLES: ("name",), TAGS: ("table_name", "key"), TRAINING_SETS: ("id",)}
+_KEYS = {TABLES: ("name",), TAGS: ("table_name", "key"), TRAINING_SETS: ("id",), ONLINE_PUBLISHES: ("id",)}
 CLIENT_VERSION = "lakehouse-ml-feature-store"
 """The `clientVersion` of the metadata tables' commits (what `DESCRIBE HISTORY` shows for them)."""
 
 Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PublishRecord:
+    """One publish of a feature table to an online store (`store` is the store's description).
+
+    `full`: the whole table was copied (else only the keys changed since `from_version`); `from_version` is
+    the version the store held before (None: nothing of this table).
+    """
+
+    id: str
+    table_name: str
+    store: str
+    mode: str
+    full: bool
+    from_version: int | None
+    to_version: int
+    published_at: datetime | None
+    keys_written: int
+    keys_deleted: int
+    features: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -129,6 +166,7 @@ class MetadataStore:
 
     def remove_table(self, name: str) -> None:
         self._delete(TAGS, [(name, k) for k in self.tags(name)])
+        self._delete(ONLINE_PUBLISHES, [(p.id,) for p in self.publishes(name)])
         self._delete(TABLES, [(name,)])
 
     # -- tags -----------------------------------------------------------------------------------------------
@@ -174,6 +212,30 @@ class MetadataStore:
 
     def used_by(self, table: str) -> tuple[str, ...]:
         return tuple(sorted(i for i, (_, tables, _) in self.training_sets().items() if table in tables))
+
+    # -- online publishes -----------------------------------------------------------------------------------
+    def record_publish(self, record: PublishRecord) -> None:
+        row = {**record.__dict__, "features": json.dumps(list(record.features))}
+        self._upsert(ONLINE_PUBLISHES, [row])
+
+    def publishes(self, table: str, store: str | None = None) -> list[PublishRecord]:
+        """The publishes of `table` (to `store` only, when given), oldest first."""
+        out = [
+            PublishRecord(
+                **{
+                    **r,
+                    "features": tuple(json.loads(r["features"])),
+                    "published_at": _utc(r["published_at"]),
+                }
+            )
+            for r in self._rows(ONLINE_PUBLISHES)
+            if r["table_name"] == table and (store is None or r["store"] == store)
+        ]
+        return sorted(out, key=lambda p: (p.published_at or datetime.min.replace(tzinfo=UTC), p.to_version))
+
+    def last_publish(self, table: str, store: str) -> PublishRecord | None:
+        found = self.publishes(table, store)
+        return found[-1] if found else None
 
 
 def _key(row: Row, keys: tuple[str, ...]) -> tuple:

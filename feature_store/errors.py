@@ -18,7 +18,11 @@
     ├── NullKeyError                                     input with nulls in key columns
     ├── SchemaMismatchError           (also lakehouse's)  a write whose columns differ from the table's
     ├── NotKnownAtError                                  as_of before a table's first commit
-    └── TrainingSetNotFoundError      (also KeyError)    no saved training set with that id
+    ├── TrainingSetNotFoundError      (also KeyError)    no saved training set with that id
+    ├── OnlineTableNotPublishedError  (also KeyError)    an online lookup of a table never published to that store
+    ├── FeatureNotPublishedError      (also ValueError)  an online lookup of features the store does not hold
+    ├── OnlineStoreUnavailableError   retryable          the online store cannot be reached (or refuses the login)
+    └── OnlinePublishConflictError    retryable          another publish changed the table's online rows meanwhile
 
 The builtin base of each type is the one the same mistake raised before these types existed, so
 `except ValueError` / `except TypeError` / `except KeyError` around a call keeps working.
@@ -42,6 +46,7 @@ __all__ = [
     "DeltaTableNotFoundError",
     "DuplicateKeyError",
     "FeatureNotFoundError",
+    "FeatureNotPublishedError",
     "FeatureStoreError",
     "FeatureTableAlreadyExistsError",
     "FeatureTableNotFoundError",
@@ -50,6 +55,9 @@ __all__ = [
     "LookupKeyError",
     "NotKnownAtError",
     "NullKeyError",
+    "OnlinePublishConflictError",
+    "OnlineStoreUnavailableError",
+    "OnlineTableNotPublishedError",
     "OutputNameConflictError",
     "SchemaMismatchError",
     "TrainingSetNotFoundError",
@@ -268,4 +276,56 @@ class TrainingSetNotFoundError(_KeyErrorText, FeatureStoreError, KeyError):
         super().__init__(
             f"no saved training set with id {training_set_id!r}. Saved training sets: {_list(self.available)}. "
             "Save one with FeatureStoreClient.save_training_set()."
+        )
+
+
+class OnlineTableNotPublishedError(_KeyErrorText, FeatureStoreError, KeyError):
+    """An online lookup of a feature table that was never published to the store asked (`store`)."""
+
+    def __init__(self, table: str, store: str) -> None:
+        self.table = table
+        self.store = store
+        super().__init__(
+            f"feature table {table!r} has not been published to the online store {store}. Publish it first: "
+            f"FeatureStoreClient.publish_table(name={table!r}, online_store=...) with this store."
+        )
+
+
+class FeatureNotPublishedError(FeatureStoreError, ValueError):
+    """An online lookup of features that the store does not hold for the table (published with `features=`)."""
+
+    def __init__(self, table: str, store: str, missing: Sequence[str], published: Sequence[str]) -> None:
+        self.table = table
+        self.store = store
+        self.missing = list(missing)
+        self.published = list(published)
+        super().__init__(
+            f"feature(s) {_list(self.missing)} of {table!r} are not in the online store {store}, which holds "
+            f"{_list(self.published, 50)}. Publish them (publish_table(..., features=None) publishes every "
+            "feature), or leave them out of the lookup's feature_names."
+        )
+
+
+class OnlineStoreUnavailableError(FeatureStoreError):
+    """The online store (`store`) could not be reached or refused the connection; retrying may succeed."""
+
+    retryable = True
+
+    def __init__(self, store: str, reason: str, fix: str) -> None:
+        self.store = store
+        self.reason = reason
+        super().__init__(f"online store {store} is unavailable: {reason}. Nothing was written; {fix}.")
+
+
+class OnlinePublishConflictError(FeatureStoreError):
+    """Another publish changed `table`'s rows in `store` while this one was computed; nothing was written."""
+
+    retryable = True
+
+    def __init__(self, table: str, store: str) -> None:
+        self.table = table
+        self.store = store
+        super().__init__(
+            f"another publish of {table!r} to the online store {store} committed while this one was being "
+            "computed; nothing was written. Call publish_table again: it starts from what that publish left."
         )

@@ -1,0 +1,434 @@
+"""Online stores: the specs a user passes (`SqliteOnlineStore`, `RedisOnlineStore`) and the backends behind
+one `OnlineBackend` contract that hold, per feature table, the latest encoded row of each key.
+
+What a store holds for a table: its rows, {encoded key: encoded features} (`_online_codec`), and one marker
+(`StoredTable`): the Delta version the rows are, the publish that wrote them, the keys' and features' Spark
+types. Every write changes rows and marker together, atomically (one SQLite transaction; one Redis
+MULTI/EXEC, or a RENAME for a full replace), and every read takes rows and marker in one snapshot, so a
+reader never sees rows of one publish described by another's marker.
+
+Layout:
+    SQLite: tables `fs_online_tables` (one marker row per feature table) and `fs_online_rows`
+        (table_name, key, value) in one database file, in WAL mode so that readers do not wait for a publish.
+    Redis: one hash per feature table, `<prefix>:<table>`, field = encoded key, value = encoded row, plus the
+        field `@meta` holding the marker (keys are JSON lists, so they never start with "@"). A lookup is one
+        HMGET of the marker and every key asked.
+
+Settings from the environment (they win over the values the spec was built with, so that a model logged with
+one spec can be served against another store without re-logging it):
+    $LAKEHOUSE_ONLINE_SQLITE_PATH                        the SQLite file
+    $LAKEHOUSE_REDIS_HOST, $LAKEHOUSE_REDIS_PORT, $LAKEHOUSE_REDIS_DB   where Redis is
+    $LAKEHOUSE_REDIS_PASSWORD (the variable named by `password_env`)     Redis's password; never stored
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+
+if TYPE_CHECKING:
+    import redis
+
+    from lakehouse import Lakehouse
+
+SQLITE_PATH_ENV = "LAKEHOUSE_ONLINE_SQLITE_PATH"
+REDIS_HOST_ENV = "LAKEHOUSE_REDIS_HOST"
+REDIS_PORT_ENV = "LAKEHOUSE_REDIS_PORT"
+REDIS_DB_ENV = "LAKEHOUSE_REDIS_DB"
+DEFAULT_SQLITE_FILE = "_feature_store/online.sqlite"
+_CHUNK = 500  # keys per SQLite IN (...) and per Redis command: well under every limit, few round trips
+_META = "@meta"
+_STAGING_TTL_S = 3600  # a full replace's staging hash expires if its publisher dies before the RENAME
+
+
+@dataclass(frozen=True)
+class StoredTable:
+    """What a store records about one feature table's rows (the marker).
+
+    `schema` is the Spark StructType (JSON) of `keys` then `features`, the order rows are encoded in;
+    `table_created_at` tells a re-created table (same name, new history) from the one that was published.
+    """
+
+    version: int
+    publish_id: str
+    keys: tuple[str, ...]
+    features: tuple[str, ...]
+    schema: str
+    table_created_at: str | None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": self.version,
+                "publish_id": self.publish_id,
+                "keys": list(self.keys),
+                "features": list(self.features),
+                "schema": self.schema,
+                "table_created_at": self.table_created_at,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> StoredTable:
+        d = json.loads(text)
+        return cls(
+            d["version"], d["publish_id"], tuple(d["keys"]), tuple(d["features"]), d["schema"], d["table_created_at"]
+        )
+
+
+# -- specs ---------------------------------------------------------------------------------------------------
+class OnlineStoreSpec(abc.ABC):
+    """Where published features are served from; pass one of its subclasses."""
+
+    @abc.abstractmethod
+    def connect(self, lake: Lakehouse) -> OnlineBackend:
+        """A backend on this store, settings from the environment applied (the module docstring lists them)."""
+
+
+@dataclass(frozen=True)
+class SqliteOnlineStore(OnlineStoreSpec):
+    """An embedded online store: one SQLite file, by default `<lake root>/_feature_store/online.sqlite`.
+
+    `$LAKEHOUSE_ONLINE_SQLITE_PATH`, when set, wins over `path` (e.g. the copy a served model reads). The
+    file must be on a local file system: a lake on an object store needs `path=` (or the variable).
+
+    Example:
+        >>> publish_table(lake, meta, "customer_features", SqliteOnlineStore())
+    """
+
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is not None and not isinstance(self.path, (str, os.PathLike)):
+            raise errors.ArgumentTypeError("path", self.path, "a local file path (str) or None")
+
+    def resolved_path(self, lake: Lakehouse) -> str:
+        path = os.environ.get(SQLITE_PATH_ENV) or (os.fspath(self.path) if self.path is not None else None)
+        if path is None:
+            if "://" in lake.root:
+                raise errors.InvalidArgumentError(
+                    "online_store",
+                    self,
+                    f"the lake {lake.root} is not on a local file system, so the SQLite online store needs a "
+                    f"local file: pass SqliteOnlineStore(path=...) or set ${SQLITE_PATH_ENV}",
+                )
+            path = os.path.join(lake.root, DEFAULT_SQLITE_FILE)
+        return os.path.abspath(path)
+
+    def connect(self, lake: Lakehouse) -> OnlineBackend:
+        return SqliteBackend(self.resolved_path(lake))
+
+
+@dataclass(frozen=True)
+class RedisOnlineStore(OnlineStoreSpec):
+    """A Redis online store. The password is read from the variable `password_env` at connection time
+    (never stored); `$LAKEHOUSE_REDIS_HOST` / `_PORT` / `_DB`, when set, win over host / port / db.
+
+    Example:
+        >>> publish_table(lake, meta, "customer_features", RedisOnlineStore(host="redis.internal"))
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 6379
+    db: int = 0
+    password_env: str = "LAKEHOUSE_REDIS_PASSWORD"
+    prefix: str = "fs"
+
+    def __post_init__(self) -> None:
+        for name in ("host", "password_env", "prefix"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise errors.ArgumentTypeError(name, value, "a non-empty str")
+        for name in ("port", "db"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise errors.ArgumentTypeError(name, value, "a non-negative int")
+
+    def resolved(self) -> tuple[str, int, int]:
+        """(host, port, db) with the environment's overrides applied."""
+        host = os.environ.get(REDIS_HOST_ENV) or self.host
+        port, db = self.port, self.db
+        for env, current in ((REDIS_PORT_ENV, "port"), (REDIS_DB_ENV, "db")):
+            raw = os.environ.get(env)
+            if raw:
+                try:
+                    value = int(raw)
+                except ValueError:
+                    raise errors.InvalidArgumentError(env, raw, f"${env}={raw!r} is not an integer") from None
+                if current == "port":
+                    port = value
+                else:
+                    db = value
+        return host, port, db
+
+    def connect(self, lake: Lakehouse) -> OnlineBackend:
+        host, port, db = self.resolved()
+        return RedisBackend(host, port, db, os.environ.get(self.password_env) or None, self.prefix, self.password_env)
+
+
+# -- backends ------------------------------------------------------------------------------------------------
+class OnlineBackend(abc.ABC):
+    """One connected online store. Rows are (encoded key, encoded row) pairs of `_online_codec`.
+
+    Rules every backend keeps: `replace` and `apply` change the rows and the marker in one atomic step;
+    `apply` changes nothing and raises OnlinePublishConflictError unless the marker's publish id is still
+    `expected`; `get` reads the marker and the rows in one snapshot, one batched request per <=500 keys
+    (SQLite) or one request (Redis).
+    """
+
+    description: str
+
+    @abc.abstractmethod
+    def marker(self, table: str) -> StoredTable | None:
+        """The table's marker, None if it was never published here."""
+
+    @abc.abstractmethod
+    def replace(self, table: str, marker: StoredTable, rows: Sequence[tuple[str, str]]) -> int:
+        """Make `rows` the table's only rows; return how many keys held before are gone."""
+
+    @abc.abstractmethod
+    def apply(
+        self,
+        table: str,
+        marker: StoredTable,
+        upserts: Sequence[tuple[str, str]],
+        deletes: Sequence[str],
+        expected: str,
+    ) -> None:
+        """Write `upserts`, remove `deletes` (keys absent are ignored) and set `marker`, if the stored
+        marker's publish id is `expected`."""
+
+    @abc.abstractmethod
+    def get(self, table: str, keys: Sequence[str]) -> tuple[StoredTable | None, list[str | None]]:
+        """The marker and, per key in order, its encoded row or None."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> OnlineBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class SqliteBackend(OnlineBackend):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.description = f"sqlite:{path}"
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            # autocommit mode: transactions are the explicit BEGIN ... COMMIT below
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS fs_online_tables (name TEXT PRIMARY KEY, marker TEXT NOT NULL)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS fs_online_rows (table_name TEXT NOT NULL, key TEXT NOT NULL, "
+                "value TEXT NOT NULL, PRIMARY KEY (table_name, key)) WITHOUT ROWID"
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise errors.OnlineStoreUnavailableError(
+                self.description, str(exc), f"check that {path} is a writable local file, or set ${SQLITE_PATH_ENV}"
+            ) from None
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.Error as exc:
+            raise errors.OnlineStoreUnavailableError(self.description, str(exc), "retry the call") from None
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @staticmethod
+    def _marker(db: sqlite3.Connection, table: str) -> StoredTable | None:
+        row = db.execute("SELECT marker FROM fs_online_tables WHERE name = ?", (table,)).fetchone()
+        return None if row is None else StoredTable.from_json(row[0])
+
+    def _set_marker(self, db: sqlite3.Connection, table: str, marker: StoredTable) -> None:
+        db.execute(
+            "INSERT INTO fs_online_tables (name, marker) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET marker = excluded.marker",
+            (table, marker.to_json()),
+        )
+
+    def marker(self, table: str) -> StoredTable | None:
+        with self._transaction(write=False) as db:
+            return self._marker(db, table)
+
+    def replace(self, table: str, marker: StoredTable, rows: Sequence[tuple[str, str]]) -> int:
+        new_keys = {k for k, _ in rows}
+        with self._transaction(write=True) as db:
+            old = [k for (k,) in db.execute("SELECT key FROM fs_online_rows WHERE table_name = ?", (table,))]
+            db.execute("DELETE FROM fs_online_rows WHERE table_name = ?", (table,))
+            db.executemany(
+                "INSERT INTO fs_online_rows (table_name, key, value) VALUES (?, ?, ?)",
+                ((table, k, v) for k, v in rows),
+            )
+            self._set_marker(db, table, marker)
+        return sum(1 for k in old if k not in new_keys)
+
+    def apply(
+        self,
+        table: str,
+        marker: StoredTable,
+        upserts: Sequence[tuple[str, str]],
+        deletes: Sequence[str],
+        expected: str,
+    ) -> None:
+        with self._transaction(write=True) as db:
+            current = self._marker(db, table)
+            if current is None or current.publish_id != expected:
+                raise errors.OnlinePublishConflictError(table, self.description)
+            db.executemany(
+                "INSERT INTO fs_online_rows (table_name, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (table_name, key) DO UPDATE SET value = excluded.value",
+                ((table, k, v) for k, v in upserts),
+            )
+            db.executemany("DELETE FROM fs_online_rows WHERE table_name = ? AND key = ?", ((table, k) for k in deletes))
+            self._set_marker(db, table, marker)
+
+    def get(self, table: str, keys: Sequence[str]) -> tuple[StoredTable | None, list[str | None]]:
+        found: dict[str, str] = {}
+        wanted = list(dict.fromkeys(keys))
+        with self._transaction(write=False) as db:
+            marker = self._marker(db, table)
+            if marker is not None:
+                for part in _chunks(wanted):
+                    sql = (
+                        "SELECT key, value FROM fs_online_rows WHERE table_name = ? AND key IN "
+                        f"({','.join('?' * len(part))})"
+                    )
+                    found.update(db.execute(sql, (table, *part)).fetchall())
+        return marker, [found.get(k) for k in keys]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class RedisBackend(OnlineBackend):
+    def __init__(self, host: str, port: int, db: int, password: str | None, prefix: str, password_env: str) -> None:
+        import redis
+
+        self.description = f"redis://{host}:{port}/{db} (prefix {prefix!r})"
+        self.prefix = prefix
+        self._password_env = password_env
+        self._client: redis.Redis = redis.Redis(
+            host=host, port=port, db=db, password=password, socket_connect_timeout=5, socket_timeout=60
+        )
+        self._call(self._client.ping)
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` with connection and authentication failures as OnlineStoreUnavailableError."""
+        import redis
+
+        try:
+            return fn(*args)
+        except redis.AuthenticationError as exc:
+            raise errors.OnlineStoreUnavailableError(
+                self.description, str(exc), f"set ${self._password_env} to the server's password"
+            ) from None
+        except redis.ResponseError as exc:
+            if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+                raise errors.OnlineStoreUnavailableError(
+                    self.description, str(exc), f"set ${self._password_env} to the server's password"
+                ) from None
+            raise
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise errors.OnlineStoreUnavailableError(
+                self.description,
+                str(exc),
+                f"start the server, or point the spec (or ${REDIS_HOST_ENV} / ${REDIS_PORT_ENV}) at a running one",
+            ) from None
+
+    def _key(self, table: str) -> str:
+        return f"{self.prefix}:{table}"
+
+    def marker(self, table: str) -> StoredTable | None:
+        raw = self._call(self._client.hget, self._key(table), _META)
+        return None if raw is None else StoredTable.from_json(raw)
+
+    def replace(self, table: str, marker: StoredTable, rows: Sequence[tuple[str, str]]) -> int:
+        live = self._key(table)
+        staging = f"{live}:staging:{uuid.uuid4().hex}"
+        new_keys = {k for k, _ in rows}
+
+        def run() -> int:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hset(staging, _META, marker.to_json())
+            pipe.expire(staging, _STAGING_TTL_S)
+            for part in _chunks(rows, 5000):
+                pipe.hset(staging, mapping=dict(part))
+            pipe.hkeys(live)
+            old = pipe.execute()[-1]
+            swap = self._client.pipeline(transaction=True)  # MULTI/EXEC: readers see the old hash or the new
+            swap.rename(staging, live)
+            swap.persist(live)
+            swap.execute()
+            return sum(1 for k in old if k.decode() != _META and k.decode() not in new_keys)
+
+        try:
+            return int(self._call(run))
+        finally:
+            self._client.delete(staging)  # gone after a RENAME; left by a failure otherwise
+
+    def apply(
+        self,
+        table: str,
+        marker: StoredTable,
+        upserts: Sequence[tuple[str, str]],
+        deletes: Sequence[str],
+        expected: str,
+    ) -> None:
+        import redis
+
+        live = self._key(table)
+
+        def run() -> None:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.watch(live)  # the EXEC fails if another publish changed the hash since this read
+                raw = pipe.hget(live, _META)
+                current = None if raw is None else StoredTable.from_json(raw)
+                if current is None or current.publish_id != expected:
+                    raise errors.OnlinePublishConflictError(table, self.description)
+                pipe.multi()
+                for part in _chunks(upserts, 5000):
+                    pipe.hset(live, mapping=dict(part))
+                for dpart in _chunks(deletes, 5000):
+                    pipe.hdel(live, *dpart)
+                pipe.hset(live, _META, marker.to_json())
+                pipe.execute()
+
+        try:
+            self._call(run)
+        except redis.WatchError:
+            raise errors.OnlinePublishConflictError(table, self.description) from None
+
+    def get(self, table: str, keys: Sequence[str]) -> tuple[StoredTable | None, list[str | None]]:
+        raw = self._call(self._client.hmget, self._key(table), [_META, *keys])
+        if raw[0] is None:
+            return None, [None] * len(keys)
+        return StoredTable.from_json(raw[0]), [None if v is None else v.decode() for v in raw[1:]]
+
+    def close(self) -> None:
+        self._client.close()
