@@ -129,12 +129,24 @@ class TrainingSet:
         df = self._joined(include_matched_timestamps)
         return df.drop(*[c for c in df.columns if c.startswith("__fs_age_us_")])
 
-    def _joined(self, with_ts: bool) -> DataFrame:
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns `load_df()` returns, in its order, known without reading any rows: the labels' columns,
+        then each join group's outputs (lookups sharing a table version, keys and time are joined once, in the
+        order of their first lookup), less `exclude_columns`."""
+        outputs = [o for members in self._groups() for i in members for o in self.lookups[i].outputs]
+        return tuple(c for c in [*self._labels.columns, *outputs] if c not in self.exclude_columns)
+
+    def _groups(self) -> list[list[int]]:
+        """Indices of the lookups joined together (same `join_group()`), groups in order of first appearance."""
         groups: dict[tuple, list[int]] = {}
         for i, lk in enumerate(self.lookups):
             groups.setdefault(lk.join_group(), []).append(i)
+        return list(groups.values())
+
+    def _joined(self, with_ts: bool) -> DataFrame:
         specs = []
-        for members in groups.values():
+        for members in self._groups():
             first = self.lookups[members[0]]
             matched = _MATCHED.format(members[0]) if with_ts and first.timestamp_key else None
             specs.append(

@@ -1,0 +1,118 @@
+"""FeatureSpec: what a model logged with `FeatureStoreClient.log_model` was trained on, kept beside it.
+
+Databricks keeps `feature_spec.yaml` in the model; here it is `feature_spec.json`: the lookups (table, lookup
+keys, timestamp keys, features, renames, defaults, lookback, and the Delta version each read), the model's input
+columns in order, the label, the training set's id and `as_of`, and the lakehouse root. `score_batch` reads it to
+join the same features from the tables' latest versions; the wrapped pyfunc reads it to pick its input columns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import errors
+from ._training_set import ResolvedLookup, TrainingSet
+
+SPEC_FILE = "feature_spec.json"
+FORMAT = 1
+"""Bumped when a reader of an older format could misread the file; readers refuse a newer one."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The feature spec of a model: its lookups pinned to the versions trained on, and its input columns.
+
+    `input_columns` are what the model is called with, in order: the training DataFrame's columns
+    (`TrainingSet.load_df()`) less the label columns, so lookup keys the training set kept are inputs too
+    (exclude them from the training set with `exclude_columns` to keep them out of the model).
+    """
+
+    lookups: tuple[ResolvedLookup, ...]
+    input_columns: tuple[str, ...]
+    label: tuple[str, ...]
+    exclude_columns: tuple[str, ...]
+    training_set_id: str
+    as_of: datetime | None
+    lakehouse_root: str
+
+    @classmethod
+    def of(cls, training_set: TrainingSet, lakehouse_root: str) -> FeatureSpec:
+        """The spec of a model trained on `training_set`; reads no rows."""
+        return cls(
+            lookups=training_set.lookups,
+            input_columns=tuple(c for c in training_set.columns if c not in training_set.label),
+            label=training_set.label,
+            exclude_columns=training_set.exclude_columns,
+            training_set_id=training_set.id,
+            as_of=training_set.as_of,
+            lakehouse_root=lakehouse_root,
+        )
+
+    @property
+    def versions(self) -> dict[str, int]:
+        """The Delta version of each feature table the training set read."""
+        return {lk.table_name: lk.version for lk in self.lookups}
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """The looked-up columns the model takes, in input order."""
+        looked_up = {o for lk in self.lookups for o in lk.outputs}
+        return tuple(c for c in self.input_columns if c in looked_up)
+
+    def to_json(self) -> str:
+        lookups = []
+        for lk in self.lookups:
+            d = lk.to_dict()
+            d["rename_outputs"] = {f: o for f, o in zip(lk.features, lk.outputs, strict=True) if f != o}
+            lookups.append(d)
+        doc = {
+            "format": FORMAT,
+            "lakehouse_root": self.lakehouse_root,
+            "training_set_id": self.training_set_id,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "label": list(self.label),
+            "exclude_columns": list(self.exclude_columns),
+            "input_columns": list(self.input_columns),
+            "feature_columns": list(self.feature_columns),
+            "versions": self.versions,
+            "lookups": lookups,
+        }
+        return json.dumps(doc, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, model_uri: str) -> FeatureSpec:
+        """Parse `feature_spec.json` of `model_uri` (named in errors).
+
+        Raises InvalidFeatureSpecError for a malformed file or a format newer than this library writes.
+        """
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise errors.InvalidFeatureSpecError(model_uri, f"it is not JSON ({exc})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("format"), int):
+            raise errors.InvalidFeatureSpecError(model_uri, "it has no integer 'format' field")
+        if doc["format"] > FORMAT:
+            raise errors.InvalidFeatureSpecError(
+                model_uri, f"its format {doc['format']} is newer than this library's {FORMAT}; upgrade lakehouse-ml"
+            )
+        try:
+            lookups = tuple(ResolvedLookup.from_dict(_lookup_fields(d)) for d in doc["lookups"])
+            return cls(
+                lookups=lookups,
+                input_columns=tuple(doc["input_columns"]),
+                label=tuple(doc["label"]),
+                exclude_columns=tuple(doc["exclude_columns"]),
+                training_set_id=doc["training_set_id"],
+                as_of=datetime.fromisoformat(doc["as_of"]) if doc["as_of"] else None,
+                lakehouse_root=doc["lakehouse_root"],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise errors.InvalidFeatureSpecError(model_uri, f"a field is missing or malformed ({exc!r})") from None
+
+
+def _lookup_fields(d: dict[str, Any]) -> dict[str, Any]:
+    """A lookup's JSON less the fields written for readers only (renames are also in features/outputs)."""
+    return {k: v for k, v in d.items() if k != "rename_outputs"}

@@ -1,0 +1,310 @@
+"""log_model / score_batch / load_feature_spec: feature-aware models on real MLflow with a lakehouse:/// tracking URI.
+
+One model is trained and logged for the module (logging costs seconds); every test scores it. The oracle is
+sklearn's own `predict` on the offline training DataFrame (`TrainingSet.load_df()`) or on hand-written feature rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import mlflow
+import mlflow.sklearn
+import pandas as pd
+import pytest
+from feature_store_helpers import FEATURES_SCHEMA, ts
+from sklearn.linear_model import LinearRegression
+
+from feature_store import FeatureLookup, FeatureStoreClient, TrainingSet, errors
+from feature_store import _models as models
+from lakehouse import __version__ as lakehouse_version
+
+MODEL = "churn"
+INPUTS = ["f1", "g2", "r1"]  # the training set's columns less the label: customer f1, f2 renamed g2, region r1
+LABELS_SCHEMA = "request_id string, customer_id long, region long, label_ts timestamp, y double"
+# customer 1 has rows at days 1, 3, 5; customer 2 at day 2; customer 3 none (defaults). Regions 10 and 20.
+FEATURE_ROWS = [
+    (1, ts(1), 1.0, 10.0),
+    (1, ts(3), 3.0, 30.0),
+    (1, ts(5), 5.0, None),
+    (2, ts(2), 2.0, 20.0),
+]
+LABEL_ROWS = [
+    ("a", 1, 10, ts(1), 1.0),
+    ("b", 1, 10, ts(2), 1.4),
+    ("c", 1, 20, ts(4), 3.9),
+    ("d", 1, 20, ts(6), 5.2),
+    ("e", 2, 10, ts(1), 0.1),
+    ("f", 2, 20, ts(3), 2.7),
+    ("g", 3, 10, ts(4), 0.3),
+    ("h", 2, 30, ts(9), 2.0),
+]
+
+
+@dataclass(frozen=True)
+class Trained:
+    fs: FeatureStoreClient
+    tracking_uri: str
+    training_set: TrainingSet
+    train: pd.DataFrame  # the training rows' features (load_df), indexed by request_id
+    model: LinearRegression
+    info: Any  # mlflow ModelInfo
+
+    @property
+    def runs_uri(self) -> str:
+        return f"runs:/{self.info.run_id}/model"
+
+    def log_model(self, *args: Any, **kwargs: Any) -> Any:
+        return models.log_model(self.fs.lakehouse, *args, **kwargs)
+
+    def score_batch(self, model_uri: str, df: Any, **kwargs: Any) -> Any:
+        return score_batch(self.fs, model_uri, df, **kwargs)
+
+
+def score_batch(fs: FeatureStoreClient, model_uri: str, df: Any, **kwargs: Any) -> Any:
+    return models.score_batch(fs.lakehouse, fs._meta.tables(), model_uri, df, **kwargs)
+
+
+def create_tables(fs: FeatureStoreClient, spark, customer_rows, region_rows) -> None:
+    fs.create_table(
+        name="customer_features",
+        primary_keys=["customer_id"],
+        timestamp_keys=["ts"],
+        df=spark.createDataFrame(customer_rows, FEATURES_SCHEMA),
+    )
+    fs.create_table(
+        name="region_features",
+        primary_keys=["region_id"],
+        df=spark.createDataFrame(region_rows, "region_id long, r1 double"),
+    )
+
+
+LOOKUPS = [
+    FeatureLookup(
+        table_name="customer_features",
+        lookup_key="customer_id",
+        timestamp_lookup_key="label_ts",
+        rename_outputs={"f2": "g2"},
+        default_values={"f1": -1.0, "f2": 0.0},
+    ),
+    FeatureLookup(table_name="region_features", lookup_key="region", default_values={"r1": 0.5}),
+]
+
+
+def _xy(pdf: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    assert list(pdf.columns) == ["y", *INPUTS]  # the training DataFrame: label, then the features in order
+    return pdf[INPUTS], pdf["y"]
+
+
+@pytest.fixture(scope="module")
+def trained(spark, tmp_path_factory) -> Trained:
+    root = tmp_path_factory.mktemp("models") / "lake"
+    fs = FeatureStoreClient(root=str(root), spark=spark)
+    tracking_uri = f"lakehouse://{root}"
+    mlflow.set_tracking_uri(tracking_uri)
+    create_tables(fs, spark, FEATURE_ROWS, [(10, 100.0), (20, 200.0)])
+    labels = spark.createDataFrame(LABEL_ROWS, LABELS_SCHEMA)
+    training_set = fs.create_training_set(
+        labels, LOOKUPS, "y", exclude_columns=["request_id", "customer_id", "region", "label_ts"]
+    )
+    model = LinearRegression().fit(*_xy(training_set.load_df().toPandas()))
+    # The same lookups at the same versions, keeping the label columns: each row's features by request_id.
+    offline = fs.create_training_set(labels, LOOKUPS, "y")
+    assert offline.versions == training_set.versions == {"customer_features": 0, "region_features": 0}
+    train = offline.load_df().toPandas().set_index("request_id").sort_index()
+    info = models.log_model(
+        fs.lakehouse, model, "model", flavor=mlflow.sklearn, training_set=training_set, registered_model_name=MODEL
+    )
+    client = mlflow.MlflowClient()
+    client.transition_model_version_stage(MODEL, info.registered_model_version, "Production")
+    client.set_registered_model_alias(MODEL, "champion", info.registered_model_version)
+    return Trained(fs, tracking_uri, training_set, train, model, info)
+
+
+@pytest.fixture(autouse=True)
+def tracking(trained, tmp_path, monkeypatch) -> str:
+    """Every test talks to the module's lake (tests/conftest.py resets MLflow's global state after each test)."""
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(trained.tracking_uri)
+    return trained.tracking_uri
+
+
+def _keys(spark, rows=LABEL_ROWS):
+    """The label rows without the label: what a scoring job has."""
+    return spark.createDataFrame(rows, LABELS_SCHEMA).drop("y")
+
+
+def _by_request(df) -> pd.DataFrame:
+    return df.toPandas().set_index("request_id").sort_index()
+
+
+@pytest.mark.parametrize("uri_kind", ["stage", "alias", "run", "logged_model"])
+def test_score_batch_predicts_what_sklearn_predicts_on_the_training_features(trained, spark, uri_kind):
+    uri = {
+        "stage": f"models:/{MODEL}/Production",
+        "alias": f"models:/{MODEL}@champion",
+        "run": trained.runs_uri,
+        "logged_model": trained.info.model_uri,
+    }[uri_kind]
+    scored = trained.score_batch(uri, _keys(spark))
+    assert scored.columns == ["request_id", "customer_id", "region", "label_ts", *INPUTS, "prediction"]
+    got = _by_request(scored)
+    expected = trained.model.predict(trained.train[INPUTS])
+    assert list(got.index) == list(trained.train.index)
+    assert got["prediction"].tolist() == expected.tolist()  # the same float64s, not merely close
+    pd.testing.assert_frame_equal(got[INPUTS], trained.train[INPUTS])
+
+
+def test_predictions_run_on_the_executors(trained, spark):
+    scored = trained.score_batch(trained.runs_uri, _keys(spark))
+    plan = scored._jdf.queryExecution().executedPlan().toString()
+    assert "ArrowEvalPython" in plan  # a pandas UDF in the plan: the model runs in the executors' Python workers
+
+
+def test_score_batch_reads_the_latest_versions_point_in_time(trained, spark, tmp_path):
+    """Another lake with the same tables, written after: the model reads their latest rows, as of each row's time."""
+    fs = FeatureStoreClient(root=str(tmp_path / "other"), spark=spark)
+    create_tables(fs, spark, [(1, ts(1), 1.0, 10.0)], [(10, 100.0)])
+    fs.write_table("customer_features", spark.createDataFrame([(1, ts(7), 7.0, 70.0)], FEATURES_SCHEMA))
+    fs.write_table("region_features", spark.createDataFrame([(10, 111.0)], "region_id long, r1 double"))
+    assert fs.get_table("customer_features").latest_version == 1
+    rows = [("x", 1, 10, ts(6), None), ("y", 1, 10, ts(7), None), ("z", 1, 99, ts(8), None)]
+    got = _by_request(score_batch(fs, trained.runs_uri, _keys(spark, rows)))
+    # hand-written: day 6 still sees day 1's row, day 7 and after the new row; region 99 gets the default
+    features = pd.DataFrame(
+        {"f1": [1.0, 7.0, 7.0], "g2": [10.0, 70.0, 70.0], "r1": [111.0, 111.0, 0.5]}, index=["x", "y", "z"]
+    )
+    assert got["prediction"].tolist() == trained.model.predict(features).tolist()
+    assert got[INPUTS].to_dict("list") == features.to_dict("list")
+
+
+def test_a_feature_given_in_df_overrides_the_lookup(trained, spark):
+    keys = _keys(spark).selectExpr("*", "cast(length(request_id) * 1000 as double) as g2")
+    got = _by_request(trained.score_batch(trained.runs_uri, keys))
+    assert (got["g2"] == 1000.0).all()
+    features = trained.train[INPUTS].assign(g2=1000.0)
+    assert got["prediction"].tolist() == trained.model.predict(features).tolist()
+    pd.testing.assert_series_equal(got["f1"], trained.train["f1"])  # the rest still looked up
+
+
+def test_features_all_given_need_no_lookup_keys(trained, spark):
+    df = spark.createDataFrame([("p", 2.0, 3.0, 4.0)], "request_id string, f1 double, g2 double, r1 double")
+    got = _by_request(trained.score_batch(f"models:/{MODEL}/1", df))
+    expected = trained.model.predict(pd.DataFrame({"f1": [2.0], "g2": [3.0], "r1": [4.0]}))
+    assert got["prediction"].tolist() == expected.tolist()
+
+
+def test_the_spec_records_lookups_versions_renames_and_defaults(trained):
+    spec = models.load_feature_spec(f"models:/{MODEL}@champion")
+    assert spec.versions == {"customer_features": 0, "region_features": 0}
+    assert spec.input_columns == tuple(INPUTS)
+    assert spec.feature_columns == tuple(INPUTS)
+    assert spec.label == ("y",)
+    assert spec.training_set_id == trained.training_set.id
+    assert spec.lakehouse_root == trained.fs.lakehouse.root
+    customer, region = spec.lookups
+    assert (customer.table_name, customer.lookup_key, customer.timestamp_lookup_key) == (
+        "customer_features",
+        ("customer_id",),
+        "label_ts",
+    )
+    assert (customer.primary_keys, customer.timestamp_key) == (("customer_id",), "ts")
+    assert (customer.features, customer.outputs) == (("f1", "f2"), ("f1", "g2"))
+    assert customer.default_values == {"f1": -1.0, "g2": 0.0}
+    assert (region.table_name, region.lookup_key, region.timestamp_key, region.outputs) == (
+        "region_features",
+        ("region",),
+        None,
+        ("r1",),
+    )
+    # the file itself, as another tool would read it
+    local = mlflow.artifacts.download_artifacts(artifact_uri=f"{trained.runs_uri}/artifacts/feature_spec.json")
+    with open(local) as f:
+        doc = json.load(f)
+    assert doc["versions"] == {"customer_features": 0, "region_features": 0}
+    assert doc["feature_columns"] == INPUTS
+    assert [lk["rename_outputs"] for lk in doc["lookups"]] == [{"f2": "g2"}, {}]
+    assert [lk["timestamp_key"] for lk in doc["lookups"]] == ["ts", None]
+
+
+def test_the_model_requires_this_distribution(trained):
+    local = mlflow.artifacts.download_artifacts(artifact_uri=f"{trained.runs_uri}/requirements.txt")
+    with open(local) as f:
+        requirements = f.read().split()
+    assert f"lakehouse-ml=={lakehouse_version}" in requirements
+    assert any(r.startswith("scikit-learn==") for r in requirements)  # the flavor's own
+
+
+def test_the_pyfunc_takes_the_features_as_columns(trained):
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}/Production")
+    frame = trained.train[list(reversed(INPUTS))].assign(extra="ignored")  # any order, extra columns
+    assert model.predict(frame).tolist() == trained.model.predict(trained.train[INPUTS]).tolist()
+    with pytest.raises(errors.MissingScoringColumnsError, match=r"\['r1'\].*score_batch") as err:
+        model.predict(trained.train[["f1", "g2"]])
+    assert err.value.missing == ["r1"]
+
+
+# -- bad input -------------------------------------------------------------------------------------------------
+
+
+def test_a_model_uri_that_resolves_to_nothing_is_named(trained, spark):
+    for uri in ("models:/no_such_model/1", f"models:/{MODEL}/Staging", f"models:/{MODEL}@nobody", "runs:/0123/model"):
+        with pytest.raises(errors.ModelNotFoundError, match="not found through MLflow's tracking URI") as err:
+            trained.score_batch(uri, _keys(spark))
+        assert err.value.model_uri == uri
+        assert isinstance(err.value, KeyError)
+        with pytest.raises(errors.ModelNotFoundError):
+            models.load_feature_spec(uri)
+
+
+def test_a_model_not_logged_by_the_feature_store_is_refused(trained, spark):
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(trained.model, name="plain", pip_requirements=["scikit-learn"])
+    uri = f"runs:/{run.info.run_id}/plain"
+    with pytest.raises(errors.NotAFeatureStoreModelError, match=r"not logged with FeatureStoreClient\.log_model"):
+        models.load_feature_spec(uri)
+    with pytest.raises(errors.NotAFeatureStoreModelError) as err:
+        trained.score_batch(uri, _keys(spark))
+    assert "MLmodel" in err.value.files
+
+
+def test_df_without_a_lookup_key_or_timestamp_is_refused(trained, spark):
+    keys = _keys(spark)
+    with pytest.raises(errors.MissingScoringColumnsError, match=r"\['customer_id'\].*customer_features") as err:
+        trained.score_batch(trained.runs_uri, keys.drop("customer_id"))
+    assert err.value.missing == ["customer_id"]
+    with pytest.raises(errors.MissingScoringColumnsError, match=r"\['label_ts'\].*timestamp_lookup_key"):
+        trained.score_batch(trained.runs_uri, keys.drop("label_ts"))
+    with pytest.raises(errors.MissingScoringColumnsError, match=r"\['region'\].*region_features"):
+        trained.score_batch(trained.runs_uri, keys.drop("region"))
+
+
+def test_df_columns_of_the_wrong_type_are_refused(trained, spark):
+    keys = _keys(spark)
+    with pytest.raises(errors.ColumnTypeError, match="customer_id"):
+        trained.score_batch(trained.runs_uri, keys.withColumn("customer_id", keys.customer_id.cast("string")))
+    with pytest.raises(errors.ColumnTypeError, match="label_ts"):
+        trained.score_batch(trained.runs_uri, keys.withColumn("label_ts", keys.label_ts.cast("string")))
+
+
+def test_malformed_arguments_are_refused(trained, spark):
+    keys = _keys(spark)
+    with pytest.raises(errors.ArgumentTypeError, match="model_uri"):
+        trained.score_batch(5, keys)
+    with pytest.raises(errors.ArgumentTypeError, match="result_type"):
+        trained.score_batch(trained.runs_uri, keys, result_type=5)
+    with pytest.raises(errors.ArgumentTypeError, match="df"):
+        trained.score_batch(trained.runs_uri, [1, 2])
+    with pytest.raises(errors.InvalidArgumentError, match="prediction"):
+        trained.score_batch(trained.runs_uri, keys.selectExpr("*", "1.0 as prediction"))
+    log = partial(trained.log_model, trained.model, "m")
+    with pytest.raises(errors.ArgumentTypeError, match="flavor"):
+        log(flavor="sklearn", training_set=trained.training_set)
+    with pytest.raises(errors.ArgumentTypeError, match="training_set"):
+        log(flavor=mlflow.sklearn, training_set=keys)
+    with pytest.raises(errors.ArgumentTypeError, match="artifact_path"):
+        trained.log_model(trained.model, "", flavor=mlflow.sklearn, training_set=trained.training_set)
+    assert mlflow.search_runs(search_all_experiments=True, filter_string="attributes.status = 'RUNNING'").empty
