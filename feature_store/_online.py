@@ -423,8 +423,8 @@ def _fetch(
         present = [k for k in encoded if k is not None]
         current, values = backend.get(lk.table_name, present)
         if current == marker:
-            found = dict(zip(present, values, strict=True))
-            rows = [None if k is None or found.get(k) is None else loads(found[k]) for k in encoded]  # type: ignore[arg-type]
+            found = {k: v for k, v in zip(present, values, strict=True) if v is not None}
+            rows = [loads(found[k]) if k is not None and k in found else None for k in encoded]
             return marker, codec, rows
         marker = current
     raise errors.OnlinePublishConflictError(lk.table_name, backend.description)

@@ -24,6 +24,7 @@ one spec can be served against another store without re-logging it):
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import os
 import sqlite3
@@ -369,6 +370,8 @@ class RedisBackend(OnlineBackend):
         return None if raw is None else StoredTable.from_json(raw)
 
     def replace(self, table: str, marker: StoredTable, rows: Sequence[tuple[str, str]]) -> int:
+        import redis
+
         live = self._key(table)
         staging = f"{live}:staging:{uuid.uuid4().hex}"
         new_keys = {k for k, _ in rows}
@@ -390,7 +393,8 @@ class RedisBackend(OnlineBackend):
         try:
             return int(self._call(run))
         finally:
-            self._client.delete(staging)  # gone after a RENAME; left by a failure otherwise
+            with contextlib.suppress(redis.RedisError):  # gone after the RENAME; a failure's expires anyway
+                self._client.delete(staging)
 
     def apply(
         self,

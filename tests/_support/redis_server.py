@@ -31,11 +31,12 @@ class RedisServer:
     port: int
     state_dir: Path
     process: subprocess.Popen = field(repr=False)
+    password: str | None = field(default=None, repr=False)
 
     def client(self):
         import redis
 
-        return redis.Redis(host=self.host, port=self.port, socket_connect_timeout=2)
+        return redis.Redis(host=self.host, port=self.port, password=self.password, socket_connect_timeout=2)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -51,8 +52,9 @@ class RedisServer:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
-def start(state_dir: Path, timeout: float = 30.0) -> RedisServer:
-    """Start redis-server on a free port of 127.0.0.1; return once it answers PING."""
+def start(state_dir: Path, *, password: str | None = None, timeout: float = 30.0) -> RedisServer:
+    """Start redis-server on a free port of 127.0.0.1 (with `password` required, if given); return once it
+    answers PING."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise RedisServerMissing(INSTALL_HINT)
@@ -76,11 +78,12 @@ def start(state_dir: Path, timeout: float = 30.0) -> RedisServer:
         "no",
         "--logfile",
         str(state_dir / "redis.log"),
+        *(["--requirepass", password] if password else []),
     ]
     process = subprocess.Popen(
         args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
     )
-    server = RedisServer("127.0.0.1", port, state_dir, process)
+    server = RedisServer("127.0.0.1", port, state_dir, process, password)
     client = server.client()
     deadline = time.monotonic() + timeout
     try:

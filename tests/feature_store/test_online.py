@@ -89,10 +89,11 @@ def _online(fs, store, name: str, keys: list[int], key: str = "customer_id") -> 
     }
 
 
-def _assert_store_matches_offline(fs, store, name: str, time_col: str | None = "ts") -> None:
-    expected = _offline_latest(fs, name, time_col=time_col)
+def _assert_stores_match(fs, stores, name: str, expected: dict) -> None:
+    """Every store returns `expected` (the oracle) for its keys, and nulls for keys never written."""
     keys = sorted(expected) + ABSENT
-    assert _online(fs, store, name, keys) == {**expected, **dict.fromkeys(ABSENT, (None, None))}
+    for store in stores:
+        assert _online(fs, store, name, keys) == {**expected, **dict.fromkeys(ABSENT, (None, None))}, store
 
 
 def test_publishes_track_the_offline_table_full_incremental_and_deletes(fs, spark, both, redis):
@@ -105,21 +106,25 @@ def test_publishes_track_the_offline_table_full_incremental_and_deletes(fs, spar
     for store in both.values():  # the first merge publish has nothing to start from: a full one
         r = publish_table(fs.lakehouse, fs._meta, "cf", store)
         assert (r.full, r.from_version, r.to_version, r.keys_written, r.keys_deleted) == (True, None, 0, 40, 0)
-        _assert_store_matches_offline(fs, store, "cf")
+    expected = _offline_latest(fs, "cf")
+    _assert_stores_match(fs, both.values(), "cf", expected)
 
-    # 3 keys get a newer row, 2 keys are new: an incremental publish writes those 5 and nothing else
+    # 3 keys get a newer row, 2 keys are new, key 7's latest row is corrected in place (MERGE rewrites its file,
+    # copying the other rows unchanged): an incremental publish writes those 6 keys and nothing else
     change = [
         (1, ts(9), 1.5, 1.0),
         (2, ts(9), 2.5, None),
         (3, ts(9), 3.5, 3.0),
         (50, ts(1), 50.0, 5.0),
         (51, ts(2), 51.0, None),
+        (7, max(t for k, t, *_ in rows if k == 7), 77.7, 7.0),
     ]
     fs.write_table("cf", spark.createDataFrame(change, FEATURES_SCHEMA), mode="merge")
     for store in both.values():
         r = publish_table(fs.lakehouse, fs._meta, "cf", store)
-        assert (r.full, r.from_version, r.to_version, r.keys_written, r.keys_deleted) == (False, 0, 1, 5, 0)
-        _assert_store_matches_offline(fs, store, "cf")
+        assert (r.full, r.from_version, r.to_version, r.keys_written, r.keys_deleted) == (False, 0, 1, 6, 0)
+    expected = _offline_latest(fs, "cf")
+    _assert_stores_match(fs, both.values(), "cf", expected)
 
     # every row of keys 4 and 5 and the latest row of key 6 deleted offline (a Delta MERGE ... DELETE)
     six = sorted(t for k, t, *_ in rows if k == 6)
@@ -135,44 +140,26 @@ def test_publishes_track_the_offline_table_full_incremental_and_deletes(fs, spar
     for store in both.values():
         r = publish_table(fs.lakehouse, fs._meta, "cf", store)
         assert (r.full, r.keys_deleted, r.keys_written) == (False, 2 + (not six_left), int(six_left))
-        _assert_store_matches_offline(fs, store, "cf")
+    expected = _offline_latest(fs, "cf")
+    _assert_stores_match(fs, both.values(), "cf", expected)
 
     # an overwrite publish copies everything again and keeps the store equal to the table
     for store in both.values():
         r = publish_table(fs.lakehouse, fs._meta, "cf", store, mode="overwrite")
-        assert (r.full, r.keys_deleted, r.keys_written) == (True, 0, len(_offline_latest(fs, "cf")))
-        _assert_store_matches_offline(fs, store, "cf")
+        assert (r.full, r.keys_deleted, r.keys_written) == (True, 0, len(expected))
+    _assert_stores_match(fs, both.values(), "cf", expected)
 
     # a Redis that lost the table's rows (a restart without persistence) gets a full publish, not a partial one
     redis.client().delete(f"{both['redis'].prefix}:cf")
     r = publish_table(fs.lakehouse, fs._meta, "cf", both["redis"])
     assert (r.full, r.from_version) == (True, None)
-    _assert_store_matches_offline(fs, both["redis"], "cf")
+    _assert_stores_match(fs, [both["redis"]], "cf", expected)  # the table is unchanged since the delete
 
     records = fs._meta.publishes("cf")
     assert [(p.full, p.to_version) for p in records] == [(True, 0)] * 2 + [(False, 1)] * 2 + [(False, 2)] * 2 + [
         (True, 2)
     ] * 3
     assert records[-1].id == r.publish_id
-
-
-def test_merge_rewriting_files_counts_only_the_keys_it_changed(fs, spark, both):
-    """A Delta MERGE rewrites whole files; the rows it copied unchanged are not changes."""
-    schema = "customer_id long, f1 double, f2 double"
-    fs.create_table(
-        name="plain",
-        primary_keys="customer_id",
-        df=spark.createDataFrame([(k, k * 1.0, None) for k in range(30)], schema).coalesce(1),
-    )
-    for store in both.values():
-        publish_table(fs.lakehouse, fs._meta, "plain", store)
-    fs.write_table(
-        "plain", spark.createDataFrame([(3, -3.0, 3.0), (7, -7.0, None), (100, 1.0, 1.0)], schema), mode="merge"
-    )
-    for store in both.values():
-        r = publish_table(fs.lakehouse, fs._meta, "plain", store)
-        assert (r.full, r.keys_written, r.keys_deleted) == (False, 3, 0)
-        _assert_store_matches_offline(fs, store, "plain", time_col=None)
 
 
 # -- read-only tests on one lake published to both stores ----------------------------------------------------
@@ -321,48 +308,53 @@ def test_environment_overrides_where_the_store_is(published, monkeypatch, redis,
         )
 
 
-def test_bad_input_is_refused_and_writes_nothing(fs, spark, both, redis):
-    fs.create_table(
-        name="cf",
-        primary_keys="customer_id",
-        df=spark.createDataFrame([(1, 1.0, 2.0)], "customer_id long, f1 double, f2 double"),
-    )
+def test_bad_input_is_refused_and_writes_nothing(published, redis, tmp_path):
+    fs, _ = published
     lake, meta = fs.lakehouse, fs._meta
+    both = {
+        "sqlite": SqliteOnlineStore(str(tmp_path / "fresh.sqlite")),
+        "redis": _redis_store(redis),
+    }  # "many" unpublished
+    records = meta.publishes("many")
     for store in both.values():
         with pytest.raises(errors.FeatureTableNotFoundError, match="'nope' not found"):
             publish_table(lake, meta, "nope", store)
         with pytest.raises(errors.InvalidArgumentError, match="mode must be one of"):
-            publish_table(lake, meta, "cf", store, mode="append")
+            publish_table(lake, meta, "many", store, mode="append")
         with pytest.raises(errors.FeatureNotFoundError, match="f9"):
-            publish_table(lake, meta, "cf", store, features=["f1", "f9"])
+            publish_table(lake, meta, "many", store, features=["f1", "f9"])
         with pytest.raises(errors.OnlineTableNotPublishedError, match="publish_table"):
-            get_online_features(lake, meta, store, [FeatureLookup("cf", "customer_id")], [{"customer_id": 1}])
+            get_online_features(lake, meta, store, [FeatureLookup("many", "customer_id")], [{"customer_id": 1}])
     with pytest.raises(errors.ArgumentTypeError, match="SqliteOnlineStore"):
-        publish_table(lake, meta, "cf", "sqlite")
+        publish_table(lake, meta, "many", "sqlite")
     with pytest.raises(errors.ArgumentTypeError, match="online_store"):
-        get_online_features(lake, meta, {"type": "redis"}, [FeatureLookup("cf", "customer_id")], [{"customer_id": 1}])
+        get_online_features(lake, meta, {"type": "redis"}, [FeatureLookup("many", "customer_id")], [{"customer_id": 1}])
     with pytest.raises(errors.OnlineStoreUnavailableError, match=r"127\.0\.0\.1:1/0"):
-        publish_table(lake, meta, "cf", RedisOnlineStore(port=1))
+        publish_table(lake, meta, "many", RedisOnlineStore(port=1))
     # nothing reached either store, and no publish was recorded
     path = both["sqlite"].resolved_path(lake)
     assert not os.path.exists(path) or _sqlite_rows(path) == 0
     assert redis.client().keys(f"{both['redis'].prefix}:*") == []
-    assert meta.publishes("cf") == []
+    assert meta.publishes("many") == records
 
     for store in both.values():
-        publish_table(lake, meta, "cf", store, features=["f1"])
+        publish_table(lake, meta, "many", store, features=["f1"])
         for bad, err, text in [
             ([FeatureLookup("nope", "customer_id")], errors.FeatureTableNotFoundError, "'nope' not found"),
             (
-                [FeatureLookup("cf", "cid")],
+                [FeatureLookup("many", "cid")],
                 errors.ColumnNotFoundError,
                 r"lookup_key column\(s\) \['cid'\] are not in keys",
             ),
-            ([FeatureLookup("cf", ["customer_id", "x"])], errors.LookupKeyError, "2 lookup column"),
-            ([FeatureLookup("cf", "customer_id", feature_names="f2")], errors.FeatureNotPublishedError, "f2.*holds f1"),
-            ([FeatureLookup("cf", "customer_id", default_values={"f1": "x"})], errors.ColumnTypeError, "default"),
+            ([FeatureLookup("many", ["customer_id", "x"])], errors.LookupKeyError, "2 lookup column"),
             (
-                [FeatureLookup("cf", "customer_id", rename_outputs={"f1": "customer_id"})],
+                [FeatureLookup("many", "customer_id", feature_names="f2")],
+                errors.FeatureNotPublishedError,
+                "f2.*holds f1",
+            ),
+            ([FeatureLookup("many", "customer_id", default_values={"f1": "x"})], errors.ColumnTypeError, "default"),
+            (
+                [FeatureLookup("many", "customer_id", rename_outputs={"f1": "customer_id"})],
                 errors.OutputNameConflictError,
                 "customer_id",
             ),
@@ -370,11 +362,46 @@ def test_bad_input_is_refused_and_writes_nothing(fs, spark, both, redis):
             with pytest.raises(err, match=text):
                 get_online_features(lake, meta, store, bad, [{"customer_id": 1}])
         with pytest.raises(errors.ColumnTypeError, match="bigint"):
-            get_online_features(lake, meta, store, [FeatureLookup("cf", "customer_id")], [{"customer_id": "1"}])
+            get_online_features(lake, meta, store, [FeatureLookup("many", "customer_id")], [{"customer_id": "1"}])
         with pytest.raises(errors.ArgumentTypeError, match="keys"):
-            get_online_features(lake, meta, store, [FeatureLookup("cf", "customer_id")], "customer_id=1")
+            get_online_features(lake, meta, store, [FeatureLookup("many", "customer_id")], "customer_id=1")
 
 
 def _sqlite_rows(path: str) -> int:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT count(*) FROM fs_online_rows").fetchone()[0]
+
+
+def test_redis_password_comes_from_the_environment_and_is_never_stored(published, tmp_path, monkeypatch):
+    fs, _ = published
+    secret = "s3cret-" + uuid.uuid4().hex
+    server = redis_server.start(tmp_path / "redis-auth", password=secret)
+    try:
+        store = RedisOnlineStore(port=server.port, password_env="TEST_ONLINE_REDIS_PASSWORD")
+        monkeypatch.delenv("TEST_ONLINE_REDIS_PASSWORD", raising=False)
+        with pytest.raises(errors.OnlineStoreUnavailableError, match=r"set \$TEST_ONLINE_REDIS_PASSWORD"):
+            publish_table(fs.lakehouse, fs._meta, "many", store)
+        monkeypatch.setenv("TEST_ONLINE_REDIS_PASSWORD", secret)
+        r = publish_table(fs.lakehouse, fs._meta, "many", store)
+        lookup = [FeatureLookup("many", "customer_id")]
+        got = get_online_features(fs.lakehouse, fs._meta, store, lookup, [{"customer_id": 8}])
+        assert got.f1.tolist() == [2.0]
+        stored = [server.client().hget("fs:many", "@meta"), repr(store), repr(r), repr(fs._meta.publishes("many"))]
+        assert not any(secret in str(s) for s in stored)
+    finally:
+        server.stop()
+
+
+def test_a_publish_that_lost_a_race_writes_nothing(published, kind):
+    """An incremental write is conditional on the rows held being the ones it was computed from."""
+    fs, stores = published
+    lookup, keys = [FeatureLookup("many", "customer_id")], [{"customer_id": 1}]
+    before = get_online_features(fs.lakehouse, fs._meta, stores[kind], lookup, keys)
+    with stores[kind].connect(fs.lakehouse) as backend:
+        held = backend.marker("many")
+        assert held is not None
+        with pytest.raises(errors.OnlinePublishConflictError, match="Call publish_table again"):
+            backend.apply("many", held, [("[1]", "[-1.0,-1.0]")], ["[2]"], expected="another-publish")
+        assert backend.marker("many") == held
+    after = get_online_features(fs.lakehouse, fs._meta, stores[kind], lookup, keys)
+    pd.testing.assert_frame_equal(after, before)
