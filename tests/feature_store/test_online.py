@@ -165,7 +165,7 @@ def test_publishes_track_the_offline_table_full_incremental_and_deletes(fs, spar
 # -- read-only tests on one lake published to both stores ----------------------------------------------------
 TYPED = (
     "id int, b boolean, i int, l long, fl float, d double, s string, dt date, t timestamp, tn timestamp_ntz, "
-    "dec decimal(12,3), bin binary, arr array<long>, arr_s array<string>"
+    "dec decimal(12,3), bin binary, arr array<long>, arr_s array<string>, m map<string,bigint>, st struct<a:int,b:string>"
 )
 
 
@@ -197,6 +197,8 @@ def published(tmp_path_factory, spark, redis):
             b"\x00\xff",
             [1, None, 3],
             ["a", None],
+            {"x": 1, "y": None},
+            (5, "q"),
         ),
         (
             2,
@@ -213,8 +215,10 @@ def published(tmp_path_factory, spark, redis):
             b"",
             [],
             [],
+            {},
+            (None, None),
         ),
-        (3, None, None, None, None, None, None, None, None, None, None, None, None, None),
+        (3, *[None] * 15),
     ]
     fs.create_table(name="typed", primary_keys="id", df=spark.createDataFrame(typed, TYPED))
     stores = {"sqlite": SqliteOnlineStore(), "redis": _redis_store(redis)}
