@@ -8,7 +8,9 @@ same table, keys, features and types) reads only what changed between the versio
 latest: the rows of the Parquet files the Delta log added and removed in between, less the rows that are in
 both (the ones a MERGE or OPTIMIZE copied unchanged into new files). Their primary keys are the changed keys;
 each gets its latest row from the new version, and the ones with no row left are deleted online, so the
-store ends up as a full publish would leave it. Where the files alone are not the rows (deletion vectors,
+store ends up as a full publish would leave it. Cost: the changed files are read whole, and the new version's
+key, timestamp and published columns once (in the driver, with pyarrow), so an incremental publish saves the
+writes to the store, not the read of the table. Where the files alone are not the rows (deletion vectors,
 column mapping) or the older version's files were vacuumed, a merge publish is a full one.
 
 Every publish is recorded in `_feature_store.online_publishes` (`MetadataStore.publishes`); the store keeps a
@@ -74,6 +76,7 @@ class PublishResult:
     `from_version`: the version the store held for the table before (None: nothing); `to_version`: the version
     it holds now. `full`: every key was copied (an "overwrite", or a "merge" that could not be incremental);
     else only keys changed in between. `keys_written` / `keys_deleted`: keys written / removed online.
+    `publish_id` names the publish in the store's marker and in `MetadataStore.publishes`.
     """
 
     table: str

@@ -330,12 +330,22 @@ class SqliteBackend(OnlineBackend):
 class RedisBackend(OnlineBackend):
     def __init__(self, host: str, port: int, db: int, password: str | None, prefix: str, password_env: str) -> None:
         import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
 
         self.description = f"redis://{host}:{port}/{db} (prefix {prefix!r})"
         self.prefix = prefix
         self._password_env = password_env
+        # Two quick retries ride out a dropped connection; redis-py's default (3, up to 1 s apart) makes a
+        # server that is down take ~4 s to report, which a model serving requests should not wait.
         self._client: redis.Redis = redis.Redis(
-            host=host, port=port, db=db, password=password, socket_connect_timeout=5, socket_timeout=60
+            host=host,
+            port=port,
+            db=db,
+            password=password,
+            socket_connect_timeout=5,
+            socket_timeout=60,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
         )
         self._call(self._client.ping)
 
