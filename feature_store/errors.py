@@ -19,6 +19,10 @@
     ├── SchemaMismatchError           (also lakehouse's)  a write whose columns differ from the table's
     ├── NotKnownAtError                                  as_of before a table's first commit
     ├── TrainingSetNotFoundError      (also KeyError)    no saved training set with that id
+    ├── ModelNotFoundError            (also KeyError)    a model URI MLflow cannot resolve
+    ├── NotAFeatureStoreModelError    (also ValueError)  a model without a feature spec (not logged with log_model)
+    ├── InvalidFeatureSpecError       (also ValueError)  a feature spec this version cannot read
+    ├── MissingScoringColumnsError    (also ValueError)  score_batch input lacking columns the model needs
     ├── OnlineTableNotPublishedError  (also KeyError)    an online lookup of a table never published to that store
     ├── FeatureNotPublishedError      (also ValueError)  an online lookup of features the store does not hold
     ├── OnlineStoreUnavailableError   retryable          the online store cannot be reached (or refuses the login)
@@ -51,8 +55,12 @@ __all__ = [
     "FeatureTableAlreadyExistsError",
     "FeatureTableNotFoundError",
     "InvalidArgumentError",
+    "InvalidFeatureSpecError",
     "InvalidTableNameError",
     "LookupKeyError",
+    "MissingScoringColumnsError",
+    "ModelNotFoundError",
+    "NotAFeatureStoreModelError",
     "NotKnownAtError",
     "NullKeyError",
     "OnlinePublishConflictError",
@@ -276,6 +284,64 @@ class TrainingSetNotFoundError(_KeyErrorText, FeatureStoreError, KeyError):
         super().__init__(
             f"no saved training set with id {training_set_id!r}. Saved training sets: {_list(self.available)}. "
             "Save one with FeatureStoreClient.save_training_set()."
+        )
+
+
+# -- feature-aware models: log_model, score_batch ---------------------------------------------------------------
+
+
+class ModelNotFoundError(_KeyErrorText, FeatureStoreError, KeyError):
+    """A model URI MLflow cannot resolve: no such run, path, registered model, version, stage or alias."""
+
+    def __init__(self, model_uri: str, reason: str, tracking_uri: str) -> None:
+        self.model_uri = model_uri
+        self.reason = reason
+        self.tracking_uri = tracking_uri
+        super().__init__(
+            f"model {model_uri!r} not found through MLflow's tracking URI {tracking_uri!r}: {reason}. Pass the URI of "
+            "a model logged with FeatureStoreClient.log_model ('runs:/<run id>/<artifact path>', "
+            "'models:/<name>/<version or stage>' or 'models:/<name>@<alias>'), with the tracking and registry URIs "
+            "it was logged to set (mlflow.set_tracking_uri('lakehouse:///<root>'))."
+        )
+
+
+class NotAFeatureStoreModelError(FeatureStoreError, ValueError):
+    """A model without `feature_spec.json`: it was not logged with `FeatureStoreClient.log_model`."""
+
+    def __init__(self, model_uri: str, files: Sequence[str]) -> None:
+        self.model_uri = model_uri
+        self.files = list(files)
+        super().__init__(
+            f"model {model_uri!r} has no feature_spec.json (its files: {_list(self.files)}): it was not logged with "
+            "FeatureStoreClient.log_model, so the features it takes are unknown. Log it with "
+            "fs.log_model(model, artifact_path, flavor=mlflow.<flavor>, training_set=...), or score it without "
+            "the feature store through mlflow.pyfunc.spark_udf."
+        )
+
+
+class InvalidFeatureSpecError(FeatureStoreError, ValueError):
+    """A `feature_spec.json` this version of the feature store cannot read (malformed, or a newer format)."""
+
+    def __init__(self, model_uri: str, reason: str) -> None:
+        self.model_uri = model_uri
+        self.reason = reason
+        super().__init__(
+            f"the feature spec of model {model_uri!r} cannot be read: {reason}. Score it with the lakehouse-ml "
+            "version that logged it, or log the model again with FeatureStoreClient.log_model."
+        )
+
+
+class MissingScoringColumnsError(FeatureStoreError, ValueError):
+    """Input to a feature-store model (score_batch's `df`, or the pyfunc's input) lacking columns it needs."""
+
+    def __init__(self, model_uri: str, missing: Sequence[str], available: Sequence[str], needed_for: str) -> None:
+        self.model_uri = model_uri
+        self.missing = list(missing)
+        self.available = list(available)
+        self.needed_for = needed_for
+        super().__init__(
+            f"the input lacks column(s) {self.missing} that model {model_uri!r} needs {needed_for}. "
+            f"Its columns: {_list(self.available, 50)}."
         )
 
 
