@@ -15,6 +15,7 @@ import mlflow
 import mlflow.sklearn
 import pandas as pd
 import pytest
+import sklearn
 from feature_store_helpers import FEATURES_SCHEMA, ts
 from sklearn.linear_model import LinearRegression
 
@@ -116,7 +117,14 @@ def trained(spark, tmp_path_factory) -> Trained:
     assert offline.versions == training_set.versions == {"customer_features": 0, "region_features": 0}
     train = offline.load_df().toPandas().set_index("request_id").sort_index()
     info = models.log_model(
-        fs.lakehouse, model, "model", flavor=mlflow.sklearn, training_set=training_set, registered_model_name=MODEL
+        fs.lakehouse,
+        model,
+        "model",
+        flavor=mlflow.sklearn,
+        training_set=training_set,
+        registered_model_name=MODEL,
+        # passed on to mlflow.sklearn.save_model; without them MLflow infers them in a subprocess (~10 s here)
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
     )
     client = mlflow.MlflowClient()
     client.transition_model_version_stage(MODEL, info.registered_model_version, "Production")
@@ -167,16 +175,24 @@ def test_predictions_run_on_the_executors(trained, spark):
 def test_score_batch_reads_the_latest_versions_point_in_time(trained, spark, tmp_path):
     """Another lake with the same tables, written after: the model reads their latest rows, as of each row's time."""
     fs = FeatureStoreClient(root=str(tmp_path / "other"), spark=spark)
-    create_tables(fs, spark, [(1, ts(1), 1.0, 10.0)], [(10, 100.0)])
-    fs.write_table("customer_features", spark.createDataFrame([(1, ts(7), 7.0, 70.0)], FEATURES_SCHEMA))
-    fs.write_table("region_features", spark.createDataFrame([(10, 111.0)], "region_id long, r1 double"))
-    assert fs.get_table("customer_features").latest_version == 1
-    rows = [("x", 1, 10, ts(6), None), ("y", 1, 10, ts(7), None), ("z", 1, 99, ts(8), None)]
-    got = _by_request(score_batch(fs, trained.runs_uri, _keys(spark, rows)))
-    # hand-written: day 6 still sees day 1's row, day 7 and after the new row; region 99 gets the default
-    features = pd.DataFrame(
-        {"f1": [1.0, 7.0, 7.0], "g2": [10.0, 70.0, 70.0], "r1": [111.0, 111.0, 0.5]}, index=["x", "y", "z"]
+    fs.create_table(
+        name="customer_features",
+        primary_keys=["customer_id"],
+        timestamp_keys=["ts"],
+        df=spark.createDataFrame([(1, ts(1), 1.0, 10.0), (2, ts(1), 2.0, 20.0)], FEATURES_SCHEMA),
     )
+    fs.write_table("customer_features", spark.createDataFrame([(1, ts(7), 7.0, 70.0)], FEATURES_SCHEMA))
+    assert fs.get_table("customer_features").latest_version == 1
+    # r1 is given, so this lake needs no region_features table
+    rows = [("x", 1, ts(6), 0.0), ("y", 1, ts(7), 1.0), ("z", 1, ts(8), 2.0), ("w", 2, ts(8), 3.0)]
+    keys = spark.createDataFrame(rows, "request_id string, customer_id long, label_ts timestamp, r1 double")
+    got = _by_request(score_batch(fs, trained.runs_uri, keys))
+    # hand-written: day 6 still sees day 1's row, day 7 and after the row written later
+    features = pd.DataFrame(
+        {"f1": [7.0, 1.0, 7.0, 7.0], "g2": [70.0, 10.0, 70.0, 70.0], "r1": [3.0, 0.0, 1.0, 2.0]},
+        index=["w", "x", "y", "z"],
+    )
+    features.loc["w", ["f1", "g2"]] = [2.0, 20.0]
     assert got["prediction"].tolist() == trained.model.predict(features).tolist()
     assert got[INPUTS].to_dict("list") == features.to_dict("list")
 
@@ -245,6 +261,15 @@ def test_the_pyfunc_takes_the_features_as_columns(trained):
     with pytest.raises(errors.MissingScoringColumnsError, match=r"\['r1'\].*score_batch") as err:
         model.predict(trained.train[["f1", "g2"]])
     assert err.value.missing == ["r1"]
+
+
+def test_mlflow_serves_the_model_in_this_environment(trained, tmp_path):
+    """`mlflow models predict/serve --env-manager local` loads the pyfunc here, through the lakehouse registry."""
+    out = tmp_path / "predictions.json"
+    mlflow.models.predict(
+        f"models:/{MODEL}@champion", input_data=trained.train[INPUTS], env_manager="local", output_path=str(out)
+    )
+    assert json.loads(out.read_text())["predictions"] == trained.model.predict(trained.train[INPUTS]).tolist()
 
 
 # -- bad input -------------------------------------------------------------------------------------------------
