@@ -194,7 +194,9 @@ class OnlineBackend(abc.ABC):
 
     @abc.abstractmethod
     def replace(self, table: str, marker: StoredTable, rows: Sequence[tuple[str, str]]) -> int:
-        """Make `rows` the table's only rows; return how many keys held before are gone."""
+        """Make `rows` the table's only rows; return how many keys held before are gone. Raises
+        OnlinePublishConflictError, changing nothing, if the store holds a newer version of the same table
+        (`supersedes`): a slow full publish never puts older rows over a newer publish's."""
 
     @abc.abstractmethod
     def apply(
@@ -220,6 +222,11 @@ class OnlineBackend(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def supersedes(held: StoredTable | None, new: StoredTable) -> bool:
+    """Whether the rows held are of a newer version of the same table (same history) than `new`'s."""
+    return held is not None and held.table_created_at == new.table_created_at and held.version > new.version
 
 
 def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -280,6 +287,8 @@ class SqliteBackend(OnlineBackend):
     def replace(self, table: str, marker: StoredTable, rows: Sequence[tuple[str, str]]) -> int:
         new_keys = {k for k, _ in rows}
         with self._transaction(write=True) as db:
+            if supersedes(self._marker(db, table), marker):
+                raise errors.OnlinePublishConflictError(table, self.description)
             old = [k for (k,) in db.execute("SELECT key FROM fs_online_rows WHERE table_name = ?", (table,))]
             db.execute("DELETE FROM fs_online_rows WHERE table_name = ?", (table,))
             db.executemany(
@@ -392,16 +401,23 @@ class RedisBackend(OnlineBackend):
             pipe.expire(staging, _STAGING_TTL_S)
             for part in _chunks(rows, 5000):
                 pipe.hset(staging, mapping=dict(part))
-            pipe.hkeys(live)
-            old = pipe.execute()[-1]
-            swap = self._client.pipeline(transaction=True)  # MULTI/EXEC: readers see the old hash or the new
-            swap.rename(staging, live)
-            swap.persist(live)
-            swap.execute()
-            return sum(1 for k in old if k.decode() != _META and k.decode() not in new_keys)
+            pipe.execute()
+            with self._client.pipeline(transaction=True) as swap:
+                swap.watch(live)  # the EXEC fails if another publish changed the hash since this read
+                raw = swap.hget(live, _META)
+                if supersedes(None if raw is None else StoredTable.from_json(raw), marker):
+                    raise errors.OnlinePublishConflictError(table, self.description)
+                old = {k.decode() if isinstance(k, bytes) else str(k) for k in swap.hkeys(live)}
+                swap.multi()  # MULTI/EXEC: readers see the old hash or the new one
+                swap.rename(staging, live)
+                swap.persist(live)
+                swap.execute()
+            return len(old - new_keys - {_META})
 
         try:
             return int(self._call(run))
+        except redis.WatchError:
+            raise errors.OnlinePublishConflictError(table, self.description) from None
         finally:
             with contextlib.suppress(redis.RedisError):  # gone after the RENAME; a failure's expires anyway
                 self._client.delete(staging)

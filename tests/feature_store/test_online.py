@@ -10,6 +10,7 @@ two stores checked), and the read-only tests share one module-wide lake publishe
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import sqlite3
@@ -397,7 +398,8 @@ def test_redis_password_comes_from_the_environment_and_is_never_stored(published
 
 
 def test_a_publish_that_lost_a_race_writes_nothing(published, kind):
-    """An incremental write is conditional on the rows held being the ones it was computed from."""
+    """An incremental write is conditional on the rows held being the ones it was computed from; a full one on the
+    store not holding a newer version of the table."""
     fs, stores = published
     lookup, keys = [FeatureLookup("many", "customer_id")], [{"customer_id": 1}]
     before = get_online_features(fs.lakehouse, fs._meta, stores[kind], lookup, keys)
@@ -406,6 +408,9 @@ def test_a_publish_that_lost_a_race_writes_nothing(published, kind):
         assert held is not None
         with pytest.raises(errors.OnlinePublishConflictError, match="Call publish_table again"):
             backend.apply("many", held, [("[1]", "[-1.0,-1.0]")], ["[2]"], expected="another-publish")
+        older = dataclasses.replace(held, version=held.version - 1, publish_id="slow-full-publish")
+        with pytest.raises(errors.OnlinePublishConflictError):  # a full publish of an older version than held
+            backend.replace("many", older, [("[1]", "[-1.0,-1.0]")])
         assert backend.marker("many") == held
     after = get_online_features(fs.lakehouse, fs._meta, stores[kind], lookup, keys)
     pd.testing.assert_frame_equal(after, before)
