@@ -31,6 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc.model import PythonModel
+from pyspark.errors import ParseException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -158,12 +159,16 @@ def score_batch(
 
     `df` holds the lookup keys (and, for tables with a timestamp key, the `timestamp_lookup_key` columns: each row
     gets the latest feature row at or before that time, as in training) plus any other columns. A feature `df`
-    already has as a column (by its output name) is used as given and not looked up. The prediction runs on the
-    executors (`mlflow.pyfunc.spark_udf`); nothing is collected. The result is lazy: `df`'s columns, then the
-    features looked up, then `prediction` of `result_type` (a Spark type or its DDL name).
+    already has as a column (by its output name) is used as given and not looked up. Tables are found by name in
+    `lake` (the spec's `lakehouse_root` records where the model was trained). The join is the training set's
+    (`TrainingSet.load_df`: in the driver when `df` and the feature rows are small, else distributed); the
+    prediction runs on the executors (`mlflow.pyfunc.spark_udf`), never collected to the driver. The result:
+    `df`'s columns, then the features looked up, then `prediction` of `result_type` (a Spark type or its DDL name).
 
-    `model_uri`: 'runs:/<run id>/<path>', 'models:/<name>/<version or stage>', 'models:/<name>@<alias>', or any
-    other MLflow model URI, read once (a stage or alias moved later does not change this result).
+    Args:
+        lake, records: the client's lakehouse and its feature tables' records (`MetadataStore.tables()`).
+        model_uri: 'runs:/<run id>/<path>', 'models:/<name>/<version or stage>', 'models:/<name>@<alias>', or any
+            other MLflow model URI, read once (a stage or alias moved later does not change this result).
 
     Raises:
         ModelNotFoundError, NotAFeatureStoreModelError, InvalidFeatureSpecError: the model cannot be used.
@@ -173,8 +178,7 @@ def score_batch(
         ArgumentTypeError / InvalidArgumentError: a malformed argument, or `df` already has a `prediction`.
     """
     uri = _model_uri(model_uri)
-    if not isinstance(result_type, (str, T.DataType)):
-        raise errors.ArgumentTypeError("result_type", result_type, "a Spark DataType or its name, e.g. 'double'")
+    result_type = _result_type(result_type)
     labels = check.to_spark(lake, df)
     if PREDICTION in labels.columns:
         raise errors.InvalidArgumentError(
@@ -194,6 +198,19 @@ def score_batch(
     inputs = F.struct(*[F.col(f"`{c}`").alias(c) for c in spec.input_columns])
     keep = [F.col(f"`{c}`") for c in [*labels.columns, *brought]]
     return joined.select(*keep, predict(inputs).alias(PREDICTION))
+
+
+def _result_type(value: Any) -> T.DataType:
+    if isinstance(value, T.DataType):
+        return value
+    if not isinstance(value, str):
+        raise errors.ArgumentTypeError("result_type", value, "a Spark DataType or its name, e.g. 'double'")
+    try:
+        return T._parse_datatype_string(value)
+    except ParseException:
+        raise errors.InvalidArgumentError(
+            "result_type", value, f"result_type={value!r} is not a Spark type; pass e.g. 'double', 'long', 'string'"
+        ) from None
 
 
 def load_feature_spec(model_uri: str) -> FeatureSpec:

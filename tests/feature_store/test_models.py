@@ -43,6 +43,7 @@ LABEL_ROWS = [
     ("g", 3, 10, ts(4), 0.3),
     ("h", 2, 30, ts(9), 2.0),
 ]
+REGION_ROWS = [(10, 100.0), (20, 200.0)]
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def trained(spark, tmp_path_factory) -> Trained:
     fs = FeatureStoreClient(root=str(root), spark=spark)
     tracking_uri = f"lakehouse://{root}"
     mlflow.set_tracking_uri(tracking_uri)
-    create_tables(fs, spark, FEATURE_ROWS, [(10, 100.0), (20, 200.0)])
+    create_tables(fs, spark, FEATURE_ROWS, REGION_ROWS)
     labels = spark.createDataFrame(LABEL_ROWS, LABELS_SCHEMA)
     training_set = fs.create_training_set(
         labels, LOOKUPS, "y", exclude_columns=["request_id", "customer_id", "region", "label_ts"]
@@ -138,6 +139,25 @@ def tracking(trained, tmp_path, monkeypatch) -> str:
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(trained.tracking_uri)
     return trained.tracking_uri
+
+
+def oracle_features() -> pd.DataFrame:
+    """Each label row's features by hand: the customer's latest row at or before the label time, the region's row;
+    a missing row or a null value gives the lookup's default."""
+    out = {}
+    for request_id, customer, region, at, _ in LABEL_ROWS:
+        seen = [r for r in FEATURE_ROWS if r[0] == customer and r[1] <= at]
+        latest = max(seen, key=lambda r: r[1]) if seen else (None, None, None, None)
+        f1 = -1.0 if latest[2] is None else latest[2]
+        g2 = 0.0 if latest[3] is None else latest[3]
+        out[request_id] = {"f1": f1, "g2": g2, "r1": dict(REGION_ROWS).get(region, 0.5)}
+    return pd.DataFrame.from_dict(out, orient="index").sort_index()
+
+
+def test_the_training_features_are_the_hand_computed_ones(trained):
+    """The oracle below (sklearn on load_df's features) stands on features checked by hand."""
+    expected = oracle_features()
+    assert trained.train[INPUTS].to_dict("index") == expected[INPUTS].to_dict("index")
 
 
 def _keys(spark, rows=LABEL_ROWS):
@@ -321,6 +341,8 @@ def test_malformed_arguments_are_refused(trained, spark):
         trained.score_batch(5, keys)
     with pytest.raises(errors.ArgumentTypeError, match="result_type"):
         trained.score_batch(trained.runs_uri, keys, result_type=5)
+    with pytest.raises(errors.InvalidArgumentError, match="result_type"):
+        trained.score_batch(trained.runs_uri, keys, result_type="no_such_type")
     with pytest.raises(errors.ArgumentTypeError, match="df"):
         trained.score_batch(trained.runs_uri, [1, 2])
     with pytest.raises(errors.InvalidArgumentError, match="prediction"):
