@@ -15,6 +15,7 @@ from ._client import FeatureStoreClient
 from ._engineering import FeatureEngineeringClient
 from ._entities import FeatureTable, LookupAudit, TrainingSetAudit
 from ._lookup import FeatureLookup
+from ._online import PublishResult, RedisOnlineStore, SqliteOnlineStore
 from ._training_set import TrainingSet
 
 __all__ = [
@@ -23,6 +24,9 @@ __all__ = [
     "FeatureStoreClient",
     "FeatureTable",
     "LookupAudit",
+    "PublishResult",
+    "RedisOnlineStore",
+    "SqliteOnlineStore",
     "TrainingSet",
     "TrainingSetAudit",
     "errors",

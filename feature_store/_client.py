@@ -17,12 +17,13 @@ from pyspark.sql import types as T
 
 from lakehouse import Lakehouse, settings
 
+from . import _online, _writes, errors
 from . import _saved_training_sets as saved
 from . import _validation as check
-from . import _writes, errors
 from ._entities import FeatureTable
 from ._lookup import FeatureLookup
 from ._metadata import MetadataStore
+from ._online import OnlineStoreSpec, PublishResult, SqliteOnlineStore
 from ._resolve import plan_training_set
 from ._tables import FeatureTables
 from ._training_set import TrainingSet
@@ -255,6 +256,64 @@ class FeatureStoreClient:
     def list_training_sets(self) -> list[str]:
         """Ids of saved training sets, oldest first."""
         return saved.ids(self._meta)
+
+    # -- online store ---------------------------------------------------------------------------------------
+    def publish_table(
+        self,
+        name: str,
+        online_store: OnlineStoreSpec | None = None,
+        *,
+        mode: Literal["merge", "overwrite"] = "merge",
+        features: str | Sequence[str] | None = None,
+        filter_condition: str | None = None,
+        streaming: bool = False,
+    ) -> PublishResult:
+        """Copy the latest row per primary key (for a time-series table, the row with the latest timestamp) of
+        the table's latest version to `online_store` (default: `SqliteOnlineStore()`, a file in the lake).
+
+        "merge" writes only the keys changed since the version published last to that store (the first time,
+        every key) and deletes online the keys gone from the table; "overwrite" copies every key and replaces
+        what the store held. Each publish is recorded (`_feature_store.online_publishes`). `features` (default
+        every feature) are the columns published. `filter_condition` and `streaming` are Databricks' arguments
+        this store does not take: passing them is refused, naming them.
+
+        Raises:
+            FeatureTableNotFoundError, FeatureNotFoundError, OnlineStoreUnavailableError (retryable),
+            OnlinePublishConflictError (a concurrent publish; retryable), InvalidArgumentError /
+            ArgumentTypeError for malformed arguments. Nothing is written when one is raised.
+        """
+        if filter_condition is not None:
+            raise errors.InvalidArgumentError(
+                "filter_condition",
+                filter_condition,
+                "filter_condition= (publishing a filtered subset) is not supported: the online store holds every "
+                "key of the table (write the subset to its own feature table and publish that)",
+            )
+        if streaming is not False:
+            raise errors.InvalidArgumentError(
+                "streaming", streaming, "streaming=True is not supported: publish after each write instead"
+            )
+        store = SqliteOnlineStore() if online_store is None else online_store
+        return _online.publish_table(self._lake, self._meta, name, store, mode=mode, features=features)
+
+    def get_online_features(
+        self,
+        feature_lookups: Sequence[FeatureLookup],
+        keys: Any,
+        *,
+        online_store: OnlineStoreSpec | None = None,
+    ) -> Any:
+        """A pandas DataFrame: the rows of `keys` (a pandas DataFrame or a list of dicts holding every lookup's
+        `lookup_key` columns) with each lookup's features from `online_store` (default `SqliteOnlineStore()`),
+        renamed and defaulted as a training set does; a key the store lacks gives null, then the default. One
+        batched read per lookup, whatever the number of keys.
+
+        Raises:
+            OnlineTableNotPublishedError, FeatureNotPublishedError, LookupKeyError, ColumnTypeError,
+            OnlineStoreUnavailableError (retryable), ArgumentTypeError / InvalidArgumentError.
+        """
+        store = SqliteOnlineStore() if online_store is None else online_store
+        return _online.get_online_features(self._lake, self._meta, store, feature_lookups, keys)
 
 
 __all__ = ["FeatureStoreClient"]
