@@ -283,6 +283,21 @@ def test_the_pyfunc_takes_the_features_as_columns(trained):
     assert err.value.missing == ["r1"]
 
 
+def test_log_model_logs_into_the_active_run_and_registers_only_when_asked(trained):
+    with mlflow.start_run() as run:
+        info = trained.log_model(
+            trained.model,
+            "again",
+            flavor=mlflow.sklearn,
+            training_set=trained.training_set,
+            pip_requirements=["scikit-learn"],
+        )
+        assert mlflow.active_run().info.run_id == run.info.run_id  # still open: the caller's run
+    assert info.run_id == run.info.run_id
+    assert info.registered_model_version is None
+    assert models.load_feature_spec(f"runs:/{run.info.run_id}/again").training_set_id == trained.training_set.id
+
+
 def test_mlflow_serves_the_model_in_this_environment(trained, tmp_path):
     """`mlflow models predict/serve --env-manager local` loads the pyfunc here, through the lakehouse registry."""
     out = tmp_path / "predictions.json"
