@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from types import ModuleType
 from typing import Any, Literal
 
+from mlflow.models.model import ModelInfo
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from lakehouse import Lakehouse, settings
 
-from . import _online, _writes, errors
+from . import _models, _online, _writes, errors
 from . import _saved_training_sets as saved
 from . import _validation as check
 from ._entities import FeatureTable
@@ -257,6 +259,45 @@ class FeatureStoreClient:
         """Ids of saved training sets, oldest first."""
         return saved.ids(self._meta)
 
+    # -- models ---------------------------------------------------------------------------------------------
+    def log_model(
+        self,
+        model: Any,
+        artifact_path: str,
+        *,
+        flavor: ModuleType,
+        training_set: TrainingSet,
+        registered_model_name: str | None = None,
+        **kwargs: Any,
+    ) -> ModelInfo:
+        """Log `model` (saved with `flavor`, any MLflow flavor with a pyfunc) as an MLflow model that carries its
+        training set's feature spec (lookups, renames, defaults, input columns, the Delta versions read), through
+        the active MLflow tracking URI (`lakehouse:///...` or any other), in the active run or a new one;
+        `registered_model_name` also registers a version. `kwargs` go to `flavor.save_model`.
+
+        Raises ArgumentTypeError / InvalidArgumentError for a flavor without a pyfunc or malformed arguments.
+        """
+        return _models.log_model(
+            self._lake,
+            model,
+            artifact_path,
+            flavor=flavor,
+            training_set=training_set,
+            registered_model_name=registered_model_name,
+            **kwargs,
+        )
+
+    def score_batch(self, model_uri: str, df: Any, result_type: str | T.DataType = "double") -> DataFrame:
+        """`df` (the lookup keys, and timestamps for point-in-time lookups) with the features the model was
+        trained with joined from the feature tables' latest versions, point-in-time correct, then `prediction`,
+        computed on the executors. A feature `df` already has (by its output name) is used instead of the
+        lookup. `model_uri`: `models:/name/<version or stage>`, `models:/name@alias`, `runs:/<id>/<path>`.
+
+        Raises ModelNotFoundError, NotAFeatureStoreModelError, MissingScoringColumnsError, ColumnTypeError,
+        FeatureTableNotFoundError, ArgumentTypeError / InvalidArgumentError.
+        """
+        return _models.score_batch(self._lake, self._meta.tables(), model_uri, df, result_type)
+
     # -- online store ---------------------------------------------------------------------------------------
     def publish_table(
         self,
@@ -298,7 +339,7 @@ class FeatureStoreClient:
 
     def get_online_features(
         self,
-        feature_lookups: Sequence[FeatureLookup],
+        feature_lookups: str | Sequence[FeatureLookup],
         keys: Any,
         *,
         online_store: OnlineStoreSpec | None = None,
@@ -306,13 +347,16 @@ class FeatureStoreClient:
         """A pandas DataFrame: the rows of `keys` (a pandas DataFrame or a list of dicts holding every lookup's
         `lookup_key` columns) with each lookup's features from `online_store` (default `SqliteOnlineStore()`),
         renamed and defaulted as a training set does; a key the store lacks gives null, then the default. One
-        batched read per lookup, whatever the number of keys.
+        batched read per lookup, whatever the number of keys. `feature_lookups` may be a model URI instead: the
+        lookups of a model logged with `log_model`.
 
         Raises:
             OnlineTableNotPublishedError, FeatureNotPublishedError, LookupKeyError, ColumnTypeError,
             OnlineStoreUnavailableError (retryable), ArgumentTypeError / InvalidArgumentError.
         """
         store = SqliteOnlineStore() if online_store is None else online_store
+        if isinstance(feature_lookups, str):
+            feature_lookups = _models.feature_lookups(_models.load_feature_spec(feature_lookups))
         return _online.get_online_features(self._lake, self._meta, store, feature_lookups, keys)
 
 

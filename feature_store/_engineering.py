@@ -10,8 +10,10 @@ tables, training sets and models.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
+from mlflow.models.model import ModelInfo
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
@@ -21,6 +23,7 @@ from . import errors
 from ._client import FeatureStoreClient
 from ._entities import FeatureTable
 from ._lookup import FeatureLookup
+from ._online import OnlineStoreSpec, PublishResult
 from ._training_set import TrainingSet
 
 MERGE = "merge"
@@ -151,6 +154,76 @@ class FeatureEngineeringClient:
     ) -> TrainingSet:
         """Pin every lookup to a table version and return a TrainingSet (`as_of=` as in FeatureStoreClient)."""
         return self.fs_client.create_training_set(df, feature_lookups, label, exclude_columns=exclude_columns, **kwargs)
+
+    # -- models ------------------------------------------------------------------------------------------------
+    def log_model(
+        self,
+        *,
+        model: Any,
+        artifact_path: str,
+        flavor: ModuleType,
+        training_set: TrainingSet | None = None,
+        registered_model_name: str | None = None,
+        **kwargs: Any,
+    ) -> ModelInfo:
+        """Log `model` with its training set's feature spec (`FeatureStoreClient.log_model`). A model logged
+        without a training set has no features to look up: use `flavor.log_model` for it."""
+        if training_set is None:
+            raise errors.InvalidArgumentError(
+                "training_set",
+                training_set,
+                "log_model packages a model with the features of its training set: pass training_set= (the "
+                "TrainingSet whose load_df() trained it), or log a model without features with flavor.log_model",
+            )
+        kwargs.pop("await_registration_for", None)  # registration here is synchronous
+        return self.fs_client.log_model(
+            model,
+            artifact_path,
+            flavor=flavor,
+            training_set=training_set,
+            registered_model_name=registered_model_name,
+            **kwargs,
+        )
+
+    def score_batch(self, *, model_uri: str, df: Any, result_type: str | T.DataType = "double") -> DataFrame:
+        """`df` with the model's features looked up and its `prediction` (`FeatureStoreClient.score_batch`)."""
+        return self.fs_client.score_batch(model_uri, df, result_type)
+
+    # -- online store ----------------------------------------------------------------------------------------
+    def publish_table(
+        self,
+        *,
+        name: str,
+        online_store: OnlineStoreSpec | None = None,
+        filter_condition: str | None = None,
+        mode: str = MERGE,
+        streaming: bool = False,
+        checkpoint_location: str | None = None,
+        trigger: Mapping[str, Any] | None = None,
+        features: str | Sequence[str] | None = None,
+    ) -> PublishResult:
+        """Publish the table's latest value per key to `online_store` (`FeatureStoreClient.publish_table`; mode
+        "merge" only, as in Databricks)."""
+        if mode != MERGE:
+            raise errors.InvalidArgumentError(
+                "mode", mode, "FeatureEngineeringClient.publish_table supports only 'merge' (Databricks' rule)"
+            )
+        if checkpoint_location is not None or trigger is not None:
+            raise errors.InvalidArgumentError(
+                "checkpoint_location" if checkpoint_location is not None else "trigger",
+                checkpoint_location if checkpoint_location is not None else trigger,
+                "streaming publishes are not supported (so neither checkpoint_location= nor trigger=): publish "
+                "after each write instead",
+            )
+        return self.fs_client.publish_table(
+            name, online_store, filter_condition=filter_condition, streaming=streaming, features=features
+        )
+
+    def get_online_features(
+        self, *, feature_lookups: str | Sequence[FeatureLookup], keys: Any, online_store: OnlineStoreSpec | None = None
+    ) -> Any:
+        """Feature vectors for `keys` from the online store (`FeatureStoreClient.get_online_features`)."""
+        return self.fs_client.get_online_features(feature_lookups, keys, online_store=online_store)
 
 
 __all__ = ["FeatureEngineeringClient"]

@@ -316,6 +316,12 @@ def _with_features(
     return plan.load_df(), brought
 
 
+def feature_lookups(spec: FeatureSpec) -> list[FeatureLookup]:
+    """The model's lookups as `FeatureLookup`s (every feature, with its renames, defaults and lookback): what an
+    online lookup for the model reads."""
+    return [_as_lookup(lk, list(zip(lk.features, lk.outputs, strict=True))) for lk in spec.lookups]
+
+
 def _as_lookup(lk: ResolvedLookup, pairs: Sequence[tuple[str, str]]) -> FeatureLookup:
     return FeatureLookup(
         table_name=lk.table_name,

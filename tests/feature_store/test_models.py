@@ -60,14 +60,14 @@ class Trained:
         return f"runs:/{self.info.run_id}/model"
 
     def log_model(self, *args: Any, **kwargs: Any) -> Any:
-        return models.log_model(self.fs.lakehouse, *args, **kwargs)
+        return self.fs.log_model(*args, **kwargs)
 
     def score_batch(self, model_uri: str, df: Any, **kwargs: Any) -> Any:
         return score_batch(self.fs, model_uri, df, **kwargs)
 
 
 def score_batch(fs: FeatureStoreClient, model_uri: str, df: Any, **kwargs: Any) -> Any:
-    return models.score_batch(fs.lakehouse, fs._meta.tables(), model_uri, df, **kwargs)
+    return fs.score_batch(model_uri, df, **kwargs)
 
 
 def create_tables(fs: FeatureStoreClient, spark, customer_rows, region_rows) -> None:
@@ -117,8 +117,7 @@ def trained(spark, tmp_path_factory) -> Trained:
     offline = fs.create_training_set(labels, LOOKUPS, "y")
     assert offline.versions == training_set.versions == {"customer_features": 0, "region_features": 0}
     train = offline.load_df().toPandas().set_index("request_id").sort_index()
-    info = models.log_model(
-        fs.lakehouse,
+    info = fs.log_model(
         model,
         "model",
         flavor=mlflow.sklearn,
@@ -370,3 +369,31 @@ def test_malformed_arguments_are_refused(trained, spark):
     with pytest.raises(errors.ArgumentTypeError, match="artifact_path"):
         trained.log_model(trained.model, "", flavor=mlflow.sklearn, training_set=trained.training_set)
     assert mlflow.search_runs(search_all_experiments=True, filter_string="attributes.status = 'RUNNING'").empty
+
+
+def test_a_models_online_features_equal_its_offline_features_at_the_latest_version(trained, spark):
+    fs = trained.fs
+    for table in ("customer_features", "region_features"):
+        fs.publish_table(table)  # the default online store: a SQLite file in the lake
+    keys = [{"customer_id": 1, "region": 10}, {"customer_id": 2, "region": 20}, {"customer_id": 3, "region": 30}]
+    online = fs.get_online_features(f"models:/{MODEL}@champion", keys)
+    # oracle: the offline point-in-time join of the same lookups, after every feature row
+    late = spark.createDataFrame(
+        [(k["customer_id"], k["region"], ts(28)) for k in keys], "customer_id long, region long, label_ts timestamp"
+    )
+    offline = fs.create_training_set(late, LOOKUPS, None).load_df().toPandas()
+    cols = ["customer_id", "region", *INPUTS]
+    assert online[cols].astype(object).where(online[cols].notna(), None).values.tolist() == (
+        offline[cols].astype(object).where(offline[cols].notna(), None).values.tolist()
+    )
+
+
+def test_the_newer_client_logs_and_scores_with_databricks_signatures(trained, spark):
+    from feature_store import FeatureEngineeringClient
+
+    fe = FeatureEngineeringClient(lakehouse=trained.fs.lakehouse)
+    df = spark.createDataFrame([(1, 10, ts(4))], "customer_id long, region long, label_ts timestamp")
+    got = fe.score_batch(model_uri=f"models:/{MODEL}@champion", df=df).collect()[0]["prediction"]
+    assert got == trained.fs.score_batch(f"models:/{MODEL}@champion", df).collect()[0]["prediction"]
+    with pytest.raises(errors.InvalidArgumentError, match="training_set="):
+        fe.log_model(model=trained.model, artifact_path="m", flavor=mlflow.sklearn)
