@@ -53,7 +53,8 @@ RELEASE_AFTER_BYTES = 4 * 2**20
 """After a scan of a file this large, what decoding freed is returned to the system (`lakehouse._memory`: the
 allocators would keep it, tens of megabytes over a search; the call costs about a millisecond)."""
 RELEASE_AFTER_FOOTER_BYTES = 512 * 2**10
-"""And after this many bytes of footers (on disk; ~9x that parsed) were read for indexes and dropped."""
+"""And after this many bytes of footers (on disk; ~9x that parsed) were dropped: read for an index only, or of
+files closed to make room for others."""
 FOOTER_CACHE_BYTES = 2**20
 """Open files (a Parquet reader with its parsed footer) are kept up to this many bytes of footers (their size in
 the file), per process, least recently used first out, and at most OPEN_FILES of them. A parsed footer takes about
@@ -232,8 +233,8 @@ class _Lru(Generic[K, V]):
             self.entries.move_to_end(key)
         return value
 
-    def put(self, key: K, value: V) -> list[K]:
-        """Keep `value` under `key` (or refresh the entry there); the keys that had to go."""
+    def put(self, key: K, value: V) -> list[tuple[K, V]]:
+        """Keep `value` under `key` (or refresh the entry there); the entries that had to go."""
         if key in self.entries:
             self.entries.move_to_end(key)
             return []
@@ -245,7 +246,7 @@ class _Lru(Generic[K, V]):
         ):
             old, gone = self.entries.popitem(last=False)
             self.total -= self.weight(gone)
-            evicted.append(old)
+            evicted.append((old, gone))
         return evicted
 
     def drop(self, keep: Callable[[K], bool]) -> None:
@@ -405,7 +406,7 @@ class ColdReader:
         """Note that `path` has an index kept; past `index_files` files, the oldest file's indexes go. Locked."""
         evicted = self._indexed.put(path, True)
         if evicted:
-            self._drop_indexes(set(evicted))
+            self._drop_indexes({p for p, _ in evicted})
 
     def _drop_indexes(self, paths: set[str]) -> None:
         """Forget the bounds and blooms of `paths`. Locked."""
@@ -431,7 +432,13 @@ class ColdReader:
         file = pq.ParquetFile(_open(path), pre_buffer=_storage.is_object_store(path))
         reader = _Reader(file, threading.Lock(), file.metadata.serialized_size)
         with self._lock:
-            self._open.put(path, reader)
+            for _, gone in self._open.put(path, reader):
+                self._parsed_bytes += gone.footer_bytes
+            release = self._parsed_bytes > RELEASE_AFTER_FOOTER_BYTES
+            if release:
+                self._parsed_bytes = 0
+        if release:  # the parsed footers of the files closed to make room were freed: hand the memory back
+            release_freed()
         return reader
 
     def _group(self, path: str, i: int) -> pa.Table:
