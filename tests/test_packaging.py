@@ -46,6 +46,7 @@ def test_every_third_party_import_is_declared():
         "filelock": "filelock",
         "obstore": "obstore",
         "boto3": "boto3",
+        "redis": "redis",
     }
     stdlib = set(sys.stdlib_module_names)
     missing = {}
