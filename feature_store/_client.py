@@ -200,10 +200,13 @@ class FeatureStoreClient:
         that carry every tag in `tags` (a value of None matches any value), sorted by name."""
         return self._tables.search(text, tags)
 
-    def drop_table(self, name: str) -> None:
+    def drop_table(self, name: str, *, force: bool = False) -> None:
         """Delete a feature table, its history and its tags. Saved training sets that read it can no longer
-        be loaded (they raise the lakehouse's TableNotFoundError). Irreversible."""
-        self._tables.drop(name)
+        be loaded (they raise the lakehouse's TableNotFoundError). Irreversible.
+
+        Refused (FeatureTableInUseError, naming them) while registered model versions read the table, unless
+        `force=True`."""
+        self._tables.drop(name, force=force)
 
     def set_feature_table_tag(self, *, table_name: str, key: str, value: str) -> None:
         """Set (or replace) one tag on a feature table."""

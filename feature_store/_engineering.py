@@ -130,9 +130,10 @@ class FeatureEngineeringClient:
         """Keys, features and their types, description, tags, path, latest version, users of a table."""
         return self.fs_client.get_table(name)
 
-    def drop_table(self, *, name: str) -> None:
-        """Delete a feature table, its history and its tags."""
-        self.fs_client.drop_table(name)
+    def drop_table(self, *, name: str, force: bool = False) -> None:
+        """Delete a feature table, its history and its tags; refused while registered model versions read it,
+        unless `force=True`."""
+        self.fs_client.drop_table(name, force=force)
 
     def set_feature_table_tag(self, *, name: str, key: str, value: str) -> None:
         """Set (or replace) one tag on a feature table."""

@@ -1,6 +1,6 @@
 """Where the feature store keeps what Delta does not: keys, tags, saved training sets and online publishes.
 
-Four small Delta tables under `<root>/_feature_store/` (hidden from `Lakehouse.list_tables`, which skips
+Six small Delta tables under `<root>/_feature_store/` (hidden from `Lakehouse.list_tables`, which skips
 `_` folders; Spark reads them by name, e.g. `_feature_store.tags`). They take lakehouse's lean commits
 (`lakehouse.LeanTable`: one Parquet file and one put-if-absent commit, about a millisecond, no Spark job) and
 are read from its in-process snapshot, which applies only the commits made since (one `open()` probe when
@@ -20,12 +20,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from lakehouse import Change, Lakehouse, LeanTable
+from lakehouse import Change, Lakehouse, LeanTable, table_path
 
 TABLES = "_feature_store.tables"
 TAGS = "_feature_store.tags"
 TRAINING_SETS = "_feature_store.training_sets"
 ONLINE_PUBLISHES = "_feature_store.online_publishes"
+MODEL_USES = "_feature_store.model_uses"
+FUNCTIONS = "_feature_store.functions"
 _UTC = pa.timestamp("us", tz="UTC")
 _SCHEMAS = {
     TABLES: pa.schema(
@@ -50,8 +52,36 @@ _SCHEMAS = {
             ("features", pa.string()),
         ]
     ),
+    MODEL_USES: pa.schema(
+        [
+            ("id", pa.string()),
+            ("table_name", pa.string()),
+            ("features", pa.string()),
+            ("training_set_id", pa.string()),
+            ("run_id", pa.string()),
+            ("model_uri", pa.string()),
+            ("logged_at", _UTC),
+        ]
+    ),
+    FUNCTIONS: pa.schema(
+        [
+            ("name", pa.string()),
+            ("source", pa.string()),
+            ("entry", pa.string()),
+            ("return_type", pa.string()),
+            ("description", pa.string()),
+            ("created_at", _UTC),
+        ]
+    ),
 }
-_KEYS = {TABLES: ("name",), TAGS: ("table_name", "key"), TRAINING_SETS: ("id",), ONLINE_PUBLISHES: ("id",)}
+_KEYS = {
+    TABLES: ("name",),
+    TAGS: ("table_name", "key"),
+    TRAINING_SETS: ("id",),
+    ONLINE_PUBLISHES: ("id",),
+    MODEL_USES: ("id",),
+    FUNCTIONS: ("name",),
+}
 CLIENT_VERSION = "lakehouse-ml-feature-store"
 """The `clientVersion` of the metadata tables' commits (what `DESCRIBE HISTORY` shows for them)."""
 
@@ -80,6 +110,35 @@ class PublishRecord:
 
 
 @dataclass(frozen=True)
+class ModelUse:
+    """One model logged with `log_model` that reads `table_name`: the features it takes from it (output names
+    as the model sees them), the training set, and the run and model URI (`runs:/<run id>/<path>`) it was
+    logged as. Registered versions of it are found through MLflow (by `run_id`), so a registration made later,
+    or a version deleted, shows as it is now."""
+
+    id: str
+    table_name: str
+    features: tuple[str, ...]
+    training_set_id: str
+    run_id: str
+    model_uri: str
+    logged_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FunctionRecord:
+    """A registered feature function: its Python source, the name of the function in it, its return type
+    (a Spark DDL type name) and description."""
+
+    name: str
+    source: str
+    entry: str
+    return_type: str
+    description: str | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
 class TableRecord:
     name: str
     primary_keys: tuple[str, ...]
@@ -90,8 +149,10 @@ class TableRecord:
 class MetadataStore:
     """The three metadata tables of one lake, each a `LeanTable` snapshot kept for the client's lifetime."""
 
-    def __init__(self, lake: Lakehouse) -> None:
-        self.lake = lake
+    def __init__(self, lake: Lakehouse | str) -> None:
+        """`lake`: the lakehouse, or only its root (a process that reads metadata without Spark, such as a
+        served model)."""
+        self.root = lake.root if isinstance(lake, Lakehouse) else lake
         self._tables: dict[str, LeanTable] = {}
 
     # -- generic --------------------------------------------------------------------------------------------
@@ -99,7 +160,7 @@ class MetadataStore:
         table = self._tables.get(name)
         if table is None:
             table = LeanTable(
-                path=self.lake.table_path(name),
+                path=table_path(self.root, name),
                 name=name,
                 schema=_SCHEMAS[name],
                 description="feature store metadata",
@@ -236,6 +297,29 @@ class MetadataStore:
     def last_publish(self, table: str, store: str) -> PublishRecord | None:
         found = self.publishes(table, store)
         return found[-1] if found else None
+
+    # -- model lineage --------------------------------------------------------------------------------------
+    def record_model_uses(self, uses: list[ModelUse]) -> None:
+        self._upsert(MODEL_USES, [{**u.__dict__, "features": json.dumps(list(u.features))} for u in uses])
+
+    def model_uses(self, table: str | None = None) -> list[ModelUse]:
+        """The models logged on `table` (every table's, when None), oldest first."""
+        out = [
+            ModelUse(**{**r, "features": tuple(json.loads(r["features"])), "logged_at": _utc(r["logged_at"])})
+            for r in self._rows(MODEL_USES)
+            if table is None or r["table_name"] == table
+        ]
+        return sorted(out, key=lambda u: (u.logged_at or datetime.min.replace(tzinfo=UTC), u.id))
+
+    # -- feature functions ----------------------------------------------------------------------------------
+    def save_function(self, record: FunctionRecord) -> None:
+        self._upsert(FUNCTIONS, [dict(record.__dict__)])
+
+    def functions(self) -> dict[str, FunctionRecord]:
+        return {r["name"]: FunctionRecord(**{**r, "created_at": _utc(r["created_at"])}) for r in self._rows(FUNCTIONS)}
+
+    def delete_function(self, name: str) -> None:
+        self._delete(FUNCTIONS, [(name,)])
 
 
 def _key(row: Row, keys: tuple[str, ...]) -> tuple:

@@ -126,7 +126,7 @@ class FeatureTables:
             out.append(ft)
         return out
 
-    def drop(self, name: Any) -> None:
+    def drop(self, name: Any, force: bool = False) -> None:
         rec = self.record(name)
         self._meta.remove_table(rec.name)
         if self._lake.exists(rec.name):

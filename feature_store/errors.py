@@ -26,7 +26,11 @@
     ├── OnlineTableNotPublishedError  (also KeyError)    an online lookup of a table never published to that store
     ├── FeatureNotPublishedError      (also ValueError)  an online lookup of features the store does not hold
     ├── OnlineStoreUnavailableError   retryable          the online store cannot be reached (or refuses the login)
-    └── OnlinePublishConflictError    retryable          another publish changed the table's online rows meanwhile
+    ├── OnlinePublishConflictError    retryable          another publish changed the table's online rows meanwhile
+    ├── FeatureTableInUseError                           drop_table of a table registered model versions read
+    ├── TrainingSetMismatchError                         a re-created training set whose content hash differs
+    ├── FeatureFunctionNotFoundError  (also KeyError)    a FeatureFunction naming no registered function
+    └── InvalidFeatureFunctionError   (also ValueError)  a function that cannot be a feature function
 
 The builtin base of each type is the one the same mistake raised before these types existed, so
 `except ValueError` / `except TypeError` / `except KeyError` around a call keeps working.
@@ -44,6 +48,10 @@ from typing import Any
 from lakehouse import errors as lh_errors
 
 __all__ = [
+    "InvalidFeatureFunctionError",
+    "FeatureFunctionNotFoundError",
+    "TrainingSetMismatchError",
+    "FeatureTableInUseError",
     "ArgumentTypeError",
     "ColumnNotFoundError",
     "ColumnTypeError",
@@ -395,3 +403,54 @@ class OnlinePublishConflictError(FeatureStoreError):
             f"another publish of {table!r} to the online store {store} committed while this one was being "
             "computed; nothing was written. Call publish_table again: it starts from what that publish left."
         )
+
+
+# -- lineage, reproduction, feature functions ---------------------------------------------------------------------
+
+
+class FeatureTableInUseError(FeatureStoreError):
+    """drop_table of a table that registered model versions read; `models` names them ('name/version')."""
+
+    def __init__(self, table: str, models: Sequence[str]) -> None:
+        self.table = table
+        self.models = list(models)
+        super().__init__(
+            f"feature table {table!r} is used by registered model version(s) {_list(self.models)}; dropping it would "
+            "leave them unable to score or to be reproduced. Delete or archive those versions first, or pass "
+            "drop_table(..., force=True) to drop it anyway."
+        )
+
+
+class TrainingSetMismatchError(FeatureStoreError):
+    """load_training_set(model_uri) re-created a DataFrame whose content hash differs from the recorded one."""
+
+    def __init__(self, model_uri: str, recorded: str, computed: str, detail: str) -> None:
+        self.model_uri = model_uri
+        self.recorded = recorded
+        self.computed = computed
+        super().__init__(
+            f"the training set re-created for model {model_uri!r} is not the one it was trained on: content hash "
+            f"{computed} != {recorded} recorded at log_model ({detail}). A table version it read was rewritten in "
+            "place (RESTORE does not do this; re-creating a table under the same name does)."
+        )
+
+
+class FeatureFunctionNotFoundError(_KeyErrorText, FeatureStoreError, KeyError):
+    """A FeatureFunction naming a function that is not registered."""
+
+    def __init__(self, name: str, available: Sequence[str] = ()) -> None:
+        self.name = name
+        self.available = list(available)
+        super().__init__(
+            f"no feature function {name!r}. Registered functions: {_list(self.available)}. Register it with "
+            "FeatureStoreClient.create_feature_function(name=..., function=..., return_type=...)."
+        )
+
+
+class InvalidFeatureFunctionError(FeatureStoreError, ValueError):
+    """A function that cannot be registered (or run) as a feature function; `reason` says why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"feature function {name!r}: {reason}")
