@@ -252,10 +252,19 @@ class FeatureStoreClient:
         return saved.save(self._lake, self._meta, training_set)
 
     def load_training_set(self, training_set_id: str) -> TrainingSet:
-        """Re-create a saved training set by id: same labels, same lookups, same table versions.
+        """Re-create a saved training set by id, or the one a model was trained on by its URI (`runs:/...`,
+        `models:/...`): same labels, same lookups, same table versions.
 
-        Raises TrainingSetNotFoundError (naming the saved ids), ArgumentTypeError for a non-str id.
+        For a model logged with `log_model`, its DataFrame is re-created once here and checked against the
+        content hash recorded at training time, so `load_df()` then returns the rows the model was trained on.
+
+        Raises:
+            TrainingSetNotFoundError (naming the saved ids), ArgumentTypeError for a non-str argument;
+            for a model URI also ModelNotFoundError, NotAFeatureStoreModelError, TrainingSetMismatchError, and
+            the lakehouse's DataFilesMissingError naming the table and version VACUUM removed.
         """
+        if isinstance(training_set_id, str) and ":/" in training_set_id:
+            return _models.load_training_set(self._lake, self._meta, training_set_id)
         return saved.load(self._lake, self._meta, training_set_id)
 
     def list_training_sets(self) -> list[str]:
@@ -282,6 +291,7 @@ class FeatureStoreClient:
         """
         return _models.log_model(
             self._lake,
+            self._meta,
             model,
             artifact_path,
             flavor=flavor,

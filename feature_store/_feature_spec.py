@@ -2,18 +2,21 @@
 
 Databricks keeps `feature_spec.yaml` in the model; here it is `feature_spec.json`: the lookups (table, lookup
 keys, timestamp keys, features, renames, defaults, lookback, and the Delta version each read), the model's input
-columns in order, the label, the training set's id and `as_of`, and the lakehouse root. `score_batch` reads it to
+columns in order, the label, the training set's id and `as_of`, the lakehouse root, and the training DataFrame's content hash. `score_batch` reads it to
 join the same features from the tables' latest versions; the wrapped pyfunc reads it to pick its input columns.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import errors
+from ._lookup import FeatureLookup
+from ._reproduce import ContentHash
 from ._training_set import ResolvedLookup, TrainingSet
 
 SPEC_FILE = "feature_spec.json"
@@ -37,9 +40,11 @@ class FeatureSpec:
     training_set_id: str
     as_of: datetime | None
     lakehouse_root: str
+    content_hash: ContentHash | None = None
+    """The training DataFrame's content hash (`_reproduce`), which `load_training_set(model_uri)` checks."""
 
     @classmethod
-    def of(cls, training_set: TrainingSet, lakehouse_root: str) -> FeatureSpec:
+    def of(cls, training_set: TrainingSet, lakehouse_root: str, content_hash: ContentHash | None = None) -> FeatureSpec:
         """The spec of a model trained on `training_set`; reads no rows."""
         return cls(
             lookups=training_set.lookups,
@@ -49,6 +54,7 @@ class FeatureSpec:
             training_set_id=training_set.id,
             as_of=training_set.as_of,
             lakehouse_root=lakehouse_root,
+            content_hash=content_hash,
         )
 
     @property
@@ -79,6 +85,7 @@ class FeatureSpec:
             "feature_columns": list(self.feature_columns),
             "versions": self.versions,
             "lookups": lookups,
+            "content_hash": self.content_hash.to_dict() if self.content_hash else None,
         }
         return json.dumps(doc, indent=2, sort_keys=True)
 
@@ -108,9 +115,68 @@ class FeatureSpec:
                 training_set_id=doc["training_set_id"],
                 as_of=datetime.fromisoformat(doc["as_of"]) if doc["as_of"] else None,
                 lakehouse_root=doc["lakehouse_root"],
+                content_hash=ContentHash.from_dict(doc["content_hash"]) if doc.get("content_hash") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise errors.InvalidFeatureSpecError(model_uri, f"a field is missing or malformed ({exc!r})") from None
+
+
+def as_lookup(lk: ResolvedLookup, pairs: Sequence[tuple[str, str]]) -> FeatureLookup:
+    """`lk` as a FeatureLookup of the (feature, output name) `pairs` only, with their renames, defaults and
+    lookback."""
+    return FeatureLookup(
+        table_name=lk.table_name,
+        lookup_key=list(lk.lookup_key),
+        feature_names=[f for f, _ in pairs],
+        timestamp_lookup_key=lk.timestamp_lookup_key,
+        lookback_window=None if lk.lookback_us is None else timedelta(microseconds=lk.lookback_us),
+        rename_outputs={f: o for f, o in pairs if f != o},
+        default_values={f: lk.default_values[o] for f, o in pairs if o in lk.default_values},
+    )
+
+
+def lookups_to_run(
+    spec: FeatureSpec, provided: Collection[str], model_uri: str, source: str, online: bool
+) -> tuple[list[FeatureLookup], list[str]]:
+    """The lookups that bring the model's inputs `provided` lacks (a feature given as a column overrides its
+    lookup, as Databricks does), and the output names they bring. `source` names the input in errors ("df",
+    "the request"); `online` lookups need no timestamp lookup key (the store holds the latest row per key).
+
+    Raises MissingScoringColumnsError for a missing lookup key, or a model input no lookup brings.
+    """
+    provided = set(provided)
+    wanted = set(spec.input_columns)
+    lookups: list[FeatureLookup] = []
+    brought: list[str] = []
+    for lk in spec.lookups:
+        pairs = [(f, o) for f, o in zip(lk.features, lk.outputs, strict=True) if o in wanted and o not in provided]
+        if not pairs:
+            continue  # every feature given (or none used by the model): no lookup, no keys needed
+        ts = [lk.timestamp_lookup_key] if lk.timestamp_lookup_key and not online else []
+        missing = [c for c in [*lk.lookup_key, *ts] if c not in provided]
+        if missing:
+            keys = f"lookup_key {list(lk.lookup_key)}" + (f", timestamp_lookup_key {ts[0]!r}" if ts else "")
+            raise errors.MissingScoringColumnsError(
+                model_uri,
+                missing,
+                sorted(provided),
+                f"to look up {[o for _, o in pairs]} in feature table {lk.table_name!r} ({keys}); add them to "
+                f"{source}, or give each of those features as a column of {source} (then it is not looked up)",
+            )
+        lookups.append(as_lookup(lk, pairs))
+        brought += [o for _, o in pairs]
+    looked_up = {o for lk in spec.lookups for o in lk.outputs}
+    absent = [c for c in spec.input_columns if c not in looked_up and c not in provided]
+    if absent:
+        raise errors.MissingScoringColumnsError(
+            model_uri,
+            absent,
+            sorted(provided),
+            f"as inputs: the model was trained on them as columns of the training set's labels DataFrame (no "
+            f"feature table holds them); add them to {source}, or train without them "
+            "(create_training_set(exclude_columns=...))",
+        )
+    return lookups, brought
 
 
 def _lookup_fields(d: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import contextlib
 import importlib.metadata
 import os
 import tempfile
-from collections.abc import Sequence
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -39,12 +39,16 @@ from pyspark.sql import types as T
 from lakehouse import Lakehouse
 from lakehouse import __version__ as lakehouse_version
 
+from . import _saved_training_sets as saved
 from . import _validation as check
 from . import errors
-from ._feature_spec import SPEC_FILE, FeatureSpec
+from ._feature_spec import SPEC_FILE, FeatureSpec, as_lookup, lookups_to_run
 from ._lookup import FeatureLookup
+from ._metadata import MetadataStore, ModelUse
+from ._reproduce import content_hash
 from ._resolve import plan_training_set
-from ._training_set import ResolvedLookup, TrainingSet
+from ._serving import OnlineFeatures
+from ._training_set import TrainingSet
 
 if TYPE_CHECKING:
     from ._metadata import TableRecord
@@ -60,8 +64,10 @@ SPEC_PATH = f"artifacts/{SPEC_FILE}"
 class FeatureStoreModel(PythonModel):
     """The pyfunc `log_model` logs: the user's model, called with the feature spec's input columns in order.
 
-    Input is a pandas DataFrame holding at least those columns (others are ignored); the output is the
-    wrapped model's. Loading needs the flavor's packages and this distribution.
+    Input is a pandas DataFrame. Features it holds as columns are used as given; the ones it lacks are read from
+    the online store by the lookup keys it holds (`_serving`: a request to `mlflow models serve` carries keys
+    only). Other columns are ignored. The output is the wrapped model's. Loading needs the flavor's packages
+    and this distribution.
     """
 
     def load_context(self, context: Any) -> None:
@@ -69,25 +75,20 @@ class FeatureStoreModel(PythonModel):
         with open(spec_path, encoding="utf-8") as f:
             self._spec = FeatureSpec.from_json(f.read(), spec_path)
         self._model = mlflow.pyfunc.load_model(context.artifacts[_RAW])
+        self._online = OnlineFeatures(self._spec, f"training set {self._spec.training_set_id}")
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
         inputs = list(self._spec.input_columns)
-        missing = [c for c in inputs if c not in model_input.columns]
-        if missing:
-            raise errors.MissingScoringColumnsError(
-                f"training set {self._spec.training_set_id}",
-                missing,
-                [str(c) for c in model_input.columns],
-                "as inputs (the training set's columns less the label, in order); to look the features up from "
-                "the feature tables instead, score with FeatureStoreClient.score_batch",
-            )
+        if any(c not in model_input.columns for c in inputs):
+            model_input = self._online.complete(model_input)
         return self._model.predict(model_input[inputs], params=params)
 
 
 def log_model(
     lake: Lakehouse,
+    meta: MetadataStore,
     model: Any,
     artifact_path: str,
     *,
@@ -101,7 +102,12 @@ def log_model(
 
     `model` is saved with `flavor.save_model(model, path=..., **kwargs)` (any MLflow flavor with a pyfunc:
     mlflow.sklearn, mlflow.xgboost, ...; `kwargs` such as `signature` or `pip_requirements` go to it). The model's
-    pip requirements are the flavor's plus `lakehouse-ml==<this version>`. Reads no feature rows.
+    pip requirements are the flavor's plus `lakehouse-ml==<this version>`.
+
+    For reproduction (`load_training_set(model_uri)`), the training set is saved (`save_training_set`: its labels
+    kept as a Delta snapshot) and the content hash of its DataFrame, re-created from that snapshot, is recorded
+    in the spec: one more join of the training set. Each feature table it read records the model (lineage:
+    `get_table(name)` lists it, and registered versions of it keep the table from being dropped).
 
     Returns MLflow's ModelInfo (`model_uri`, `run_id`, `registered_model_version`, ...).
 
@@ -122,7 +128,9 @@ def log_model(
     if not isinstance(training_set, TrainingSet):
         raise errors.ArgumentTypeError("training_set", training_set, "a TrainingSet from create_training_set")
     registered_model_name = check.optional_str(registered_model_name, "registered_model_name")
-    spec = FeatureSpec.of(training_set, lake.root)
+    saved.save(lake, meta, training_set)
+    recorded = content_hash(saved.load(lake, meta, training_set.id).load_df())
+    spec = FeatureSpec.of(training_set, lake.root, recorded)
     with tempfile.TemporaryDirectory(prefix="fs-log-model-") as tmp:
         raw = os.path.join(tmp, _RAW)
         flavor.save_model(model, path=raw, **kwargs)
@@ -138,7 +146,7 @@ def log_model(
             f.write(spec.to_json())
         run = mlflow.start_run() if mlflow.active_run() is None else contextlib.nullcontext()
         with run:
-            return mlflow.pyfunc.log_model(
+            info = mlflow.pyfunc.log_model(
                 name=artifact_path.strip("/"),
                 python_model=FeatureStoreModel(),
                 artifacts={_RAW: raw, _SPEC: spec_path},
@@ -146,6 +154,30 @@ def log_model(
                 registered_model_name=registered_model_name,
                 metadata={"feature_store": {"spec": SPEC_PATH, "training_set_id": training_set.id}},
             )
+    meta.record_model_uses(_uses(spec, info.run_id, f"runs:/{info.run_id}/{artifact_path.strip('/')}"))
+    return info
+
+
+def _uses(spec: FeatureSpec, run_id: str, model_uri: str) -> list[ModelUse]:
+    """One lineage record per feature table the model reads: the features it takes from it."""
+    inputs = set(spec.input_columns)
+    by_table: dict[str, list[str]] = {}
+    for lk in spec.lookups:
+        taken = by_table.setdefault(lk.table_name, [])
+        taken += [o for o in lk.outputs if o in inputs and o not in taken]
+    now = datetime.now(UTC)
+    return [
+        ModelUse(
+            id=uuid.uuid4().hex,
+            table_name=table,
+            features=tuple(features),
+            training_set_id=spec.training_set_id,
+            run_id=run_id,
+            model_uri=model_uri,
+            logged_at=now,
+        )
+        for table, features in by_table.items()
+    ]
 
 
 def score_batch(
@@ -231,6 +263,28 @@ def load_feature_spec(model_uri: str) -> FeatureSpec:
             return FeatureSpec.from_json(f.read(), uri)
 
 
+def load_training_set(lake: Lakehouse, meta: MetadataStore, model_uri: str) -> TrainingSet:
+    """The training set the model at `model_uri` was trained on (saved by `log_model`), its DataFrame re-created
+    once here and checked against the content hash recorded at training time.
+
+    Raises:
+        ModelNotFoundError, NotAFeatureStoreModelError, InvalidFeatureSpecError: the model cannot be used.
+        TrainingSetNotFoundError: its training set is not in this lake (logged against another root).
+        lakehouse.errors.DataFilesMissingError / VersionNotFoundError: VACUUM removed (or re-creating the table
+            lost) a table version it read; the error names the table and version.
+        TrainingSetMismatchError: the re-created rows differ from the recorded hash.
+    """
+    spec = load_feature_spec(model_uri)
+    training_set = saved.load(lake, meta, spec.training_set_id)
+    if spec.content_hash is not None:
+        computed = content_hash(training_set.load_df())
+        if computed != spec.content_hash:
+            raise errors.TrainingSetMismatchError(
+                model_uri, str(spec.content_hash), str(computed), computed.difference(spec.content_hash)
+            )
+    return training_set
+
+
 def _model_uri(model_uri: Any) -> str:
     if not isinstance(model_uri, str) or not model_uri.strip():
         raise errors.ArgumentTypeError(
@@ -286,30 +340,7 @@ def _with_features(
 ) -> tuple[DataFrame, list[str]]:
     """`labels` with the features the model takes and `labels` lacks, joined as `create_training_set` would at
     the tables' latest versions; and the names of the columns added."""
-    provided = set(labels.columns)
-    wanted = set(spec.input_columns)
-    lookups: list[FeatureLookup] = []
-    brought: list[str] = []
-    for lk in spec.lookups:
-        pairs = [(f, o) for f, o in zip(lk.features, lk.outputs, strict=True) if o in wanted and o not in provided]
-        if not pairs:
-            continue  # every feature given in df (or none used by the model): no lookup, no keys needed
-        keys = [*lk.lookup_key, *([lk.timestamp_lookup_key] if lk.timestamp_lookup_key else [])]
-        missing = [c for c in keys if c not in provided]
-        if missing:
-            raise errors.MissingScoringColumnsError(uri, missing, labels.columns, _lookup_need(lk, pairs))
-        lookups.append(_as_lookup(lk, pairs))
-        brought += [o for _, o in pairs]
-    looked_up = {o for lk in spec.lookups for o in lk.outputs}
-    from_df = [c for c in spec.input_columns if c not in looked_up and c not in provided]
-    if from_df:
-        raise errors.MissingScoringColumnsError(
-            uri,
-            from_df,
-            labels.columns,
-            "as inputs: the model was trained on them as columns of the training set's labels DataFrame (no feature "
-            "table holds them); add them to df, or train without them (create_training_set(exclude_columns=...))",
-        )
+    lookups, brought = lookups_to_run(spec, labels.columns, uri, "df", online=False)
     if not lookups:
         return labels, []
     plan = plan_training_set(lake, records, labels, lookups, None, None, None)
@@ -319,24 +350,4 @@ def _with_features(
 def feature_lookups(spec: FeatureSpec) -> list[FeatureLookup]:
     """The model's lookups as `FeatureLookup`s (every feature, with its renames, defaults and lookback): what an
     online lookup for the model reads."""
-    return [_as_lookup(lk, list(zip(lk.features, lk.outputs, strict=True))) for lk in spec.lookups]
-
-
-def _as_lookup(lk: ResolvedLookup, pairs: Sequence[tuple[str, str]]) -> FeatureLookup:
-    return FeatureLookup(
-        table_name=lk.table_name,
-        lookup_key=list(lk.lookup_key),
-        feature_names=[f for f, _ in pairs],
-        timestamp_lookup_key=lk.timestamp_lookup_key,
-        lookback_window=None if lk.lookback_us is None else timedelta(microseconds=lk.lookback_us),
-        rename_outputs={f: o for f, o in pairs if f != o},
-        default_values={f: lk.default_values[o] for f, o in pairs if o in lk.default_values},
-    )
-
-
-def _lookup_need(lk: ResolvedLookup, pairs: Sequence[tuple[str, str]]) -> str:
-    ts = f", timestamp_lookup_key {lk.timestamp_lookup_key!r}" if lk.timestamp_lookup_key else ""
-    return (
-        f"to look up {[o for _, o in pairs]} in feature table {lk.table_name!r} (lookup_key {list(lk.lookup_key)}"
-        f"{ts}); add them to df, or give each of those features as a column of df (then it is not looked up)"
-    )
+    return [as_lookup(lk, list(zip(lk.features, lk.outputs, strict=True))) for lk in spec.lookups]

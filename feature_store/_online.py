@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -137,7 +137,7 @@ def publish_table(
         schema=T.StructType([*codec.key_fields, *codec.feature_fields]).json(),
         table_created_at=rec.created_at.isoformat() if rec.created_at else None,
     )
-    with online_store.connect(lake) as backend:
+    with online_store.connect(lake.root) as backend:
         held = backend.marker(name)
         base = _incremental_base(meta, name, backend.description, held, marker) if mode == "merge" else None
         changed = None if base is None else _changed_keys(lake, name, base, version, schema, keys, ts, chosen)
@@ -380,12 +380,20 @@ def get_online_features(
         missing = [c for c in lk.lookup_key if c not in frame.columns]
         if missing:
             raise errors.ColumnNotFoundError("lookup_key", missing, [str(c) for c in frame.columns], "keys")
-    with online_store.connect(lake) as backend:
-        fetched = [_fetch(backend, lk, frame) for lk in lookups]
+    with online_store.connect(lake.root) as backend:
+        return read_online(lambda _: backend, lookups, frame)
+
+
+def read_online(
+    backend_of: Callable[[FeatureLookup], OnlineBackend], lookups: Sequence[FeatureLookup], frame: pd.DataFrame
+) -> pd.DataFrame:
+    """`frame` with each lookup's features read from `backend_of(lookup)`, renamed and defaulted: the part of
+    `get_online_features` after its checks, which needs no Spark (a served model calls it)."""
+    fetched = [(_fetch(backend_of(lk), lk, frame), backend_of(lk).description) for lk in lookups]
     outputs: dict[str, str] = {str(c): "the keys" for c in frame.columns}
     columns: dict[str, pa.Array] = {}
-    for lk, (marker, codec, rows) in zip(lookups, fetched, strict=True):
-        features = _lookup_features(lk, marker, backend.description, codec)
+    for lk, ((marker, codec, rows), store) in zip(lookups, fetched, strict=True):
+        features = _lookup_features(lk, marker, store, codec)
         for f in features:
             out = lk.output_name(f)
             if out in outputs:

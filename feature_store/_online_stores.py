@@ -27,6 +27,7 @@ import abc
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -38,8 +39,6 @@ from . import errors
 
 if TYPE_CHECKING:
     import redis
-
-    from lakehouse import Lakehouse
 
 SQLITE_PATH_ENV = "LAKEHOUSE_ONLINE_SQLITE_PATH"
 REDIS_HOST_ENV = "LAKEHOUSE_REDIS_HOST"
@@ -91,8 +90,9 @@ class OnlineStoreSpec(abc.ABC):
     """Where published features are served from; pass one of its subclasses."""
 
     @abc.abstractmethod
-    def connect(self, lake: Lakehouse) -> OnlineBackend:
-        """A backend on this store, settings from the environment applied (the module docstring lists them)."""
+    def connect(self, root: str) -> OnlineBackend:
+        """A backend on this store for the lake at `root`, settings from the environment applied (the module
+        docstring lists them)."""
 
 
 @dataclass(frozen=True)
@@ -112,21 +112,21 @@ class SqliteOnlineStore(OnlineStoreSpec):
         if self.path is not None and not isinstance(self.path, (str, os.PathLike)):
             raise errors.ArgumentTypeError("path", self.path, "a local file path (str) or None")
 
-    def resolved_path(self, lake: Lakehouse) -> str:
+    def resolved_path(self, root: str) -> str:
         path = os.environ.get(SQLITE_PATH_ENV) or (os.fspath(self.path) if self.path is not None else None)
         if path is None:
-            if "://" in lake.root:
+            if "://" in root:
                 raise errors.InvalidArgumentError(
                     "online_store",
                     self,
-                    f"the lake {lake.root} is not on a local file system, so the SQLite online store needs a "
+                    f"the lake {root} is not on a local file system, so the SQLite online store needs a "
                     f"local file: pass SqliteOnlineStore(path=...) or set ${SQLITE_PATH_ENV}",
                 )
-            path = os.path.join(lake.root, DEFAULT_SQLITE_FILE)
+            path = os.path.join(root, DEFAULT_SQLITE_FILE)
         return os.path.abspath(path)
 
-    def connect(self, lake: Lakehouse) -> OnlineBackend:
-        return SqliteBackend(self.resolved_path(lake))
+    def connect(self, root: str) -> OnlineBackend:
+        return SqliteBackend(self.resolved_path(root))
 
 
 @dataclass(frozen=True)
@@ -171,9 +171,23 @@ class RedisOnlineStore(OnlineStoreSpec):
                     db = value
         return host, port, db
 
-    def connect(self, lake: Lakehouse) -> OnlineBackend:
+    def connect(self, root: str) -> OnlineBackend:
         host, port, db = self.resolved()
         return RedisBackend(host, port, db, os.environ.get(self.password_env) or None, self.prefix, self.password_env)
+
+
+def spec_of(description: str) -> OnlineStoreSpec:
+    """The spec of the store a backend described as `description` (what publish records keep): how a served
+    model finds the store its tables were published to. A Redis password is never recorded: it is read from
+    $LAKEHOUSE_REDIS_PASSWORD at connection time."""
+    if description.startswith("sqlite:"):
+        return SqliteOnlineStore(path=description[len("sqlite:") :])
+    m = re.fullmatch(r"redis://(.+):(\d+)/(\d+) \(prefix '(.*)'\)", description)
+    if m is None:
+        raise errors.InvalidArgumentError(
+            "online_store", description, f"{description!r} is not the description of a SQLite or Redis online store"
+        )
+    return RedisOnlineStore(host=m[1], port=int(m[2]), db=int(m[3]), prefix=m[4])
 
 
 # -- backends ------------------------------------------------------------------------------------------------

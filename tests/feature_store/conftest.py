@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import redis_server
 from feature_store_helpers import FEATURES_SCHEMA, ts
+from trained_model import tracking, trained  # noqa: F401  (fixtures: a feature-aware model logged through MLflow)
 
 from feature_store import FeatureStoreClient
 from feature_store._local import THRESHOLD_CONF
@@ -54,3 +56,14 @@ def customer_features(fs, spark):
         tags={"team": "risk"},
     )
     return "customer_features"
+
+
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory):
+    """A real redis-server for the run (`make test` installs it); fails, naming the fix, when it is missing."""
+    try:
+        server = redis_server.start(tmp_path_factory.mktemp("redis"))
+    except redis_server.RedisServerMissing as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()

@@ -37,16 +37,6 @@ ENV = (
 ABSENT = [1000, 1001]
 
 
-@pytest.fixture(scope="session")
-def redis(tmp_path_factory):
-    try:
-        server = redis_server.start(tmp_path_factory.mktemp("redis"))
-    except redis_server.RedisServerMissing as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
 def no_store_env(monkeypatch):
     for var in ENV:
@@ -337,7 +327,7 @@ def test_bad_input_is_refused_and_writes_nothing(published, redis, tmp_path):
     with pytest.raises(errors.OnlineStoreUnavailableError, match=r"127\.0\.0\.1:1/0"):
         publish_table(lake, meta, "many", RedisOnlineStore(port=1))
     # nothing reached either store, and no publish was recorded
-    path = both["sqlite"].resolved_path(lake)
+    path = both["sqlite"].resolved_path(lake.root)
     assert not os.path.exists(path) or _sqlite_rows(path) == 0
     assert redis.client().keys(f"{both['redis'].prefix}:*") == []
     assert meta.publishes("many") == records
@@ -403,7 +393,7 @@ def test_a_publish_that_lost_a_race_writes_nothing(published, kind):
     fs, stores = published
     lookup, keys = [FeatureLookup("many", "customer_id")], [{"customer_id": 1}]
     before = get_online_features(fs.lakehouse, fs._meta, stores[kind], lookup, keys)
-    with stores[kind].connect(fs.lakehouse) as backend:
+    with stores[kind].connect(fs.lakehouse.root) as backend:
         held = backend.marker("many")
         assert held is not None
         with pytest.raises(errors.OnlinePublishConflictError, match="Call publish_table again"):

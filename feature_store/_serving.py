@@ -1,0 +1,88 @@
+"""Online features for a served model: what lets `mlflow models serve` answer a request that carries only keys.
+
+A model logged with `log_model`, called with some of its feature columns missing (`mlflow models serve`, or
+`mlflow.pyfunc.load_model(uri).predict`), reads them from the online store by the lookup keys in the request,
+with the renames and defaults of training; a feature given as a column is used as given. No Spark is started:
+the store is read directly and the lake's metadata through its Delta log.
+
+How the served model finds its store (resolved at the first request that needs it, then kept):
+  - the lake: `$LAKEHOUSE_ROOT` when set, else the root the model was trained in (`lakehouse_root` of its
+    feature spec);
+  - per feature table, the store it was last published to, as the lake's publish records say
+    (`_feature_store.online_publishes`); `$LAKEHOUSE_ONLINE_STORE=sqlite|redis` picks one kind for every table
+    instead (the default location of that kind, then the variables below);
+  - the store's own variables win over what was recorded: `$LAKEHOUSE_ONLINE_SQLITE_PATH`,
+    `$LAKEHOUSE_REDIS_HOST` / `_PORT` / `_DB`; a Redis password only ever comes from `$LAKEHOUSE_REDIS_PASSWORD`.
+Connections stay open for the life of the loaded model (one per store, used under a lock).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pandas as pd
+
+from lakehouse import settings
+
+from . import errors
+from ._feature_spec import FeatureSpec, lookups_to_run
+from ._lookup import FeatureLookup
+from ._metadata import MetadataStore
+from ._online import read_online
+from ._online_stores import OnlineBackend, OnlineStoreSpec, RedisOnlineStore, SqliteOnlineStore, spec_of
+
+STORE_ENV = "LAKEHOUSE_ONLINE_STORE"
+_KINDS: dict[str, type[OnlineStoreSpec]] = {"sqlite": SqliteOnlineStore, "redis": RedisOnlineStore}
+
+
+class OnlineFeatures:
+    """Reads the online features a model's request lacks; one per loaded model."""
+
+    def __init__(self, spec: FeatureSpec, model: str) -> None:
+        self._spec = spec
+        self._model = model
+        self._root = settings().root or spec.lakehouse_root
+        self._lock = threading.Lock()
+        self._stores: dict[str, OnlineStoreSpec] = {}  # by table
+        self._backends: dict[OnlineStoreSpec, OnlineBackend] = {}
+
+    def complete(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` with every model input it lacks read from the online store (by its lookup keys).
+
+        Raises MissingScoringColumnsError (a lookup key or a non-feature input missing),
+        OnlineTableNotPublishedError, FeatureNotPublishedError, OnlineStoreUnavailableError, ColumnTypeError.
+        """
+        lookups, _ = lookups_to_run(self._spec, [str(c) for c in frame.columns], self._model, "the request", True)
+        if not lookups:
+            return frame
+        with self._lock:
+            return read_online(self._backend, lookups, frame)
+
+    def _backend(self, lookup: FeatureLookup) -> OnlineBackend:
+        store = self._stores.get(lookup.table_name)
+        if store is None:
+            store = self._stores[lookup.table_name] = self._store_of(lookup.table_name)
+        backend = self._backends.get(store)
+        if backend is None:
+            backend = self._backends[store] = store.connect(self._root)
+        return backend
+
+    def _store_of(self, table: str) -> OnlineStoreSpec:
+        kind = os.environ.get(STORE_ENV)
+        if kind:
+            if kind not in _KINDS:
+                raise errors.InvalidArgumentError(STORE_ENV, kind, f"${STORE_ENV} must be one of {sorted(_KINDS)}")
+            return _KINDS[kind]()
+        published = MetadataStore(self._root).publishes(table)
+        if not published:
+            raise errors.OnlineTableNotPublishedError(
+                table, f"of the lake {self._root} (it records no publish of the table; set ${STORE_ENV} to pick one)"
+            )
+        return spec_of(published[-1].store)
+
+    def close(self) -> None:
+        with self._lock:
+            for backend in self._backends.values():
+                backend.close()
+            self._backends.clear()
