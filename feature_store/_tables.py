@@ -1,8 +1,9 @@
 """Feature tables as a catalog: creating and registering them (their keys checked unique and non-null),
-looking them up by name, describing, searching, tagging and dropping them.
+looking them up by name, describing (with their lineage), searching, tagging and dropping them.
 
 A feature table is a lakehouse Delta table plus a record in the metadata store (`_metadata`) naming its keys;
-a table is a feature table only while both exist. Rows are written by `_writes`.
+a table is a feature table only while both exist. Rows are written by `_writes`; what uses a table is
+gathered by `_lineage`. Dropping a table that registered model versions use is refused unless forced.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from lakehouse import Lakehouse
 from lakehouse import errors as lh_errors
 
+from . import _lineage as lineage
 from . import _validation as check
 from . import errors
 from ._entities import FeatureTable
@@ -98,10 +100,20 @@ class FeatureTables:
         return self.describe(name)
 
     def describe(self, name: Any) -> FeatureTable:
+        """The table with its full lineage: saved training sets, logged models, and their registered versions
+        as the MLflow registry holds them now (one registry search when models were logged on the table, none
+        otherwise). A registry that cannot be read leaves `model_versions` None and says why in
+        `registry_error`; it does not fail the call."""
         rec = self.record(name)
-        return self._describe(rec, self._meta.tags(rec.name), self._meta.used_by(rec.name))
+        uses = lineage.uses_of(self._meta, rec.name)
+        found = lineage.registered(uses.runs) if uses.runs else None
+        return self._describe(rec, self._meta.tags(rec.name), uses, found)
 
     def search(self, text: Any, tags: Any) -> list[FeatureTable]:
+        """Tables whose name, description or a feature name contains `text` (case-insensitive) and that carry
+        every tag in `tags` (value None: any value), sorted by name. Each has its training sets and logged
+        models (one read of the metadata for all tables) but not its registered versions (`model_versions`
+        None): that would cost a registry search per table; `describe` asks."""
         if text is not None and not isinstance(text, str):
             raise errors.ArgumentTypeError("text", text, "a str or None")
         wanted = check.mapping(tags, "tags")
@@ -109,7 +121,7 @@ class FeatureTables:
         if bad:
             raise errors.ArgumentTypeError("tags", tags, "a mapping of str keys to str values or None (any value)")
         all_tags = self._meta.all_tags()
-        uses = self._meta.training_sets()
+        uses = lineage.uses_by_table(self._meta)
         out = []
         for name, rec in sorted(self._meta.tables().items()):
             if not self._lake.exists(name):
@@ -117,8 +129,7 @@ class FeatureTables:
             t = all_tags.get(name, {})
             if any(k not in t or (v is not None and t[k] != v) for k, v in wanted.items()):
                 continue
-            used = tuple(sorted(i for i, (_, tables, _) in uses.items() if name in tables))
-            ft = self._describe(rec, t, used)
+            ft = self._describe(rec, t, uses.get(name, lineage.Uses((), ())), None)
             if text:
                 hay = " ".join([ft.name, ft.description or "", *ft.feature_names]).lower()
                 if text.lower() not in hay:
@@ -127,7 +138,19 @@ class FeatureTables:
         return out
 
     def drop(self, name: Any, force: bool = False) -> None:
+        """Delete the table and its record. Unless `force`, first ask the MLflow registry for versions of the
+        models logged on it and refuse (deleting nothing) while any exists; a table that only saved training
+        sets or unregistered runs read is dropped. A registry that cannot be read is not taken for "no
+        versions": its error is raised, with a note saying why it was asked and how to go on.
+
+        Raises:
+            FeatureTableInUseError: registered model versions ('name/version') use the table.
+            MlflowException / OSError: the registry cannot be read (and `force` is False).
+        """
+        force = check.flag(force, "force")
         rec = self.record(name)
+        if not force:
+            self._refuse_in_use(rec.name)
         self._meta.remove_table(rec.name)
         if self._lake.exists(rec.name):
             self._lake.drop_table(rec.name)
@@ -146,7 +169,23 @@ class FeatureTables:
             self._meta.delete_tag(rec.name, key)
 
     # -- helpers --------------------------------------------------------------------------------------------
-    def _describe(self, rec: TableRecord, tags: dict[str, str], used_by: tuple[str, ...]) -> FeatureTable:
+    def _refuse_in_use(self, name: str) -> None:
+        runs = lineage.uses_of(self._meta, name).runs
+        if not runs:
+            return  # no model logged on it: nothing a registry could hold, no registry call
+        try:
+            versions = lineage.registered_versions(runs)
+        except lineage.UNREADABLE as exc:
+            exc.add_note(lineage.unreadable_note(name, runs))
+            raise
+        if versions:
+            raise errors.FeatureTableInUseError(name, [v.ref for v in versions])
+
+    def _describe(
+        self, rec: TableRecord, tags: dict[str, str], uses: lineage.Uses, found: lineage.Registered | None
+    ) -> FeatureTable:
+        """`found`: the registry's answer for the table's runs; None when not asked (no runs: nothing to find,
+        so the versions are known to be none; runs but not asked: unknown)."""
         info = self._lake.describe(rec.name)
         keys = set(rec.primary_keys + rec.timestamp_keys)
         return FeatureTable(
@@ -160,7 +199,12 @@ class FeatureTables:
             partition_columns=info.partition_columns,
             latest_version=info.version,
             created_at=rec.created_at,
-            used_by=used_by,
+            used_by=tuple(sorted(t.training_set_id for t in uses.training_sets)),
+            training_sets=uses.training_sets,
+            runs=uses.runs,
+            model_versions=found.versions if found else (() if not uses.runs else None),
+            registry_uri=found.registry_uri if found else None,
+            registry_error=found.error if found else None,
         )
 
     def _refuse_existing(self, name: str) -> None:
