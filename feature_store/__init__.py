@@ -12,6 +12,7 @@ from lakehouse import __version__ as __version__  # one version for the distribu
 
 from . import errors
 from ._client import FeatureStoreClient
+from ._consistency import ConsistencyReport, Mismatch, TableCheck
 from ._engineering import FeatureEngineeringClient
 from ._entities import FeatureTable, LookupAudit, TrainingSetAudit
 from ._lookup import FeatureLookup
@@ -19,14 +20,17 @@ from ._online import PublishResult, RedisOnlineStore, SqliteOnlineStore
 from ._training_set import TrainingSet
 
 __all__ = [
+    "ConsistencyReport",
     "FeatureEngineeringClient",
     "FeatureLookup",
     "FeatureStoreClient",
     "FeatureTable",
     "LookupAudit",
+    "Mismatch",
     "PublishResult",
     "RedisOnlineStore",
     "SqliteOnlineStore",
+    "TableCheck",
     "TrainingSet",
     "TrainingSetAudit",
     "errors",

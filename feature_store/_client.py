@@ -19,9 +19,10 @@ from pyspark.sql import types as T
 
 from lakehouse import Lakehouse, settings
 
-from . import _models, _online, _writes, errors
+from . import _consistency, _models, _online, _writes, errors
 from . import _saved_training_sets as saved
 from . import _validation as check
+from ._consistency import ConsistencyReport
 from ._entities import FeatureTable
 from ._lookup import FeatureLookup
 from ._metadata import MetadataStore
@@ -371,6 +372,21 @@ class FeatureStoreClient:
         if isinstance(feature_lookups, str):
             feature_lookups = _models.feature_lookups(_models.load_feature_spec(feature_lookups))
         return _online.get_online_features(self._lake, self._meta, store, feature_lookups, keys)
+
+    def check_consistency(
+        self, model_uri: str, sample: int = 1000, *, online_store: OnlineStoreSpec | None = None, seed: int = 0
+    ) -> ConsistencyReport:
+        """Training/serving skew, checked: for up to `sample` random keys of each feature table the model reads,
+        the online row against the offline latest row at the version the store holds (read with Spark), every
+        feature the model takes compared value by value. `online_store` None: each table's last-published store.
+
+        Returns a ConsistencyReport (`ok`, `mismatches`, per table the version held and whether it is stale).
+
+        Raises ModelNotFoundError, NotAFeatureStoreModelError, FeatureTableNotFoundError,
+        OnlineTableNotPublishedError, FeatureNotPublishedError, OnlineStoreUnavailableError, ArgumentTypeError.
+        """
+        spec = _models.load_feature_spec(model_uri)
+        return _consistency.check_consistency(self._lake, self._meta, spec, model_uri, sample, online_store, seed)
 
 
 __all__ = ["FeatureStoreClient"]

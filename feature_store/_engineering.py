@@ -21,6 +21,7 @@ from lakehouse import Lakehouse
 
 from . import errors
 from ._client import FeatureStoreClient
+from ._consistency import ConsistencyReport
 from ._entities import FeatureTable
 from ._lookup import FeatureLookup
 from ._online import OnlineStoreSpec, PublishResult
@@ -225,6 +226,12 @@ class FeatureEngineeringClient:
     ) -> Any:
         """Feature vectors for `keys` from the online store (`FeatureStoreClient.get_online_features`)."""
         return self.fs_client.get_online_features(feature_lookups, keys, online_store=online_store)
+
+    def check_consistency(
+        self, *, model_uri: str, sample: int = 1000, online_store: OnlineStoreSpec | None = None, seed: int = 0
+    ) -> ConsistencyReport:
+        """Online rows against offline ones for a sample of keys (`FeatureStoreClient.check_consistency`)."""
+        return self.fs_client.check_consistency(model_uri, sample, online_store=online_store, seed=seed)
 
 
 __all__ = ["FeatureEngineeringClient"]

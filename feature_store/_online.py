@@ -429,7 +429,7 @@ def _fetch(
     for _ in range(3):
         if marker is None:
             raise errors.OnlineTableNotPublishedError(lk.table_name, backend.description)
-        codec = _codec(marker)
+        codec = marker_codec(marker)
         encoded = _encode_keys(lk, frame, codec)
         present = [k for k in encoded if k is not None]
         current, values = backend.get(lk.table_name, present)
@@ -441,7 +441,7 @@ def _fetch(
     raise errors.OnlinePublishConflictError(lk.table_name, backend.description)
 
 
-def _codec(marker: StoredTable) -> RowCodec:
+def marker_codec(marker: StoredTable) -> RowCodec:
     schema = T.StructType.fromJson(json.loads(marker.schema))
     n = len(marker.keys)
     return RowCodec(schema.fields[:n], schema.fields[n:])

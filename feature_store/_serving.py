@@ -69,20 +69,28 @@ class OnlineFeatures:
         return backend
 
     def _store_of(self, table: str) -> OnlineStoreSpec:
-        kind = os.environ.get(STORE_ENV)
-        if kind:
-            if kind not in _KINDS:
-                raise errors.InvalidArgumentError(STORE_ENV, kind, f"${STORE_ENV} must be one of {sorted(_KINDS)}")
-            return _KINDS[kind]()
-        published = MetadataStore(self._root).publishes(table)
-        if not published:
-            raise errors.OnlineTableNotPublishedError(
-                table, f"of the lake {self._root} (it records no publish of the table; set ${STORE_ENV} to pick one)"
-            )
-        return spec_of(published[-1].store)
+        return published_store(self._root, table)
 
     def close(self) -> None:
         with self._lock:
             for backend in self._backends.values():
                 backend.close()
             self._backends.clear()
+
+
+def published_store(root: str, table: str) -> OnlineStoreSpec:
+    """The store `table` of the lake at `root` is read from online: the kind `$LAKEHOUSE_ONLINE_STORE` names,
+    else the store it was last published to (the lake's publish records).
+
+    Raises InvalidArgumentError (an unknown kind), OnlineTableNotPublishedError (no publish recorded)."""
+    kind = os.environ.get(STORE_ENV)
+    if kind:
+        if kind not in _KINDS:
+            raise errors.InvalidArgumentError(STORE_ENV, kind, f"${STORE_ENV} must be one of {sorted(_KINDS)}")
+        return _KINDS[kind]()
+    published = MetadataStore(root).publishes(table)
+    if not published:
+        raise errors.OnlineTableNotPublishedError(
+            table, f"of the lake {root} (it records no publish of the table; set ${STORE_ENV} to pick one)"
+        )
+    return spec_of(published[-1].store)

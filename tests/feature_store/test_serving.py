@@ -7,6 +7,7 @@ after every feature row (the offline point-in-time join at the latest version): 
 
 from __future__ import annotations
 
+import sqlite3
 import urllib.error
 import uuid
 
@@ -83,6 +84,39 @@ def test_the_served_model_answers_keys_only_requests(published, spark):
     assert bad.value.code >= 400 and "customer_id" in bad.value.read().decode()
 
 
+def test_check_consistency_finds_every_altered_row_and_reports_staleness(published, spark):
+    fs = published.fs
+    uri = f"models:/{MODEL}/Production"
+    report = fs.check_consistency(uri)
+    assert report.ok, str(report)
+    assert {(t.table, t.keys_checked, t.stale) for t in report.tables} == {
+        ("customer_features", 2, False),
+        ("region_features", 2, False),
+    }
+    assert {t.features for t in report.tables} == {("f1", "f2"), ("r1",)}
+    # something else writes to the store: customer 1 gets customer 2's row, region 20's row disappears
+    path = SqliteOnlineStore().resolved_path(fs.lakehouse.root)
+    with sqlite3.connect(path) as db:
+        rows = dict(db.execute("SELECT key, value FROM fs_online_rows WHERE table_name = 'customer_features'"))
+        one, two = sorted(rows)
+        db.execute("UPDATE fs_online_rows SET value = ? WHERE key = ?", (rows[two], one))
+        db.execute("DELETE FROM fs_online_rows WHERE table_name = 'region_features' AND key = '[20]'")
+    report = fs.check_consistency(uri, sample=10)
+    assert not report.ok
+    found = {(m.table, m.key, m.feature, m.offline, m.online, m.online_row) for m in report.mismatches}
+    assert found == {
+        ("customer_features", (1,), "f1", 5.0, 2.0, True),  # customer 1's latest row is day 5: f1 5.0, f2 null
+        ("customer_features", (1,), "f2", None, 20.0, True),
+        ("region_features", (20,), "r1", 200.0, None, False),
+    }
+    assert "MISMATCH" in str(report)
+    fs.publish_table("customer_features", mode="overwrite")
+    fs.publish_table("region_features", mode="overwrite")
+    assert fs.check_consistency(uri).ok
+    with pytest.raises(errors.ArgumentTypeError, match="sample"):
+        fs.check_consistency(uri, sample=0)
+
+
 def test_a_model_serves_from_the_store_its_tables_were_last_published_to(published, spark, redis, monkeypatch):
     """Published to Redis after SQLite, then a merge published to Redis only: the model reads Redis (the newer
     values); $LAKEHOUSE_ONLINE_STORE=sqlite sends it back to SQLite (the older ones)."""
@@ -91,9 +125,7 @@ def test_a_model_serves_from_the_store_its_tables_were_last_published_to(publish
     store = RedisOnlineStore(port=redis.port, prefix=f"serve{uuid.uuid4().hex[:8]}")
     for table in ("customer_features", "region_features"):
         fs.publish_table(table, online_store=store)
-    fs.write_table(
-        "customer_features", spark.createDataFrame([(2, ts(7), 7.0, 70.0)], FEATURES_SCHEMA), mode="merge"
-    )
+    fs.write_table("customer_features", spark.createDataFrame([(2, ts(7), 7.0, 70.0)], FEATURES_SCHEMA), mode="merge")
     fs.publish_table("customer_features", online_store=store)
     after = _offline_predictions(published, spark)
     assert after[1] != before[1] and after[0] == before[0]  # customer 2 changed, and only it
@@ -106,4 +138,8 @@ def test_a_model_serves_from_the_store_its_tables_were_last_published_to(publish
     monkeypatch.delenv("LAKEHOUSE_ONLINE_STORE")
     with model_server(f"models:/{MODEL}/Production", {"MLFLOW_TRACKING_URI": published.tracking_uri}) as server:
         assert server.invoke(KEYS)["predictions"] == after, server.log[-3000:]
+    # SQLite still holds the older version: consistent with what it holds, and reported stale
+    report = fs.check_consistency(f"models:/{MODEL}/Production", online_store=SqliteOnlineStore())
+    assert report.ok and {t.table for t in report.tables if t.stale} == {"customer_features"}
+    assert fs.check_consistency(f"models:/{MODEL}/Production").ok  # each table's last store: Redis, current
     fs.publish_table("customer_features", online_store=SqliteOnlineStore())  # leave both stores current
