@@ -14,7 +14,7 @@ from . import errors
 from ._client import FeatureStoreClient
 from ._consistency import ConsistencyReport, Mismatch, TableCheck
 from ._engineering import FeatureEngineeringClient
-from ._entities import FeatureTable, LookupAudit, TrainingSetAudit
+from ._entities import FeatureTable, LookupAudit, ModelVersionUse, RunUse, TrainingSetAudit, TrainingSetUse
 from ._lookup import FeatureLookup
 from ._online import PublishResult, RedisOnlineStore, SqliteOnlineStore
 from ._training_set import TrainingSet
@@ -27,11 +27,14 @@ __all__ = [
     "FeatureTable",
     "LookupAudit",
     "Mismatch",
+    "ModelVersionUse",
     "PublishResult",
     "RedisOnlineStore",
+    "RunUse",
     "SqliteOnlineStore",
     "TableCheck",
     "TrainingSet",
     "TrainingSetAudit",
+    "TrainingSetUse",
     "errors",
 ]

@@ -48,21 +48,20 @@ from typing import Any
 from lakehouse import errors as lh_errors
 
 __all__ = [
-    "InvalidFeatureFunctionError",
-    "FeatureFunctionNotFoundError",
-    "TrainingSetMismatchError",
-    "FeatureTableInUseError",
     "ArgumentTypeError",
     "ColumnNotFoundError",
     "ColumnTypeError",
     "DeltaTableNotFoundError",
     "DuplicateKeyError",
+    "FeatureFunctionNotFoundError",
     "FeatureNotFoundError",
     "FeatureNotPublishedError",
     "FeatureStoreError",
     "FeatureTableAlreadyExistsError",
+    "FeatureTableInUseError",
     "FeatureTableNotFoundError",
     "InvalidArgumentError",
+    "InvalidFeatureFunctionError",
     "InvalidFeatureSpecError",
     "InvalidTableNameError",
     "LookupKeyError",
@@ -76,6 +75,7 @@ __all__ = [
     "OnlineTableNotPublishedError",
     "OutputNameConflictError",
     "SchemaMismatchError",
+    "TrainingSetMismatchError",
     "TrainingSetNotFoundError",
 ]
 

@@ -12,16 +12,22 @@ from feature_store import FeatureStoreClient, errors
 def test_public_api_is_pinned():
     assert feature_store.__all__ == sorted(feature_store.__all__)
     assert feature_store.__all__ == [
+        "ConsistencyReport",
         "FeatureEngineeringClient",
         "FeatureLookup",
         "FeatureStoreClient",
         "FeatureTable",
         "LookupAudit",
+        "Mismatch",
+        "ModelVersionUse",
         "PublishResult",
         "RedisOnlineStore",
+        "RunUse",
         "SqliteOnlineStore",
+        "TableCheck",
         "TrainingSet",
         "TrainingSetAudit",
+        "TrainingSetUse",
         "errors",
     ]
     assert errors.__all__ == sorted(errors.__all__)
