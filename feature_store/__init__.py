@@ -15,6 +15,7 @@ from ._client import FeatureStoreClient
 from ._consistency import ConsistencyReport, Mismatch, TableCheck
 from ._engineering import FeatureEngineeringClient
 from ._entities import FeatureTable, LookupAudit, ModelVersionUse, RunUse, TrainingSetAudit, TrainingSetUse
+from ._functions import FeatureFunction
 from ._lookup import FeatureLookup
 from ._online import PublishResult, RedisOnlineStore, SqliteOnlineStore
 from ._training_set import TrainingSet
@@ -22,6 +23,7 @@ from ._training_set import TrainingSet
 __all__ = [
     "ConsistencyReport",
     "FeatureEngineeringClient",
+    "FeatureFunction",
     "FeatureLookup",
     "FeatureStoreClient",
     "FeatureTable",

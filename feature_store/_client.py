@@ -8,7 +8,7 @@ to `_tables`, writes to `_writes`, training sets to `_resolve` (building) and `_
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import ModuleType
 from typing import Any, Literal
@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 
 from lakehouse import Lakehouse, settings
 
-from . import _consistency, _models, _online, _writes, errors
+from . import _consistency, _functions, _models, _online, _writes, errors
 from . import _saved_training_sets as saved
 from . import _validation as check
 from ._consistency import ConsistencyReport
@@ -28,6 +28,7 @@ from ._lookup import FeatureLookup
 from ._metadata import MetadataStore
 from ._online import OnlineStoreSpec, PublishResult, SqliteOnlineStore
 from ._resolve import plan_training_set
+from ._serving import compute
 from ._tables import FeatureTables
 from ._training_set import TrainingSet
 
@@ -241,8 +242,48 @@ class FeatureStoreClient:
         """
         labels = check.to_spark(self._lake, df)
         return plan_training_set(
-            self._lake, self._meta.tables(), labels, feature_lookups, label, exclude_columns, as_of
+            self._lake,
+            self._meta.tables(),
+            labels,
+            feature_lookups,
+            label,
+            exclude_columns,
+            as_of,
+            self._meta.functions,
         )
+
+    # -- feature functions ----------------------------------------------------------------------------------
+    def create_feature_function(
+        self,
+        *,
+        name: str,
+        function: Callable[..., Any],
+        return_type: str,
+        description: str | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Register `function` as the feature function `name`, for `FeatureFunction(udf_name=name, ...)` in
+        `create_training_set` (Databricks' `CREATE FUNCTION ... LANGUAGE PYTHON`).
+
+        Its source is recorded (here and in every model trained with it), so it must stand alone: builtins and
+        modules imported inside its body only, no closure, no decorator. It is called once per row with Python
+        values by keyword, offline on the executors and online on the request; `return_type` is one of double,
+        float, bigint/long, int, string, boolean.
+
+        Raises ArgumentTypeError, InvalidFeatureFunctionError (a function whose source does not stand alone),
+        InvalidArgumentError (an unknown return type; the name taken, without `replace=True`).
+        """
+        _functions.register(self._meta, name, function, return_type, description, replace)
+
+    def list_feature_functions(self) -> list[str]:
+        """Names of the registered feature functions, sorted."""
+        return sorted(self._meta.functions())
+
+    def delete_feature_function(self, name: str) -> None:
+        """Unregister a feature function. Models trained with it keep its source and still score."""
+        if name not in self._meta.functions():
+            raise errors.FeatureFunctionNotFoundError(name, self.list_feature_functions())
+        self._meta.delete_function(name)
 
     def save_training_set(self, training_set: TrainingSet) -> str:
         """Persist a training set (its labels as a Delta snapshot, and its spec) and return its id.
@@ -369,9 +410,12 @@ class FeatureStoreClient:
             OnlineStoreUnavailableError (retryable), ArgumentTypeError / InvalidArgumentError.
         """
         store = SqliteOnlineStore() if online_store is None else online_store
-        if isinstance(feature_lookups, str):
-            feature_lookups = _models.feature_lookups(_models.load_feature_spec(feature_lookups))
-        return _online.get_online_features(self._lake, self._meta, store, feature_lookups, keys)
+        if not isinstance(feature_lookups, str):
+            return _online.get_online_features(self._lake, self._meta, store, feature_lookups, keys)
+        spec = _models.load_feature_spec(feature_lookups)
+        found = _online.get_online_features(self._lake, self._meta, store, _models.feature_lookups(spec), keys)
+        # the model's feature functions whose inputs are at hand (the keys may carry the request columns)
+        return compute([f for f in spec.functions if all(c in found.columns for c in f.inputs)], found)
 
     def check_consistency(
         self, model_uri: str, sample: int = 1000, *, online_store: OnlineStoreSpec | None = None, seed: int = 0

@@ -9,7 +9,7 @@ tables, training sets and models.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -226,6 +226,21 @@ class FeatureEngineeringClient:
     ) -> Any:
         """Feature vectors for `keys` from the online store (`FeatureStoreClient.get_online_features`)."""
         return self.fs_client.get_online_features(feature_lookups, keys, online_store=online_store)
+
+    def create_feature_function(
+        self,
+        *,
+        name: str,
+        function: Callable[..., Any],
+        return_type: str,
+        description: str | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Register a Python function for `FeatureFunction(udf_name=name, ...)`
+        (`FeatureStoreClient.create_feature_function`; Databricks registers it with SQL CREATE FUNCTION)."""
+        self.fs_client.create_feature_function(
+            name=name, function=function, return_type=return_type, description=description, replace=replace
+        )
 
     def check_consistency(
         self, *, model_uri: str, sample: int = 1000, online_store: OnlineStoreSpec | None = None, seed: int = 0

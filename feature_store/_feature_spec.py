@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import errors
+from ._functions import ResolvedFunction
 from ._lookup import FeatureLookup
 from ._reproduce import ContentHash
 from ._training_set import ResolvedLookup, TrainingSet
@@ -42,6 +43,8 @@ class FeatureSpec:
     lakehouse_root: str
     content_hash: ContentHash | None = None
     """The training DataFrame's content hash (`_reproduce`), which `load_training_set(model_uri)` checks."""
+    functions: tuple[ResolvedFunction, ...] = ()
+    """The feature functions, with their source: computed after the lookups, in this order."""
 
     @classmethod
     def of(cls, training_set: TrainingSet, lakehouse_root: str, content_hash: ContentHash | None = None) -> FeatureSpec:
@@ -55,6 +58,7 @@ class FeatureSpec:
             as_of=training_set.as_of,
             lakehouse_root=lakehouse_root,
             content_hash=content_hash,
+            functions=training_set.functions,
         )
 
     @property
@@ -86,6 +90,7 @@ class FeatureSpec:
             "versions": self.versions,
             "lookups": lookups,
             "content_hash": self.content_hash.to_dict() if self.content_hash else None,
+            "functions": [f.to_dict() for f in self.functions],
         }
         return json.dumps(doc, indent=2, sort_keys=True)
 
@@ -116,6 +121,7 @@ class FeatureSpec:
                 as_of=datetime.fromisoformat(doc["as_of"]) if doc["as_of"] else None,
                 lakehouse_root=doc["lakehouse_root"],
                 content_hash=ContentHash.from_dict(doc["content_hash"]) if doc.get("content_hash") else None,
+                functions=tuple(ResolvedFunction.from_dict(d) for d in doc.get("functions", [])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise errors.InvalidFeatureSpecError(model_uri, f"a field is missing or malformed ({exc!r})") from None
@@ -137,19 +143,25 @@ def as_lookup(lk: ResolvedLookup, pairs: Sequence[tuple[str, str]]) -> FeatureLo
 
 def lookups_to_run(
     spec: FeatureSpec, provided: Collection[str], model_uri: str, source: str, online: bool
-) -> tuple[list[FeatureLookup], list[str]]:
-    """The lookups that bring the model's inputs `provided` lacks (a feature given as a column overrides its
-    lookup, as Databricks does), and the output names they bring. `source` names the input in errors ("df",
-    "the request"); `online` lookups need no timestamp lookup key (the store holds the latest row per key).
+) -> tuple[list[FeatureLookup], list[str], list[ResolvedFunction]]:
+    """What brings the model's inputs `provided` lacks: the lookups (a feature given as a column overrides its
+    lookup, as Databricks does), the output names they bring, and the feature functions to compute after them
+    (a function's output given as a column is not computed). `source` names the input in errors ("df", "the
+    request"); `online` lookups need no timestamp lookup key (the store holds the latest row per key).
 
-    Raises MissingScoringColumnsError for a missing lookup key, or a model input no lookup brings.
+    Raises MissingScoringColumnsError for a missing lookup key, or an input nothing brings.
     """
     provided = set(provided)
-    wanted = set(spec.input_columns)
+    need = set(spec.input_columns)
+    functions: list[ResolvedFunction] = []
+    for fn in reversed(spec.functions):  # a function may take an earlier one's output
+        if fn.output_name in need and fn.output_name not in provided:
+            functions.insert(0, fn)
+            need |= set(fn.inputs)
     lookups: list[FeatureLookup] = []
     brought: list[str] = []
     for lk in spec.lookups:
-        pairs = [(f, o) for f, o in zip(lk.features, lk.outputs, strict=True) if o in wanted and o not in provided]
+        pairs = [(f, o) for f, o in zip(lk.features, lk.outputs, strict=True) if o in need and o not in provided]
         if not pairs:
             continue  # every feature given (or none used by the model): no lookup, no keys needed
         ts = [lk.timestamp_lookup_key] if lk.timestamp_lookup_key and not online else []
@@ -165,18 +177,19 @@ def lookups_to_run(
             )
         lookups.append(as_lookup(lk, pairs))
         brought += [o for _, o in pairs]
-    looked_up = {o for lk in spec.lookups for o in lk.outputs}
-    absent = [c for c in spec.input_columns if c not in looked_up and c not in provided]
+    made = {o for lk in spec.lookups for o in lk.outputs} | {fn.output_name for fn in spec.functions}
+    order = [*spec.input_columns, *sorted(need - set(spec.input_columns))]
+    absent = [c for c in order if c in need and c not in made and c not in provided]
     if absent:
         raise errors.MissingScoringColumnsError(
             model_uri,
             absent,
             sorted(provided),
             f"as inputs: the model was trained on them as columns of the training set's labels DataFrame (no "
-            f"feature table holds them); add them to {source}, or train without them "
+            f"feature table or function makes them); add them to {source}, or train without them "
             "(create_training_set(exclude_columns=...))",
         )
-    return lookups, brought
+    return lookups, brought, functions
 
 
 def _lookup_fields(d: dict[str, Any]) -> dict[str, Any]:

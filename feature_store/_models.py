@@ -340,11 +340,13 @@ def _with_features(
 ) -> tuple[DataFrame, list[str]]:
     """`labels` with the features the model takes and `labels` lacks, joined as `create_training_set` would at
     the tables' latest versions; and the names of the columns added."""
-    lookups, brought = lookups_to_run(spec, labels.columns, uri, "df", online=False)
-    if not lookups:
-        return labels, []
-    plan = plan_training_set(lake, records, labels, lookups, None, None, None)
-    return plan.load_df(), brought
+    lookups, brought, functions = lookups_to_run(spec, labels.columns, uri, "df", online=False)
+    joined = labels
+    if lookups:
+        joined = plan_training_set(lake, records, labels, lookups, None, None, None).load_df()
+    for fn in functions:
+        joined = joined.withColumn(fn.output_name, fn.spark_column())
+    return joined, [*brought, *(fn.output_name for fn in functions)]
 
 
 def feature_lookups(spec: FeatureSpec) -> list[FeatureLookup]:

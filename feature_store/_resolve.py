@@ -8,7 +8,7 @@ Everything here reads table metadata only (schemas, commit times); no feature ro
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +20,10 @@ from lakehouse import errors as lh_errors
 
 from . import _validation as check
 from . import errors
+from ._functions import FeatureFunction, ResolvedFunction
+from ._functions import resolve as resolve_function
 from ._lookup import FeatureLookup
-from ._metadata import TableRecord
+from ._metadata import FunctionRecord, TableRecord
 from ._pit import TIME_TYPES, key_type, micros, time_kinds_compatible
 from ._training_set import ResolvedLookup, TrainingSet
 
@@ -34,12 +36,18 @@ def plan_training_set(
     label: Any,
     exclude_columns: Any,
     as_of: Any,
+    functions_of: Callable[[], Mapping[str, FunctionRecord]] = dict,
 ) -> TrainingSet:
-    """A TrainingSet whose lookups are checked and pinned to versions; nothing is computed yet."""
-    if isinstance(feature_lookups, FeatureLookup) or not isinstance(feature_lookups, Sequence):
-        raise errors.ArgumentTypeError("feature_lookups", feature_lookups, "a list of FeatureLookup")
-    if not feature_lookups or not all(isinstance(lk, FeatureLookup) for lk in feature_lookups):
-        raise errors.ArgumentTypeError("feature_lookups", feature_lookups, "a non-empty list of FeatureLookup")
+    """A TrainingSet whose lookups are checked and pinned to versions, and whose feature functions are checked
+    against the functions `functions_of()` registers (read only when there are some); nothing is computed yet."""
+    if isinstance(feature_lookups, (FeatureLookup, FeatureFunction)) or not isinstance(feature_lookups, Sequence):
+        raise errors.ArgumentTypeError("feature_lookups", feature_lookups, "a list of FeatureLookup / FeatureFunction")
+    if not feature_lookups or not all(isinstance(lk, (FeatureLookup, FeatureFunction)) for lk in feature_lookups):
+        raise errors.ArgumentTypeError(
+            "feature_lookups", feature_lookups, "a non-empty list of FeatureLookup (and FeatureFunction)"
+        )
+    feature_functions = [f for f in feature_lookups if isinstance(f, FeatureFunction)]
+    feature_lookups = [lk for lk in feature_lookups if isinstance(lk, FeatureLookup)]
     label_cols = tuple(check.names(label, "label", allow_empty=True))
     excluded = tuple(check.names(exclude_columns, "exclude_columns", allow_empty=True))
     missing = [c for c in label_cols if c not in labels.columns]
@@ -55,6 +63,15 @@ def plan_training_set(
     resolved = [resolve_lookup(lake, lk, labels.schema, records, when) for lk in feature_lookups]
     check.check_outputs(labels.columns, resolved)
     outputs = set(labels.columns) | {o for r in resolved for o in r.outputs}
+    functions: list[ResolvedFunction] = []
+    if feature_functions:
+        registered = functions_of()
+        for ff in feature_functions:
+            rf = resolve_function(registered, ff, sorted(outputs))
+            if rf.output_name in outputs:
+                raise errors.OutputNameConflictError(rf.output_name, ["an earlier column", f"function {rf.name}"])
+            functions.append(rf)
+            outputs.add(rf.output_name)
     unknown = [c for c in excluded if c not in outputs]
     if unknown:
         raise errors.ColumnNotFoundError("exclude_columns", unknown, sorted(outputs), "the training set")
@@ -72,6 +89,7 @@ def plan_training_set(
         exclude_columns=excluded,
         as_of=when,
         created_at=datetime.now(UTC),
+        functions=functions,
     )
 
 

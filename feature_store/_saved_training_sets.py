@@ -11,6 +11,7 @@ from typing import Any
 from lakehouse import Lakehouse
 
 from . import errors
+from ._functions import ResolvedFunction
 from ._metadata import MetadataStore
 from ._training_set import ResolvedLookup, TrainingSet
 
@@ -55,6 +56,7 @@ def load(lake: Lakehouse, meta: MetadataStore, training_set_id: Any) -> Training
         as_of=datetime.fromisoformat(spec["as_of"]) if spec["as_of"] else None,
         created_at=datetime.fromisoformat(spec["created_at"]),
         saved=True,
+        functions=[ResolvedFunction.from_dict(d) for d in spec.get("functions", [])],
     )
 
 

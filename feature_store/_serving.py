@@ -27,6 +27,7 @@ from lakehouse import settings
 
 from . import errors
 from ._feature_spec import FeatureSpec, lookups_to_run
+from ._functions import ResolvedFunction
 from ._lookup import FeatureLookup
 from ._metadata import MetadataStore
 from ._online import read_online
@@ -53,11 +54,13 @@ class OnlineFeatures:
         Raises MissingScoringColumnsError (a lookup key or a non-feature input missing),
         OnlineTableNotPublishedError, FeatureNotPublishedError, OnlineStoreUnavailableError, ColumnTypeError.
         """
-        lookups, _ = lookups_to_run(self._spec, [str(c) for c in frame.columns], self._model, "the request", True)
-        if not lookups:
-            return frame
-        with self._lock:
-            return read_online(self._backend, lookups, frame)
+        lookups, _, functions = lookups_to_run(
+            self._spec, [str(c) for c in frame.columns], self._model, "the request", True
+        )
+        if lookups:
+            with self._lock:
+                frame = read_online(self._backend, lookups, frame)
+        return compute(functions, frame)
 
     def _backend(self, lookup: FeatureLookup) -> OnlineBackend:
         store = self._stores.get(lookup.table_name)
@@ -94,3 +97,13 @@ def published_store(root: str, table: str) -> OnlineStoreSpec:
             table, f"of the lake {root} (it records no publish of the table; set ${STORE_ENV} to pick one)"
         )
     return spec_of(published[-1].store)
+
+
+def compute(functions: list[ResolvedFunction] | tuple[ResolvedFunction, ...], frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each function's output added, in order (online: on the request's pandas rows)."""
+    if not functions:
+        return frame
+    frame = frame.copy()
+    for fn in functions:
+        frame[fn.output_name] = fn.apply_pandas(frame)
+    return frame

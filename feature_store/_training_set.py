@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from ._entities import LookupAudit, TrainingSetAudit
+from ._functions import ResolvedFunction
 from ._local import LocalLookup, feature_source, labels_size, local_join_threshold, row_width, run_local
 from ._pit import JoinSpec, point_in_time_join
 from .errors import ArgumentTypeError
@@ -71,6 +72,7 @@ class TrainingSet:
         as_of: datetime | None,
         created_at: datetime,
         saved: bool = False,
+        functions: Sequence[ResolvedFunction] = (),
     ) -> None:
         self._lake = lake
         self._labels = labels
@@ -81,6 +83,7 @@ class TrainingSet:
         self.as_of = as_of
         self.created_at = created_at
         self.saved = saved
+        self.functions = tuple(functions)
 
     def __repr__(self) -> str:
         return f"TrainingSet(id={self.id!r}, versions={self.versions!r}, as_of={self.as_of!r}, saved={self.saved})"
@@ -103,6 +106,7 @@ class TrainingSet:
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "created_at": self.created_at.isoformat(),
             "lookups": [lk.to_dict() for lk in self.lookups],
+            "functions": [f.to_dict() for f in self.functions],
         }
 
     def spec_json(self) -> str:
@@ -135,7 +139,8 @@ class TrainingSet:
         then each join group's outputs (lookups sharing a table version, keys and time are joined once, in the
         order of their first lookup), less `exclude_columns`."""
         outputs = [o for members in self._groups() for i in members for o in self.lookups[i].outputs]
-        return tuple(c for c in [*self._labels.columns, *outputs] if c not in self.exclude_columns)
+        computed = [f.output_name for f in self.functions]
+        return tuple(c for c in [*self._labels.columns, *outputs, *computed] if c not in self.exclude_columns)
 
     def _groups(self) -> list[list[int]]:
         """Indices of the lookups joined together (same `join_group()`), groups in order of first appearance."""
@@ -184,6 +189,8 @@ class TrainingSet:
             for out, value in lk.default_values.items():
                 dtype = df.schema[out].dataType
                 df = df.withColumn(out, F.coalesce(F.col(f"`{out}`"), F.lit(value).cast(dtype)))
+        for fn in self.functions:  # after defaults: a function sees the values the model sees
+            df = df.withColumn(fn.output_name, fn.spark_column())
         keep = [c for c in df.columns if c not in self.exclude_columns]
         return df.select([F.col(f"`{c}`") for c in keep])
 

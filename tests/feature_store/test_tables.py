@@ -14,6 +14,7 @@ def test_public_api_is_pinned():
     assert feature_store.__all__ == [
         "ConsistencyReport",
         "FeatureEngineeringClient",
+        "FeatureFunction",
         "FeatureLookup",
         "FeatureStoreClient",
         "FeatureTable",
