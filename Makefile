@@ -4,7 +4,7 @@ PY := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test test-fast test-s3a lint bench install jars services
+.PHONY: demo test test-fast test-s3a test-serve-env lint bench install jars services
 
 # pyproject.toml declares compatible ranges; constraints.txt pins the exact set the suite is tested with.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -47,6 +47,12 @@ test: jars lint services
 test-s3a: $(VENV)/.installed
 	$(VENV)/bin/lakehouse-setup --s3a
 	LAKEHOUSE_HADOOP_AWS=1 $(PYTHON) -m pytest -q --durations=10 tests/objectstore
+
+# A feature-aware model served in an environment MLflow builds for it (`mlflow models serve --env-manager uv`),
+# behind a flag: uv installs the model's pinned requirements from PyPI (~1 GB, minutes) into a fresh environment.
+test-serve-env: jars services
+	$(PYTHON) -m pip install --quiet 'uv>=0.9,<1'
+	LAKEHOUSE_TEST_SERVE_ENV=1 $(PYTHON) -m pytest -q tests/feature_store/test_serving.py -k own_environment
 
 # The inner loop (about 3 minutes on 2 cores): the gates, then the lean Delta log, settings, the MLflow stores
 # against sqlite, jobs, layers and packaging; no multi-process, server, notebook or Spark-heavy test.

@@ -4,9 +4,15 @@ joins the same features onto a DataFrame of keys and predicts on the executors (
 The logged model is an MLflow pyfunc (`FeatureStoreModel`) holding two artifacts: the user's model saved with
 its own flavor (`artifacts/raw_model`, loaded back with `mlflow.pyfunc.load_model`) and `artifacts/
 feature_spec.json` (`_feature_spec.FeatureSpec`). Called directly (`mlflow.pyfunc.load_model(uri).predict`,
-`mlflow models serve`) it takes the features as columns; `score_batch` looks them up first. It is logged through
-whichever tracking URI is active (`lakehouse:///<root>` or any other), and requires this distribution
-(`lakehouse-ml==<version>`) besides the flavor's own requirements, since its class lives here.
+`mlflow models serve`) it takes the features it is given as columns and reads the others from the online store;
+`score_batch` looks them up offline first. It is logged through whichever tracking URI is active
+(`lakehouse:///<root>` or any other).
+
+The code travels with the model: its class lives in this distribution, which is not on PyPI, so the packages
+`feature_store` and `lakehouse` are copied into the model (MLflow `code_paths`) and its requirements are the
+flavor's plus this distribution's own dependencies pinned to the versions installed when it was logged, all
+installable from PyPI. `mlflow models serve --env-manager virtualenv|uv` can therefore build its environment;
+`--env-manager local` (the common case, in an environment with lakehouse-ml installed) skips that.
 
 `score_batch` reuses the training set's join: the spec's lookups become `FeatureLookup`s planned against the
 tables' latest versions (`_resolve.plan_training_set`), so scoring is point-in-time correct exactly as training
@@ -18,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import os
+import re
 import tempfile
 import uuid
 from datetime import UTC, datetime
@@ -37,7 +44,6 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse import Lakehouse
-from lakehouse import __version__ as lakehouse_version
 
 from . import _saved_training_sets as saved
 from . import _validation as check
@@ -102,7 +108,7 @@ def log_model(
 
     `model` is saved with `flavor.save_model(model, path=..., **kwargs)` (any MLflow flavor with a pyfunc:
     mlflow.sklearn, mlflow.xgboost, ...; `kwargs` such as `signature` or `pip_requirements` go to it). The model's
-    pip requirements are the flavor's plus `lakehouse-ml==<this version>`.
+    pip requirements are the flavor's plus this distribution's dependencies, pinned; its code travels in the model.
 
     For reproduction (`load_training_set(model_uri)`), the training set is saved (`save_training_set`: its labels
     kept as a Delta snapshot) and the content hash of its DataFrame, re-created from that snapshot, is recorded
@@ -151,6 +157,7 @@ def log_model(
                 python_model=FeatureStoreModel(),
                 artifacts={_RAW: raw, _SPEC: spec_path},
                 pip_requirements=_requirements(raw),
+                code_paths=_code_paths(),
                 registered_model_name=registered_model_name,
                 metadata={"feature_store": {"spec": SPEC_PATH, "training_set_id": training_set.id}},
             )
@@ -321,18 +328,45 @@ def _refuse(uri: str, files: list[str]) -> NoReturn:
 
 
 def _requirements(raw_model_dir: str) -> list[str]:
-    """The flavor's pip requirements (its requirements.txt, less -r/-c lines, whose files stay behind) plus
-    this distribution, whose class the pyfunc is."""
+    """The flavor's pip requirements (its requirements.txt, less -r/-c lines, whose files stay behind) plus this
+    distribution's runtime dependencies pinned to the installed versions (its own code travels in code_paths)."""
     path = os.path.join(raw_model_dir, "requirements.txt")
     lines: list[str] = []
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             lines = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith(("#", "-"))]
+    lines = [ln for ln in lines if _project(ln) != DISTRIBUTION]
+    have = {_project(ln) for ln in lines}
+    for dep in _runtime_dependencies():
+        if dep not in have:
+            try:
+                lines.append(f"{dep}=={importlib.metadata.version(dep)}")
+            except importlib.metadata.PackageNotFoundError:
+                continue  # declared but not installed here: the flavor's environment decides
+            have.add(dep)
+    return lines
+
+
+def _project(requirement: str) -> str:
+    """The normalised project name of a requirement line ('scikit-learn==1.8' -> 'scikit-learn')."""
+    name = re.split(r"[\s<>=!~;\[@]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _runtime_dependencies() -> list[str]:
+    """This distribution's declared dependencies (no extras), by project name; pyproject's when not installed."""
     try:
-        version = importlib.metadata.version(DISTRIBUTION)
+        declared = importlib.metadata.requires(DISTRIBUTION) or []
     except importlib.metadata.PackageNotFoundError:
-        version = lakehouse_version
-    return [ln for ln in lines if not ln.startswith(DISTRIBUTION)] + [f"{DISTRIBUTION}=={version}"]
+        declared = []
+    return [_project(r) for r in declared if "extra ==" not in r]
+
+
+def _code_paths() -> list[str]:
+    """The packages a served model imports: this one and the lakehouse core it stands on."""
+    import lakehouse
+
+    return [os.path.dirname(os.path.abspath(lakehouse.__file__)), os.path.dirname(os.path.abspath(__file__))]
 
 
 def _with_features(

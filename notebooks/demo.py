@@ -3,28 +3,37 @@
 Run it with `make demo` (or `python notebooks/demo.py [LAKE_DIR]`). It walks through Delta time travel,
 merge, OPTIMIZE and VACUUM; logs MLflow runs to Delta and reads them back with Spark, now and as of an
 earlier version; registers a model, validates it on Staging through a job trigger, promotes it and loads it
-by stage and alias; and builds a point-in-time training set that a later merge does not change.
+by stage and alias; builds a point-in-time training set that a later merge does not change; then logs a
+feature-aware model with an on-demand feature, scores it by stage, publishes its features to the online store,
+serves one keys-only request with `mlflow models serve`, checks online against offline and prints the lineage.
 It prints what each step did. The lake goes to ./demo-lake unless a folder or
 $LAKEHOUSE_ROOT is given; the demo's own tables are recreated on every run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import time
+import urllib.request
 import warnings
 from datetime import timedelta
 
 import mlflow
+import mlflow.sklearn
 import numpy as np
 from pyspark.sql import functions as F
 from sklearn.linear_model import LogisticRegression
 
 import jobs
 import tracking
-from feature_store import FeatureLookup, FeatureStoreClient
+from feature_store import FeatureFunction, FeatureLookup, FeatureStoreClient
 from lakehouse import Lakehouse, errors, local_spark
 
 # The issue's lifecycle uses registry stages, which MLflow 3 still serves but marks deprecated.
@@ -133,7 +142,8 @@ def main() -> None:
 
     tracking_demo(root)
     registry_demo(root)
-    feature_store_demo(root, spark)
+    fs = feature_store_demo(root, spark)
+    production_demo(fs, spark)
 
     step("tables under the root")
     for t in lh.list_tables():
@@ -203,7 +213,7 @@ def registry_demo(root: str) -> None:
     ).show()
 
 
-def feature_store_demo(root: str, spark) -> None:
+def feature_store_demo(root: str, spark) -> FeatureStoreClient:
     step("feature store: two feature tables, merge writes, a point-in-time training set")
     fs = FeatureStoreClient(root=os.path.join(root, "demo", "features"), spark=spark)
     txns = spark.sql("""select * from values
@@ -256,6 +266,136 @@ def feature_store_demo(root: str, spark) -> None:
     print(f"... and load_df() still returns the same rows (it reads the recorded versions {ts.versions}): {same}")
     if not same:
         raise SystemExit("load_df() changed after a later merge")
+    return fs
+
+
+def basket_share(basket, spend):
+    """An on-demand feature: the basket against the customer's 7-day spend (its source travels with the model)."""
+    if basket is None or spend is None:
+        return 0.0
+    return basket / (spend + 1.0)
+
+
+def production_demo(fs: FeatureStoreClient, spark) -> None:
+    step("features into production: a feature-aware model, scored by stage, published, served, checked")
+    mlflow.set_tracking_uri("lakehouse://" + os.path.abspath(fs.lakehouse.root))
+    mlflow.set_experiment("demo-features")  # the feature lake's own experiment (the tracking demo's is elsewhere)
+    fs.create_feature_function(name="basket_share", function=basket_share, return_type="double", replace=True)
+    labels = spark.sql("""select * from values
+        (1, timestamp'2026-01-02 00:00:00', 4.0D, 0), (1, timestamp'2026-01-11 00:00:00', 60.0D, 1),
+        (2, timestamp'2026-01-06 00:00:00', 9.0D, 1), (2, timestamp'2026-01-13 00:00:00', 1.0D, 0),
+        (3, timestamp'2026-01-08 00:00:00', 20.0D, 1), (1, timestamp'2026-01-12 00:00:00', 2.0D, 0)
+        as t(customer_id, label_ts, basket, churn)""")
+    lookups = [
+        FeatureLookup(
+            table_name="customer_spend",
+            feature_names=["spend_7d"],
+            lookup_key="customer_id",
+            timestamp_lookup_key="label_ts",
+            default_values={"spend_7d": 0.0},
+        ),
+        FeatureFunction(
+            udf_name="basket_share", input_bindings={"basket": "basket", "spend": "spend_7d"}, output_name="share"
+        ),
+    ]
+    ts = fs.create_training_set(
+        df=labels, feature_lookups=lookups, label="churn", exclude_columns=["customer_id", "label_ts", "basket"]
+    )
+    train = ts.load_df().toPandas()
+    model = LogisticRegression().fit(train[["spend_7d", "share"]], train["churn"])
+    info = fs.log_model(
+        model,
+        "model",
+        flavor=mlflow.sklearn,
+        training_set=ts,
+        registered_model_name="demo_churn_features",
+        pip_requirements=["scikit-learn"],
+    )
+    client = mlflow.MlflowClient()
+    client.transition_model_version_stage("demo_churn_features", info.registered_model_version, "Production")
+    uri = "models:/demo_churn_features/Production"
+    print(f"logged {info.model_uri} with its feature spec; version {info.registered_model_version} is in Production")
+
+    keys = labels.drop("churn")  # what a scoring job has: keys, times and the request column
+    scored = fs.score_batch(uri, keys).orderBy("customer_id", "label_ts")
+    scored.show()
+    offline = fs.create_training_set(labels, lookups, "churn").load_df().orderBy("customer_id", "label_ts")
+    expected = model.predict(offline.toPandas()[["spend_7d", "share"]]).tolist()
+    got = [int(r["prediction"]) for r in scored.collect()]
+    print(f"score_batch by stage == predict on the training rows: {got == expected}")
+    if got != expected:
+        raise SystemExit("score_batch disagrees with the offline training rows")
+    again = fs.load_training_set(uri)
+    print(f"load_training_set({uri!r}) re-created the training rows, content hash checked: {again!r}")
+
+    print(fs.publish_table("customer_spend"))  # the default online store: SQLite in the lake
+    request = {"customer_id": 1, "basket": 12.0}
+    with served(uri) as base:
+        answer = post(f"{base}/invocations", {"dataframe_records": [request]})
+    print(f"mlflow models serve answered {request} (keys only) with {answer['predictions']}")
+    local = fs.get_online_features(uri, [request])
+    print(f"the same features from Python: {local.to_dict('records')}")
+    print(fs.check_consistency(uri, sample=100))
+    step("lineage: who uses customer_spend")
+    print(fs.get_table("customer_spend").lineage())
+
+
+@contextlib.contextmanager
+def served(model_uri: str, timeout: float = 180.0):
+    """`mlflow models serve -m model_uri --env-manager local` on a free 127.0.0.1 port, until /ping answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    bin_dir = os.path.dirname(sys.executable)
+    server = subprocess.Popen(
+        [
+            os.path.join(bin_dir, "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env={
+            **os.environ,
+            "PATH": os.pathsep.join([bin_dir, os.environ["PATH"]]),
+            "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"mlflow models serve did not start (exit {server.poll()})")
+            time.sleep(0.25)
+        yield base
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        return json.loads(resp.read())
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ after every feature row (the offline point-in-time join at the latest version): 
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import sys
 import urllib.error
 import uuid
 
@@ -143,3 +146,20 @@ def test_a_model_serves_from_the_store_its_tables_were_last_published_to(publish
     assert report.ok and {t.table for t in report.tables if t.stale} == {"customer_features"}
     assert fs.check_consistency(f"models:/{MODEL}/Production").ok  # each table's last store: Redis, current
     fs.publish_table("customer_features", online_store=SqliteOnlineStore())  # leave both stores current
+
+
+@pytest.mark.skipif(
+    not os.environ.get("LAKEHOUSE_TEST_SERVE_ENV"),
+    reason="builds the model's own environment from PyPI with uv (~1 GB, minutes): make test-serve-env",
+)
+def test_the_served_model_builds_its_own_environment(published, spark):
+    """`mlflow models serve --env-manager uv`: a fresh environment from the model's requirements (lakehouse-ml's
+    dependencies, pinned) with lakehouse-ml's code from the model itself, answering keys-only requests."""
+    assert shutil.which("uv", path=os.path.dirname(sys.executable)), "make test-serve-env installs uv"
+    fs = published.fs
+    for table in ("customer_features", "region_features"):
+        fs.publish_table(table, online_store=SqliteOnlineStore())
+    expected = _offline_predictions(published, spark)
+    env = {"MLFLOW_TRACKING_URI": published.tracking_uri, "LAKEHOUSE_ONLINE_STORE": "sqlite"}
+    with model_server(f"models:/{MODEL}/Production", env, env_manager="uv", timeout=1800) as server:
+        assert server.invoke(KEYS)["predictions"] == expected, server.log[-3000:]
