@@ -21,9 +21,15 @@ ENGINES = ["deltalake", "delta-spark"]
 
 @pytest.fixture(autouse=True)
 def reset_mlflow_state(monkeypatch):
-    """No test sees another's tracking URI, active experiment or active run (MLflow keeps them in globals and in
-    environment variables that `mlflow.set_experiment` and friends set)."""
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+    """No test sees another's tracking or registry URI, active experiment or active run (MLflow keeps them in
+    globals and in environment variables that `mlflow.set_experiment` and friends set)."""
+    for var in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "MLFLOW_EXPERIMENT_ID",
+        "MLFLOW_EXPERIMENT_NAME",
+        "MLFLOW_RUN_ID",
+    ):
         monkeypatch.delenv(var, raising=False)
     yield
     import sys
@@ -31,11 +37,13 @@ def reset_mlflow_state(monkeypatch):
     if "mlflow" not in sys.modules:  # a test that never imported MLflow left nothing to reset
         return
     import mlflow
-    from mlflow.tracking import _tracking_service, fluent
+    from mlflow.tracking import _model_registry, _tracking_service, fluent
 
     while mlflow.active_run() is not None:
         mlflow.end_run()
     _tracking_service.utils._tracking_uri = None
+    _model_registry.utils._registry_uri = None
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)  # set_registry_uri sets it; monkeypatch would not undo that
     fluent._active_experiment_id = None
     fluent._last_active_run_id.set(None)
 
