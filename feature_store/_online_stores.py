@@ -29,6 +29,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -201,6 +202,26 @@ class OnlineBackend(abc.ABC):
     """
 
     description: str
+    _seen: dict[str, StoredTable] | None = None
+
+    def last_marker(self, table: str) -> StoredTable | None:
+        """The marker this backend last read for `table` (else read now): a lookup encodes its keys with it and
+        checks it against the one its batched read returns, so a repeated lookup is one round trip."""
+        seen = self._seen if self._seen is not None else {}
+        self._seen = seen
+        if table not in seen:
+            marker = self.marker(table)
+            if marker is None:
+                return None
+            seen[table] = marker
+        return seen[table]
+
+    def saw(self, table: str, marker: StoredTable | None) -> None:
+        if self._seen is not None:
+            if marker is None:
+                self._seen.pop(table, None)
+            else:
+                self._seen[table] = marker
 
     @abc.abstractmethod
     def marker(self, table: str) -> StoredTable | None:
@@ -238,6 +259,43 @@ class OnlineBackend(abc.ABC):
         self.close()
 
 
+_readers = threading.local()
+
+
+def reader(spec: OnlineStoreSpec, root: str) -> OnlineBackend:
+    """A backend for lookups on `spec`, kept open for this thread and reused by later lookups (a connection per
+    call costs more than the lookup: a SQLite open with its pragmas, a Redis client with its handshake). Keyed by
+    the resolved location, so a changed environment variable opens a new one; a SQLite file replaced on disk is
+    reopened. Publishes never use these: they open their own."""
+    cache: dict[tuple, OnlineBackend] = getattr(_readers, "backends", None) or {}
+    _readers.backends = cache
+    if isinstance(spec, SqliteOnlineStore):
+        path = spec.resolved_path(root)
+        key: tuple = ("sqlite", path)
+        held = cache.get(key)
+        if held is not None and isinstance(held, SqliteBackend) and held.same_file():
+            return held
+    elif isinstance(spec, RedisOnlineStore):
+        key = ("redis", *spec.resolved(), spec.prefix, os.environ.get(spec.password_env) or None)
+        held = cache.get(key)
+        if held is not None:
+            return held
+    else:
+        return spec.connect(root)
+    if held is not None:
+        held.close()
+    backend = cache[key] = spec.connect(root)
+    return backend
+
+
+def close_readers() -> None:
+    """Close this thread's kept lookup backends (the next lookup opens new ones)."""
+    cache: dict[tuple, OnlineBackend] = getattr(_readers, "backends", None) or {}
+    for backend in cache.values():
+        backend.close()
+    cache.clear()
+
+
 def supersedes(held: StoredTable | None, new: StoredTable) -> bool:
     """Whether the rows held are of a newer version of the same table (same history) than `new`'s."""
     return held is not None and held.table_created_at == new.table_created_at and held.version > new.version
@@ -264,6 +322,7 @@ class SqliteBackend(OnlineBackend):
                 "CREATE TABLE IF NOT EXISTS fs_online_rows (table_name TEXT NOT NULL, key TEXT NOT NULL, "
                 "value TEXT NOT NULL, PRIMARY KEY (table_name, key)) WITHOUT ROWID"
             )
+            self._identity = _identity(path)
         except (sqlite3.Error, OSError) as exc:
             raise errors.OnlineStoreUnavailableError(
                 self.description, str(exc), f"check that {path} is a writable local file, or set ${SQLITE_PATH_ENV}"
@@ -346,8 +405,20 @@ class SqliteBackend(OnlineBackend):
                     found.update(db.execute(sql, (table, *part)).fetchall())
         return marker, [found.get(k) for k in keys]
 
+    def same_file(self) -> bool:
+        """Whether the file at the path is still the one this connection opened (not deleted or replaced)."""
+        return _identity(self.path) == self._identity
+
     def close(self) -> None:
         self._db.close()
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 class RedisBackend(OnlineBackend):

@@ -257,6 +257,7 @@ def test_a_thousand_keys_are_one_batched_read(published, kind, redis, monkeypatc
         return conn
 
     monkeypatch.setattr(stores_module.sqlite3, "connect", traced)
+    stores_module.close_readers()  # lookups keep their connection: open a traced one
     info = redis.client()
     hmget_before = info.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
     keys = list(range(500, 1500))  # 500 published, 500 not
@@ -404,3 +405,14 @@ def test_a_publish_that_lost_a_race_writes_nothing(published, kind):
         assert backend.marker("many") == held
     after = get_online_features(fs.lakehouse, fs._meta, stores[kind], lookup, keys)
     pd.testing.assert_frame_equal(after, before)
+
+
+def test_a_kept_lookup_connection_follows_a_replaced_store_file(fs, spark, customer_features):
+    """Lookups keep their SQLite connection; a store file deleted and published anew is reopened, not read stale."""
+    lookup = [FeatureLookup(customer_features, "customer_id")]
+    fs.publish_table(customer_features)
+    assert fs.get_online_features(lookup, [{"customer_id": 2}]).f1.tolist() == [2.0]
+    os.remove(SqliteOnlineStore().resolved_path(fs.lakehouse.root))
+    fs.write_table(customer_features, spark.createDataFrame([(2, ts(9), 9.0, 90.0)], FEATURES_SCHEMA), mode="merge")
+    fs.publish_table(customer_features)
+    assert fs.get_online_features(lookup, [{"customer_id": 2}]).f1.tolist() == [9.0]
