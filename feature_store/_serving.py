@@ -6,8 +6,9 @@ with the renames and defaults of training; a feature given as a column is used a
 the store is read directly and the lake's metadata through its Delta log.
 
 How the served model finds its store (resolved at the first request that needs it, then kept):
-  - the lake: `$LAKEHOUSE_ROOT` when set, else the root the model was trained in (`lakehouse_root` of its
-    feature spec);
+  - the lake: `$LAKEHOUSE_SERVING_ROOT` when set, else the root the model was trained in (`lakehouse_root` of
+    its feature spec). Not `$LAKEHOUSE_ROOT`: that names a process's default lake, which need not be the one
+    the model was trained in;
   - per feature table, the store it was last published to, as the lake's publish records say
     (`_feature_store.online_publishes`); `$LAKEHOUSE_ONLINE_STORE=sqlite|redis` picks one kind for every table
     instead (the default location of that kind, then the variables below);
@@ -23,8 +24,6 @@ import threading
 
 import pandas as pd
 
-from lakehouse import settings
-
 from . import errors
 from ._feature_spec import FeatureSpec, lookups_to_run
 from ._functions import ResolvedFunction
@@ -34,6 +33,7 @@ from ._online import read_online
 from ._online_stores import OnlineBackend, OnlineStoreSpec, RedisOnlineStore, SqliteOnlineStore, spec_of
 
 STORE_ENV = "LAKEHOUSE_ONLINE_STORE"
+ROOT_ENV = "LAKEHOUSE_SERVING_ROOT"
 _KINDS: dict[str, type[OnlineStoreSpec]] = {"sqlite": SqliteOnlineStore, "redis": RedisOnlineStore}
 
 
@@ -43,7 +43,7 @@ class OnlineFeatures:
     def __init__(self, spec: FeatureSpec, model: str) -> None:
         self._spec = spec
         self._model = model
-        self._root = settings().root or spec.lakehouse_root
+        self._root = os.environ.get(ROOT_ENV) or spec.lakehouse_root
         self._lock = threading.Lock()
         self._stores: dict[str, OnlineStoreSpec] = {}  # by table
         self._backends: dict[OnlineStoreSpec, OnlineBackend] = {}

@@ -28,7 +28,13 @@ KEYS = [
     {"request_id": "b", "customer_id": 2, "region": 20},
     {"request_id": "c", "customer_id": 3, "region": 30},  # customer and region with no row: the defaults
 ]
-STORE_ENV = ("LAKEHOUSE_ONLINE_STORE", "LAKEHOUSE_ONLINE_SQLITE_PATH", "LAKEHOUSE_REDIS_HOST", "LAKEHOUSE_REDIS_PORT")
+STORE_ENV = (
+    "LAKEHOUSE_SERVING_ROOT",
+    "LAKEHOUSE_ONLINE_STORE",
+    "LAKEHOUSE_ONLINE_SQLITE_PATH",
+    "LAKEHOUSE_REDIS_HOST",
+    "LAKEHOUSE_REDIS_PORT",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +78,16 @@ def test_a_request_without_its_keys_is_refused_naming_them(published):
     with pytest.raises(errors.MissingScoringColumnsError, match=r"\['customer_id'\].*customer_features") as err:
         model.predict(pd.DataFrame([{"region": 10}]))
     assert err.value.missing == ["customer_id"]
+
+
+def test_the_lake_a_served_model_reads_is_its_own_unless_serving_root_says_otherwise(published, monkeypatch, tmp_path):
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "some-other-default-lake"))  # not the model's business
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}/Production")
+    assert len(model.predict(pd.DataFrame(KEYS))) == 3
+    monkeypatch.setenv("LAKEHOUSE_SERVING_ROOT", str(tmp_path / "empty-lake"))
+    moved = mlflow.pyfunc.load_model(f"models:/{MODEL}/Production")
+    with pytest.raises(errors.OnlineTableNotPublishedError, match="empty-lake"):
+        moved.predict(pd.DataFrame(KEYS))
 
 
 def test_the_served_model_answers_keys_only_requests(published, spark):
