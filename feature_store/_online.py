@@ -387,6 +387,7 @@ def get_online_features(
     frame = _key_frame(keys)
     _check_spec(online_store)
     records = meta.tables()
+    given = {str(c) for c in frame.columns}  # a set: `in frame.columns` costs a pandas index lookup each time
     for lk in lookups:
         name = check.table_name(lk.table_name, "table_name")
         if name not in records:  # the catalog's record; no Delta call on the lookup path
@@ -396,7 +397,7 @@ def get_online_features(
             raise errors.LookupKeyError(
                 name, lk.lookup_key, pks, f"{len(lk.lookup_key)} lookup column(s) for {len(pks)} primary key(s)"
             )
-        missing = [c for c in lk.lookup_key if c not in frame.columns]
+        missing = [c for c in lk.lookup_key if c not in given]
         if missing:
             raise errors.ColumnNotFoundError("lookup_key", missing, [str(c) for c in frame.columns], "keys")
     backend = reader(online_store, lake.root)
@@ -424,7 +425,7 @@ def read_online(
                 column = pc.fill_null(column, pa.scalar(default).cast(column.type))
             columns[out] = column
     # one DataFrame built from the columns (assigning them one by one to a copy costs several times more)
-    data: dict[str, Any] = {str(c): frame[c] for c in frame.columns}
+    data: dict[str, Any] = {str(c): frame.iloc[:, i] for i, c in enumerate(frame.columns)}
     for out, column in columns.items():
         data[out] = pd.arrays.ArrowExtensionArray(column)
     return pd.DataFrame(data, index=frame.index, copy=False)
