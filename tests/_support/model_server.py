@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -59,11 +60,13 @@ def model_server(
         "--workers",
         "1",
     ]
+    # the server's output goes to a file: a pipe nobody reads fills up (64 KiB) and stalls the server mid-request
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in the finally below
     server = subprocess.Popen(
         command,
         # the server execs `uvicorn` from PATH: this interpreter's scripts first, as in an activated venv
         env={**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]), **env},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
@@ -78,7 +81,7 @@ def model_server(
                         break
             except OSError:
                 pass
-            assert server.poll() is None, f"server exited early ({server.returncode}): {server.stdout.read()}"
+            assert server.poll() is None, f"server exited early ({server.returncode}): {_read(log)}"
             assert time.time() < deadline, f"model server did not answer /ping in {timeout:.0f} s"
             time.sleep(0.25)
         yield served
@@ -86,7 +89,14 @@ def model_server(
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
         try:
-            served.log, _ = server.communicate(timeout=30)
+            server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-            served.log, _ = server.communicate()
+            server.wait()
+        served.log = _read(log)
+        log.close()
+
+
+def _read(log: Any) -> str:
+    log.seek(0)
+    return log.read()
