@@ -28,7 +28,6 @@ from ._lookup import FeatureLookup
 from ._metadata import MetadataStore
 from ._online import OnlineStoreSpec, PublishResult, SqliteOnlineStore
 from ._resolve import plan_training_set
-from ._serving import compute
 from ._tables import FeatureTables
 from ._training_set import TrainingSet
 
@@ -415,7 +414,9 @@ class FeatureStoreClient:
         spec = _models.load_feature_spec(feature_lookups)
         found = _online.get_online_features(self._lake, self._meta, store, _models.feature_lookups(spec), keys)
         # the model's feature functions whose inputs are at hand (the keys may carry the request columns)
-        return compute([f for f in spec.functions if all(c in found.columns for c in f.inputs)], found)
+        return _functions.compute_pandas(
+            [f for f in spec.functions if all(c in found.columns for c in f.inputs)], found
+        )
 
     def check_consistency(
         self, model_uri: str, sample: int = 1000, *, online_store: OnlineStoreSpec | None = None, seed: int = 0

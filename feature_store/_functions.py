@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import builtins
 import dis
+import functools
 import inspect
 import textwrap
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -109,9 +110,14 @@ class ResolvedFunction:
     def inputs(self) -> tuple[str, ...]:
         return tuple(self.input_bindings.values())
 
+    @functools.cached_property
+    def _defined(self) -> Callable[..., Any]:
+        """The function its recorded source defines (compiled once per ResolvedFunction, not per request)."""
+        return _compile(self.name, self.source, self.entry)
+
     def callable(self) -> Callable[..., Any]:
         """The function as its recorded source defines it, wrapped to take and give the values described above."""
-        fn = _compile(self.name, self.source, self.entry)
+        fn = self._defined
         convert = _RETURN_TYPES[self.return_type][1]
         params = list(self.input_bindings)
 
@@ -134,6 +140,16 @@ class ResolvedFunction:
         values = [fn(*row) for row in zip(*columns, strict=True)] if columns else [fn() for _ in range(len(frame))]
         array = pa.array(values, type=_ARROW[self.return_type])
         return pd.Series(array, dtype=pd.ArrowDtype(array.type), index=frame.index)
+
+
+def compute_pandas(functions: Sequence[ResolvedFunction], frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each function's output added, in order (online: on the request's pandas rows)."""
+    if not functions:
+        return frame
+    frame = frame.copy()
+    for fn in functions:
+        frame[fn.output_name] = fn.apply_pandas(frame)
+    return frame
 
 
 def _name(value: Any, argument: str) -> str:

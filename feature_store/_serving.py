@@ -14,23 +14,22 @@ How the served model finds its store (resolved at the first request that needs i
     instead (the default location of that kind, then the variables below);
   - the store's own variables win over what was recorded: `$LAKEHOUSE_ONLINE_SQLITE_PATH`,
     `$LAKEHOUSE_REDIS_HOST` / `_PORT` / `_DB`; a Redis password only ever comes from `$LAKEHOUSE_REDIS_PASSWORD`.
-Connections stay open for the life of the loaded model (one per store, used under a lock).
+Connections are kept open between requests (one per serving thread and store).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 
 import pandas as pd
 
 from . import errors
 from ._feature_spec import FeatureSpec, lookups_to_run
-from ._functions import ResolvedFunction
+from ._functions import compute_pandas
 from ._lookup import FeatureLookup
 from ._metadata import MetadataStore
 from ._online import read_online
-from ._online_stores import OnlineBackend, OnlineStoreSpec, RedisOnlineStore, SqliteOnlineStore, spec_of
+from ._online_stores import OnlineBackend, OnlineStoreSpec, RedisOnlineStore, SqliteOnlineStore, reader, spec_of
 
 STORE_ENV = "LAKEHOUSE_ONLINE_STORE"
 ROOT_ENV = "LAKEHOUSE_SERVING_ROOT"
@@ -38,15 +37,14 @@ _KINDS: dict[str, type[OnlineStoreSpec]] = {"sqlite": SqliteOnlineStore, "redis"
 
 
 class OnlineFeatures:
-    """Reads the online features a model's request lacks; one per loaded model."""
+    """Reads the online features a model's request lacks; one per loaded model. The store of each table is
+    resolved once; connections are the lookups' kept ones (`_online_stores.reader`: per thread and store)."""
 
     def __init__(self, spec: FeatureSpec, model: str) -> None:
         self._spec = spec
         self._model = model
         self._root = os.environ.get(ROOT_ENV) or spec.lakehouse_root
-        self._lock = threading.Lock()
         self._stores: dict[str, OnlineStoreSpec] = {}  # by table
-        self._backends: dict[OnlineStoreSpec, OnlineBackend] = {}
 
     def complete(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`frame` with every model input it lacks read from the online store (by its lookup keys).
@@ -58,27 +56,14 @@ class OnlineFeatures:
             self._spec, [str(c) for c in frame.columns], self._model, "the request", True
         )
         if lookups:
-            with self._lock:
-                frame = read_online(self._backend, lookups, frame)
-        return compute(functions, frame)
+            frame = read_online(self._backend, lookups, frame)
+        return compute_pandas(functions, frame)
 
     def _backend(self, lookup: FeatureLookup) -> OnlineBackend:
         store = self._stores.get(lookup.table_name)
         if store is None:
-            store = self._stores[lookup.table_name] = self._store_of(lookup.table_name)
-        backend = self._backends.get(store)
-        if backend is None:
-            backend = self._backends[store] = store.connect(self._root)
-        return backend
-
-    def _store_of(self, table: str) -> OnlineStoreSpec:
-        return published_store(self._root, table)
-
-    def close(self) -> None:
-        with self._lock:
-            for backend in self._backends.values():
-                backend.close()
-            self._backends.clear()
+            store = self._stores[lookup.table_name] = published_store(self._root, lookup.table_name)
+        return reader(store, self._root)
 
 
 def published_store(root: str, table: str) -> OnlineStoreSpec:
@@ -97,13 +82,3 @@ def published_store(root: str, table: str) -> OnlineStoreSpec:
             table, f"of the lake {root} (it records no publish of the table; set ${STORE_ENV} to pick one)"
         )
     return spec_of(published[-1].store)
-
-
-def compute(functions: list[ResolvedFunction] | tuple[ResolvedFunction, ...], frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with each function's output added, in order (online: on the request's pandas rows)."""
-    if not functions:
-        return frame
-    frame = frame.copy()
-    for fn in functions:
-        frame[fn.output_name] = fn.apply_pandas(frame)
-    return frame
