@@ -28,13 +28,11 @@ Timed (time.perf_counter around each call, in this process):
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import random
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "_support"))
 
 import redis_server
+from _machine import load, revision
 from pyspark.sql import functions as F
 
 from feature_store import FeatureLookup, FeatureStoreClient, RedisOnlineStore, SqliteOnlineStore
@@ -52,20 +51,6 @@ from lakehouse import local_spark
 
 TABLE = "bench.online"
 FEATS = ["f1", "f2", "f3", "f4"]
-
-
-def load() -> str:
-    """The 1-minute load average: other processes on the machine skew every figure printed beside it."""
-    return f"load {os.getloadavg()[0]:.2f}"
-
-
-def revision() -> str:
-    """The commit measured, and whether the working tree differs from it (the figures are of the tree)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    run = functools.partial(subprocess.run, cwd=root, capture_output=True, text=True, check=False)
-    head = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip() or "unknown"
-    dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
-    return f"commit {head}{' + uncommitted changes' if dirty else ''}"
 
 
 def pct(values: list[float], q: float) -> float:

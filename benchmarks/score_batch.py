@@ -23,11 +23,9 @@ least disturbed by other load on the machine. Everything lives in a temp directo
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,7 @@ import mlflow
 import mlflow.pyfunc
 import mlflow.sklearn
 import sklearn
+from _machine import revision
 from pyspark.sql import functions as F
 from sklearn.linear_model import LinearRegression
 
@@ -51,20 +50,6 @@ CUST = ["c1", "c2", "c3"]
 REG = ["r1", "r2"]
 MODEL = "bench_score"
 N_REGIONS = 1_000
-
-
-def load() -> str:
-    """The 1-minute load average: other processes on the machine skew every figure printed beside it."""
-    return f"load {os.getloadavg()[0]:.2f}"
-
-
-def revision() -> str:
-    """The commit measured, and whether the working tree differs from it (the figures are of the tree)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    run = functools.partial(subprocess.run, cwd=root, capture_output=True, text=True, check=False)
-    head = run(["git", "rev-parse", "--short", "HEAD"]).stdout.strip() or "unknown"
-    dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
-    return f"commit {head}{' + uncommitted changes' if dirty else ''}"
 
 
 def noop(df) -> None:

@@ -3,30 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from http_process import Running, free_port, running, script
 
 
 @dataclass
 class ModelServer:
-    base: str
-    log: str = ""  # the server's output, filled in when it has stopped
+    served: Running
+
+    @property
+    def base(self) -> str:
+        return self.served.base
+
+    @property
+    def log(self) -> str:
+        """The server's output, once it has stopped."""
+        return self.served.log
 
     def invoke(self, records: list[dict[str, Any]], timeout: float = 30.0) -> Any:
         """POST `records` to /invocations (MLflow's `dataframe_records` format); the decoded JSON answer."""
@@ -45,58 +42,7 @@ def model_server(
     """Start `mlflow models serve -m model_uri` with `env` added to this process's environment, wait until /ping
     answers, yield it; on exit stop it with SIGTERM (its output is in `log`)."""
     port = free_port()
-    command = [
-        os.path.join(os.path.dirname(sys.executable), "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        model_uri,
-        "--env-manager",
-        env_manager,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    # the server's output goes to a file: a pipe nobody reads fills up (64 KiB) and stalls the server mid-request
-    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in the finally below
-    server = subprocess.Popen(
-        command,
-        # the server execs `uvicorn` from PATH: this interpreter's scripts first, as in an activated venv
-        env={**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]), **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    served = ModelServer(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{served.base}/ping", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, f"server exited early ({server.returncode}): {_read(log)}"
-            assert time.time() < deadline, f"model server did not answer /ping in {timeout:.0f} s"
-            time.sleep(0.25)
-        yield served
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        served.log = _read(log)
-        log.close()
-
-
-def _read(log: Any) -> str:
-    log.seek(0)
-    return log.read()
+    command = [script("mlflow"), "models", "serve", "-m", model_uri, "--env-manager", env_manager]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with running(command, port, "/ping", env, timeout) as served:
+        yield ModelServer(served)
