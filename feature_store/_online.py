@@ -49,7 +49,7 @@ from . import errors
 from ._local import feature_source
 from ._lookup import FeatureLookup
 from ._metadata import MetadataStore, PublishRecord, TableRecord
-from ._online_codec import RowCodec, loads, supported
+from ._online_codec import RowCodec, loads_many, supported
 from ._online_stores import (
     OnlineBackend,
     OnlineStoreSpec,
@@ -384,10 +384,10 @@ def get_online_features(
         raise errors.ArgumentTypeError("lookups", lookups, "a list of FeatureLookup")
     if not lookups or not all(isinstance(lk, FeatureLookup) for lk in lookups):
         raise errors.ArgumentTypeError("lookups", lookups, "a non-empty list of FeatureLookup")
-    frame = _key_frame(keys)
+    frame = KeyColumns.of(keys)
     _check_spec(online_store)
     records = meta.tables()
-    given = {str(c) for c in frame.columns}  # a set: `in frame.columns` costs a pandas index lookup each time
+    given = frame.columns
     for lk in lookups:
         name = check.table_name(lk.table_name, "table_name")
         if name not in records:  # the catalog's record; no Delta call on the lookup path
@@ -399,18 +399,21 @@ def get_online_features(
             )
         missing = [c for c in lk.lookup_key if c not in given]
         if missing:
-            raise errors.ColumnNotFoundError("lookup_key", missing, [str(c) for c in frame.columns], "keys")
+            raise errors.ColumnNotFoundError("lookup_key", missing, list(frame.columns), "keys")
     backend = reader(online_store, lake.root)
     return read_online(lambda _: backend, lookups, frame)
 
 
 def read_online(
-    backend_of: Callable[[FeatureLookup], OnlineBackend], lookups: Sequence[FeatureLookup], frame: pd.DataFrame
+    backend_of: Callable[[FeatureLookup], OnlineBackend],
+    lookups: Sequence[FeatureLookup],
+    frame: pd.DataFrame | KeyColumns,
 ) -> pd.DataFrame:
     """`frame` with each lookup's features read from `backend_of(lookup)`, renamed and defaulted: the part of
     `get_online_features` after its checks, which needs no Spark (a served model calls it)."""
-    fetched = [(_fetch(backend_of(lk), lk, frame), backend_of(lk).description) for lk in lookups]
-    outputs: dict[str, str] = {str(c): "the keys" for c in frame.columns}
+    keys = frame if isinstance(frame, KeyColumns) else KeyColumns.of_frame(frame)
+    fetched = [(_fetch(backend_of(lk), lk, keys), backend_of(lk).description) for lk in lookups]
+    outputs: dict[str, str] = {c: "the keys" for c in keys.columns}
     columns: dict[str, pa.Array] = {}
     for lk, ((marker, codec, rows), store) in zip(lookups, fetched, strict=True):
         features = _lookup_features(lk, marker, store, codec)
@@ -425,24 +428,47 @@ def read_online(
                 column = pc.fill_null(column, pa.scalar(default).cast(column.type))
             columns[out] = column
     # one DataFrame built from the columns (assigning them one by one to a copy costs several times more)
-    data: dict[str, Any] = {str(c): frame.iloc[:, i] for i, c in enumerate(frame.columns)}
+    data: dict[str, Any] = dict(keys.columns)
     for out, column in columns.items():
         data[out] = pd.arrays.ArrowExtensionArray(column)
-    return pd.DataFrame(data, index=frame.index, copy=False)
+    return pd.DataFrame(data, index=keys.index, copy=False)
 
 
-def _key_frame(keys: Any) -> pd.DataFrame:
-    if isinstance(keys, pd.DataFrame):
-        return keys.copy()  # never add columns to the caller's frame
-    if isinstance(keys, Sequence) and not isinstance(keys, (str, bytes)) and all(isinstance(k, Mapping) for k in keys):
-        return pd.DataFrame([dict(k) for k in keys])
-    raise errors.ArgumentTypeError("keys", keys, "a pandas DataFrame or a list of dicts of lookup key values")
+@dataclass(frozen=True)
+class KeyColumns:
+    """The request's columns by name (lists or pandas Series) and the index the result takes (None: 0..n-1).
+
+    A list of dicts becomes lists, not a DataFrame: building a DataFrame for one key costs as much as the
+    store read, and the result is built once from these columns anyway."""
+
+    columns: dict[str, Any]
+    index: pd.Index | None = None
+
+    @staticmethod
+    def of_frame(frame: pd.DataFrame) -> KeyColumns:
+        # the caller's Series, not copies: the result is a new DataFrame, the caller's frame is never changed
+        return KeyColumns({str(c): frame.iloc[:, i] for i, c in enumerate(frame.columns)}, frame.index)
+
+    @staticmethod
+    def of(keys: Any) -> KeyColumns:
+        if isinstance(keys, pd.DataFrame):
+            return KeyColumns.of_frame(keys)
+        if (
+            isinstance(keys, Sequence)
+            and not isinstance(keys, (str, bytes))
+            and all(isinstance(k, Mapping) for k in keys)
+        ):
+            names: dict[str, None] = {}  # every key of every dict, in first-seen order (as pandas does)
+            for row in keys:
+                names.update(dict.fromkeys(row))
+            return KeyColumns({str(c): [row.get(c) for row in keys] for c in names})
+        raise errors.ArgumentTypeError("keys", keys, "a pandas DataFrame or a list of dicts of lookup key values")
 
 
 def _fetch(
-    backend: OnlineBackend, lk: FeatureLookup, frame: pd.DataFrame
+    backend: OnlineBackend, lk: FeatureLookup, keys: KeyColumns
 ) -> tuple[StoredTable, RowCodec, list[list[Any] | None]]:
-    """The marker, its codec and the decoded stored row (or None) of each row of `frame`, in one batched read.
+    """The marker, its codec and the decoded stored row (or None) of each row of `keys`, in one batched read.
 
     The keys are encoded in the key types of the marker read first; if a publish changed those types before
     the batched read (which returns the marker with the rows, atomically), it is done again."""
@@ -451,13 +477,15 @@ def _fetch(
         if marker is None:
             raise errors.OnlineTableNotPublishedError(lk.table_name, backend.description)
         codec = marker_codec(marker)
-        encoded = _encode_keys(lk, frame, codec)
+        encoded = _encode_keys(lk, keys, codec)
         present = [k for k in encoded if k is not None]
         current, values = backend.get(lk.table_name, present)
         backend.saw(lk.table_name, current)
         if current == marker:
-            found = {k: v for k, v in zip(present, values, strict=True) if v is not None}
-            rows = [loads(found[k]) if k is not None and k in found else None for k in encoded]
+            stored = [v for v in values if v is not None]
+            held = [k for k, v in zip(present, values, strict=True) if v is not None]
+            found = dict(zip(held, loads_many(stored), strict=True))
+            rows = [found.get(k) if k is not None else None for k in encoded]
             return marker, codec, rows
         marker = current
     raise errors.OnlinePublishConflictError(lk.table_name, backend.description)
@@ -470,13 +498,12 @@ def marker_codec(marker: StoredTable) -> RowCodec:
     return RowCodec(schema.fields[:n], schema.fields[n:])
 
 
-def _encode_keys(lk: FeatureLookup, frame: pd.DataFrame, codec: RowCodec) -> list[str | None]:
+def _encode_keys(lk: FeatureLookup, keys: KeyColumns, codec: RowCodec) -> list[str | None]:
     """Each row's key as the store encodes it, None where a key value is null."""
     columns = []
-    for col, field in zip(lk.lookup_key, codec.key_fields, strict=True):
-        target = to_arrow_schema(T.StructType([field]), timestamp_utc=True, prefers_large_types=False).field(0).type
+    for col, field, target in zip(lk.lookup_key, codec.key_fields, codec.key_arrow_types, strict=True):
         try:
-            given = pa.array(frame[col], from_pandas=True)
+            given = pa.array(keys.columns[col], from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise _key_type_error(lk, col, field, str(exc)) from None
         if not _castable(given.type, target):
@@ -485,8 +512,7 @@ def _encode_keys(lk: FeatureLookup, frame: pd.DataFrame, codec: RowCodec) -> lis
             columns.append(given.cast(target).to_pylist())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise _key_type_error(lk, col, field, f"{given.type} ({exc})") from None
-    rows = zip(*columns, strict=True)
-    return [None if any(v is None for v in values) else codec.encode_key(values) for values in rows]
+    return codec.encode_keys(columns)
 
 
 def _castable(given: pa.DataType, target: pa.DataType) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import json
 import os
 import re
@@ -80,10 +81,20 @@ class StoredTable:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> StoredTable:
+        return _stored_table(text)
+
+    @classmethod
+    def _parse(cls, text: str | bytes) -> StoredTable:
         d = json.loads(text)
         return cls(
             d["version"], d["publish_id"], tuple(d["keys"]), tuple(d["features"]), d["schema"], d["table_created_at"]
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _stored_table(text: str | bytes) -> StoredTable:
+    # every lookup reads the marker; parsing it once per publish, not per lookup (the marker is immutable)
+    return StoredTable._parse(text)
 
 
 # -- specs ---------------------------------------------------------------------------------------------------
