@@ -30,11 +30,12 @@ from . import _store_runs as runs
 from . import _store_search as search
 from ._index import forget_range
 from ._tables import TrackingTables
+from ._store_traces import TraceMethods
 from ._unsupported import UnsupportedStoreMethods
 from ._uri import lake_root_from_uri
 
 
-class LakehouseTrackingStore(UnsupportedStoreMethods, AbstractStore):
+class LakehouseTrackingStore(TraceMethods, UnsupportedStoreMethods, AbstractStore):
     """MLflow tracking store whose experiments, runs, params, tags and metrics are Delta tables.
 
     Built by MLflow from a `lakehouse:///<lake root>` URI (the `mlflow.tracking_store` entry point); tables
