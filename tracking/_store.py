@@ -7,7 +7,7 @@ up to the tables' latest versions, so a write by another process is seen by the 
 
 The class holds the state (tables, lock, run cache) and declares every operation it implements by name; each
 family of operations is a module of functions taking the store first: `_store_experiments`, `_store_runs`,
-`_store_run_data`, `_store_logged_models`, `_store_search` (value helpers: `_store_values`). The operations it
+`_store_run_data`, `_store_logged_models`, `_store_search`, `_store_gc` (`mlflow gc`) (value helpers: `_store_values`). The operations it
 does not implement are declared in `_unsupported`.
 """
 
@@ -24,13 +24,14 @@ from mlflow.utils.uri import resolve_uri_if_local
 from lakehouse import is_object_store
 
 from . import _store_experiments as experiments
+from . import _store_gc as gc
 from . import _store_logged_models as logged_models
 from . import _store_run_data as run_data
 from . import _store_runs as runs
 from . import _store_search as search
 from ._index import forget_range
-from ._tables import TrackingTables
 from ._store_traces import TraceMethods
+from ._tables import TrackingTables
 from ._unsupported import UnsupportedStoreMethods
 from ._uri import lake_root_from_uri
 
@@ -101,6 +102,7 @@ class LakehouseTrackingStore(TraceMethods, UnsupportedStoreMethods, AbstractStor
     get_metric_history = run_data.get_metric_history
     log_inputs = run_data.log_inputs
     log_outputs = run_data.log_outputs
+    _search_datasets = run_data.search_datasets  # the UI's Datasets filter (the server calls it if present)
 
     create_logged_model = logged_models.create_logged_model
     get_logged_model = logged_models.get_logged_model
@@ -108,6 +110,14 @@ class LakehouseTrackingStore(TraceMethods, UnsupportedStoreMethods, AbstractStor
     delete_logged_model = logged_models.delete_logged_model
     set_logged_model_tags = logged_models.set_logged_model_tags
     delete_logged_model_tag = logged_models.delete_logged_model_tag
+    log_logged_model_params = logged_models.log_logged_model_params
+
+    # `mlflow gc`: found by name (hasattr) on the store, as on MLflow's SQL store
+    _get_deleted_runs = gc.get_deleted_runs
+    _hard_delete_run = gc.hard_delete_run
+    _get_deleted_logged_models = gc.get_deleted_logged_models
+    _hard_delete_logged_model = gc.hard_delete_logged_model
+    _hard_delete_experiment = gc.hard_delete_experiment
 
     search_experiments = search.search_experiments
     _search_runs = search.search_runs_page  # AbstractStore.search_runs pages through it

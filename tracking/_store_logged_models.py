@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from mlflow.entities import LifecycleStage, LoggedModel, LoggedModelStatus
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import BAD_REQUEST, RESOURCE_DOES_NOT_EXIST
 from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.time import get_current_time_millis
 from mlflow.utils.uri import append_to_uri_path
@@ -137,6 +137,30 @@ def set_logged_model_tags(store: StoreState, model_id, tags):
                 "mlflow.logged_model_tags", store._t.model_tags, [(model_id, k) for k in values], rows
             ),
         )
+
+
+def log_logged_model_params(store: StoreState, model_id, params):
+    """Add params to a logged model. As MLflow's SQL store: no validation of keys or values, a deleted model
+    takes them, and a key the model already has (or one given twice) is refused (BAD_REQUEST), nothing written."""
+    with store._lock:
+        store._sync(MODEL_TABLES)
+
+        def plan():
+            model_row(store, model_id)
+            keys = [p.key for p in params]
+            held = [k for k in keys if store._t.model_params.get(model_id, k) is not None]
+            twice = sorted({k for k in keys if keys.count(k) > 1})
+            if held or twice:
+                raise MlflowException(
+                    f"Logged model {model_id!r} params are immutable: "
+                    + (f"it already has {sorted(set(held))}" if held else f"the call gives {twice} twice")
+                    + ". Log each param key once per model.",
+                    BAD_REQUEST,
+                )
+            rows = [{"model_id": model_id, "key": p.key, "value": p.value} for p in params]
+            return Change([rows]) if rows else None
+
+        store._t.write("mlflow.logged_model_params", plan)
 
 
 def delete_logged_model_tag(store: StoreState, model_id, key):

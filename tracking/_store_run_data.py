@@ -9,13 +9,14 @@ import json
 import math
 from typing import TYPE_CHECKING
 
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, _DatasetSummary
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.store.entities.paged_list import PagedList
-from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 from mlflow.utils.search_utils import SearchUtils
 from mlflow.utils.validation import (
+    _parse_experiment_id,
     _validate_batch_log_data,
     _validate_batch_log_limits,
     _validate_dataset_inputs,
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from ._store_state import StoreState
 
 _FLOAT_MAX = 1.7976931348623157e308
+MAX_DATASET_SUMMARIES = 1000
+"""At most this many dataset summaries per `_search_datasets` call (the SQL store's limit)."""
 
 _EMPTY_INPUT: Row = {
     "dataset_name": None,
@@ -52,6 +55,8 @@ _EMPTY_INPUT: Row = {
 
 
 def log_metric(store: StoreState, run_id, metric):
+    # the SQL store checks a single metric with its own paths ('value', not 'metrics[0].value')
+    _validate_metric(metric.key, metric.value, metric.timestamp, metric.step, path="")
     log_batch(store, run_id, [metric], [], [])
 
 
@@ -204,6 +209,27 @@ def log_inputs(store: StoreState, run_id, datasets=None, models=None):
     for m in models or []:
         rows.append({**_EMPTY_INPUT, "run_id": run_id, "kind": "model_input", "model_id": m.model_id})
     _write_inputs(store, run_id, rows)
+
+
+def search_datasets(store: StoreState, experiment_ids):
+    """The distinct (experiment, dataset name, digest, context) of the dataset inputs of the experiments' runs,
+    at most 1,000, as MLflow's SQL store's `_search_datasets` (what the UI's Datasets filter calls)."""
+    wanted = {str(_parse_experiment_id(e)) for e in experiment_ids}
+    with store._lock:
+        store._sync(RUN_TABLES)
+        experiment_of = {r["run_id"]: e for e in wanted for r in store._t.runs_by_experiment.rows(e)}
+        summaries = {
+            (
+                experiment_of[r["run_id"]],
+                r["dataset_name"],
+                r["dataset_digest"],
+                json.loads(r["input_tags"] or "{}").get(MLFLOW_DATASET_CONTEXT),
+            )
+            for r in store._t.tables["mlflow.inputs"].rows_where("kind", "dataset")
+            if r["run_id"] in experiment_of
+        }
+    ordered = sorted(summaries, key=lambda s: tuple("" if v is None else v for v in s))[:MAX_DATASET_SUMMARIES]
+    return [_DatasetSummary(experiment_id=e, name=n, digest=d, context=c) for e, n, d, c in ordered]
 
 
 def log_outputs(store: StoreState, run_id, models):

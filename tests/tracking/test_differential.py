@@ -248,6 +248,16 @@ def test_log_inputs_and_dataset_search(backends):
                 r.info.run_name for r in c.search_runs([exp], "dataset.name = 'train' AND dataset.context = 'training'")
             ],
         )
+        with mlflow.start_run(run_name="eval-data"):
+            mlflow.log_input(ds, context="eval")
+            mlflow.log_input(mlflow.data.from_pandas(df.head(1), name="holdout"))
+        rec(
+            "dataset summaries (the UI's Datasets filter)",
+            lambda: sorted(
+                (s.experiment_id == exp, s.name, s.digest, s.context)
+                for s in c._tracking_client.store._search_datasets([exp])
+            ),
+        )
 
     differential(backends, scenario)
 
@@ -270,6 +280,9 @@ def test_logged_models(backends):
         rec("set tags", lambda: c.set_logged_model_tags(mid, {"b": "2", "a": "3"}))
         rec("delete tag", lambda: c.delete_logged_model_tag(mid, "b"))
         rec("delete missing tag", lambda: c.delete_logged_model_tag(mid, "b"))
+        rec("log params", lambda: mlflow.log_model_params({"q": "3", "r": "4"}, model_id=mid))
+        rec("log params of a missing model", lambda: mlflow.log_model_params({"q": "3"}, model_id="m-" + "0" * 32))
+        rec("with params", lambda: c.get_logged_model(mid).params)
         c.log_batch(rid, metrics=[Metric("acc", 0.9, 1, 0, model_id=mid, dataset_name="d", dataset_digest="x")])
         rec("finalize", lambda: c.finalize_logged_model(mid, LoggedModelStatus.READY))
         rec("get ready", lambda: c.get_logged_model(mid))
