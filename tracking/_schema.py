@@ -326,3 +326,134 @@ TABLES.update(
         ),
     }
 )
+
+# -- traces (issue 14) --------------------------------------------------------------------------------------
+# MLflow 3 tracing, laid out as MLflow's SQL store lays it out (trace_info, trace_tags, trace_request_metadata,
+# spans, assessments, entity_associations), every table keyed and clustered by trace id. The trace name, session
+# id, token usage and cost are columns of `traces` (the SQL store "promotes" them out of tags and metadata), so
+# a search filters and orders on them without a join. Spans are plain columns plus their attributes and events as
+# JSON strings (attribute values decoded once, so `get_json_object(attributes, '$.key')` reads the value);
+# `content` is the span as MLflow stores it (what `get_trace` rebuilds the span from).
+TRACE_TOKEN_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_input_tokens_above_1hr",
+)
+TRACE_COST_COLUMNS = ("input_cost", "output_cost", "total_cost")
+
+TABLES.update(
+    {
+        "mlflow.traces": (
+            pa.schema(
+                [
+                    ("trace_id", STRING),
+                    ("experiment_id", STRING),
+                    ("timestamp_ms", LONG),
+                    ("execution_time_ms", LONG),
+                    ("status", STRING),
+                    ("client_request_id", STRING),
+                    ("request_preview", STRING),
+                    ("response_preview", STRING),
+                    ("trace_name", STRING),
+                    ("session_id", STRING),
+                    *((c, LONG) for c in TRACE_TOKEN_COLUMNS),
+                    *((c, DOUBLE) for c in TRACE_COST_COLUMNS),
+                ]
+            ),
+            "MLflow traces (TraceInfo), one row per trace; status is the TraceState name; the trace name, session id, "
+            "token usage and cost are columns, not tags or metadata (as in MLflow's SQL store)",
+        ),
+        "mlflow.trace_tags": (
+            pa.schema([("trace_id", STRING), ("key", STRING), ("value", STRING)]),
+            "MLflow trace tags, one row per (trace_id, key); the trace name is mlflow.traces.trace_name",
+        ),
+        "mlflow.trace_request_metadata": (
+            pa.schema([("trace_id", STRING), ("key", STRING), ("value", STRING)]),
+            "MLflow trace request metadata, one row per (trace_id, key); session, token usage and cost are columns "
+            "of mlflow.traces",
+        ),
+        "mlflow.spans": (
+            pa.schema(
+                [
+                    ("trace_id", STRING),
+                    ("experiment_id", STRING),
+                    ("span_id", STRING),
+                    ("parent_span_id", STRING),
+                    ("name", STRING),
+                    ("span_type", STRING),
+                    ("status", STRING),
+                    ("status_message", STRING),
+                    ("start_time_unix_nano", LONG),
+                    ("end_time_unix_nano", LONG),
+                    ("attributes", STRING),
+                    ("events", STRING),
+                    ("content", STRING),
+                ]
+            ),
+            "MLflow trace spans, one row per (trace_id, span_id); attributes is a JSON object of decoded values, "
+            "events a JSON list, content the span as MLflow stores it",
+        ),
+        "mlflow.assessments": (
+            pa.schema(
+                [
+                    ("assessment_id", STRING),
+                    ("trace_id", STRING),
+                    ("name", STRING),
+                    ("assessment_type", STRING),
+                    ("value", STRING),
+                    ("error", STRING),
+                    ("created_timestamp", LONG),
+                    ("last_updated_timestamp", LONG),
+                    ("source_type", STRING),
+                    ("source_id", STRING),
+                    ("run_id", STRING),
+                    ("span_id", STRING),
+                    ("rationale", STRING),
+                    ("overrides", STRING),
+                    ("valid", pa.bool_()),
+                    ("assessment_metadata", STRING),
+                ]
+            ),
+            "MLflow trace assessments, one row per assessment; assessment_type is 'feedback', 'expectation' or "
+            "'issue'; value, error and assessment_metadata are JSON (the columns of MLflow's SQL store's table)",
+        ),
+        "mlflow.trace_run_links": (
+            pa.schema([("trace_id", STRING), ("run_id", STRING)]),
+            "Traces linked to runs (MLflow's link_traces_to_run), one row per (trace_id, run_id)",
+        ),
+    }
+)
+
+TRACE_COLD_TABLES: dict[str, dict[str, Any]] = {
+    "mlflow.traces": {
+        "keep_rows": False,
+        "cluster_by": "trace_id",
+        "stats_columns": ("trace_id", "experiment_id", "timestamp_ms"),
+        "max_merge_rows": UPDATED_MERGE_ROWS,
+    },
+    "mlflow.trace_tags": {
+        "keep_rows": False,
+        "cluster_by": "trace_id",
+        "stats_columns": ("trace_id",),
+        "max_merge_rows": UPDATED_MERGE_ROWS,
+    },
+    "mlflow.trace_request_metadata": {
+        "keep_rows": False,
+        "cluster_by": "trace_id",
+        "stats_columns": ("trace_id",),
+        "max_merge_rows": UPDATED_MERGE_ROWS,
+    },
+    "mlflow.spans": {"keep_rows": False, "cluster_by": "trace_id", "stats_columns": ("trace_id", "experiment_id")},
+    "mlflow.assessments": {
+        "keep_rows": False,
+        "cluster_by": "trace_id",
+        "stats_columns": ("trace_id",),
+        "max_merge_rows": UPDATED_MERGE_ROWS,
+    },
+    "mlflow.trace_run_links": {"keep_rows": False, "cluster_by": "trace_id", "stats_columns": ("trace_id", "run_id")},
+}
+"""The trace tables are cold like the run tables: read by trace on demand, searched by column scans."""
+COLD_TABLES.update(TRACE_COLD_TABLES)

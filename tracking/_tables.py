@@ -180,6 +180,21 @@ class TrackingTables(DeltaTables):
         self.models_by_experiment = Index(by("experiment_id"), by("model_id"))
         self.model_tags = Index(by("model_id"), by("key"))
         self.model_params = Index(by("model_id"), by("key"))
+        # Traces (`_trace_*`): cold, read by trace id.
+        self.trace_by_id = ColdIndex(table("mlflow.traces"), "trace_id", one_row_per_group)
+        self.trace_tags = ColdIndex(table("mlflow.trace_tags"), "trace_id", by("key"))
+        self.trace_metadata = ColdIndex(table("mlflow.trace_request_metadata"), "trace_id", by("key"))
+        self.spans = ColdIndex(table("mlflow.spans"), "trace_id", by("span_id"))
+        self.assessments = ColdIndex(table("mlflow.assessments"), "trace_id", by("assessment_id"))
+        self.trace_runs = ColdIndex(table("mlflow.trace_run_links"), "trace_id", by("run_id"))
+        trace_indexes = {
+            "mlflow.traces": self.trace_by_id,
+            "mlflow.trace_tags": self.trace_tags,
+            "mlflow.trace_request_metadata": self.trace_metadata,
+            "mlflow.spans": self.spans,
+            "mlflow.assessments": self.assessments,
+            "mlflow.trace_run_links": self.trace_runs,
+        }
 
         def cold(index: ColdIndex) -> RangeHook:
             def changed(lo: Hashable, hi: Hashable) -> None:
@@ -202,6 +217,7 @@ class TrackingTables(DeltaTables):
             "mlflow.logged_models": ([self.model_by_id, self.models_by_experiment], None),
             "mlflow.logged_model_tags": ([self.model_tags], None),
             "mlflow.logged_model_params": ([self.model_params], None),
+            **{name: ([], None) for name in trace_indexes},  # cold: see `cold_hooks`
         }
         cold_hooks = {
             "mlflow.runs": cold(self.run_by_id),
@@ -209,6 +225,7 @@ class TrackingTables(DeltaTables):
             "mlflow.tags": cold(self.tags),
             "mlflow.latest_metrics": cold(self.latest),
             "mlflow.inputs": cold(self.inputs),
+            **{name: index.changed for name, index in trace_indexes.items()},
         }
         super().__init__(root, wiring, cold_hooks)
         self.latest_metrics = LatestMetrics(self, on_run_change)
