@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
@@ -31,7 +32,7 @@ from mlflow.utils.validation import _resolve_experiment_ids_and_locations
 
 from lakehouse import Row
 
-from ._trace_rows import TRACE_COLUMNS, TRACE_TABLES, trace_info
+from ._trace_rows import TRACE_COLUMNS, TRACE_TABLES, build_trace_info
 
 if TYPE_CHECKING:
     from mlflow.entities import TraceInfo
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
     from ._store_state import StoreState
 
 Predicate = Callable[[Row], bool]
+Mask = Callable[[pa.Table], pa.Array]
+"""A filter clause over the scanned trace columns: a boolean array, True where the trace matches."""
+FRAME_COLUMNS = [c for c in TRACE_COLUMNS if c not in ("request_preview", "response_preview")]
+"""The columns a search scans (the previews are read for the page only)."""
 ATTRIBUTE_COLUMNS = {"request_id": "trace_id"}
 """Search attribute names whose column here has another name."""
 
@@ -69,21 +74,27 @@ class _Lookups:
 
     def __init__(self, store: StoreState) -> None:
         self.store = store
-        self._keyed: dict[tuple[str, str], dict[str, str]] = {}
+        self._keyed: dict[tuple[str, str], pa.Table] = {}
         self._spans: dict[str, list[Row]] | None = None
         self._assessments: dict[str, list[Row]] | None = None
         self._links: dict[str, set[str]] | None = None
 
-    def keyed(self, table: str, key: str) -> dict[str, str]:
-        """trace id -> value of `key` in `mlflow.trace_tags` or `mlflow.trace_request_metadata`."""
+    def keyed(self, table: str, key: str) -> pa.Table:
+        """The (trace_id, value) rows of `key` in `mlflow.trace_tags` or `mlflow.trace_request_metadata`."""
         found = self._keyed.get((table, key))
         if found is None:
-            found = {}
-            for part in self.store._t.tables[table].iter_arrow(["trace_id", "key", "value"]):
-                part = part.filter(pc.equal(part.column("key"), key))
-                found.update(zip(part.column("trace_id").to_pylist(), part.column("value").to_pylist(), strict=True))
+            parts = [
+                part.filter(pc.equal(part.column("key"), key)).select(["trace_id", "value"])
+                for part in self.store._t.tables[table].iter_arrow(["trace_id", "key", "value"])
+            ]
+            schema = pa.schema([("trace_id", pa.string()), ("value", pa.string())])
+            found = pa.concat_tables(parts) if parts else schema.empty_table()
             self._keyed[(table, key)] = found
         return found
+
+    def keyed_dict(self, table: str, key: str) -> dict[str, str]:
+        found = self.keyed(table, key)
+        return dict(zip(found.column("trace_id").to_pylist(), found.column("value").to_pylist(), strict=True))
 
     def spans(self) -> dict[str, list[Row]]:
         if self._spans is None:
@@ -118,27 +129,60 @@ def _present(value: Any, comparator: str, target: Any) -> bool:
     return value is not None and _compare(comparator)(value, target)
 
 
-def _keyed_predicate(look: _Lookups, table: str, key: str, comparator: str, value: Any) -> Predicate:
-    values = look.keyed(table, key)
+def _arrow_compare(column: pa.ChunkedArray | pa.Array, comparator: str, value: Any) -> pa.Array:
+    """SQL's `column <comparator> value` over an Arrow column, NULL as no match; Python's comparison row by row
+    where Arrow has no kernel for the types (a number compared with text)."""
+    try:
+        if comparator in ("IN", "NOT IN"):
+            found = pc.is_in(column, value_set=pa.array(value, column.type))
+            mask = found if comparator == "IN" else pc.and_(pc.invert(found), pc.is_valid(column))
+        elif comparator in ("LIKE", "ILIKE"):
+            mask = pc.match_like(column, value, ignore_case=comparator == "ILIKE")
+        elif comparator == "RLIKE":
+            raise pa.ArrowNotImplementedError("regular expressions: Python's re, as MLflow's SQLite REGEXP")
+        else:
+            kernel = {"=": pc.equal, "!=": pc.not_equal, ">": pc.greater, ">=": pc.greater_equal}.get(comparator)
+            kernel = kernel or {"<": pc.less, "<=": pc.less_equal}[comparator]
+            mask = kernel(column, value)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        mask = pa.array([_present(v, comparator, value) for v in column.to_pylist()], pa.bool_())
+    return pc.fill_null(mask, False)
+
+
+def _ids_mask(frame: pa.Table, ids: pa.Array | pa.ChunkedArray, *, negate: bool = False) -> pa.Array:
+    """Whether each trace of `frame` is one of `ids` (or is not, when `negate`)."""
+    value_set = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    found = pc.is_in(frame.column("trace_id"), value_set=value_set.cast(pa.string()))
+    return pc.invert(found) if negate else found
+
+
+def _keyed_mask(look: _Lookups, table: str, key: str, comparator: str, value: Any) -> Mask:
+    keyed = look.keyed(table, key)
+    if comparator in ("IS NULL", "IS NOT NULL"):
+        return lambda f: _ids_mask(f, keyed.column("trace_id"), negate=comparator == "IS NULL")
+    ids = keyed.column("trace_id").filter(_arrow_compare(keyed.column("value"), comparator, value))
+    return lambda f: _ids_mask(f, ids)
+
+
+def _column_mask(column: str, comparator: str, value: Any) -> Mask:
     if comparator == "IS NULL":
-        return lambda r: r["trace_id"] not in values
+        return lambda f: pc.is_null(f.column(column))
     if comparator == "IS NOT NULL":
-        return lambda r: r["trace_id"] in values
-    return lambda r: _present(values.get(r["trace_id"]), comparator, value)
+        return lambda f: pc.is_valid(f.column(column))
+    return lambda f: _arrow_compare(f.column(column), comparator, value)
 
 
-def _column_predicate(column: str, comparator: str, value: Any) -> Predicate:
-    if comparator == "IS NULL":
-        return lambda r: r[column] is None
-    if comparator == "IS NOT NULL":
-        return lambda r: r[column] is not None
-    return lambda r: _present(r[column], comparator, value)
-
-
-def _attribute_predicate(key: str, comparator: str, value: Any) -> Predicate:
+def _attribute_mask(key: str, comparator: str, value: Any) -> Mask:
     if key in ("end_time_ms", "end_time"):
-        return lambda r: _present(r["timestamp_ms"] + (r["execution_time_ms"] or 0), comparator, value)
-    return _column_predicate(ATTRIBUTE_COLUMNS.get(key, key), comparator, value)
+        return lambda f: _arrow_compare(
+            pc.add(f.column("timestamp_ms"), pc.fill_null(f.column("execution_time_ms"), 0)), comparator, value
+        )
+    return _column_mask(ATTRIBUTE_COLUMNS.get(key, key), comparator, value)
+
+
+def _rows_mask(predicate: Predicate, columns: list[str]) -> Mask:
+    """A clause that needs Python per trace (span, assessment and run clauses): `predicate` over `columns`."""
+    return lambda f: pa.array([predicate(r) for r in f.select(columns).to_pylist()], pa.bool_())
 
 
 def _analytics_predicate(key: str, comparator: str, value: Any) -> Predicate:
@@ -222,47 +266,50 @@ def _issue_predicate(look: _Lookups, issue_id: str) -> Predicate:
 
 def _run_predicate(look: _Lookups, run_id: str) -> Predicate:
     """A run's traces: those it is the source run of, and those linked to it (`link_traces_to_run`)."""
-    sources = look.keyed("mlflow.trace_request_metadata", TraceMetadataKey.SOURCE_RUN)
+    sources = look.keyed_dict("mlflow.trace_request_metadata", TraceMetadataKey.SOURCE_RUN)
     linked = look.links().get(run_id, set())
     return lambda r: sources.get(r["trace_id"]) == run_id or r["trace_id"] in linked
 
 
-def _predicates(look: _Lookups, filter_string: str | None) -> list[Predicate]:
-    """One predicate per clause of `filter_string`, in the SQL store's order of checks (its errors included)."""
+def _masks(look: _Lookups, filter_string: str | None) -> list[Mask]:
+    """One mask per clause of `filter_string`, in the SQL store's order of checks (its errors included)."""
     if not filter_string:
         return []
-    out: list[Predicate] = []
+    out: list[Mask] = []
+    by_id = ["trace_id"]
     for clause in SearchTraceUtils.parse_search_filter_for_search_traces(filter_string):
         kind, key, value = clause.get("type"), clause.get("key"), clause.get("value")
         comparator = clause.get("comparator").upper()
         if SearchTraceUtils.is_issue(kind, key, comparator):
-            out.append(_issue_predicate(look, value))
+            out.append(_rows_mask(_issue_predicate(look, value), by_id))
         elif SearchTraceUtils.is_attribute(kind, key, comparator):
-            out.append(_attribute_predicate(key, comparator, value))
+            out.append(_attribute_mask(key, comparator, value))
         elif SearchTraceUtils.is_tag(kind, comparator) and key == TraceTagKey.TRACE_NAME:
-            out.append(_column_predicate("trace_name", comparator, value))
+            out.append(_column_mask("trace_name", comparator, value))
         elif SearchTraceUtils.is_request_metadata(kind, comparator) and key == TraceMetadataKey.TRACE_SESSION:
-            out.append(_column_predicate("session_id", comparator, value))
+            out.append(_column_mask("session_id", comparator, value))
         elif SearchTraceUtils.is_request_metadata(kind, comparator) and key in TRACE_ANALYTICS_COLUMNS_BY_METADATA_KEY:
-            out.append(_analytics_predicate(key, comparator, value))
+            out.append(_rows_mask(_analytics_predicate(key, comparator, value), FRAME_COLUMNS))
         elif (
             SearchTraceUtils.is_request_metadata(kind, comparator)
             and key == TraceMetadataKey.SOURCE_RUN
             and comparator == "="
         ):
-            out.append(_run_predicate(look, value))
+            out.append(_rows_mask(_run_predicate(look, value), by_id))
         elif SearchTraceUtils.is_tag(kind, comparator):
             if key == TraceTagKey.LINKED_PROMPTS:
                 _check_prompt_filter(comparator, value)
-                out.append(lambda r: False)  # prompt links are not stored by this store (link_prompts_to_trace)
+                out.append(
+                    lambda f: pa.array([False] * f.num_rows, pa.bool_())
+                )  # prompt links are not stored by this store (link_prompts_to_trace)
             else:
-                out.append(_keyed_predicate(look, "mlflow.trace_tags", key, comparator, value))
+                out.append(_keyed_mask(look, "mlflow.trace_tags", key, comparator, value))
         elif SearchTraceUtils.is_request_metadata(kind, comparator):
-            out.append(_keyed_predicate(look, "mlflow.trace_request_metadata", key, comparator, value))
+            out.append(_keyed_mask(look, "mlflow.trace_request_metadata", key, comparator, value))
         elif SearchTraceUtils.is_span(kind, key, comparator):
-            out.append(_span_predicate(look, key, comparator, value))
+            out.append(_rows_mask(_span_predicate(look, key, comparator, value), by_id))
         elif SearchTraceUtils.is_assessment(kind, key, comparator):
-            out.append(_assessment_predicate(look, kind, key, comparator, value))
+            out.append(_rows_mask(_assessment_predicate(look, kind, key, comparator, value), by_id))
         else:
             raise MlflowException(f"Invalid search expression type '{kind}'", error_code=INVALID_PARAMETER_VALUE)
     return out
@@ -282,11 +329,12 @@ def _check_prompt_filter(comparator: str, value: str) -> None:
         )
 
 
-SortKey = tuple[Callable[[Row], Any], bool]
+SortKey = tuple[Callable[[pa.Table], Any], bool]
+"""An order clause: its values over the scanned trace columns (an Arrow array), and whether ascending."""
 
 
 def _sort_keys(look: _Lookups, order_by: list[str]) -> list[SortKey]:
-    """(value of a row, ascending) per order_by clause, then the default ties; the SQL store's errors."""
+    """(values, ascending) per order_by clause, then the default ties; the SQL store's errors."""
     keys: list[SortKey] = []
     seen: set[tuple[str, str]] = set()
     for clause in order_by:
@@ -295,49 +343,74 @@ def _sort_keys(look: _Lookups, order_by: list[str]) -> list[SortKey]:
             raise MlflowException.invalid_parameter_value(
                 f"Ordering by reserved metadata '{key}' is not supported because it is represented by multiple columns."
             )
-        value: Callable[[Row], Any]
+        values: Callable[[pa.Table], Any]
         if SearchTraceUtils.is_attribute(kind, key, "="):
-            value = _attribute_value(ATTRIBUTE_COLUMNS.get(key, key))
+            values = _attribute_values(ATTRIBUTE_COLUMNS.get(key, key))
         elif SearchTraceUtils.is_tag(kind, "=") and key == TraceTagKey.TRACE_NAME:
-            value = lambda r: r["trace_name"]  # noqa: E731
+            values = _attribute_values("trace_name")
         elif SearchTraceUtils.is_request_metadata(kind, "=") and key == TraceMetadataKey.TRACE_SESSION:
-            value = lambda r: r["session_id"]  # noqa: E731
+            values = _attribute_values("session_id")
         elif SearchTraceUtils.is_tag(kind, "=") or SearchTraceUtils.is_request_metadata(kind, "="):
             table = "mlflow.trace_tags" if SearchTraceUtils.is_tag(kind, "=") else "mlflow.trace_request_metadata"
-            values = look.keyed(table, key)
-            value = _keyed_value(values)
+            values = _keyed_values(look.keyed(table, key))
         else:
             raise MlflowException(f"Invalid identifier type '{kind}'", error_code=INVALID_PARAMETER_VALUE)
         if (kind, key) in seen:
             raise MlflowException(f"`order_by` contains duplicate fields: {order_by}")
         seen.add((kind, key))
-        keys.append((value, ascending))
+        keys.append((values, ascending))
     if ("attribute", "timestamp_ms") not in seen:
-        keys.append((lambda r: r["timestamp_ms"], False))
+        keys.append((_attribute_values("timestamp_ms"), False))
     if ("attribute", "request_id") not in seen:
-        keys.append((lambda r: r["trace_id"], True))
+        keys.append((_attribute_values("trace_id"), True))
     return keys
 
 
-def _keyed_value(values: dict[str, str]) -> Callable[[Row], Any]:
-    return lambda r: values.get(r["trace_id"])
+def _keyed_values(keyed: pa.Table) -> Callable[[pa.Table], Any]:
+    """A tag's or metadata key's value per trace of the frame (null without one)."""
+    return lambda f: pc.take(
+        keyed.column("value"), pc.index_in(f.column("trace_id"), value_set=keyed.column("trace_id").combine_chunks())
+    )
 
 
-def _attribute_value(column: str) -> Callable[[Row], Any]:
-    if column == "experiment_id":
-        return lambda r: int(r["experiment_id"])  # an integer column in the SQL store: ordered as numbers
-    return lambda r: r[column]
+def _attribute_values(column: str) -> Callable[[pa.Table], Any]:
+    if column == "experiment_id":  # an integer column in the SQL store: ordered as numbers
+        return lambda f: pc.cast(f.column("experiment_id"), pa.int64())
+    return lambda f: f.column(column)
 
 
-def _ordered(rows: list[Row], keys: list[SortKey]) -> list[Row]:
-    """`rows` ordered by `keys` (the first most significant), nulls last in either direction: stable sorts from the
-    least significant key up."""
-    for value, ascending in reversed(keys):
-        present = [r for r in rows if value(r) is not None]
-        absent = [r for r in rows if value(r) is None]
-        present.sort(key=value, reverse=not ascending)
-        rows = present + absent
-    return rows
+def _order(frame: pa.Table, keys: list[SortKey]) -> pa.Array:
+    """The row order of `frame` by `keys` (the first most significant), nulls last whichever the direction: the SQL
+    store's `CASE WHEN value IS NULL THEN 1 ELSE 0 END` before every clause."""
+    columns: dict[str, Any] = {}
+    sort_keys = []
+    for i, (values, ascending) in enumerate(keys):
+        column = values(frame)
+        columns[f"n{i}"] = pc.is_null(column)
+        columns[f"v{i}"] = column
+        sort_keys += [(f"n{i}", "ascending"), (f"v{i}", "ascending" if ascending else "descending")]
+    return pc.sort_indices(pa.table(columns), sort_keys=sort_keys)
+
+
+def _page_infos(store: StoreState, page: pa.Table) -> list[TraceInfo]:
+    """The `TraceInfo`s of a page of traces, their previews, tags, metadata and assessments read in bulk."""
+    t = store._t
+    ids = page.column("trace_id").to_pylist()
+
+    def grouped(name: str) -> dict[str, list[Row]]:
+        table = t.tables[name]
+        out: dict[str, list[Row]] = {}
+        for r in table.arrow_where("trace_id", ids, table.schema.names, cache=False).to_pylist():
+            out.setdefault(r["trace_id"], []).append(r)
+        return out
+
+    previews = {r["trace_id"]: r for rows in grouped("mlflow.traces").values() for r in rows}
+    tags, metadata = grouped("mlflow.trace_tags"), grouped("mlflow.trace_request_metadata")
+    assessments = grouped("mlflow.assessments")
+    return [
+        build_trace_info(previews.get(i, r), tags.get(i, []), metadata.get(i, []), assessments.get(i, []))
+        for i, r in zip(ids, page.to_pylist(), strict=True)
+    ]
 
 
 def search_traces(
@@ -357,15 +430,18 @@ def search_traces(
         store._sync(TRACE_TABLES)
         look = _Lookups(store)
         keys = _sort_keys(look, order_by or [])
-        predicates = _predicates(look, filter_string)
+        masks = _masks(look, filter_string)
         table = store._t.tables["mlflow.traces"]
         if locations is not None:
-            rows = table.arrow_where("experiment_id", [str(e) for e in locations], TRACE_COLUMNS).to_pylist()
+            frame = table.arrow_where("experiment_id", [str(e) for e in locations], FRAME_COLUMNS)
         else:
-            rows = [r for part in table.iter_arrow(TRACE_COLUMNS) for r in part.to_pylist()]
+            parts = list(table.iter_arrow(FRAME_COLUMNS))
+            frame = pa.concat_tables(parts) if parts else table.schema.empty_table().select(FRAME_COLUMNS)
         offset = SearchTraceUtils.parse_start_offset_from_page_token(page_token)
-        matched = [r for r in rows if all(p(r) for p in predicates)]
-        page = _ordered(matched, keys)[offset : offset + max_results]
-        infos = [trace_info(store, r) for r in page]
+        for mask in masks:
+            if frame.num_rows:
+                frame = frame.filter(mask(frame))
+        page = frame.take(_order(frame, keys)[offset : offset + max_results]) if frame.num_rows else frame
+        infos = _page_infos(store, page) if page.num_rows else []
     token = SearchTraceUtils.create_page_token(offset + max_results) if len(infos) == max_results else None
     return infos, token
