@@ -44,9 +44,10 @@ def to_version(tables: RegistryTables, row: Row, *, aliases: bool = False) -> Mo
 
 
 def latest_version_rows(tables: RegistryTables, name: str) -> list[Row]:
-    """The highest-numbered live version of model `name` in each stage (deleted versions left out)."""
+    """The highest-numbered live version of model `name` in each stage (deleted versions left out), stages in the
+    order of their lowest version, as the SQL store lists them (it walks the versions in number order)."""
     latest: dict[str, Row] = {}
-    for mv in tables.versions.rows(name):
+    for mv in sorted(tables.versions.rows(name), key=lambda r: r["version"]):
         stage = mv["current_stage"]
         if stage != STAGE_DELETED_INTERNAL and (stage not in latest or latest[stage]["version"] < mv["version"]):
             latest[stage] = mv

@@ -102,6 +102,7 @@ class LakehouseTrackingStore(TraceMethods, UnsupportedStoreMethods, AbstractStor
     get_metric_history = run_data.get_metric_history
     log_inputs = run_data.log_inputs
     log_outputs = run_data.log_outputs
+    record_logged_model = run_data.record_logged_model
     _search_datasets = run_data.search_datasets  # the UI's Datasets filter (the server calls it if present)
 
     create_logged_model = logged_models.create_logged_model

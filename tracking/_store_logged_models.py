@@ -42,7 +42,7 @@ def model_row(store: StoreState, model_id: str, allow_deleted: bool = True) -> R
     return hit.row
 
 
-def to_model(store: StoreState, row: Row) -> LoggedModel:
+def to_model(store: StoreState, row: Row, none_without_metrics: bool = True) -> LoggedModel:
     model_id = row["model_id"]
     metrics = [metric_entity(m, model=True) for m in store._t.tables[HISTORY].rows_where("model_id", model_id)]
     return LoggedModel(
@@ -58,7 +58,7 @@ def to_model(store: StoreState, row: Row) -> LoggedModel:
         status_message=row["status_message"],
         tags={r["key"]: r["value"] for r in store._t.model_tags.rows(model_id)},
         params={r["key"]: r["value"] for r in store._t.model_params.rows(model_id)},
-        metrics=metrics,
+        metrics=metrics or (None if none_without_metrics else []),  # None: as the SQL store answers
     )
 
 

@@ -13,7 +13,7 @@ from mlflow.entities import Metric, Param, _DatasetSummary
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.store.entities.paged_list import PagedList
-from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_LOGGED_MODELS, MLFLOW_RUN_NAME
 from mlflow.utils.search_utils import SearchUtils
 from mlflow.utils.validation import (
     _parse_experiment_id,
@@ -21,6 +21,7 @@ from mlflow.utils.validation import (
     _validate_batch_log_limits,
     _validate_dataset_inputs,
     _validate_metric,
+    _validate_param,
     _validate_param_keys_unique,
     _validate_run_id,
     _validate_tag,
@@ -61,7 +62,9 @@ def log_metric(store: StoreState, run_id, metric):
 
 
 def log_param(store: StoreState, run_id, param):
-    log_batch(store, run_id, [], [param], [])
+    # the SQL store checks a single param with its own paths and words a changed value for one param
+    param = _validate_param(param.key, param.value)
+    _log_batch(store, run_id, [], [param], [], one_param=True)
 
 
 def set_tag(store: StoreState, run_id, tag):
@@ -71,6 +74,10 @@ def set_tag(store: StoreState, run_id, tag):
 
 
 def log_batch(store: StoreState, run_id, metrics, params, tags):
+    _log_batch(store, run_id, metrics, params, tags)
+
+
+def _log_batch(store: StoreState, run_id, metrics, params, tags, one_param: bool = False) -> None:
     _validate_run_id(run_id)
     metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
     _validate_batch_log_limits(metrics, params, tags)
@@ -91,7 +98,7 @@ def log_batch(store: StoreState, run_id, metrics, params, tags):
         # A call that writes one table is one commit to it; one that writes several is one journal commit.
         if bool(params) + bool(metric_rows) + bool(tag_values or name is not None) + (name is not None) < 2:
             if params:
-                _write_params(store, run_id, params)
+                _write_params(store, run_id, params, one_param)
             if metric_rows:
                 _write_metrics(store, run_id, metric_rows)
             if tag_values:
@@ -100,7 +107,7 @@ def log_batch(store: StoreState, run_id, metrics, params, tags):
 
         def plan():
             active_run_row(store, run_id)
-            rows = [param_row(run_id, p.key, p.value) for p in _new_params(store, run_id, params)]
+            rows = [param_row(run_id, p.key, p.value) for p in _new_params(store, run_id, params, one_param)]
             rows.extend(metric_entry(r) for r in metric_rows)
             rows.extend(tag_row(run_id, k, v) for k, v in tag_values.items())
             if name is not None:
@@ -111,8 +118,9 @@ def log_batch(store: StoreState, run_id, metrics, params, tags):
         store._t.journal.record(plan)
 
 
-def _new_params(store: StoreState, run_id: str, params: list[Param]) -> list[Param]:
-    """The params of `params` the run does not have yet; MlflowException if one would change a logged value."""
+def _new_params(store: StoreState, run_id: str, params: list[Param], one_param: bool = False) -> list[Param]:
+    """The params of `params` the run does not have yet; MlflowException if one would change a logged value
+    (worded as the SQL store's `log_param` when `one_param`, else as its `log_batch`)."""
     new, mismatched = [], []
     for p in params:
         hit = store._t.params.get(run_id, p.key)
@@ -120,6 +128,13 @@ def _new_params(store: StoreState, run_id: str, params: list[Param]) -> list[Par
             new.append(p)
         elif hit.row["value"] != p.value:
             mismatched.append({"key": p.key, "old_value": hit.row["value"], "new_value": p.value})
+    if mismatched and one_param:
+        m = mismatched[0]
+        raise MlflowException(
+            f"Changing param values is not allowed. Param with key='{m['key']}' was already logged with "
+            f"value='{m['old_value']}' for run ID='{run_id}'. Attempted logging new value '{m['new_value']}'.",
+            INVALID_PARAMETER_VALUE,
+        )
     if mismatched:
         raise MlflowException(
             f"Changing param values is not allowed. Params were already logged='{mismatched}' for run ID='{run_id}'.",
@@ -128,10 +143,12 @@ def _new_params(store: StoreState, run_id: str, params: list[Param]) -> list[Par
     return new
 
 
-def _write_params(store: StoreState, run_id: str, params: list[Param]) -> None:
+def _write_params(store: StoreState, run_id: str, params: list[Param], one_param: bool = False) -> None:
     def plan():
         active_run_row(store, run_id)
-        new = [{"run_id": run_id, "key": p.key, "value": p.value} for p in _new_params(store, run_id, params)]
+        new = [
+            {"run_id": run_id, "key": p.key, "value": p.value} for p in _new_params(store, run_id, params, one_param)
+        ]
         return Change([new]) if new else None
 
     store._t.write("mlflow.params", plan, also_refresh=["mlflow.runs"])
@@ -209,6 +226,30 @@ def log_inputs(store: StoreState, run_id, datasets=None, models=None):
     for m in models or []:
         rows.append({**_EMPTY_INPUT, "run_id": run_id, "kind": "model_input", "model_id": m.model_id})
     _write_inputs(store, run_id, rows)
+
+
+def record_logged_model(store: StoreState, run_id, mlflow_model):
+    """Append the model's description to the run's `mlflow.log-model.history` tag (MLflow's legacy record of
+    the models a run logged), as the SQL store does."""
+    from mlflow.models import Model
+
+    if not isinstance(mlflow_model, Model):
+        raise TypeError(f"Argument 'mlflow_model' should be mlflow.models.Model, got '{type(mlflow_model)}'")
+    model_dict = mlflow_model.get_tags_dict()
+    with store._lock:
+        store._sync(RUN_TABLES)
+
+        def plan():
+            active_run_row(store, run_id)
+            hit = store._t.tags.get(run_id, MLFLOW_LOGGED_MODELS)
+            value = json.dumps((json.loads(hit.row["value"]) if hit is not None else []) + [model_dict])
+            _validate_tag(MLFLOW_LOGGED_MODELS, value)
+            row = {"run_id": run_id, "key": MLFLOW_LOGGED_MODELS, "value": value}
+            if hit is None:
+                return Change([[row]])
+            return store._t.replace("mlflow.tags", store._t.tags, [(run_id, MLFLOW_LOGGED_MODELS)], [row])
+
+        store._t.write("mlflow.tags", plan, also_refresh=["mlflow.runs"])
 
 
 def search_datasets(store: StoreState, experiment_ids):

@@ -31,7 +31,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, _get_run_name_from_tags
 from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.time import get_current_time_millis
 from mlflow.utils.uri import append_to_uri_path
-from mlflow.utils.validation import _validate_run_id, _validate_tag
+from mlflow.utils.validation import _validate_tag
 
 from lakehouse import Change, Row
 
@@ -186,11 +186,12 @@ def create_run(store: StoreState, experiment_id, user_id, start_time, tags, run_
         # The run and its tags: one journal commit (`_journal`), so the run exists whole or not at all.
         tag_rows = {t.key: tag_row(run_id, t.key, t.value) for t in tags}  # the last value of a key wins
         store._t.journal.record(lambda: [run_row_entry(row), *tag_rows.values()])
-        return to_run(store, run_id)
+        run = to_run(store, run_id)
+        return Run(run.info, run.data, run.inputs)  # no outputs, as the SQL store's create_run answers
 
 
 def get_run(store: StoreState, run_id):
-    _validate_run_id(run_id)
+    # no id syntax check: the SQL store answers any id it does not hold with RESOURCE_DOES_NOT_EXIST
     with store._lock:
         store._sync(RUN_TABLES)
         return to_run(store, run_id)

@@ -15,7 +15,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.tracking import SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
-from mlflow.utils.search_utils import SearchExperimentsUtils, SearchLoggedModelsUtils, SearchUtils
+from mlflow.utils.search_utils import (
+    SearchExperimentsUtils,
+    SearchLoggedModelsPaginationToken,
+    SearchLoggedModelsUtils,
+    SearchUtils,
+)
 from mlflow.utils.validation import _parse_experiment_id
 
 from ._store_experiments import EXPERIMENT_TABLES, to_experiment
@@ -78,6 +83,7 @@ def search_runs_page(
         check_max_results(max_results)
     stages = set(LifecycleStage.view_type_to_stages(run_view_type))
     clauses = SearchUtils.parse_search_filter(filter_string) if filter_string else []  # raises MLflow's errors
+    _check_comparators(clauses)
     equal_to = _equality_clauses(clauses)
     exact = _in_natural_order_by_equalities(clauses, equal_to, order_by)
     with store._lock:
@@ -106,21 +112,103 @@ def search_logged_models(
     order_by=None,
     page_token=None,
 ):
+    """As the SQL store: its filter parser and order-by checks (their messages), its page token (the query and
+    the offset, refused for another query), then MLflow's own `SearchLoggedModelsUtils` filter and sort."""
     if datasets and not all(d.get("dataset_name") for d in datasets):
         raise MlflowException("`dataset_name` in the `datasets` clause must be specified.", INVALID_PARAMETER_VALUE)
+    offset = _model_page_offset(page_token, experiment_ids, filter_string, order_by)
+    if filter_string:
+        # imported here: it loads MLflow's SQL models, which cannot be imported while MLflow loads this plugin
+        from mlflow.utils.search_logged_model_utils import parse_filter_string
+
+        parse_filter_string(filter_string)  # raises the SQL store's errors for a malformed filter
+    _check_model_order_by(order_by)
     max_results = max_results or SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT
     with store._lock:
         store._sync(MODEL_TABLES)
         models = [
-            to_model(store, row)
+            to_model(store, row, none_without_metrics=False)
             for e in experiment_ids
             for row in store._t.models_by_experiment.rows(str(e))
             if row["lifecycle_stage"] != LifecycleStage.DELETED
         ]
     filtered = SearchLoggedModelsUtils.filter_logged_models(models, filter_string, datasets)
     ordered = SearchLoggedModelsUtils.sort(filtered, order_by)
-    page, token = SearchLoggedModelsUtils.paginate(ordered, page_token, max_results)
+    page = ordered[offset : offset + max_results]
+    for model in page:
+        model.metrics = model.metrics or None  # None without metrics, as the SQL store answers (lists to filter)
+    token = None
+    if len(ordered) > offset + max_results:
+        token = SearchLoggedModelsPaginationToken(
+            offset=offset + max_results, experiment_ids=experiment_ids, filter_string=filter_string, order_by=order_by
+        ).encode()
     return PagedList(page, token)
+
+
+_MODEL_COLUMNS = {
+    "model_id",
+    "experiment_id",
+    "name",
+    "artifact_location",
+    "creation_timestamp_ms",
+    "last_updated_timestamp_ms",
+    "status",
+    "lifecycle_stage",
+    "model_type",
+    "source_run_id",
+    "status_message",
+}
+"""The columns of the SQL store's logged-model table, which its `order_by` accepts (and their aliases below)."""
+_MODEL_ALIASES = {
+    "creation_time": "creation_timestamp_ms",
+    "creation_timestamp": "creation_timestamp_ms",
+    "last_updated_timestamp": "last_updated_timestamp_ms",
+}
+
+
+def _model_page_offset(page_token: Any, experiment_ids: Any, filter_string: Any, order_by: Any) -> int:
+    if not page_token:
+        return 0
+    try:
+        token = SearchLoggedModelsPaginationToken.decode(page_token)
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+    ) as exc:  # base64/UTF-8 garbage (binascii.Error is a ValueError): the SQL store lets it escape (an HTTP 500); a 400 here
+        raise MlflowException(f"Invalid page token: {page_token}. {exc}", INVALID_PARAMETER_VALUE) from None
+    token.validate(experiment_ids, filter_string, order_by)
+    return token.offset
+
+
+def _check_model_order_by(order_by: Any) -> None:
+    for ob in order_by or []:
+        field = ob.get("field_name") if isinstance(ob, dict) else None
+        if not isinstance(field, str):
+            continue  # MLflow's sort below names what is wrong
+        if "." not in field:
+            if _MODEL_ALIASES.get(field, field) not in _MODEL_COLUMNS:
+                raise MlflowException(f"Invalid order by field name: {field}", INVALID_PARAMETER_VALUE)
+        elif field.split(".", 1)[0] != "metrics":
+            raise MlflowException(
+                f"Invalid order by field name: {field}. Only metrics are supported.", INVALID_PARAMETER_VALUE
+            )
+
+
+def _check_comparators(clauses: list[dict]) -> None:
+    """MLflow's INVALID_PARAMETER_VALUE for a comparator its kind of key does not take (`metrics.m LIKE 'x'`),
+    raised before any run is read, as the SQL store does while building its query: with no run to match, MLflow's
+    `SearchUtils.filter` would never look at the clause."""
+    for c in clauses:
+        kind, key, comparator = c.get("type"), SearchUtils.translate_key_alias(c.get("key")), c["comparator"].upper()
+        _ = (
+            SearchUtils.is_metric(kind, comparator)
+            or SearchUtils.is_param(kind, comparator)
+            or SearchUtils.is_tag(kind, comparator)
+            or SearchUtils.is_string_attribute(kind, key, comparator)
+            or SearchUtils.is_numeric_attribute(kind, key, comparator)
+            or SearchUtils.is_dataset(kind, comparator)
+        )
 
 
 def _equality_clauses(clauses: list[dict]) -> list[tuple[str, str, str]]:

@@ -56,10 +56,7 @@ def test_every_abstract_store_method_is_implemented_or_declared_unsupported():
     from tracking._unsupported import UnsupportedStoreMethods
 
     unsupported = {n for n in vars(UnsupportedStoreMethods) if not n.startswith("_")}
-    # Left to AbstractStore's NotImplementedError as before; MLflow's SQL store implements it (the
-    # `mlflow.log-model.history` run tag): a known gap for the logged-models work (issue 14), not hidden here.
-    known_gaps = {"record_logged_model"}
-    ours = set(vars(LakehouseTrackingStore)) | known_gaps
+    ours = set(vars(LakehouseTrackingStore))
     assert not unsupported & ours, "implemented and declared unsupported at once"
     inherited = []
     for name, value in vars(AbstractStore).items():
