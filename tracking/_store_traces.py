@@ -1,7 +1,7 @@
 """The tracking store's traces (MLflow 3 tracing): trace infos, spans, tags, request metadata and assessments
 in `mlflow.*` Delta tables, with MLflow's SQL store as the reference for every call (results, error codes and
 messages). The operations live by family: writes (`_trace_writes`), reads (`_trace_reads`), search
-(`_trace_search`), assessments (`_trace_assessments`); rows and entities meet in `_trace_rows`.
+(`_trace_search`), assessments (`_trace_assessments`), the Overview tab's metrics (`_trace_metrics`); rows and entities meet in `_trace_rows`.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from mlflow.store.tracking.abstract_store import AbstractStore
 
 from . import _trace_assessments as assessments
+from . import _trace_metrics as metrics
 from . import _trace_reads as reads
 from . import _trace_search as search
 from . import _trace_writes as writes
@@ -32,6 +33,7 @@ class TraceMethods:
     batch_get_trace_infos = reads.batch_get_trace_infos
 
     search_traces = search.search_traces
+    query_trace_metrics = metrics.query_trace_metrics
 
     create_assessment = assessments.create_assessment
     get_assessment = assessments.get_assessment

@@ -10,6 +10,7 @@ import pytest
 from _differential import Recorder, differential
 from mlflow.entities import Assessment, AssessmentSource, SpanStatusCode, Trace, TraceInfo
 from mlflow.entities.assessment import Expectation, Feedback, FeedbackValue
+from mlflow.entities.trace_metrics import AggregationType, MetricAggregation, MetricViewType
 from mlflow.exceptions import MlflowException
 from mlflow.store.entities.paged_list import PagedList
 
@@ -80,6 +81,16 @@ class TraceRecorder(Recorder):
         return super().norm(x)
 
 
+@pytest.fixture(autouse=True)
+def synchronous_trace_export(monkeypatch):
+    """Spans and traces reach the store before the traced call returns (MLflow exports them from a background queue
+    by default, and its flush polls for about a second per trace)."""
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+    mlflow.tracing.reset()
+    yield
+    mlflow.tracing.reset()
+
+
 def log_trace(rec: TraceRecorder, name: str, i: int, *, error: bool = False, children: int = 2) -> str:
     """A trace `name` started at T0 + 10 s * i: a root span with `children` child spans (one with an event and a
     dict attribute), ending in ERROR when `error`. Returns its id, known to `rec` by its name."""
@@ -101,7 +112,6 @@ def log_trace(rec: TraceRecorder, name: str, i: int, *, error: bool = False, chi
         child.end(outputs={"text": f"answer {c}"}, end_time_ns=start + (c + 2) * 1_000_000)
     status = SpanStatusCode.ERROR if error else SpanStatusCode.OK
     root.end(outputs=f"done {i}", status=status, end_time_ns=start + (children + 3) * 1_000_000)
-    mlflow.flush_trace_async_logging()
     rec.names[root.trace_id] = name
     return root.trace_id
 
@@ -291,6 +301,65 @@ def test_assessments_as_on_sqlite(backends):
         rec("restored", lambda: c._tracing_client.get_assessment(t, fb.assessment_id))
         rec("via entity", lambda: mlflow.log_assessment(t, Expectation(name="e2", value="yes")))
         rec("all", lambda: c.get_trace(t).info.assessments)
+
+    differential(backends, scenario, recorder=TraceRecorder)
+
+
+def test_query_trace_metrics_as_on_sqlite(backends):
+    day = 86_400
+    queries = [
+        ("TRACES", "trace_count", [("COUNT", None)], None, None, None),
+        ("TRACES", "trace_count", [("COUNT", None)], ["trace_status"], None, day),
+        ("TRACES", "trace_count", [("COUNT", None)], ["trace_name"], ["trace.status = 'OK'"], None),
+        ("TRACES", "latency", [("AVG", None), ("MAX", None), ("PERCENTILE", 50.0)], None, None, 3600),
+        ("SPANS", "span_count", [("COUNT", None)], ["span_type"], None, None),
+        ("SPANS", "latency", [("AVG", None)], ["span_name"], None, None),
+        ("ASSESSMENTS", "assessment_count", [("COUNT", None)], ["assessment_name"], None, None),
+        ("ASSESSMENTS", "assessment_value", [("AVG", None)], ["assessment_name"], None, None),
+        ("TRACES", "nope", [("COUNT", None)], None, None, None),
+        ("TRACES", "trace_count", [("AVG", None)], None, None, None),
+        ("TRACES", "trace_count", [("COUNT", None)], ["span_type"], None, None),
+        ("TRACES", "trace_count", [("COUNT", None)], None, ["status ="], None),
+    ]
+
+    def scenario(c, rec):
+        exp = c.create_experiment("metrics")
+        mlflow.set_experiment(experiment_id=exp)
+        for i in range(5):
+            log_trace(rec, f"m-{i % 2}", i, error=i == 3, children=1 + i % 2)
+        t = next(iter(rec.names))
+        mlflow.log_feedback(trace_id=t, name="quality", value=0.5)
+        mlflow.log_feedback(trace_id=t, name="quality", value=1.0)
+        store = c._tracing_client.store
+        for view, metric, aggs, dims, filters, interval in queries:
+            aggregations = [MetricAggregation(AggregationType(a), p) for a, p in aggs]
+            rec(
+                f"{view} {metric} {aggs} {dims} {filters} {interval}",
+                lambda v=view, m=metric, a=aggregations, d=dims, f=filters, i=interval: [
+                    (p.metric_name, p.dimensions, p.values)
+                    for p in store.query_trace_metrics(
+                        [exp],
+                        MetricViewType(v),
+                        m,
+                        a,
+                        dimensions=d,
+                        filters=f,
+                        time_interval_seconds=i,
+                        start_time_ms=T0 - 86_400_000 if i else None,
+                        end_time_ms=T0 + 86_400_000 if i else None,
+                    )
+                ],
+            )
+        rec(
+            "interval without range",
+            lambda: store.query_trace_metrics(
+                [exp],
+                MetricViewType.TRACES,
+                "trace_count",
+                [MetricAggregation(AggregationType.COUNT)],
+                time_interval_seconds=60,
+            ),
+        )
 
     differential(backends, scenario, recorder=TraceRecorder)
 
