@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from mlflow.entities import Trace, TraceData, TraceInfo
 from mlflow.entities.span import LazySpan, Span
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, MlflowTracingException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 from mlflow.tracing.constant import SpansLocation, TraceMetadataKey, TraceSizeStatsKey, TraceTagKey
 
@@ -37,9 +37,10 @@ def get_trace_info(store: StoreState, trace_id: str) -> TraceInfo:
 
 def _spans(store: StoreState, info: TraceInfo, allow_partial: bool) -> list[Span] | None:
     """The trace's stored spans, or None when some are still missing (its size stats name more) and not
-    `allow_partial`."""
+    `allow_partial`. Raises MlflowTracingException when its spans are not in this store."""
     if info.tags.get(TraceTagKey.SPANS_LOCATION) != SpansLocation.TRACKING_STORE.value:
-        return [] if allow_partial else None
+        # Spans elsewhere (the artifact repository): the SQL store refuses, and the client reads them from there.
+        raise MlflowTracingException("Trace data not stored in tracking store")
     rows = sorted(
         store._t.spans.rows(info.trace_id),
         key=lambda r: (0 if r["parent_span_id"] is None else 1, r["start_time_unix_nano"]),

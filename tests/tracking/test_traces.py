@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from collections.abc import Callable
 from typing import Any
 
 import mlflow
 import pytest
 from _differential import Recorder, differential
-from mlflow.entities import Assessment, AssessmentSource, SpanStatusCode, Trace, TraceInfo
+from mlflow.entities import Assessment, AssessmentSource, SpanStatusCode, Trace, TraceInfo, TraceLocation, TraceState
 from mlflow.entities.assessment import Expectation, Feedback, FeedbackValue
 from mlflow.entities.trace_metrics import AggregationType, MetricAggregation, MetricViewType
 from mlflow.exceptions import MlflowException
@@ -19,6 +22,12 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 T0 = 1_700_000_000_000  # ms: traces get fixed, distinct times, so orders are the same on both backends
 _VOLATILE_METADATA = ("mlflow.source", "mlflow.user", "mlflow.trace.size")  # incl. sourceRun: run ids differ
 _VOLATILE_TAGS = {"mlflow.artifactLocation"}
+_SQL_DETAIL = re.compile(r"\s*\(sqlite3\.\w+\)[\s\S]*$")
+"""The SQL store appends its database's error (statement, parameters, a link) to some messages: not the contract."""
+_CODE_ONLY = {"tag on missing trace"}
+"""Errors whose SQL store message is its database's error alone (a foreign key violation): codes compared only."""
+_TRACE_ID = re.compile(r"tr-[0-9a-f]{32}")
+_ASSESSMENT_ID = re.compile(r"a-[0-9a-f]{32}")
 
 
 class TraceRecorder(Recorder):
@@ -30,6 +39,22 @@ class TraceRecorder(Recorder):
 
     def name(self, trace_id: str | None) -> str | None:
         return None if trace_id is None else self.names.get(trace_id, "?")
+
+    def __call__(self, label: str, fn: Callable[[], Any]) -> Any:
+        """As `Recorder`, an error recorded with its message too (ids named, the SQL store's database detail cut)."""
+        try:
+            value = fn()
+        except MlflowException as e:
+            message = None if label in _CODE_ONLY else self.norm_message(e.message)
+            self.items.append((label, ("error", e.error_code, message)))
+            return None
+        self.items.append((label, ("ok", self.norm(value))))
+        return value
+
+    def norm_message(self, message: str) -> str:
+        message = _SQL_DETAIL.sub("", message)
+        message = _TRACE_ID.sub(lambda m: self.names.get(m.group(0), "<trace>"), message)
+        return _ASSESSMENT_ID.sub("<assessment>", message)
 
     def norm(self, x: Any) -> Any:
         if isinstance(x, Trace):
@@ -153,6 +178,55 @@ def test_traces_are_logged_and_read_back_as_on_sqlite(backends):
         rec("link", lambda: c.link_traces_to_run([a], run.info.run_id))
         rec("link too many", lambda: c.link_traces_to_run([a] * 101, run.info.run_id))
         rec("run's traces", lambda: c.search_traces([exp], filter_string=f"run_id = '{run.info.run_id}'"))
+
+    differential(backends, scenario, recorder=TraceRecorder)
+
+
+def test_store_trace_writes_and_bad_input_as_on_sqlite(backends):
+    """The calls the exporter makes (start_trace, log_spans), made directly: merges, re-sends, and refusals."""
+
+    def info(exp: str, trace_id: str, name: str, **fields: Any) -> TraceInfo:
+        return TraceInfo(
+            trace_id=trace_id,
+            trace_location=TraceLocation.from_experiment_id(exp),
+            request_time=fields.pop("request_time", T0),
+            execution_duration=fields.pop("execution_duration", 7),
+            state=fields.pop("state", TraceState.OK),
+            trace_metadata={"mlflow.traceInputs": "{}", **fields.pop("metadata", {})},
+            tags={"mlflow.traceName": name, **fields.pop("tags", {})},
+            **fields,
+        )
+
+    def scenario(c, rec):
+        store = c._tracing_client.store
+        exp = c.create_experiment("writes")
+        gone = c.create_experiment("gone")
+        c.delete_experiment(gone)
+        mlflow.set_experiment(experiment_id=exp)
+        a = log_trace(rec, "a", 1)
+        spans = c.get_trace(a).data.spans
+        rec("re-send spans", lambda: len(store.log_spans(exp, spans)))
+        rec("re-send spans async", lambda: len(asyncio.run(store.log_spans_async(exp, spans))))
+        rec("no spans", lambda: store.log_spans(exp, []))
+        rec("unchanged", lambda: c.get_trace(a))
+        fresh = "tr-" + "0" * 31 + "1"
+        rec.names[fresh] = "fresh"
+        rec(
+            "start_trace without spans",
+            lambda: store.start_trace(info(exp, fresh, "fresh", metadata={"k": "v"}, tags={"t": "1"})),
+        )
+        rec("merged again", lambda: store.start_trace(info(exp, fresh, "fresh", state=TraceState.ERROR)))
+        rec("partial", lambda: c._tracing_client.store.get_trace(fresh, allow_partial=True))
+        rec("not exported", lambda: store.batch_get_traces([fresh]))
+        rec("infos", lambda: store.batch_get_trace_infos([fresh, a, "tr-missing"]))
+        rec("missing experiment", lambda: store.start_trace(info("999", "tr-" + "0" * 31 + "2", "x")))
+        rec("deleted experiment", lambda: store.start_trace(info(gone, "tr-" + "0" * 31 + "3", "x")))
+        rec("name too long", lambda: store.start_trace(info(exp, "tr-" + "0" * 31 + "4", "n" * 10_000)))
+        rec("bad experiment id", lambda: store.start_trace(info("abc", "tr-" + "0" * 31 + "5", "x")))
+        rec(
+            "assessment on missing trace",
+            lambda: store.create_assessment(Feedback(name="q", value=1, trace_id="tr-" + "0" * 32)),
+        )
 
     differential(backends, scenario, recorder=TraceRecorder)
 
