@@ -231,6 +231,69 @@ def test_store_trace_writes_and_bad_input_as_on_sqlite(backends):
     differential(backends, scenario, recorder=TraceRecorder)
 
 
+def test_token_usage_cost_and_session_from_spans_as_on_sqlite(backends):
+    """Usage and cost summed over the span tree, the session and user from span attributes, as the SQL store
+    derives them in log_spans; then read back as metadata, filtered and charted."""
+
+    def llm_trace(rec: TraceRecorder, name: str, i: int, session: str) -> str:
+        start = (T0 + 10_000 * i) * 1_000_000
+        root = mlflow.start_span_no_context(
+            name, span_type="AGENT", attributes={"session.id": session, "user.id": "u-1"}, start_time_ns=start
+        )
+        for c in range(2):
+            child = mlflow.start_span_no_context(
+                f"{name}-llm-{c}",
+                span_type="CHAT_MODEL",
+                parent_span=root,
+                attributes={
+                    "mlflow.chat.tokenUsage": {"input_tokens": 3 + c, "output_tokens": 4, "total_tokens": 7 + c},
+                    "mlflow.llm.cost": {"input_cost": 0.5, "output_cost": 0.25, "total_cost": 0.75},
+                    "mlflow.llm.model": "gpt-x",
+                },
+                start_time_ns=start + (c + 1) * 1_000_000,
+            )
+            child.end(end_time_ns=start + (c + 2) * 1_000_000)
+        root.end(end_time_ns=start + 5_000_000)
+        rec.names[root.trace_id] = name
+        return root.trace_id
+
+    def scenario(c, rec):
+        exp = c.create_experiment("usage")
+        mlflow.set_experiment(experiment_id=exp)
+        first = llm_trace(rec, "u-0", 0, "s-1")
+        llm_trace(rec, "u-1", 1, "s-2")
+        store = c._tracing_client.store
+        rec("info", lambda: store.get_trace_info(first))
+        for f in (
+            "metadata.`mlflow.trace.session` = 's-1'",
+            "metadata.`mlflow.trace.tokenUsage` IS NOT NULL",
+            'metadata.`mlflow.trace.tokenUsage` = \'{"input_tokens": 7, "output_tokens": 8, "total_tokens": 15}\'',
+            "metadata.`mlflow.trace.cost` LIKE '%1.5%'",
+            "metadata.`mlflow.trace.user` = 'u-1'",
+        ):
+            rec(f"filter {f}", lambda f=f: c.search_traces([exp], filter_string=f, include_spans=False))
+        rec("order by session", lambda: c.search_traces([exp], order_by=["metadata.`mlflow.trace.session` DESC"]))
+        for view, metric, dims in (
+            ("TRACES", "input_tokens", None),
+            ("TRACES", "session_count", None),
+            ("SPANS", "total_cost", ["span_model_name"]),
+        ):
+            agg = AggregationType.COUNT if metric == "session_count" else AggregationType.SUM
+            rec(
+                f"{metric} {dims}",
+                lambda v=view, m=metric, d=dims, a=agg: [
+                    (p.dimensions, p.values)
+                    for p in store.query_trace_metrics([exp], MetricViewType(v), m, [MetricAggregation(a)], d)
+                ],
+            )
+
+    got = dict(differential(backends, scenario, recorder=TraceRecorder))
+    metadata = got["info"][1]["metadata"]  # by hand: 3 + 4 input, 4 + 4 output, 7 + 8 total; 2 x 0.75 cost
+    assert metadata["mlflow.trace.tokenUsage"] == '{"input_tokens": 7, "output_tokens": 8, "total_tokens": 15}'
+    assert metadata["mlflow.trace.cost"] == '{"input_cost": 1.0, "output_cost": 0.5, "total_cost": 1.5}'
+    assert (metadata["mlflow.trace.session"], metadata["mlflow.trace.user"]) == ("s-1", "u-1")
+
+
 def test_search_traces_filters_orders_and_pages_as_on_sqlite(backends):
     filters = [
         None,
