@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import mlflow
 import pytest
 from _differential import Recorder, differential
+from _mlflow_server import mlflow_server
 from mlflow.entities import Assessment, AssessmentSource, SpanStatusCode, Trace, TraceInfo, TraceLocation, TraceState
 from mlflow.entities.assessment import Expectation, Feedback, FeedbackValue
 from mlflow.entities.trace_metrics import AggregationType, MetricAggregation, MetricViewType
@@ -520,3 +523,34 @@ def test_spans_table_reads_as_plain_columns_in_spark(spark, lake_uri, tmp_path):
     ]
     traces = spark.read.format("delta").load(f"{tmp_path}/lake/mlflow/traces")
     assert traces.filter(f"trace_id = '{trace_id}'").select("trace_name", "status").collect()[0] == ("sparked", "OK")
+
+
+def test_traces_through_mlflow_server(lake_uri, tmp_path):
+    """What the UI calls: traces exported over REST (OTLP spans, start_trace), the Traces tab's search and get, and
+    the Overview tab's metrics endpoint, all served by `mlflow server` on the lake."""
+    with mlflow_server(lake_uri, (tmp_path / "artifacts").as_uri()) as server:
+        mlflow.set_tracking_uri(server.base)
+        exp = mlflow.set_experiment("served").experiment_id
+
+        @mlflow.trace
+        def double(x: int) -> int:
+            with mlflow.start_span("inner") as span:
+                span.set_inputs({"x": x})
+            return 2 * x
+
+        double(1)
+        double(2)
+        traces = mlflow.search_traces(locations=[exp], return_type="list", order_by=["timestamp_ms ASC"])
+        assert [[s.name for s in t.data.spans] for t in traces] == [["double", "inner"]] * 2
+        assert [t.info.response_preview for t in traces] == ["2", "4"]
+        got = mlflow.get_trace(traces[1].info.trace_id)
+        assert (got.info.state.value, got.data.spans[1].inputs) == ("OK", {"x": 2})
+        body = {"experiment_ids": [exp], "view_type": "TRACES", "metric_name": "trace_count"}
+        body["aggregations"] = [{"aggregation_type": "COUNT"}]
+        request = urllib.request.Request(
+            f"{server.base}/ajax-api/3.0/mlflow/traces/metrics",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request) as response:
+            assert json.load(response)["data_points"][0]["values"] == {"COUNT": 2.0}
