@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 Predicate = Callable[[Row], bool]
 Mask = Callable[[pa.Table], pa.Array]
 """A filter clause over the scanned trace columns: a boolean array, True where the trace matches."""
-FRAME_COLUMNS = [c for c in TRACE_COLUMNS if c not in ("request_preview", "response_preview")]
+PREVIEW_COLUMNS = ["request_preview", "response_preview"]
+FRAME_COLUMNS = [c for c in TRACE_COLUMNS if c not in PREVIEW_COLUMNS]
 """The columns a search scans (the previews are read for the page only)."""
 ATTRIBUTE_COLUMNS = {"request_id": "trace_id"}
 """Search attribute names whose column here has another name."""
@@ -397,18 +398,21 @@ def _page_infos(store: StoreState, page: pa.Table) -> list[TraceInfo]:
     t = store._t
     ids = page.column("trace_id").to_pylist()
 
-    def grouped(name: str) -> dict[str, list[Row]]:
+    def grouped(name: str, columns: list[str] | None = None) -> dict[str, list[Row]]:
         table = t.tables[name]
         out: dict[str, list[Row]] = {}
-        for r in table.arrow_where("trace_id", ids, table.schema.names, cache=False).to_pylist():
+        for r in table.arrow_where("trace_id", ids, columns or table.schema.names, cache=False).to_pylist():
             out.setdefault(r["trace_id"], []).append(r)
         return out
 
-    previews = {r["trace_id"]: r for rows in grouped("mlflow.traces").values() for r in rows}
+    previews = grouped("mlflow.traces", ["trace_id", *PREVIEW_COLUMNS])
     tags, metadata = grouped("mlflow.trace_tags"), grouped("mlflow.trace_request_metadata")
     assessments = grouped("mlflow.assessments")
+    none = dict.fromkeys(PREVIEW_COLUMNS)
     return [
-        build_trace_info(previews.get(i, r), tags.get(i, []), metadata.get(i, []), assessments.get(i, []))
+        build_trace_info(
+            {**r, **(previews.get(i) or [none])[0]}, tags.get(i, []), metadata.get(i, []), assessments.get(i, [])
+        )
         for i, r in zip(ids, page.to_pylist(), strict=True)
     ]
 
