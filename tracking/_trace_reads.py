@@ -1,6 +1,6 @@
 """The tracking store's trace reads: a trace's info, the trace with its spans (rebuilt from the stored span content,
 root first, then by start time, as the SQL store returns them), many traces at once, and the column scan of
-`mlflow.traces` that searches and deletions start from.
+`mlflow.traces` that a deletion by time starts from.
 """
 
 from __future__ import annotations

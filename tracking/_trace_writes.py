@@ -52,6 +52,7 @@ from lakehouse import Change, Row
 
 from ._index import ColdIndex
 from ._store_experiments import ARTIFACTS_FOLDER, check_experiment_active, experiment_row
+from ._trace_reads import trace_frame
 from ._trace_rows import TRACE_TABLES, assessment_row, existing_trace_row, span_row, trace_row
 from ._trace_rows import trace_info as read_trace_info
 
@@ -376,8 +377,6 @@ def delete_traces_now(
     """`AbstractStore._delete_traces` (the base's `delete_traces` checks the arguments): the traces of
     `experiment_id` at or before `max_timestamp_millis` (the oldest `max_traces` of them), or those of `trace_ids`,
     deleted with every row they own; returns how many."""
-    from ._trace_reads import trace_frame  # a scan of the trace columns, shared with the search
-
     exp_id = str(_parse_experiment_id(experiment_id))
     with store._lock:
         store._sync(TRACE_TABLES)
