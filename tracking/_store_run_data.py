@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from mlflow.entities import Metric, Param, _DatasetSummary
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import BAD_REQUEST, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_LOGGED_MODELS, MLFLOW_RUN_NAME
 from mlflow.utils.search_utils import SearchUtils
@@ -281,12 +281,29 @@ def log_outputs(store: StoreState, run_id, models):
     _write_inputs(store, run_id, rows)
 
 
+def _check_one_output_per_model(store: StoreState, run_id: str, rows: list[Row]) -> None:
+    """A run has at most one output row per logged model (the SQL store's key of its inputs table): a second
+    one, at any step, is BAD_REQUEST and the call writes nothing."""
+    outputs = [r["model_id"] for r in rows if r["kind"] == "model_output"]
+    if not outputs:
+        return
+    held = {r["model_id"] for r in store._t.inputs.rows(run_id) if r["kind"] == "model_output"}
+    twice = sorted({m for m in outputs if m in held or outputs.count(m) > 1})
+    if twice:
+        raise MlflowException(
+            f"Run {run_id!r} already has logged model(s) {twice} as an output (a run outputs a model once, at one "
+            "step); log each model output once.",
+            BAD_REQUEST,
+        )
+
+
 def _write_inputs(store: StoreState, run_id: str, rows: list[Row]) -> None:
     with store._lock:
         store._sync(RUN_TABLES)
         active_run_row(store, run_id)
 
         def plan():
+            _check_one_output_per_model(store, run_id, rows)
             new, seen = [], set()
             for r in rows:
                 key = store._t.inputs.key(r)

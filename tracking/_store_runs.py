@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import (
     Dataset,
@@ -26,7 +26,7 @@ from mlflow.entities import (
     RunTag,
 )
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, _get_run_name_from_tags
 from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.time import get_current_time_millis
@@ -166,6 +166,8 @@ def create_run(store: StoreState, experiment_id, user_id, start_time, tags, run_
         tags.append(RunTag(key=MLFLOW_RUN_NAME, value=run_name))
     tags = [_validate_tag(t.key, t.value) for t in tags]
     start_time = epoch_millis(start_time, "start_time")  # before any write: nothing half-created
+    if user_id is None:  # MLflow's RunInfo refuses it; the SQL store answers with this code and message
+        raise MlflowException("user_id cannot be None", INTERNAL_ERROR)
     run_id = uuid.uuid4().hex
     with store._lock:
         store._sync(EXPERIMENT_TABLES)
@@ -197,15 +199,24 @@ def get_run(store: StoreState, run_id):
         return to_run(store, run_id)
 
 
+def _status_string(run_status: Any) -> str:
+    """RunStatus's name of `run_status`; the SQL store's MlflowException(INTERNAL_ERROR) for anything else."""
+    try:
+        return RunStatus.to_string(run_status)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises a bare Exception for an unknown status
+        raise MlflowException(str(exc), INTERNAL_ERROR) from None
+
+
 def update_run_info(store: StoreState, run_id, run_status, end_time, run_name):
+    status = _status_string(run_status) if run_status is not None else None  # checked before any write
     with store._lock:
         store._sync(RUN_TABLES)
 
         def plan():
             row = active_run_row(store, run_id)
             new = dict(row)
-            if run_status is not None:
-                new["status"] = RunStatus.to_string(run_status)
+            if status is not None:
+                new["status"] = status
             if end_time is not None:
                 new["end_time"] = end_time
             if run_name:
@@ -219,8 +230,8 @@ def update_run_info(store: StoreState, run_id, run_status, end_time, run_name):
         def journal_plan():  # the row and the name's tag: two tables, so one journal commit
             active_run_row(store, run_id)
             fields: dict[str, object] = {"name": run_name}
-            if run_status is not None:
-                fields["status"] = RunStatus.to_string(run_status)
+            if status is not None:
+                fields["status"] = status
             if end_time is not None:
                 fields["end_time"] = end_time
             return [run_update_entry(run_id, **fields), tag_row(run_id, MLFLOW_RUN_NAME, run_name)]
