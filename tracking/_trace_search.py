@@ -76,7 +76,7 @@ class _Lookups:
     def __init__(self, store: StoreState) -> None:
         self.store = store
         self._keyed: dict[tuple[str, str], pa.Table] = {}
-        self._spans: dict[str, list[Row]] | None = None
+        self._spans: dict[str, dict[str, list[Row]]] = {}
         self._assessments: dict[str, list[Row]] | None = None
         self._links: dict[str, set[str]] | None = None
 
@@ -97,10 +97,12 @@ class _Lookups:
         found = self.keyed(table, key)
         return dict(zip(found.column("trace_id").to_pylist(), found.column("value").to_pylist(), strict=True))
 
-    def spans(self) -> dict[str, list[Row]]:
-        if self._spans is None:
-            self._spans = self._grouped("mlflow.spans", ["trace_id", "name", "span_type", "status", "content"])
-        return self._spans
+    def spans(self, column: str) -> dict[str, list[Row]]:
+        """trace id -> its spans' `column` (only that column is read: `content` holds the whole span)."""
+        found = self._spans.get(column)
+        if found is None:
+            found = self._spans[column] = self._grouped("mlflow.spans", ["trace_id", column])
+        return found
 
     def assessments(self) -> dict[str, list[Row]]:
         if self._assessments is None:
@@ -226,7 +228,7 @@ def _span_predicate(look: _Lookups, key: str, comparator: str, value: Any) -> Pr
     else:
         column, target = {"type": "span_type"}.get(key, key), value
     test = _compare(comparator)
-    spans = look.spans()
+    spans = look.spans(column)
     return lambda r: any(s[column] is not None and test(s[column], target) for s in spans.get(r["trace_id"], ()))
 
 
