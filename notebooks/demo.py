@@ -2,7 +2,7 @@
 
 Run it with `make demo` (or `python notebooks/demo.py [LAKE_DIR]`). It walks through Delta time travel,
 merge, OPTIMIZE and VACUUM; logs MLflow runs to Delta and reads them back with Spark, now and as of an
-earlier version; registers a model, validates it on Staging through a job trigger, promotes it and loads it
+earlier version; traces a function with `@mlflow.trace` and reads its spans with Spark SQL; registers a model, validates it on Staging through a job trigger, promotes it and loads it
 by stage and alias; builds a point-in-time training set that a later merge does not change; then logs a
 feature-aware model with an on-demand feature, scores it by stage, publishes its features to the online store,
 serves one keys-only request with `mlflow models serve`, checks online against offline and prints the lineage.
@@ -141,6 +141,7 @@ def main() -> None:
     lh.read("demo.customers").orderBy("customer_id").show()
 
     tracking_demo(root)
+    tracing_demo(root, spark)
     registry_demo(root)
     fs = feature_store_demo(root, spark)
     production_demo(fs, spark)
@@ -173,6 +174,36 @@ def tracking_demo(root: str) -> None:
     tracking.runs(uri, experiment_names=["demo-churn"]).select(*cols).show()
     print(f"... and as of version {earlier} of mlflow.runs (before the third run):")
     tracking.runs(uri, experiment_names=["demo-churn"], version=earlier).select(*cols).show()
+
+
+def tracing_demo(root: str, spark) -> None:
+    step("MLflow tracing on Delta: @mlflow.trace writes spans the UI shows and Spark SQL reads")
+    lake = os.path.abspath(os.path.join(root, "demo", "tracking"))
+    mlflow.set_experiment("demo-assistant")
+
+    @mlflow.trace(span_type="CHAIN")
+    def answer(question: str) -> str:
+        with mlflow.start_span("retrieve", span_type="RETRIEVER") as span:
+            span.set_inputs({"query": question})
+            docs = ["Delta keeps every version", "VACUUM removes old files"]
+            span.set_outputs({"documents": docs})
+        with mlflow.start_span("generate", span_type="LLM") as span:
+            span.set_attributes({"model": "rule-based", "temperature": 0.0})
+            reply = f"{docs[0]}; {docs[1].lower()}."
+            span.set_outputs({"text": reply})
+        return reply
+
+    print(f"answer(...) = {answer('How does time travel work?')!r}")
+    mlflow.flush_trace_async_logging()
+    trace = mlflow.get_trace(mlflow.get_last_active_trace_id())
+    print(f"mlflow.get_trace: {trace.info.trace_id} {trace.info.state} spans {[s.name for s in trace.data.spans]}")
+    found = mlflow.search_traces(filter_string="trace.status = 'OK'", return_type="list")
+    print(f"mlflow.search_traces(\"trace.status = 'OK'\"): {len(found)} trace(s)")
+    print("the spans in Spark SQL:")
+    spark.sql(
+        "SELECT name, span_type, status, (end_time_unix_nano - start_time_unix_nano) / 1e6 AS ms "
+        f"FROM delta.`{lake}/mlflow/spans` WHERE trace_id = '{trace.info.trace_id}' ORDER BY start_time_unix_nano"
+    ).show(truncate=False)
 
 
 def registry_demo(root: str) -> None:

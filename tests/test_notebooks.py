@@ -29,4 +29,5 @@ def test_demo_runs_and_exits_zero(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     assert "DuplicateKeyError" in p.stdout and "tables under the root" in p.stdout
     assert "validation job succeeded" in p.stdout
+    assert "spans ['answer', 'retrieve', 'generate']" in p.stdout and "|retrieve|RETRIEVER|OK" in p.stdout
     assert "load_df() still returns the same rows" in p.stdout and "): True" in p.stdout

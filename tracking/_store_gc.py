@@ -25,6 +25,7 @@ from lakehouse import Change
 from ._store_experiments import EXPERIMENT_TABLES, experiment_row
 from ._store_logged_models import MODEL_TABLES, model_row
 from ._store_runs import RUN_TABLES, run_row
+from ._trace_writes import delete_traces_now
 
 if TYPE_CHECKING:
     from ._store_state import StoreState
@@ -103,12 +104,13 @@ def hard_delete_logged_model(store: StoreState, model_id):
 
 
 def hard_delete_experiment(store: StoreState, experiment_id):
-    """Erase a deleted experiment: its runs (with their data), logged models, tags and the experiment itself;
+    """Erase a deleted experiment: its traces, runs (with their data), logged models, tags and the experiment itself;
     its name can then be used again. RESOURCE_DOES_NOT_EXIST unless it exists and is deleted."""
     with store._lock:
         store._sync([*EXPERIMENT_TABLES, *RUN_TABLES, *MODEL_TABLES])
         row = experiment_row(store, experiment_id, ViewType.DELETED_ONLY)
         exp_id = row["experiment_id"]
+        delete_traces_now(store, exp_id)  # its traces, with their spans, tags, metadata, assessments, run links
         _erase_runs(store, {r["run_id"] for r in store._t.runs_by_experiment.rows(exp_id)})
         _erase_models(store, {r["model_id"] for r in store._t.models_by_experiment.rows(exp_id)})
         _erase(store, "mlflow.experiment_tags", "experiment_id", {exp_id})

@@ -1,8 +1,10 @@
 """The MLflow tracking-store methods this store does not implement, each declared by name.
 
-MLflow 3 grew tracing, GenAI evaluation datasets, scorers, review queues, the AI gateway and MCP servers on its
-`AbstractStore`. This store keeps classic ML tracking (experiments, runs, params, metrics, tags, inputs, logged
-models); every method listed here raises MlflowException(NOT_IMPLEMENTED) naming itself, so the MLflow client
+MLflow 3 grew tracing, GenAI evaluation datasets, scorers, review queues, prompts linked to traces, the AI gateway
+and MCP servers on its `AbstractStore`. This store keeps ML tracking (experiments, runs, params, metrics, tags,
+inputs, logged models) and traces (`_store_traces`: traces, spans, tags, metadata, assessments, run links, trace
+metrics); every method listed here (the GenAI evaluation family and the rest) raises
+MlflowException(NOT_IMPLEMENTED) naming itself, so the MLflow client
 and server answer a clear error instead of a Python one. `tests/tracking/test_public_api.py` checks that each
 public method of MLflow's `AbstractStore` is implemented or listed here, so an MLflow upgrade cannot add one
 silently. Implementing one means deleting its line here.
@@ -19,9 +21,10 @@ from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED
 def _not_supported(name: str) -> Any:
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise MlflowException(
-            f"{name} is not supported by the lakehouse tracking store: it stores classic ML tracking (experiments, "
-            "runs, params, metrics, tags, inputs, logged models) only; tracing and GenAI APIs are out of scope. "
-            "Use a sqlite:/// or database tracking URI for them.",
+            f"{name} is not supported by the lakehouse tracking store: it stores ML tracking (experiments, runs, "
+            "params, metrics, tags, inputs, logged models) and traces (with spans and assessments); the GenAI "
+            "evaluation family (evaluation datasets, scorers, labeling and review queues, prompt links, gateway, "
+            "MCP) is out of scope. Use a sqlite:/// or database tracking URI for them.",
             NOT_IMPLEMENTED,
         )
 
@@ -38,10 +41,7 @@ class UnsupportedStoreMethods:
     add_items_to_review_queue = _not_supported("add_items_to_review_queue")
     archive_traces = _not_supported("archive_traces")
     attach_model_to_endpoint = _not_supported("attach_model_to_endpoint")
-    batch_get_trace_infos = _not_supported("batch_get_trace_infos")
-    batch_get_traces = _not_supported("batch_get_traces")
     calculate_trace_filter_correlation = _not_supported("calculate_trace_filter_correlation")
-    create_assessment = _not_supported("create_assessment")
     create_budget_policy = _not_supported("create_budget_policy")
     create_dataset = _not_supported("create_dataset")
     create_endpoint_binding = _not_supported("create_endpoint_binding")
@@ -55,7 +55,6 @@ class UnsupportedStoreMethods:
     create_mcp_server = _not_supported("create_mcp_server")
     create_mcp_server_version = _not_supported("create_mcp_server_version")
     create_review_queue = _not_supported("create_review_queue")
-    delete_assessment = _not_supported("delete_assessment")
     delete_budget_policy = _not_supported("delete_budget_policy")
     delete_dataset = _not_supported("delete_dataset")
     delete_dataset_records = _not_supported("delete_dataset_records")
@@ -75,12 +74,9 @@ class UnsupportedStoreMethods:
     delete_mcp_server_version_tag = _not_supported("delete_mcp_server_version_tag")
     delete_review_queue = _not_supported("delete_review_queue")
     delete_scorer = _not_supported("delete_scorer")
-    delete_trace_tag = _not_supported("delete_trace_tag")
-    delete_traces = _not_supported("delete_traces")
     detach_model_from_endpoint = _not_supported("detach_model_from_endpoint")
     find_completed_sessions = _not_supported("find_completed_sessions")
     get_active_online_scorers = _not_supported("get_active_online_scorers")
-    get_assessment = _not_supported("get_assessment")
     get_budget_policy = _not_supported("get_budget_policy")
     get_dataset = _not_supported("get_dataset")
     get_dataset_experiment_ids = _not_supported("get_dataset_experiment_ids")
@@ -103,11 +99,8 @@ class UnsupportedStoreMethods:
     get_review_queue_by_name = _not_supported("get_review_queue_by_name")
     get_scorer = _not_supported("get_scorer")
     get_secret_info = _not_supported("get_secret_info")
-    get_trace = _not_supported("get_trace")
-    get_trace_info = _not_supported("get_trace_info")
     link_mcp_server_versions_to_trace = _not_supported("link_mcp_server_versions_to_trace")
     link_prompts_to_trace = _not_supported("link_prompts_to_trace")
-    link_traces_to_run = _not_supported("link_traces_to_run")
     list_budget_policies = _not_supported("list_budget_policies")
     list_endpoint_bindings = _not_supported("list_endpoint_bindings")
     list_endpoint_guardrail_configs = _not_supported("list_endpoint_guardrail_configs")
@@ -121,9 +114,6 @@ class UnsupportedStoreMethods:
     list_scorers = _not_supported("list_scorers")
     list_scorers_across_experiments = _not_supported("list_scorers_across_experiments")
     list_secret_infos = _not_supported("list_secret_infos")
-    log_spans = _not_supported("log_spans")
-    log_spans_async = _not_supported("log_spans_async")
-    query_trace_metrics = _not_supported("query_trace_metrics")
     register_scorer = _not_supported("register_scorer")
     remove_dataset_from_experiments = _not_supported("remove_dataset_from_experiments")
     remove_guardrail_from_endpoint = _not_supported("remove_guardrail_from_endpoint")
@@ -133,18 +123,14 @@ class UnsupportedStoreMethods:
     search_mcp_access_endpoints = _not_supported("search_mcp_access_endpoints")
     search_mcp_server_versions = _not_supported("search_mcp_server_versions")
     search_mcp_servers = _not_supported("search_mcp_servers")
-    search_traces = _not_supported("search_traces")
     set_dataset_tags = _not_supported("set_dataset_tags")
     set_gateway_endpoint_tag = _not_supported("set_gateway_endpoint_tag")
     set_mcp_server_alias = _not_supported("set_mcp_server_alias")
     set_mcp_server_tag = _not_supported("set_mcp_server_tag")
     set_mcp_server_version_tag = _not_supported("set_mcp_server_version_tag")
     set_review_queue_item_status = _not_supported("set_review_queue_item_status")
-    set_trace_tag = _not_supported("set_trace_tag")
-    start_trace = _not_supported("start_trace")
     sum_gateway_trace_cost = _not_supported("sum_gateway_trace_cost")
     unlink_traces_from_run = _not_supported("unlink_traces_from_run")
-    update_assessment = _not_supported("update_assessment")
     update_budget_policy = _not_supported("update_budget_policy")
     update_endpoint_guardrail_config = _not_supported("update_endpoint_guardrail_config")
     update_gateway_endpoint = _not_supported("update_gateway_endpoint")

@@ -51,6 +51,7 @@ def populated_run(client: mlflow.MlflowClient, exp: str, name: str) -> str:
 
 def test_gc_erases_deleted_runs_models_and_experiments(tmp_path, lake_uri):
     lake = str(tmp_path / "lake")
+    mlflow.set_tracking_uri(lake_uri)  # where traces are exported to
     client = mlflow.MlflowClient(lake_uri)
     exp = client.create_experiment("kept")
     gone, kept = populated_run(client, exp, "gone"), populated_run(client, exp, "kept")
@@ -62,6 +63,11 @@ def test_gc_erases_deleted_runs_models_and_experiments(tmp_path, lake_uri):
     store.delete_logged_model(model.model_id)
     doomed = client.create_experiment("doomed")
     in_doomed = populated_run(client, doomed, "in-doomed")
+    span = client.start_trace("traced", experiment_id=doomed)
+    client.end_trace(span.trace_id)
+    mlflow.flush_trace_async_logging()
+    traced = span.trace_id
+    assert rows_of(lake, "spans", "trace_id", traced) == 1
     client.delete_run(gone)
     client.delete_experiment(doomed)
     assert sorted(store._get_deleted_runs()) == sorted([gone, in_doomed])
@@ -89,6 +95,8 @@ def test_gc_erases_deleted_runs_models_and_experiments(tmp_path, lake_uri):
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     assert rows_of(lake, "logged_model_params", "model_id", model.model_id) == 0
     assert rows_of(lake, "experiments", "experiment_id", doomed) == 0
+    for table in ("traces", "spans", "trace_tags", "trace_request_metadata"):  # its traces went with it
+        assert rows_of(lake, table, "trace_id", traced) == 0, table
     # what was not deleted is all there
     run = fresh.get_run(kept)
     assert (run.data.params, run.data.metrics, run.data.tags["t"]) == ({"p": "1"}, {"m": 2.0}, "v")
