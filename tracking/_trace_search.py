@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.store.tracking import SEARCH_MAX_RESULTS_THRESHOLD, SEARCH_TRACES_DEFAULT_MAX_RESULTS
+from mlflow.store.tracking import SEARCH_TRACES_DEFAULT_MAX_RESULTS
 from mlflow.store.tracking.utils.trace_analytics import (
     TRACE_ANALYTICS_COLUMNS_BY_METADATA_KEY,
     assessment_aggregate,
@@ -32,6 +32,7 @@ from mlflow.utils.validation import _resolve_experiment_ids_and_locations
 
 from lakehouse import Row
 
+from ._store_search import check_max_results
 from ._trace_rows import TRACE_COLUMNS, TRACE_TABLES, build_trace_info
 
 if TYPE_CHECKING:
@@ -54,20 +55,6 @@ def _compare(comparator: str) -> Callable[[Any, Any], bool]:
     if comparator == "RLIKE":
         return lambda lhs, pattern: re.search(pattern, str(lhs)) is not None
     return SearchUtils.get_comparison_func(comparator)
-
-
-def _check_max_results(max_results: Any) -> None:
-    if max_results is None or max_results < 1:
-        raise MlflowException(
-            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive integer",
-            INVALID_PARAMETER_VALUE,
-        )
-    if max_results > SEARCH_MAX_RESULTS_THRESHOLD:
-        raise MlflowException(
-            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at most "
-            f"{SEARCH_MAX_RESULTS_THRESHOLD}",
-            INVALID_PARAMETER_VALUE,
-        )
 
 
 class _Lookups:
@@ -431,7 +418,7 @@ def search_traces(
 ) -> tuple[list[TraceInfo], str | None]:
     """`AbstractStore.search_traces`: one page of `TraceInfo`s and the next page's token (None on the last)."""
     locations = _resolve_experiment_ids_and_locations(experiment_ids, locations)
-    _check_max_results(max_results)
+    check_max_results(max_results)
     with store._lock:
         store._sync(TRACE_TABLES)
         look = _Lookups(store)
