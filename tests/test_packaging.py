@@ -47,6 +47,7 @@ def test_every_third_party_import_is_declared():
         "obstore": "obstore",
         "boto3": "boto3",
         "redis": "redis",
+        "sqlalchemy": "sqlalchemy",
     }
     stdlib = set(sys.stdlib_module_names)
     missing = {}
