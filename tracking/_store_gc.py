@@ -49,12 +49,15 @@ def _erase(store: StoreState, name: str, column: str, values: set[Hashable]) -> 
     store._t.write(name, plan)
 
 
+def _erase_owned(store: StoreState, owner: str, children: list[str], column: str, ids: set[Hashable]) -> None:
+    """Erase the rows of `ids` (values of `column`) from the `children` tables, then from the `owner` table."""
+    if ids:
+        for name in [*children, owner]:
+            _erase(store, name, column, ids)
+
+
 def _erase_runs(store: StoreState, run_ids: set[Hashable]) -> None:
-    if not run_ids:
-        return
-    for name in RUN_CHILD_TABLES:
-        _erase(store, name, "run_id", run_ids)
-    _erase(store, "mlflow.runs", "run_id", run_ids)
+    _erase_owned(store, "mlflow.runs", RUN_CHILD_TABLES, "run_id", run_ids)
     for run_id in run_ids:
         store._run_cache.pop(str(run_id), None)
 
@@ -86,21 +89,13 @@ def get_deleted_logged_models(store: StoreState, older_than=0):
         return [r["model_id"] for r in rows if r["last_updated_timestamp"] <= cutoff]
 
 
-def _erase_models(store: StoreState, model_ids: set[Hashable]) -> None:
-    if not model_ids:
-        return
-    for name in MODEL_CHILD_TABLES:
-        _erase(store, name, "model_id", model_ids)
-    _erase(store, "mlflow.logged_models", "model_id", model_ids)
-
-
 def hard_delete_logged_model(store: StoreState, model_id):
     """Erase the logged model with its tags and params (the metrics logged against it stay in its run's
     history, as the SQL store keeps them in the run's `metrics`)."""
     with store._lock:
         store._sync(MODEL_TABLES)
         model_row(store, model_id)
-        _erase_models(store, {model_id})
+        _erase_owned(store, "mlflow.logged_models", MODEL_CHILD_TABLES, "model_id", {model_id})
 
 
 def hard_delete_experiment(store: StoreState, experiment_id):
@@ -112,6 +107,7 @@ def hard_delete_experiment(store: StoreState, experiment_id):
         exp_id = row["experiment_id"]
         delete_traces_now(store, exp_id)  # its traces, with their spans, tags, metadata, assessments, run links
         _erase_runs(store, {r["run_id"] for r in store._t.runs_by_experiment.rows(exp_id)})
-        _erase_models(store, {r["model_id"] for r in store._t.models_by_experiment.rows(exp_id)})
+        models = {r["model_id"] for r in store._t.models_by_experiment.rows(exp_id)}
+        _erase_owned(store, "mlflow.logged_models", MODEL_CHILD_TABLES, "model_id", models)
         _erase(store, "mlflow.experiment_tags", "experiment_id", {exp_id})
         _erase(store, "mlflow.experiments", "experiment_id", {exp_id})
