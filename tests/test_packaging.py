@@ -48,6 +48,10 @@ def test_every_third_party_import_is_declared():
         "boto3": "boto3",
         "redis": "redis",
         "sqlalchemy": "sqlalchemy",
+        "tqdm": "tqdm",
+        "matplotlib": "matplotlib",
+        "sklearn": "scikit-learn",
+        "scipy": "scipy",
     }
     stdlib = set(sys.stdlib_module_names)
     missing = {}
