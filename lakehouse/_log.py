@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import _log_cold, _storage
@@ -67,8 +66,10 @@ from ._log_cold import (
     ROW_GROUP_ROWS,
     ColdReader,
     bloom_filter,
+    bloom_may_hold,
     bloom_tag,
     file_stats,
+    held_values,
     may_hold,
     may_overlap,
     merge_sorted,
@@ -105,6 +106,9 @@ AUTO_COMPACT_PROPERTY = "delta.autoOptimize.autoCompact"
 """Delta's table property for automatic compaction; "false" turns the store's compaction off for the table."""
 RECENT_FILES = 64
 """A cold table remembers the rows of this many files it wrote itself (what `rows_added_since` reads first)."""
+BLOOM_PROBES = 256
+"""An uncached `arrow_where` of at most this many values probes each file's Bloom filter with each value first
+(a page of ids: files that hold none of them are not opened); a bulk read of more skips the probes."""
 CLEANUP_EVERY_MS = 10 * 60 * 1000
 """Log cleanup (a listing of `_delta_log`, which holds every commit of the retention period) runs at a checkpoint
 at most this often per table and process; Delta asks for it at checkpoints, never for it at every one."""
@@ -663,7 +667,7 @@ class LeanTable:
         lo, hi = min(wanted), max(wanted)
         value_set = pa.array(wanted, self.schema.field(column).type)
         wanted_set = set(wanted)
-        read = list(dict.fromkeys([column, *columns]))
+        ordered = sorted(wanted)
         parts = []
         for rel in list(self.files):
             rows = self.files[rel].rows if self.keep_rows else self._recent.get(rel)
@@ -678,8 +682,14 @@ class LeanTable:
             if cache:
                 part = _COLD.scan(path, self.schema, columns, column, value_set)
             else:
-                part = _COLD.scan_range(path, self.schema, read, column, lo, hi)
-                part = part.filter(pc.is_in(part.column(column), value_set=value_set)).select(columns)
+                held = held_values(self._stats.get(rel), column, ordered)
+                probe = column == self.cluster_by and len(held) <= BLOOM_PROBES
+                bloom = self._blooms.get(rel) if probe else None
+                if bloom is not None:
+                    held = [v for v in held if bloom_may_hold(bloom, v)]
+                if not held:
+                    continue
+                part = _COLD.scan_values(path, self.schema, columns, column, held)
             if part.num_rows:
                 parts.append(part)
         return pa.concat_tables(parts) if parts else schema.empty_table()

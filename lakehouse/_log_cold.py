@@ -16,6 +16,7 @@ process holds is bounded whatever the history.
 from __future__ import annotations
 
 import base64
+import bisect
 import io
 import threading
 import zlib
@@ -104,6 +105,20 @@ def may_hold(stats: Mapping[str, Any] | None, column: str, value: Any) -> bool:
         nulls = ((stats or {}).get("nullCount") or {}).get(column)
         return nulls is None or nulls > 0
     return may_overlap(stats, column, value, value)
+
+
+def held_values(stats: Mapping[str, Any] | None, column: str, values: Sequence[Any]) -> Sequence[Any]:
+    """The sorted `values` that a file with Delta `stats` (parsed) may hold in `column` (those in its range)."""
+    if not stats:
+        return values
+    nulls = (stats.get("nullCount") or {}).get(column)
+    if nulls is not None and nulls == stats.get("numRecords"):
+        return []
+    fmin = (stats.get("minValues") or {}).get(column)
+    fmax = (stats.get("maxValues") or {}).get(column)
+    if fmin is None or fmax is None:
+        return values
+    return values[bisect.bisect_left(values, fmin) : bisect.bisect_right(values, fmax)]
 
 
 def may_overlap(stats: Mapping[str, Any] | None, column: str, lo: Any, hi: Any) -> bool:
@@ -333,22 +348,31 @@ class ColdReader:
             self._scans.put(key, table)
         return table
 
-    def scan_range(self, path: str, schema: pa.Schema, columns: list[str], column: str, lo: Any, hi: Any) -> pa.Table:
-        """`columns` of the row groups of the file at `path` whose `column` may lie in [lo, hi], read and not cached
-        (a bulk read by sorted chunks of values: each chunk reads a slice of every file, each row group once)."""
-        groups = [
-            i
-            for i, bounds in enumerate(self._ranges(path, column))
-            if bounds is None or (bounds[0] <= hi and lo <= bounds[1])
-        ]
+    def scan_values(
+        self, path: str, schema: pa.Schema, columns: list[str], column: str, values: Sequence[Any]
+    ) -> pa.Table:
+        """`columns` of the rows of the file at `path` whose `column` is one of the sorted `values`, reading only
+        the row groups whose range holds at least one of them (a lookup of a page of ids: each row group once, and
+        none between the ids), not cached."""
+        groups = []
+        for i, bounds in enumerate(self._ranges(path, column)):
+            if bounds is None:
+                groups.append(i)
+                continue
+            at = bisect.bisect_left(values, bounds[0])
+            if at < len(values) and values[at] <= bounds[1]:
+                groups.append(i)
+        read = list(dict.fromkeys([column, *columns]))
         if not groups:
             return pa.schema([schema.field(c) for c in columns]).empty_table()
         reader = self._reader(path)
         f = reader.file
-        present = [c for c in columns if c in f.schema_arrow.names]
+        present = [c for c in read if c in f.schema_arrow.names]
         with reader.lock:
-            read = f.read_row_groups(groups, columns=present, use_threads=False)
-        return _with_columns(read, schema, columns)
+            raw = f.read_row_groups(groups, columns=present, use_threads=False)
+        part = _with_columns(raw, schema, read)
+        value_set = pa.array(values, schema.field(column).type)
+        return part.filter(pc.is_in(part.column(column), value_set=value_set)).select(columns)
 
     def forget(self, paths: Iterable[str]) -> None:
         """Drop what is cached of files that left the table (compacted away)."""
