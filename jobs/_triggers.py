@@ -39,6 +39,7 @@ from tracking import (
     open_lake,
 )
 
+from ._runner import kill_group
 from .errors import InvalidTriggerError, TriggerNotFoundError
 
 _log = logging.getLogger(__name__)
@@ -205,20 +206,31 @@ def list_runs(lake: str | os.PathLike, trigger_id: str | None = None) -> list[Jo
     return [JobRun(**r) for r in sorted(rows, key=lambda r: r["start_time"])]
 
 
-def drain(lake: str | os.PathLike, *, follow_seconds: float = 0.0) -> None:
+def drain(lake: str | os.PathLike, *, follow_seconds: float = 0.0) -> dict[str, Any]:
     """Deliver every due registry event of the lake (webhooks and triggers) from this process.
 
     With `follow_seconds`, keeps delivering (retries included) until that many seconds have passed.
     Safe beside other drainers, the in-process dispatchers and `mlflow server`: attempts are claimed.
+    Returns what this call did: `attempts`, `succeeded`, `retrying` (counts) and `gave_up` (one dict per
+    delivery that will not be tried again: event_id, subscriber, attempt, error); the CLI exits non-zero on
+    any give-up.
     """
     lk = _lake(lake)
+    seen = len(lk.dispatcher.outcomes)
     deadline = time.time() + follow_seconds
     while True:
         wake = lk.dispatcher.drain(wait=True)
         left = deadline - time.time()
         if left <= 0:
-            return
+            break
         time.sleep(min(left, 0.5 if wake is None else max(0.02, min(0.5, wake - time.time()))))
+    done = lk.dispatcher.outcomes[seen:]
+    return {
+        "attempts": len(done),
+        "succeeded": sum(o["status"] == "succeeded" for o in done),
+        "retrying": sum(o["status"] == "failed" for o in done),
+        "gave_up": [o for o in done if o["status"] == "gave_up"],
+    }
 
 
 # -- the dispatcher's side --------------------------------------------------------------------------------
@@ -245,18 +257,17 @@ class TriggerSubscriber:
         argv = call_argv(trig["callable"], os.getcwd()) if trig["callable"] else json.loads(trig["command"])
         start = int(time.time() * 1000)
         try:
-            proc = subprocess.run(
-                argv,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=trig["timeout_seconds"],
+            # A process group of its own: on timeout the job's children (a Spark JVM, a pool) die with it.
+            proc = subprocess.Popen(
+                argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
             )
-            code, output = proc.returncode, proc.stdout
-        except subprocess.TimeoutExpired as e:
-            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-            code, output = None, out + f"\n[killed after {trig['timeout_seconds']} s]"
+            try:
+                output, _ = proc.communicate(timeout=trig["timeout_seconds"])
+                code = proc.returncode
+            except subprocess.TimeoutExpired:
+                kill_group(proc)
+                output, _ = proc.communicate()
+                code, output = None, (output or "") + f"\n[killed after {trig['timeout_seconds']} s]"
         except OSError as e:
             code, output = None, f"could not start {argv!r}: {e}"
         end = int(time.time() * 1000)

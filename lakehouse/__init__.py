@@ -22,7 +22,7 @@ from ._entities import (
 from ._frames import to_spark_dataframe
 from ._lakehouse import Lakehouse
 from ._log import Change, LeanTable, Row
-from ._names import table_path
+from ._names import find_tables, table_path
 from ._retry import RetryPolicy, retry_on_conflict
 from ._session import delta_classes_loaded, local_spark, prepare_python_workers
 from ._settings import Settings, settings
@@ -50,6 +50,7 @@ __all__ = [
     "WriteResult",
     "delta_classes_loaded",
     "errors",
+    "find_tables",
     "is_object_store",
     "local_spark",
     "prepare_python_workers",

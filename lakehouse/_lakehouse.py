@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from datetime import tzinfo
 from typing import Any, Literal
 
-import pyarrow.fs as pafs
 from deltalake.exceptions import DeltaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -38,7 +37,7 @@ from ._files import DataFiles, data_files
 from ._frames import to_spark_dataframe
 from ._maintenance import optimize_lock
 from ._maintenance import retention_hours as retention_hours_of
-from ._names import TableRef, is_uri, name_for, normalise_root, resolve
+from ._names import TableRef, find_tables, is_uri, normalise_root, resolve
 from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, local_spark
 from ._settings import settings
 from ._storage import arrow_filesystem
@@ -273,24 +272,7 @@ class Lakehouse:
         return [self.describe(n) for n in chosen]
 
     def _table_names(self, *, include_private: bool = False) -> list[str]:
-        fs, base = arrow_filesystem(self.root)
-        found: list[str] = []
-        pending = [base]
-        while pending:
-            folder = pending.pop()
-            try:
-                entries = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-            except OSError:
-                continue
-            subdirs = [e for e in entries if e.type == pafs.FileType.Directory]
-            if any(e.base_name == "_delta_log" for e in subdirs):
-                found.append(name_for(base, folder))
-                continue  # a table's own folders are data, not tables
-            hidden = (".", "_") if not include_private or folder != base else (".",)
-            pending.extend(
-                e.path for e in subdirs if not e.base_name.startswith(hidden) and e.base_name != "_delta_log"
-            )
-        return sorted(n for n in found if n != base)
+        return find_tables(self.root, include_private=include_private)
 
     def drop_table(self, name: str | os.PathLike[str]) -> None:
         """Delete a table and all its files and history. Irreversible."""

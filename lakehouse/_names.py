@@ -78,3 +78,34 @@ def name_for(root: str, path: str) -> str:
     rel = path[len(root) :].strip("/").replace(os.sep, "/") if path.startswith(root) else path
     dotted = rel.replace("/", ".")
     return dotted if _NAME.match(dotted) else path
+
+
+def find_tables(root: str | os.PathLike[str], *, include_private: bool = False) -> list[str]:
+    """The dotted names of the Delta tables under `root` (folders holding a `_delta_log`), sorted; [] when `root`
+    does not exist. Folders starting with `.` are skipped, and with `_` too unless `include_private` (e.g. the
+    feature store's `_feature_store`). Reads only folder listings: no Spark, no log.
+
+    >>> find_tables("/data/lake")
+    ['features.customers', 'mlflow.experiments', ...]
+    """
+    import pyarrow.fs as pafs
+
+    from ._storage import arrow_filesystem  # pyarrow's file systems: imported only when a listing is asked for
+
+    base_root = normalise_root(root)
+    fs, base = arrow_filesystem(base_root)
+    found: list[str] = []
+    pending = [base]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        except OSError:
+            continue
+        subdirs = [e for e in entries if e.type == pafs.FileType.Directory]
+        if any(e.base_name == "_delta_log" for e in subdirs):
+            found.append(name_for(base, folder))
+            continue  # a table's own folders are data, not tables
+        hidden = (".", "_") if not include_private or folder != base else (".",)
+        pending.extend(e.path for e in subdirs if not e.base_name.startswith(hidden) and e.base_name != "_delta_log")
+    return sorted(n for n in found if n != base)

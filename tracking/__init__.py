@@ -34,7 +34,7 @@ def registry_factory(store_uri: str, tracking_uri: str | None = None):
 from lakehouse import __version__ as __version__  # noqa: E402 - one version for the distribution's four packages
 
 from ._events import STAGE_TRANSITIONED, Subscriber  # noqa: E402
-from ._registry import JOB_RUNS, TRIGGERS, Lake, LakehouseRegistryStore, open_lake  # noqa: E402
+from ._registry import JOB_HISTORY, JOB_RUNS, TRIGGERS, Lake, LakehouseRegistryStore, open_lake  # noqa: E402
 from ._schema import TABLES  # noqa: E402
 from ._store import LakehouseTrackingStore  # noqa: E402
 from ._uri import SCHEME, lake_root_from_uri, lake_uri  # noqa: E402
@@ -51,6 +51,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "JOB_HISTORY",
     "JOB_RUNS",
     "Lake",
     "LakehouseRegistryStore",

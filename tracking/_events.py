@@ -173,6 +173,8 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lakehouse-delivery")
         self._inflight: set[tuple[str, str]] = set()
         self._inflight_lock = threading.Lock()
+        self.outcomes: list[dict[str, Any]] = []
+        """Every finished attempt of this process, in order: event_id, subscriber, attempt, status, error."""
 
     # -- one pass ---------------------------------------------------------------------------------------
     def drain(self, *, wait: bool = True) -> float | None:
@@ -269,6 +271,7 @@ class Dispatcher:
             }
             with self.lock:
                 self.t.write(DELIVERIES, lambda: Change([[row]]))
+            self.outcomes.append({k: row[k] for k in ("event_id", "subscriber", "attempt", "status", "error")})
             if retry:
                 self._wake.set()
         except Exception:

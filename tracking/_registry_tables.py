@@ -25,6 +25,8 @@ RM, MV, RM_TAGS, MV_TAGS, ALIASES = (
     "mlflow.registered_model_aliases",
 )
 WEBHOOKS, TRIGGERS, JOB_RUNS = "mlflow.webhooks", "mlflow.job_triggers", "mlflow.job_runs"
+JOB_HISTORY = "mlflow.job_history"
+"""Runs of `lakehouse-jobs` jobs (jobs._runner), one row per run."""
 MODEL_TABLES = [RM, MV, RM_TAGS, MV_TAGS, ALIASES]
 """The tables a registry call refreshes before it reads or plans."""
 EVENT_SOURCES = [RM, MV, MV_TAGS, ALIASES, RM_TAGS]
@@ -46,6 +48,7 @@ class RegistryTables(DeltaTables):
         self.deliveries = Index(lambda r: (r["event_id"], r["subscriber"]), lambda r: (r["attempt"], r["status"]))
         self.triggers = Index(by("trigger_id"), one_row_per_group)
         self.job_runs = Index(by("run_id"), one_row_per_group)
+        self.job_history = Index(by("run_id"), one_row_per_group)
         super().__init__(
             root,
             {
@@ -59,6 +62,7 @@ class RegistryTables(DeltaTables):
                 _events.DELIVERIES: ([self.deliveries], None),
                 TRIGGERS: ([self.triggers], None),
                 JOB_RUNS: ([self.job_runs], None),
+                JOB_HISTORY: ([self.job_history], None),
             },
         )
 

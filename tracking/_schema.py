@@ -324,6 +324,25 @@ TABLES.update(
             ),
             "Runs of triggered jobs, one row per run; output is the tail of stdout+stderr",
         ),
+        "mlflow.job_history": (
+            pa.schema(
+                [
+                    ("run_id", STRING),
+                    ("job", STRING),
+                    ("arguments", STRING),
+                    ("status", STRING),
+                    ("exit_code", LONG),
+                    ("start_time", LONG),
+                    ("end_time", LONG),
+                    ("figures", STRING),
+                    ("error", STRING),
+                    ("host", STRING),
+                    ("pid", LONG),
+                ]
+            ),
+            "Runs of lakehouse-jobs jobs (maintain, features, monitor, score, validate), one row per run: "
+            "arguments and figures as JSON; status succeeded, failed, alert or timed_out",
+        ),
     }
 )
 

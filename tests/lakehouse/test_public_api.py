@@ -19,6 +19,7 @@ def test_lakehouse_all_is_pinned():
         "WriteResult",
         "delta_classes_loaded",
         "errors",
+        "find_tables",
         "is_object_store",
         "local_spark",
         "prepare_python_workers",

@@ -18,6 +18,7 @@ from tracking import TABLES, LakehouseTrackingStore
 def test_all_is_pinned():
     assert tracking.__all__ == sorted(tracking.__all__)
     assert tracking.__all__ == [
+        "JOB_HISTORY",
         "JOB_RUNS",
         "Lake",
         "LakehouseRegistryStore",
