@@ -4,6 +4,12 @@ The operations of `LakehouseRegistryStore` on `mlflow.model_versions` and `mlflo
 Versions are numbered per model by the commit that creates them, are READY at once (as in MLflow's SQL
 store), and are soft-deleted: a deleted version keeps its number (never reused) with its fields redacted
 and its aliases dropped. Creation, stage transitions and tag changes publish registry events.
+
+The promotion gate: a registered model carrying the tag `validation.required` = "true" (any case) opts into
+validation, and a transition of one of its versions to Production is refused (INVALID_PARAMETER_VALUE, nothing
+written) unless that version's tag `validation.status` is "passed" (what `lakehouse-jobs validate` sets). A
+model without the opt-in tag transitions exactly as in MLflow. The gate is a convention between the registry
+and the validate job, not access control: whoever may set a version tag may set the verdict.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ from mlflow.entities.model_registry.model_version_stages import (
     STAGE_ARCHIVED,
     STAGE_DELETED_INTERNAL,
     STAGE_NONE,
+    STAGE_PRODUCTION,
     get_canonical_stage,
 )
 from mlflow.entities.model_registry.model_version_status import ModelVersionStatus
 from mlflow.entities.model_registry.prompt_version import IS_PROMPT_TAG_KEY, PROMPT_TEXT_TAG_KEY
 from mlflow.exceptions import MlflowException
 from mlflow.prompt.constants import PROMPT_TYPE_TAG_KEY
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.store.artifact.utils.models import _parse_model_uri
 from mlflow.utils.time import get_current_time_millis
 from mlflow.utils.validation import _validate_model_name, _validate_model_version_tag, _validate_tag_name
@@ -42,6 +50,12 @@ _REDACTED = {
     "status_message": None,
 }
 """What a deleted version's row keeps instead of its fields (MLflow's SQL store's values)."""
+
+VALIDATION_REQUIRED_TAG = "validation.required"
+"""Registered-model tag: "true" (any case) opts the model's Production transitions into the gate."""
+VALIDATION_STATUS_TAG = "validation.status"
+"""Model-version tag written by the validate job: "passed" or "failed" (the gate lets "passed" through)."""
+VALIDATION_PASSED = "passed"
 
 
 class ModelVersionsMixin(RegistryStoreBase):
@@ -181,6 +195,8 @@ class ModelVersionsMixin(RegistryStoreBase):
                         if r["version"] != version_int(version) and r["current_stage"] == target
                     ]
                 row = self._version_row(name, version)
+                if target == STAGE_PRODUCTION:
+                    self._check_validated(name, row["version"])
                 new = {**row, "current_stage": target, "last_updated_time": now}
                 change = self._t.replace(
                     MV, self._t.versions, [(name, r["version"]) for r in [*archived, row]], [*archived, new]
@@ -207,6 +223,26 @@ class ModelVersionsMixin(RegistryStoreBase):
             row = self._write(MV, plan)
             self._touch_model(name, row["last_updated_time"])
             return to_version(self._t, row, aliases=True)
+
+    def _check_validated(self, name: str, version: int) -> None:
+        """Refuse a Production transition of an opted-in model's version whose validation has not passed."""
+        required = self._t.model_tags.get(name, VALIDATION_REQUIRED_TAG)
+        if required is None or required.row["value"].strip().lower() != "true":
+            return
+        hit = self._t.version_tags.get((name, version), VALIDATION_STATUS_TAG)
+        status = None if hit is None else hit.row["value"]
+        if status == VALIDATION_PASSED:
+            return
+        verdict = "has no validation.status tag (never validated)" if status is None else f"has {status=}"
+        raise MlflowException(
+            f"Model version {name!r} version {version} cannot move to Production: registered model {name!r} "
+            f"requires validation (tag {VALIDATION_REQUIRED_TAG}=true) and the version {verdict}; the gate lets "
+            f"only {VALIDATION_STATUS_TAG}={VALIDATION_PASSED!r} through. Validate it against a holdout table: "
+            f"`lakehouse-jobs validate <lake> --model-name {name} --version {version} --holdout-table <table> "
+            "--label-column <column>` (or `jobs.validate(...)`), or delete the registered model's tag "
+            f"{VALIDATION_REQUIRED_TAG} to leave the gate. Nothing was changed.",
+            INVALID_PARAMETER_VALUE,
+        )
 
     def delete_model_version(self, name, version):
         v = version_int(version)
