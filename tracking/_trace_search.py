@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,11 +41,19 @@ if TYPE_CHECKING:
     from ._store_state import StoreState
 
 Predicate = Callable[[Row], bool]
-Mask = Callable[[pa.Table], pa.Array]
-"""A filter clause over the scanned trace columns: a boolean array, True where the trace matches."""
+
+
+class Mask(NamedTuple):
+    """A filter clause over the scanned trace columns: the `columns` it reads, and `test` of a frame holding them,
+    a boolean array, True where the trace matches."""
+
+    columns: tuple[str, ...]
+    test: Callable[[pa.Table], pa.Array]
+
+
 PREVIEW_COLUMNS = ["request_preview", "response_preview"]
 FRAME_COLUMNS = [c for c in TRACE_COLUMNS if c not in PREVIEW_COLUMNS]
-"""The columns a search scans (the previews are read for the page only)."""
+"""The columns a clause may read (a search scans only those its clauses name; the page reads every column)."""
 ATTRIBUTE_COLUMNS = {"request_id": "trace_id"}
 """Search attribute names whose column here has another name."""
 
@@ -149,30 +157,33 @@ def _ids_mask(frame: pa.Table, ids: pa.Array | pa.ChunkedArray, *, negate: bool 
 def _keyed_mask(look: _Lookups, table: str, key: str, comparator: str, value: Any) -> Mask:
     keyed = look.keyed(table, key)
     if comparator in ("IS NULL", "IS NOT NULL"):
-        return lambda f: _ids_mask(f, keyed.column("trace_id"), negate=comparator == "IS NULL")
+        return Mask(("trace_id",), lambda f: _ids_mask(f, keyed.column("trace_id"), negate=comparator == "IS NULL"))
     ids = keyed.column("trace_id").filter(_arrow_compare(keyed.column("value"), comparator, value))
-    return lambda f: _ids_mask(f, ids)
+    return Mask(("trace_id",), lambda f: _ids_mask(f, ids))
 
 
 def _column_mask(column: str, comparator: str, value: Any) -> Mask:
     if comparator == "IS NULL":
-        return lambda f: pc.is_null(f.column(column))
+        return Mask((column,), lambda f: pc.is_null(f.column(column)))
     if comparator == "IS NOT NULL":
-        return lambda f: pc.is_valid(f.column(column))
-    return lambda f: _arrow_compare(f.column(column), comparator, value)
+        return Mask((column,), lambda f: pc.is_valid(f.column(column)))
+    return Mask((column,), lambda f: _arrow_compare(f.column(column), comparator, value))
 
 
 def _attribute_mask(key: str, comparator: str, value: Any) -> Mask:
     if key in ("end_time_ms", "end_time"):
-        return lambda f: _arrow_compare(
-            pc.add(f.column("timestamp_ms"), pc.fill_null(f.column("execution_time_ms"), 0)), comparator, value
+        return Mask(
+            ("timestamp_ms", "execution_time_ms"),
+            lambda f: _arrow_compare(
+                pc.add(f.column("timestamp_ms"), pc.fill_null(f.column("execution_time_ms"), 0)), comparator, value
+            ),
         )
     return _column_mask(ATTRIBUTE_COLUMNS.get(key, key), comparator, value)
 
 
 def _rows_mask(predicate: Predicate, columns: list[str]) -> Mask:
     """A clause that needs Python per trace (span, assessment and run clauses): `predicate` over `columns`."""
-    return lambda f: pa.array([predicate(r) for r in f.select(columns).to_pylist()], pa.bool_())
+    return Mask(tuple(columns), lambda f: pa.array([predicate(r) for r in f.select(columns).to_pylist()], pa.bool_()))
 
 
 def _analytics_predicate(key: str, comparator: str, value: Any) -> Predicate:
@@ -289,9 +300,8 @@ def _masks(look: _Lookups, filter_string: str | None) -> list[Mask]:
         elif SearchTraceUtils.is_tag(kind, comparator):
             if key == TraceTagKey.LINKED_PROMPTS:
                 _check_prompt_filter(comparator, value)
-                out.append(
-                    lambda f: pa.array([False] * f.num_rows, pa.bool_())
-                )  # prompt links are not stored by this store (link_prompts_to_trace)
+                # prompt links are not stored by this store (link_prompts_to_trace)
+                out.append(Mask(("trace_id",), lambda f: pa.array([False] * f.num_rows, pa.bool_())))
             else:
                 out.append(_keyed_mask(look, "mlflow.trace_tags", key, comparator, value))
         elif SearchTraceUtils.is_request_metadata(kind, comparator):
@@ -319,8 +329,13 @@ def _check_prompt_filter(comparator: str, value: str) -> None:
         )
 
 
-SortKey = tuple[Callable[[pa.Table], Any], bool]
-"""An order clause: its values over the scanned trace columns (an Arrow array), and whether ascending."""
+class SortKey(NamedTuple):
+    """An order clause: the trace `columns` it reads, its `values` over a frame holding them (an Arrow array), and
+    whether `ascending`."""
+
+    columns: tuple[str, ...]
+    values: Callable[[pa.Table], Any]
+    ascending: bool
 
 
 def _sort_keys(look: _Lookups, order_by: list[str]) -> list[SortKey]:
@@ -333,7 +348,7 @@ def _sort_keys(look: _Lookups, order_by: list[str]) -> list[SortKey]:
             raise MlflowException.invalid_parameter_value(
                 f"Ordering by reserved metadata '{key}' is not supported because it is represented by multiple columns."
             )
-        values: Callable[[pa.Table], Any]
+        values: tuple[tuple[str, ...], Callable[[pa.Table], Any]]
         if SearchTraceUtils.is_attribute(kind, key, "="):
             values = _attribute_values(ATTRIBUTE_COLUMNS.get(key, key))
         elif SearchTraceUtils.is_tag(kind, "=") and key == TraceTagKey.TRACE_NAME:
@@ -348,25 +363,24 @@ def _sort_keys(look: _Lookups, order_by: list[str]) -> list[SortKey]:
         if (kind, key) in seen:
             raise MlflowException(f"`order_by` contains duplicate fields: {order_by}")
         seen.add((kind, key))
-        keys.append((values, ascending))
+        keys.append(SortKey(*values, ascending))
     if ("attribute", "timestamp_ms") not in seen:
-        keys.append((_attribute_values("timestamp_ms"), False))
+        keys.append(SortKey(*_attribute_values("timestamp_ms"), False))
     if ("attribute", "request_id") not in seen:
-        keys.append((_attribute_values("trace_id"), True))
+        keys.append(SortKey(*_attribute_values("trace_id"), True))
     return keys
 
 
-def _keyed_values(keyed: pa.Table) -> Callable[[pa.Table], Any]:
+def _keyed_values(keyed: pa.Table) -> tuple[tuple[str, ...], Callable[[pa.Table], Any]]:
     """A tag's or metadata key's value per trace of the frame (null without one)."""
-    return lambda f: pc.take(
-        keyed.column("value"), pc.index_in(f.column("trace_id"), value_set=keyed.column("trace_id").combine_chunks())
-    )
+    ids = keyed.column("trace_id").combine_chunks()
+    return ("trace_id",), lambda f: pc.take(keyed.column("value"), pc.index_in(f.column("trace_id"), value_set=ids))
 
 
-def _attribute_values(column: str) -> Callable[[pa.Table], Any]:
+def _attribute_values(column: str) -> tuple[tuple[str, ...], Callable[[pa.Table], Any]]:
     if column == "experiment_id":  # an integer column in the SQL store: ordered as numbers
-        return lambda f: pc.cast(f.column("experiment_id"), pa.int64())
-    return lambda f: f.column(column)
+        return (column,), lambda f: pc.cast(f.column("experiment_id"), pa.int64())
+    return (column,), lambda f: f.column(column)
 
 
 def _order(frame: pa.Table, keys: list[SortKey]) -> pa.Array:
@@ -374,7 +388,7 @@ def _order(frame: pa.Table, keys: list[SortKey]) -> pa.Array:
     store's `CASE WHEN value IS NULL THEN 1 ELSE 0 END` before every clause."""
     columns: dict[str, Any] = {}
     sort_keys = []
-    for i, (values, ascending) in enumerate(keys):
+    for i, (_, values, ascending) in enumerate(keys):
         column = values(frame)
         columns[f"n{i}"] = pc.is_null(column)
         columns[f"v{i}"] = column
@@ -382,10 +396,10 @@ def _order(frame: pa.Table, keys: list[SortKey]) -> pa.Array:
     return pc.sort_indices(pa.table(columns), sort_keys=sort_keys)
 
 
-def _page_infos(store: StoreState, page: pa.Table) -> list[TraceInfo]:
-    """The `TraceInfo`s of a page of traces, their previews, tags, metadata and assessments read in bulk."""
+def _page_infos(store: StoreState, ids: list[str]) -> list[TraceInfo]:
+    """The `TraceInfo`s of a page of traces (in the order of `ids`), their rows, tags, metadata and assessments
+    read in bulk."""
     t = store._t
-    ids = page.column("trace_id").to_pylist()
 
     def grouped(name: str, columns: list[str] | None = None) -> dict[str, list[Row]]:
         table = t.tables[name]
@@ -394,15 +408,13 @@ def _page_infos(store: StoreState, page: pa.Table) -> list[TraceInfo]:
             out.setdefault(r["trace_id"], []).append(r)
         return out
 
-    previews = grouped("mlflow.traces", ["trace_id", *PREVIEW_COLUMNS])
+    traces = grouped("mlflow.traces")
     tags, metadata = grouped("mlflow.trace_tags"), grouped("mlflow.trace_request_metadata")
     assessments = grouped("mlflow.assessments")
-    none = dict.fromkeys(PREVIEW_COLUMNS)
     return [
-        build_trace_info(
-            {**r, **(previews.get(i) or [none])[0]}, tags.get(i, []), metadata.get(i, []), assessments.get(i, [])
-        )
-        for i, r in zip(ids, page.to_pylist(), strict=True)
+        build_trace_info(traces[i][0], tags.get(i, []), metadata.get(i, []), assessments.get(i, []))
+        for i in ids
+        if i in traces
     ]
 
 
@@ -425,16 +437,19 @@ def search_traces(
         keys = _sort_keys(look, order_by or [])
         masks = _masks(look, filter_string)
         table = store._t.tables["mlflow.traces"]
+        clauses: list[Mask | SortKey] = [*masks, *keys]
+        scanned = ["trace_id", *(c for clause in clauses for c in clause.columns)]
+        columns = list(dict.fromkeys(scanned))  # only what the clauses read; the page reads whole rows
         if locations is not None:
-            frame = table.arrow_where("experiment_id", [str(e) for e in locations], FRAME_COLUMNS)
+            frame = table.arrow_where("experiment_id", [str(e) for e in locations], columns)
         else:
-            parts = list(table.iter_arrow(FRAME_COLUMNS))
-            frame = pa.concat_tables(parts) if parts else table.schema.empty_table().select(FRAME_COLUMNS)
+            parts = list(table.iter_arrow(columns))
+            frame = pa.concat_tables(parts) if parts else table.schema.empty_table().select(columns)
         offset = SearchTraceUtils.parse_start_offset_from_page_token(page_token)
         for mask in masks:
             if frame.num_rows:
-                frame = frame.filter(mask(frame))
+                frame = frame.filter(mask.test(frame))
         page = frame.take(_order(frame, keys)[offset : offset + max_results]) if frame.num_rows else frame
-        infos = _page_infos(store, page) if page.num_rows else []
+        infos = _page_infos(store, page.column("trace_id").to_pylist()) if page.num_rows else []
     token = SearchTraceUtils.create_page_token(offset + max_results) if len(infos) == max_results else None
     return infos, token
