@@ -12,11 +12,14 @@ registry) and from `python -m jobs drain <lake>` (cron, or `--follow` as a servi
 from lakehouse import __version__ as __version__  # one version for the distribution's four packages
 
 from . import errors
+from ._monitor import monitor
+from ._runner import JobHistory, history
 from ._triggers import JobRun, Trigger, create_trigger, delete_trigger, drain, list_runs, list_triggers
-from ._validate import validate_model
+from ._validate import validate, validate_model
 from .errors import ModelValidationError
 
 __all__ = [
+    "JobHistory",
     "JobRun",
     "ModelValidationError",
     "Trigger",
@@ -24,7 +27,10 @@ __all__ = [
     "delete_trigger",
     "drain",
     "errors",
+    "history",
     "list_runs",
     "list_triggers",
+    "monitor",
+    "validate",
     "validate_model",
 ]

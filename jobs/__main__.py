@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _runner
-from ._cli_jobs import JOBS, JobSpec
+from ._cli_jobs import JOBS, CliJob
 from ._triggers import call, drain, list_runs, list_triggers
 from .errors import JobsError
 
@@ -69,7 +69,7 @@ def _fail(cmd: str, message: str, code: int) -> int:
     return code
 
 
-def _run_job(name: str, spec: JobSpec, args: argparse.Namespace, argv: list[str]) -> int:
+def _run_job(name: str, spec: CliJob, args: argparse.Namespace, argv: list[str]) -> int:
     if args.timeout is not None:
         return _run_with_timeout(name, args, argv)
     arguments = spec.arguments(args)
