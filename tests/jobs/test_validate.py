@@ -4,6 +4,7 @@ Production version, the verdict as tags, the registry's promotion gate), with sc
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import mlflow
@@ -71,7 +72,13 @@ def _classification() -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
 
 def _register(name: str, model, train: pd.DataFrame) -> str:
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", input_example=train.head(2), registered_model_name=name)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            input_example=train.head(2),
+            registered_model_name=name,
+            pip_requirements=["scikit-learn"],  # no requirement inference (a subprocess per model)
+        )
     return str(info.registered_model_version)
 
 
@@ -79,16 +86,34 @@ def _tags(name: str, version: str) -> dict[str, str]:
     return mlflow.MlflowClient().get_model_version(name, version).tags
 
 
+@pytest.fixture(scope="module")
+def churn_template(tmp_path_factory, spark):
+    """Built once per module (logging models is the slow part): registered model `churn`, v1 a majority-class
+    dummy in Production, v2 a logistic regression, and the holdout table. Tests work on copies of its lake."""
+    root = tmp_path_factory.mktemp("churn") / "lake"
+    uri = f"lakehouse://{root}"
+    mlflow.set_tracking_uri(uri)
+    try:
+        train, y, holdout = _classification()
+        models = {"1": DummyClassifier(strategy="most_frequent").fit(train, y), "2": LogisticRegression().fit(train, y)}
+        for version, model in models.items():
+            assert _register("churn", model, train) == version
+        mlflow.MlflowClient().transition_model_version_stage("churn", 1, "Production")
+        Lakehouse(root, spark=spark).create_table("features.churn_holdout", spark.createDataFrame(holdout))
+    finally:
+        mlflow.set_tracking_uri(None)
+    return {"lake": root, "models": models, "holdout": holdout}
+
+
 @pytest.fixture
-def churn(registry, tmp_path, spark):
-    """Registered model `churn`: v1 a majority-class dummy in Production, v2 a logistic regression; a holdout table."""
-    train, y, holdout = _classification()
-    models = {"1": DummyClassifier(strategy="most_frequent").fit(train, y), "2": LogisticRegression().fit(train, y)}
-    for version, model in models.items():
-        assert _register("churn", model, train) == version
-    mlflow.MlflowClient().transition_model_version_stage("churn", 1, "Production")
-    Lakehouse(tmp_path / "lake", spark=spark).create_table("features.churn_holdout", spark.createDataFrame(holdout))
-    return {"lake": str(tmp_path / "lake"), "models": models, "holdout": holdout}
+def churn(churn_template, tmp_path, monkeypatch):
+    """A private copy of the template lake (its model artifacts stay in the template's folder, read only)."""
+    lake = tmp_path / "lake"
+    shutil.copytree(churn_template["lake"], lake)
+    uri = f"lakehouse://{lake}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    return {**churn_template, "lake": str(lake)}
 
 
 def test_a_better_candidate_passes_with_both_scores_checked_by_sklearn(churn, spark):
