@@ -238,8 +238,8 @@ class ModelVersionsMixin(RegistryStoreBase):
             f"Model version {name!r} version {version} cannot move to Production: registered model {name!r} "
             f"requires validation (tag {VALIDATION_REQUIRED_TAG}=true) and the version {verdict}; the gate lets "
             f"only {VALIDATION_STATUS_TAG}={VALIDATION_PASSED!r} through. Validate it against a holdout table: "
-            f"`lakehouse-jobs validate <lake> --model-name {name} --version {version} --holdout-table <table> "
-            "--label-column <column>` (or `jobs.validate(...)`), or delete the registered model's tag "
+            f"`lakehouse-jobs validate <lake> --model {name} --version {version} --holdout-table <table> "
+            "--label <column>` (or `jobs.validate(...)`), or delete the registered model's tag "
             f"{VALIDATION_REQUIRED_TAG} to leave the gate. Nothing was changed.",
             INVALID_PARAMETER_VALUE,
         )

@@ -47,7 +47,7 @@ def test_a_version_without_a_passed_verdict_is_refused_and_nothing_changes(lake_
     assert err.error_code == "INVALID_PARAMETER_VALUE" and err.get_http_status_code() == 400
     assert "'churn' version 2 cannot move to Production" in err.message
     assert ("never validated" if status is None else f"status='{status}'") in err.message
-    assert "lakehouse-jobs validate" in err.message and "--version 2" in err.message
+    assert "lakehouse-jobs validate <lake> --model churn --version 2 --holdout-table" in err.message
     after = client.get_model_version("churn", 2)
     assert (after.current_stage, after.last_updated_timestamp) == ("None", before.last_updated_timestamp)
     assert client.get_model_version("churn", 1).current_stage == "Production"  # nothing archived either
