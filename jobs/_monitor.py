@@ -10,9 +10,9 @@ windows, with the thresholds drawn, are written last.
 
 Rules (what the figures, the runs and the report mean):
 
-- **Windows** are `[start, end)` in UTC. `"month"`, `"week"` (Monday), `"quarter"` and `"day"` and any anchored
-  pandas frequency (`"MS"`, `"W-SUN"`, ...) are calendar windows labelled by their first day; a fixed length (an
-  int of days, `"7D"`, `"12h"`) counts from `start`, or from midnight of the first row's day. `start`/`end`
+- **Windows** are `[start, end)` in UTC. `"month"`, `"week"` (Monday), `"quarter"` and any anchored pandas
+  frequency (`"MS"`, `"W-SUN"`, ...) are calendar windows labelled by their first day; a fixed length (`"day"`,
+  an int of days, `"7D"`, `"12h"`) counts from `start`, or from midnight of the first row's day. `start`/`end`
   (naive = UTC) clip the rows. Windows without rows are skipped; rows without a label or a time are dropped.
 - **Metrics.** Classification: accuracy, precision, recall, F1 (binary: the positive class is the second of
   the sorted classes, sklearn's `classes_[1]`; more classes: macro averages; `zero_division=0`), ROC AUC
@@ -44,6 +44,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -52,7 +53,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from mlflow import MlflowClient
+from mlflow import MlflowClient, pyfunc
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
@@ -74,8 +75,10 @@ ALERT_TAG = "monitoring.alert"
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 LOWER_IS_BETTER = frozenset({"rmse", "mae"})
-DEFAULT_TOLERANCES = {"accuracy": 0.05, "precision": 0.05, "recall": 0.05, "f1": 0.05, "roc_auc": 0.05, "r2": 0.05}
-DEFAULT_TOLERANCES |= {"rmse": 0.10, "mae": 0.10}
+DEFAULT_TOLERANCES = {
+    **{m: 0.05 for m in ("accuracy", "precision", "recall", "f1", "roc_auc", "r2")},
+    **{m: 0.10 for m in ("rmse", "mae")},
+}
 """Absolute drop allowed below the baseline; for RMSE and MAE, the relative rise allowed above it."""
 DEFAULT_DRIFT_THRESHOLDS = {"psi": 0.2, "ks": 0.1}
 PSI_BINS = 10
@@ -180,7 +183,7 @@ def monitor(
     task: Task | None = None,
     features: Sequence[str] | None = None,
     baseline: str | None = None,
-    tolerances: Mapping[str, float] | None = None,
+    tolerances: Mapping[str, float] | str | None = None,
     reference_table: str | None = None,
     drift_method: Literal["psi", "ks"] = "psi",
     drift_threshold: float | None = None,
@@ -206,7 +209,8 @@ def monitor(
             and the time.
         baseline: "training" (the training run's metrics), "window:<date>" (the window holding that date, or
             "window:first"); default "training" when that run logged any monitored metric, else "window:first".
-        tolerances: per metric, overriding `DEFAULT_TOLERANCES` (`float("inf")` turns a metric's alert off).
+        tolerances: per metric, overriding `DEFAULT_TOLERANCES` (`float("inf")` turns a metric's alert off); or
+            the command line's text "accuracy=0.03,rmse=0.2".
         reference_table: the training set for drift (same feature columns); default the baseline window, or
             the first window when the baseline is the training run.
         drift_method: "psi" or "ks"; drift_threshold: default 0.2 for PSI, 0.1 for KS.
@@ -243,8 +247,11 @@ def monitor(
 
     uri = lake_uri(root)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    model = _load_model(client, model_name, stage, alias)
-    lh = Lakehouse(root, engine="deltalake")
+    # The Spark session a Lakehouse needs starts a JVM (10-30 s on a busy machine): start it while the model loads.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-lake") as pool:
+        opening = pool.submit(Lakehouse, root, engine="deltalake")
+        model = _load_model(client, model_name, stage, alias)
+        lh = opening.result()
     columns = _table_columns(lh, table, "table")
     for argument, column in (("label_column", label_column), ("timestamp_column", timestamp_column)):
         if column not in columns:
@@ -413,7 +420,8 @@ def _frequency(window: str | int) -> str:
         offset = pd.tseries.frequencies.to_offset(freq)
     except ValueError:
         offset = None
-    if offset is None or (isinstance(offset, pd.offsets.Tick) and offset.nanos < 60 * 10**9):
+    length = _fixed_length(offset) if offset is not None else None
+    if offset is None or (length is not None and length < pd.Timedelta(minutes=1)):
         raise InvalidJobArgumentError(
             JOB,
             "window",
@@ -422,6 +430,15 @@ def _frequency(window: str | int) -> str:
             "('MS', 'W-SUN', '7D', '12h') or a number of days",
         )
     return freq
+
+
+def _fixed_length(offset: pd.DateOffset) -> pd.Timedelta | None:
+    """The length of a fixed-length frequency (hours, minutes, days: pandas 3's `Day` is no `Tick`), else None."""
+    if isinstance(offset, pd.offsets.Tick):
+        return pd.Timedelta(offset)
+    if isinstance(offset, pd.offsets.Day):
+        return pd.Timedelta(days=offset.n)
+    return None
 
 
 def _utc_arg(argument: str, value: str | datetime | date | None) -> pd.Timestamp | None:
@@ -443,7 +460,17 @@ def _drift_threshold(method: str, value: float | None) -> float:
     return float(value)
 
 
-def _tolerances(given: Mapping[str, float] | None, metrics: Sequence[str]) -> dict[str, float]:
+def _tolerances(given: Mapping[str, float] | str | None, metrics: Sequence[str]) -> dict[str, float]:
+    if isinstance(given, str):  # the command line's "accuracy=0.03,rmse=0.2"
+        parsed: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in given.split(","))):
+            name, _, number = part.partition("=")
+            try:
+                parsed[name.strip()] = float(number)
+            except ValueError:
+                expected = "'metric=number,...', e.g. 'accuracy=0.03,rmse=0.2'"
+                raise InvalidJobArgumentError(JOB, "tolerances", given, expected) from None
+        given = parsed
     out = {m: DEFAULT_TOLERANCES[m] for m in metrics}
     for key, value in (given or {}).items():
         if key not in out:
@@ -462,7 +489,6 @@ def _load_model(client: MlflowClient, name: str, stage: str | None, alias: str |
     except MlflowException:
         names = sorted(m.name for m in client.search_registered_models(max_results=100))
         raise InvalidJobArgumentError(JOB, "model_name", name, f"a registered model of the lake: {names}") from None
-    versions = client.search_model_versions(f"name = '{_quote(name)}'")
     if alias is not None:
         if alias not in registered.aliases:
             raise InvalidJobArgumentError(
@@ -474,6 +500,7 @@ def _load_model(client: MlflowClient, name: str, stage: str | None, alias: str |
         wanted = (stage or "").strip().capitalize()
         if wanted not in ("None", "Staging", "Production", "Archived"):
             raise InvalidJobArgumentError(JOB, "stage", stage, "one of 'Staging', 'Production', 'Archived', 'None'")
+        versions = client.search_model_versions(f"name = '{_quote(name)}'")
         at = [v for v in versions if v.current_stage == wanted]
         if not at:
             stages = {v.version: v.current_stage for v in sorted(versions, key=lambda v: int(v.version))}
@@ -481,14 +508,12 @@ def _load_model(client: MlflowClient, name: str, stage: str | None, alias: str |
         version = str(max(int(v.version) for v in at))
         selector = f"stage:{wanted}"
     mv = client.get_model_version(name, version)
-    import mlflow.pyfunc
-
-    pyfunc = mlflow.pyfunc.load_model(client.get_model_version_download_uri(name, version))
+    loaded = pyfunc.load_model(client.get_model_version_download_uri(name, version))
     try:
-        raw = pyfunc.get_raw_model()
+        raw = loaded.get_raw_model()
     except Exception:  # noqa: BLE001 - flavors without a raw model raise various errors
         raw = None
-    return _Model(name, version, selector, mv.run_id, pyfunc, raw)
+    return _Model(name, version, selector, mv.run_id, loaded, raw)
 
 
 def _table_columns(lh: Lakehouse, table: str, argument: str) -> dict[str, str]:
@@ -562,29 +587,41 @@ def _clean(
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     notes: list[str],
-) -> tuple[pd.DataFrame, pd.Series]:
-    """Rows with a label and a time in [start, end), sorted by time; the times as UTC."""
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows with a label and a time in [start, end), sorted by time, and their times (UTC, `datetime64[ns]`).
+
+    Times stay a numpy array: a tz-aware pandas column turns into Python objects at `to_numpy`, and sorting or
+    searching 1M of those takes tens of seconds.
+    """
     times = pd.to_datetime(data[timestamp])
-    times = times.dt.tz_localize("UTC") if times.dt.tz is None else times.dt.tz_convert("UTC")
-    keep = times.notna() & data[label].notna()
-    if (~keep).any():
+    if times.dt.tz is not None:
+        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    ns = times.to_numpy(dtype="datetime64[ns]")
+    keep = ~np.isnat(ns) & data[label].notna().to_numpy()
+    if not keep.all():
         notes.append(f"{int((~keep).sum())} rows without a label or a time were left out")
     if start is not None:
-        keep &= times >= start
+        keep &= ns >= _naive(start)
     if end is not None:
-        keep &= times < end
-    order = np.argsort(times[keep].to_numpy(), kind="stable")
-    return data[keep].iloc[order].reset_index(drop=True), times[keep].iloc[order].reset_index(drop=True)
+        keep &= ns < _naive(end)
+    kept = ns[keep]
+    order = np.argsort(kept, kind="stable")
+    return data[keep].iloc[order].reset_index(drop=True), kept[order]
+
+
+def _naive(ts: pd.Timestamp) -> np.datetime64:
+    """A UTC timestamp as numpy's naive `datetime64[ns]`."""
+    return ts.tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[ns]")
 
 
 def _split(
-    data: pd.DataFrame, times: pd.Series, freq: str, start: pd.Timestamp | None, end: pd.Timestamp | None
+    data: pd.DataFrame, times: np.ndarray, freq: str, start: pd.Timestamp | None, end: pd.Timestamp | None
 ) -> tuple[list[Window], list[slice]]:
     """The windows holding rows, and each one's rows (a slice of the time-sorted `data`)."""
     offset = pd.tseries.frequencies.to_offset(freq)
-    first_time, last_time = times.iloc[0], times.iloc[-1]
-    tick = isinstance(offset, pd.offsets.Tick)
-    if tick:
+    first_time, last_time = pd.Timestamp(times[0], tz="UTC"), pd.Timestamp(times[-1], tz="UTC")
+    length = _fixed_length(offset)
+    if length is not None:
         first = start if start is not None else first_time.normalize()
     else:
         first = offset.rollback((start if start is not None else first_time).normalize())
@@ -600,9 +637,9 @@ def _split(
             freq,
             f"at most {MAX_WINDOWS} windows (this makes {len(bounds) - 1}): a longer window or start/end",
         )
-    edges = np.searchsorted(times.to_numpy(), bounds.to_numpy(), side="left")
+    edges = np.searchsorted(times, bounds.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]"))
     windows, slices = [], []
-    sub_day = tick and offset.nanos < 86_400 * 10**9
+    sub_day = length is not None and length < pd.Timedelta(days=1)
     for i in range(len(bounds) - 1):
         if edges[i + 1] > edges[i]:
             lo, hi = bounds[i], bounds[i + 1]

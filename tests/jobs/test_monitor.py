@@ -26,7 +26,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from jobs._monitor import ALERT_TAG, monitor
+from jobs._monitor import ALERT_TAG, _clean, _frequency, _split, monitor
 from jobs.errors import InvalidJobArgumentError, JobsError
 from lakehouse import Lakehouse
 
@@ -329,3 +329,29 @@ def test_the_job_exits_0_in_its_own_process(lake):
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert figures["windows"] == 4 and figures["alerts"] > 0
+
+
+@pytest.mark.parametrize("window", ["week", "7D", "quarter", "12h", "day", 3])
+def test_windows_match_a_per_row_oracle(window):
+    """Rows land in the window a by-eye rule gives each of them, for calendar and fixed-length windows."""
+    rng = np.random.default_rng(3)
+    start = pd.Timestamp("2024-01-03 05:00", tz="UTC")  # a Wednesday, not midnight
+    times = start + pd.to_timedelta(rng.integers(0, 200 * 86_400, 500), unit="s")
+    frame = pd.DataFrame({"ts": times, "y": rng.integers(0, 2, 500)})
+
+    def oracle(t: pd.Timestamp) -> str:
+        day = t.normalize()
+        if window == "week":
+            return (day - pd.Timedelta(days=t.weekday())).date().isoformat()
+        if window == "quarter":
+            return f"{t.year}-{3 * ((t.month - 1) // 3) + 1:02d}-01"
+        length = {"7D": pd.Timedelta(days=7), "12h": pd.Timedelta(hours=12), "day": pd.Timedelta(days=1)}
+        step = length.get(window, pd.Timedelta(days=3))  # fixed lengths count from `start`
+        return (start + step * ((t - start) // step)).isoformat()
+
+    data, ns = _clean(frame, "y", "ts", start, None, [])
+    windows, slices = _split(data, ns, _frequency(window), start, None)
+    got = {w.label: s.stop - s.start for w, s in zip(windows, slices, strict=True)}
+    assert got == dict(sorted(pd.Series([oracle(t) for t in times]).value_counts().items()))
+    for w, s in zip(windows, slices, strict=True):
+        assert ((data["ts"].iloc[s] >= w.start) & (data["ts"].iloc[s] < w.end)).all()
