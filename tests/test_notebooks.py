@@ -11,6 +11,7 @@ with pyarrow, a point-in-time join by a loop over the rows, models refitted with
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -135,6 +137,12 @@ def delta_rows(table: Path, version: int) -> list[tuple]:
     return sorted(rows)
 
 
+def delta_frame(table: Path) -> pd.DataFrame:
+    """The latest version of `table` as a pandas DataFrame, read file by file with pyarrow."""
+    files = delta_files(table, latest_version(table))
+    return pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
+
+
 def latest_version(table: Path) -> int:
     return max(int(p.stem) for p in (table / "_delta_log").glob("*.json"))
 
@@ -218,10 +226,39 @@ def check_mlflow_tracking(nb: nbformat.NotebookNode, root: Path) -> None:
     assert all(math.isclose(p, e, abs_tol=1e-5) for p, e in zip(predictions, expected, strict=True))
 
 
+def check_monitoring(nb: nbformat.NotebookNode, root: Path) -> None:
+    import mlflow.sklearn
+    from sklearn.metrics import accuracy_score
+
+    lake = root / "monitoring_tour"
+    mlflow.set_tracking_uri(f"lakehouse://{lake}")  # tests/conftest.py resets it after the test
+    model = mlflow.sklearn.load_model("models:/churn@champion")
+    train, traffic = delta_frame(lake / "train" / "churn"), delta_frame(lake / "labels" / "churn")
+    features = ["spend", "visits"]
+    threshold = accuracy_score(train["churned"], model.predict(train[features])) - 0.05  # baseline - tolerance
+    month = pd.to_datetime(traffic["ts"], utc=True).dt.strftime("%Y-%m-01")
+    expected = []
+    for m, rows in sorted(traffic.groupby(month)):
+        accuracy = accuracy_score(rows["churned"], model.predict(rows[features]))
+        expected.append((m, len(rows), round(accuracy, 6), accuracy < threshold))
+    got = result(nb, "windows")
+    assert [(w, n, a) for w, n, a, _ in got] == [(w, n, a) for w, n, a, _ in expected]
+    assert [("accuracy" in alerts) for *_, alerts in got] == [alerted for *_, alerted in expected]
+    assert [("drift.psi.spend" in alerts) for *_, alerts in got] == [False, False, True]  # the drifted month
+    assert expected[-1][3] and not any(alerted for *_, alerted in expected[:-1])  # the data make the point
+
+    png = (lake / "monitoring" / "churn" / "monitoring.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    (cell,) = [c for c in nb.cells if "chart" in c.metadata.get("tags", [])]
+    shown = [o.data["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert shown == [base64.b64encode(png).decode()]  # the notebook displays the chart the job wrote
+
+
 CHECKS: dict[str, Callable[[nbformat.NotebookNode, Path], None]] = {
     "01_delta_on_spark.ipynb": check_delta_on_spark,
     "02_feature_store.ipynb": check_feature_store,
     "03_mlflow_tracking.ipynb": check_mlflow_tracking,
+    "04_monitoring.ipynb": check_monitoring,
 }
 
 
