@@ -17,6 +17,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from mlflow import MlflowClient
 from scipy.stats import ks_2samp
@@ -124,7 +125,7 @@ def _psi(reference: pd.Series, current: pd.Series) -> float:
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def test_windows_metrics_drift_runs_alert_and_report(base, lake):
+def test_windows_metrics_drift_runs_alert_and_report(base, lake, spark):
     out = monitor(
         lake,
         model_name="churn",
@@ -174,6 +175,11 @@ def test_windows_metrics_drift_runs_alert_and_report(base, lake):
         k: first[k] for k in ("metric", "value", "threshold")
     }
     assert "monitoring.alert" not in client.get_model_version("price", "1").tags
+    # the registry's outbox holds the tag's event, which it delivers to webhooks subscribed to it
+    files = Lakehouse(lake, spark=spark, engine="deltalake").data_files("mlflow.registry_events").files
+    events = [r for f in files for r in pq.read_table(f).to_pylist() if r["event"] == "model_version_tag.set"]
+    payloads = [json.loads(r["payload"]) for r in events if r["name"] == "churn" and r["version"] == "1"]
+    assert [p["value"] for p in payloads if p["key"] == ALERT_TAG] == [out["alert_tag"]]
 
     exp = client.get_experiment_by_name(EXPERIMENT)
     runs = {r.data.tags["monitoring.window"]: r for r in client.search_runs([exp.experiment_id])}
@@ -321,7 +327,7 @@ def test_the_job_exits_0_in_its_own_process(lake):
     code = (
         "import json, sys\n"
         "from jobs._monitor import monitor\n"
-        f"out = monitor({lake!r}, model_name='churn', alias='champion', table='labels.churn', "
+        f"out = monitor({'lakehouse://' + lake!r}, model_name='churn', alias='champion', table='labels.churn', "
         "label_column='churned', timestamp_column='ts')\n"
         "print(json.dumps({'windows': len(out['windows']), 'alerts': len(out['alerts'])}))\n"
     )
