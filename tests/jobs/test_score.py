@@ -215,3 +215,42 @@ def test_an_output_table_of_another_shape_is_refused(trained, keys, spark):
         score(lh.root, keys_table=keys, output_table=other, spark=spark, **GOOD)
     assert caught.value.argument == "output_table" and "request_id" in str(caught.value)
     assert files_under(lh.root) == before
+
+
+# -- the deploy trigger for real: a registry transition runs the job in its own process ----------------------------
+@pytest.mark.slow
+def test_a_transition_to_production_runs_the_deploy_trigger_in_a_process_that_exits_0(
+    trained, challenger, keys, monkeypatch, tmp_path
+):
+    """The small version of this is the in-process `deploy_model` test above. Kept last in the module: it moves the
+    challenger to Production (and back)."""
+    import time
+
+    import jobs
+
+    lh = trained.fs.lakehouse
+    out_table = f"predictions.triggered_{uuid.uuid4().hex[:6]}"
+    client = mlflow.MlflowClient(tracking_uri=trained.tracking_uri, registry_uri=trained.tracking_uri)
+    client.set_registered_model_tag(MODEL, "deploy.keys_table", keys)
+    client.set_registered_model_tag(MODEL, "deploy.output_table", out_table)
+    monkeypatch.setenv("LAKEHOUSE_ONLINE_SQLITE_PATH", str(tmp_path / "online.sqlite"))
+    trigger = jobs.create_trigger(
+        lh.root, name="deploy", model_name=MODEL, stage="Production", callable="jobs._score:deploy_model"
+    )
+    try:
+        client.transition_model_version_stage(MODEL, str(challenger), "Production")
+        deadline = time.monotonic() + 900
+        runs: list = []
+        while not runs and time.monotonic() < deadline:
+            jobs.drain(lh.root, follow_seconds=1.0)  # delivers what is due, waits for the job
+            runs = jobs.list_runs(lh.root, trigger.trigger_id)
+    finally:
+        jobs.delete_trigger(lh.root, trigger.trigger_id)
+        client.transition_model_version_stage(MODEL, str(challenger), "None")
+        client.delete_registered_model_tag(MODEL, "deploy.keys_table")
+        client.delete_registered_model_tag(MODEL, "deploy.output_table")
+    (run,) = runs
+    assert (run.status, run.exit_code, run.version) == ("succeeded", 0, str(challenger)), run.output
+    got = output(trained, out_table)
+    assert sorted(got.index) == list("abcdefgh") and set(got["model_version"]) == {challenger}
+    assert got["prediction"].to_dict() == pytest.approx(expected_predictions(trained.model, "abcdefgh"))
