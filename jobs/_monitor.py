@@ -238,6 +238,7 @@ def monitor(
     if start_ts is not None and end_ts is not None and end_ts <= start_ts:
         raise InvalidJobArgumentError(JOB, "end", end, f"a time after start={start!r}")
     threshold = _drift_threshold(drift_method, drift_threshold)
+    _tolerances(tolerances, [*CLASSIFICATION_METRICS, *REGRESSION_METRICS])  # the task's own check comes later
     if task is not None and task not in ("classification", "regression"):
         raise InvalidJobArgumentError(JOB, "task", task, "'classification', 'regression' or None (inferred)")
     if baseline is not None and baseline != "training" and not baseline.startswith("window:"):
@@ -486,7 +487,9 @@ def _tolerances(given: Mapping[str, float] | str | None, metrics: Sequence[str])
 def _load_model(client: MlflowClient, name: str, stage: str | None, alias: str | None) -> _Model:
     try:
         registered = client.get_registered_model(name)
-    except MlflowException:
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
         names = sorted(m.name for m in client.search_registered_models(max_results=100))
         raise InvalidJobArgumentError(JOB, "model_name", name, f"a registered model of the lake: {names}") from None
     if alias is not None:
