@@ -16,12 +16,18 @@ from ._monitor import monitor
 from ._runner import JobHistory, history
 from ._triggers import JobRun, Trigger, create_trigger, delete_trigger, drain, list_runs, list_triggers
 from ._validate import validate, validate_model
+from ._webhooks_client import HttpUrlSpec, JobSpec, RegistryWebhook, RegistryWebhooksClient, TestWebhookResponse
 from .errors import ModelValidationError
 
 __all__ = [
+    "HttpUrlSpec",
     "JobHistory",
     "JobRun",
+    "JobSpec",
     "ModelValidationError",
+    "RegistryWebhook",
+    "RegistryWebhooksClient",
+    "TestWebhookResponse",
     "Trigger",
     "create_trigger",
     "delete_trigger",

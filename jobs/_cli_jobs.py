@@ -59,6 +59,42 @@ def _model_selector(stage_help: str = "the model's stage (e.g. Production)") -> 
 
 
 JOBS: dict[str, CliJob] = {
+    "features": CliJob(
+        help="run a feature pipeline (package.module:function returning a DataFrame for [start, end)) window by "
+        "window and merge each window into a feature table; resumes from a failed window",
+        target="_features:features",
+        args=(
+            Arg(("--pipeline",), {"required": True, "help": "package.module:function, called as fn(start, end)"}),
+            Arg(("--table",), {"required": True, "help": "the feature table, e.g. features.customer_daily"}),
+            Arg(("--start",), {"required": True, "help": "first window's start (UTC)"}),
+            Arg(("--end",), {"required": True, "help": "last window's end, exclusive (UTC)"}),
+            Arg(("--window",), {"help": "1h, 1d (default), 7d, 1w, 1mo, or hour, day, week, month"}),
+            Arg(("--primary-keys",), {"type": _csv, "help": "comma-separated; needed to create the table"}),
+            Arg(("--timestamp-keys",), {"type": _csv, "help": "comma-separated, for a time-series table"}),
+            Arg(("--rerun",), {"action": "store_true", "default": None, "help": "run succeeded windows again"}),
+        ),
+    ),
+    "score": CliJob(
+        help="batch inference: score a window of a keys table with a registered feature-store model and replace "
+        "that window's rows of a predictions table (model name and version on every row)",
+        target="_score:score",
+        args=(
+            *_model_selector(),
+            Arg(("--version",), {"help": "a model version number; or --stage / --alias"}),
+            Arg(("--keys-table",), {"required": True, "help": "the Delta table of keys to score"}),
+            Arg(("--output-table",), {"required": True, "help": "the predictions table (created on first use)"}),
+            Arg(("--time",), {"dest": "timestamp_column", "help": "the keys table's time column (for a window)"}),
+            Arg(("--start",), {"help": "window start (UTC), needs --time"}),
+            Arg(("--end",), {"help": "window end, exclusive (UTC), needs --time"}),
+            Arg(
+                ("--key-columns",), {"type": _csv, "help": "what identifies an output row (default: every key column)"}
+            ),
+            Arg(
+                ("--publish-online",),
+                {"action": "store_true", "default": None, "help": "publish the model's feature tables online"},
+            ),
+        ),
+    ),
     "monitor": CliJob(
         help="score a labelled table window by window with a registered model, log a run per window, alert on "
         "a metric or drift past its threshold, write a PNG chart and an HTML report",

@@ -128,7 +128,8 @@ def run_job(
     create: bool = False,
 ) -> Outcome:
     """Run `fn(root, **arguments)` as job `job` and record it. Never raises for the job's own failure: the
-    outcome says how it ended (figures with a non-empty `alerts` list end as EXIT_ALERT)."""
+    outcome says how it ended (figures with a non-empty `alerts` list end as EXIT_ALERT; figures whose `status`
+    is "failed", e.g. validate's verdict, as EXIT_FAILED)."""
     try:
         root = require_lake(lake, create=create)
     except JobsError as e:
@@ -140,6 +141,9 @@ def run_job(
         figures = fn(root, **arguments)
         code = EXIT_ALERT if figures and figures.get("alerts") else EXIT_OK
         status = "alert" if code == EXIT_ALERT else "succeeded"
+        if figures and figures.get("status") == "failed":  # a verdict (validate): the job ran, its check failed
+            code, status = EXIT_FAILED, "failed"
+            error = f"{job} reported status 'failed': {_json({k: figures[k] for k in list(figures)[:6]})[:400]}"
     except InvalidJobArgumentError as e:
         return Outcome(EXIT_USAGE, None, str(e))  # refused before anything was written, and not recorded either
     except JobsError as e:

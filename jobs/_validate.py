@@ -24,20 +24,23 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from lakehouse import Lakehouse, is_object_store
-from tracking import SCHEME, lake_root_from_uri, lake_uri
+from tracking import (
+    SCHEME,
+    VALIDATION_PASSED,
+    VALIDATION_STATUS_TAG,
+    lake_root_from_uri,
+    lake_uri,
+)
 
 from ._progress import track
 from .errors import InvalidJobArgumentError, ModelValidationError
 
 _log = logging.getLogger(__name__)
 
-VALIDATION_REQUIRED_TAG = "validation.required"
-"""Registered-model tag that opts a model into the promotion gate (same key as the registry store's)."""
-VALIDATION_STATUS_TAG = "validation.status"
-"""Model-version tag holding the verdict, PASSED or FAILED (the registry's gate reads it)."""
 VALIDATION_METRICS_TAG = "validation.metrics"
 """Model-version tag holding the figures behind the verdict, as JSON."""
-PASSED, FAILED = "passed", "failed"
+PASSED, FAILED = VALIDATION_PASSED, "failed"
+"""The verdicts in the version's VALIDATION_STATUS_TAG (the registry's gate lets only PASSED through)."""
 
 
 @dataclass(frozen=True)

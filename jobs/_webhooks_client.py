@@ -46,7 +46,7 @@ from lakehouse import is_object_store
 from tracking import SCHEME, STAGE_TRANSITIONED, lake_root_from_uri, lake_uri
 
 from ._triggers import OUTPUT_TAIL, Trigger, create_trigger, delete_trigger, list_triggers
-from .errors import JobsError
+from .errors import InvalidWebhookError, UnsupportedWebhookEventError, WebhookNotFoundError
 
 __all__ = [
     "HttpUrlSpec",
@@ -91,38 +91,6 @@ STATUSES = ("ACTIVE", "DISABLED", "TEST_MODE")
 _PREFIX = "registry-webhook:"
 _RUN = "import sys; from jobs._webhooks_client import run_job; run_job(sys.argv[1])"
 _TEST_ENV = "LAKEHOUSE_WEBHOOK_TEST"
-
-
-# -- errors -----------------------------------------------------------------------------------------------
-class InvalidWebhookError(JobsError, ValueError):
-    """A webhook argument that cannot make or change a webhook on the lake (nothing was written)."""
-
-    def __init__(self, argument: str, value: object, expected: str) -> None:
-        self.argument = argument
-        self.value = value
-        self.expected = expected
-        super().__init__(f"registry webhooks: {argument}={value!r} is not valid: {expected}. Nothing was written.")
-
-
-class UnsupportedWebhookEventError(InvalidWebhookError):
-    """Events with no equivalent on the lake for this kind of webhook; `supported` lists those that have one."""
-
-    def __init__(self, events: Sequence[str], supported: Sequence[str], kind: str, hint: str) -> None:
-        self.events = tuple(events)
-        self.supported = tuple(supported)
-        super().__init__(
-            "events", list(self.events), f"a {kind} webhook on a lake supports only {list(self.supported)}; {hint}"
-        )
-
-
-class WebhookNotFoundError(JobsError, KeyError):
-    def __init__(self, webhook_id: str, live: Sequence[str]) -> None:
-        self.webhook_id = webhook_id
-        self.live = tuple(live)
-        super().__init__(f"no registry webhook {webhook_id!r} on this lake; its webhooks: {list(self.live)}")
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 # -- Databricks' entities ---------------------------------------------------------------------------------

@@ -5,7 +5,10 @@ JobsError
 ├── TriggerNotFoundError   (also KeyError)      no live trigger with that id
 ├── ModelValidationError   (also RuntimeError)  validate_model: the version cannot load or predict
 ├── InvalidJobArgumentError (also ValueError)   a job's argument that cannot run it (nothing was written)
-└── LakeNotFoundError      (also FileNotFoundError) a job named a lake that does not exist (and no --create)
+├── LakeNotFoundError      (also FileNotFoundError) a job named a lake that does not exist (and no --create)
+├── InvalidWebhookError    (also ValueError)    RegistryWebhooksClient arguments that cannot make a webhook
+│   └── UnsupportedWebhookEventError            events with no equivalent on the lake (the supported ones named)
+└── WebhookNotFoundError   (also KeyError)      no registry webhook with that id (the lake's ids named)
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from collections.abc import Sequence
 __all__ = [
     "InvalidJobArgumentError",
     "InvalidTriggerError",
+    "InvalidWebhookError",
     "JobsError",
     "LakeNotFoundError",
     "ModelValidationError",
     "TriggerNotFoundError",
+    "UnsupportedWebhookEventError",
+    "WebhookNotFoundError",
 ]
 
 
@@ -68,6 +74,37 @@ class LakeNotFoundError(JobsError, FileNotFoundError):
         super().__init__(
             f"no lake at {lake!r}: {reason}. Check the path, or pass --create (create=True) to make a new lake there."
         )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidWebhookError(JobsError, ValueError):
+    """A webhook argument that cannot make or change a webhook on the lake (nothing was written)."""
+
+    def __init__(self, argument: str, value: object, expected: str) -> None:
+        self.argument = argument
+        self.value = value
+        self.expected = expected
+        super().__init__(f"registry webhooks: {argument}={value!r} is not valid: {expected}. Nothing was written.")
+
+
+class UnsupportedWebhookEventError(InvalidWebhookError):
+    """Events with no equivalent on the lake for this kind of webhook; `supported` lists those that have one."""
+
+    def __init__(self, events: Sequence[str], supported: Sequence[str], kind: str, hint: str) -> None:
+        self.events = tuple(events)
+        self.supported = tuple(supported)
+        super().__init__(
+            "events", list(self.events), f"a {kind} webhook on a lake supports only {list(self.supported)}; {hint}"
+        )
+
+
+class WebhookNotFoundError(JobsError, KeyError):
+    def __init__(self, webhook_id: str, live: Sequence[str]) -> None:
+        self.webhook_id = webhook_id
+        self.live = tuple(live)
+        super().__init__(f"no registry webhook {webhook_id!r} on this lake; its webhooks: {list(self.live)}")
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -35,6 +35,7 @@ from lakehouse import __version__ as __version__  # noqa: E402 - one version for
 
 from ._events import STAGE_TRANSITIONED, Subscriber  # noqa: E402
 from ._registry import JOB_HISTORY, JOB_RUNS, TRIGGERS, Lake, LakehouseRegistryStore, open_lake  # noqa: E402
+from ._registry_versions import VALIDATION_PASSED, VALIDATION_REQUIRED_TAG, VALIDATION_STATUS_TAG  # noqa: E402
 from ._schema import TABLES  # noqa: E402
 from ._store import LakehouseTrackingStore  # noqa: E402
 from ._uri import SCHEME, lake_root_from_uri, lake_uri  # noqa: E402
@@ -62,6 +63,9 @@ __all__ = [
     "Subscriber",
     "TABLES",
     "TRIGGERS",
+    "VALIDATION_PASSED",
+    "VALIDATION_REQUIRED_TAG",
+    "VALIDATION_STATUS_TAG",
     "factory",
     "lake_root_from_uri",
     "lake_uri",

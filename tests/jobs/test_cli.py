@@ -83,6 +83,10 @@ def _fails(root: str) -> dict:
     raise JobsError("window 2026-03 failed: boom")
 
 
+def _verdict(root: str) -> dict:
+    return {"status": "failed", "metric": "accuracy", "candidate": 0.61, "production": 0.74}
+
+
 def _refuses(root: str) -> dict:
     raise InvalidJobArgumentError("demo", "table", "nope", "one of ['a', 'b']")
 
@@ -93,11 +97,15 @@ def test_every_run_is_recorded_with_its_status_exit_code_and_figures(lake):
         "alert": _runner.run_job("alert", _alert, str(lake), {}),
         "fails": _runner.run_job("fails", _fails, str(lake), {}),
         "refused": _runner.run_job("refused", _refuses, str(lake), {}),
+        "verdict": _runner.run_job("verdict", _verdict, str(lake), {}),
     }
-    assert {k: o.exit_code for k, o in outcomes.items()} == {"ok": 0, "alert": 3, "fails": 1, "refused": 2}
+    codes = {k: o.exit_code for k, o in outcomes.items()}
+    assert codes == {"ok": 0, "alert": 3, "fails": 1, "refused": 2, "verdict": 1}
     assert outcomes["fails"].error == "window 2026-03 failed: boom"
     history = {h.job: h for h in _runner.history(lake)}
-    assert set(history) == {"ok", "alert", "fails"}, "a refused run writes nothing, not even its record"
+    assert set(history) == {"ok", "alert", "fails", "verdict"}, "a refused run writes nothing, not even its record"
+    assert history["verdict"].status == "failed" and history["verdict"].figures["candidate"] == 0.61
+    assert "reported status 'failed'" in (outcomes["verdict"].error or "")
     assert history["ok"].status == "succeeded" and history["ok"].figures == {"rows": 3}
     assert history["ok"].arguments == {"n": 3} and history["ok"].start_time <= history["ok"].end_time
     assert history["alert"].status == "alert" and history["alert"].exit_code == 3
@@ -114,22 +122,26 @@ time.sleep(600)
 """
 
 
-def test_a_timed_out_trigger_job_takes_its_whole_process_group_with_it(tmp_path, lake, monkeypatch):
-    monkeypatch.setenv("LAKEHOUSE_REGISTRY_DISPATCH", "0")  # the drain below delivers, not a background thread
+def test_a_timed_out_trigger_job_takes_its_whole_process_group_with_it(tmp_path):
     script = tmp_path / "slow_job.py"
     script.write_text(GRANDCHILD)
     pid_file = tmp_path / "grandchild.pid"
-    jobs.create_trigger(
-        lake,
-        name="slow",
-        model_name="churn",
-        stage="Staging",
-        command=[sys.executable, str(script), str(pid_file)],
-        timeout_seconds=2,
+    lake = tmp_path / "lake"
+    # The registry writes happen in a process that delivers nothing (LAKEHOUSE_REGISTRY_DISPATCH=0): a dispatcher
+    # thread here (started by any registry write of this process) would run the job before the drain below does.
+    setup = (
+        "import mlflow, sys, jobs\n"
+        "lake, script, pid_file = sys.argv[1:]\n"
+        "c = mlflow.MlflowClient('lakehouse://' + lake)\n"
+        "c.create_registered_model('churn')\n"
+        "jobs.create_trigger(lake, name='slow', model_name='churn', stage='Staging',\n"
+        "                    command=[sys.executable, script, pid_file], timeout_seconds=2)\n"
+        "c.create_model_version('churn', 's3://b/1')\n"
+        "c.transition_model_version_stage('churn', 1, 'Staging')\n"
     )
-    client = mlflow.MlflowClient(f"lakehouse://{lake}")
-    client.create_model_version("churn", "s3://b/1")
-    client.transition_model_version_stage("churn", 1, "Staging")
+    env = {**os.environ, "LAKEHOUSE_REGISTRY_DISPATCH": "0"}
+    argv = [sys.executable, "-c", setup, str(lake), str(script), str(pid_file)]
+    subprocess.run(argv, check=True, env=env, timeout=300, capture_output=True)
     p = cli("drain", str(lake), env={"LAKEHOUSE_REGISTRY_DISPATCH": "0"})
     assert p.returncode == _runner.EXIT_FAILED, (p.stdout, p.stderr)
     assert "gave up" in p.stderr and "job exited None" in p.stderr
