@@ -12,6 +12,7 @@ registry) and from `python -m jobs drain <lake>` (cron, or `--follow` as a servi
 from lakehouse import __version__ as __version__  # one version for the distribution's four packages
 
 from . import errors
+from ._maintain import maintain
 from ._monitor import monitor
 from ._runner import JobHistory, history
 from ._triggers import JobRun, Trigger, create_trigger, delete_trigger, drain, list_runs, list_triggers
@@ -36,6 +37,7 @@ __all__ = [
     "history",
     "list_runs",
     "list_triggers",
+    "maintain",
     "monitor",
     "validate",
     "validate_model",

@@ -59,6 +59,35 @@ def _model_selector(stage_help: str = "the model's stage (e.g. Production)") -> 
 
 
 JOBS: dict[str, CliJob] = {
+    "maintain": CliJob(
+        help="OPTIMIZE (compaction; Z-order where declared) and VACUUM (a dry run unless --no-dry-run) every "
+        "table under the lake, or those named; safe beside writers and another maintain",
+        target="_maintain:maintain",
+        args=(
+            Arg(("--tables",), {"type": _csv, "help": "tables to maintain, comma-separated (default: every table)"}),
+            Arg(("--optimize",), {"action": argparse.BooleanOptionalAction, "help": "compact small files (default)"}),
+            Arg(("--vacuum",), {"action": argparse.BooleanOptionalAction, "help": "VACUUM after OPTIMIZE (default)"}),
+            Arg(
+                ("--dry-run",),
+                {
+                    "action": argparse.BooleanOptionalAction,
+                    "help": "list what VACUUM would delete without deleting (default; --no-dry-run deletes)",
+                },
+            ),
+            Arg(
+                ("--retention-hours",),
+                {"type": float, "help": "VACUUM retention (default: each table's delta.deletedFileRetentionDuration)"},
+            ),
+            Arg(
+                ("--zorder",),
+                {
+                    "action": "append",
+                    "metavar": "TABLE=COL[,COL]",
+                    "help": "Z-order a table by these columns (repeatable; default: the table's lakehouse.zorder.columns)",
+                },
+            ),
+        ),
+    ),
     "features": CliJob(
         help="run a feature pipeline (package.module:function returning a DataFrame for [start, end)) window by "
         "window and merge each window into a feature table; resumes from a failed window",
