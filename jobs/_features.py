@@ -68,6 +68,8 @@ WINDOWS_SCHEMA = pa.schema(
 SUCCEEDED, FAILED = "succeeded", "failed"
 MAX_WINDOWS = 10_000
 """The most windows one run plans (ten thousand days is 27 years): a larger plan is a mistyped window."""
+CAUSE_CHARS = 500
+"""Characters of a failed window's cause in FeatureWindowError's message (the first line of the error)."""
 ERROR_CHARS = 2000
 """Characters of a failed window's error kept in the state table (its last ones: the traceback's end)."""
 
@@ -184,7 +186,7 @@ def features(
         try:
             rows, version, made = _run_window(fs, fn, w, table, keys, ts_keys, exists)
         except Exception as e:  # any failure of the window is the window's: recorded, reported
-            cause = f"{type(e).__name__}: {e}"
+            cause = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:CAUSE_CHARS]
             detail = "".join(traceback.format_exception(e))[-ERROR_CHARS:]
             _record(root, table, pipeline, w, FAILED, None, None, detail, attempt)
             _log.error("%s: window %s failed: %s", table, w, cause)
