@@ -4,7 +4,7 @@ PY := $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test test-fast test-s3a test-serve-env lint bench install jars services
+.PHONY: demo test test-fast test-s3a test-serve-env lint bench install jars services browser kernel
 
 # pyproject.toml declares compatible ranges; constraints.txt pins the exact set the suite is tested with.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -28,7 +28,16 @@ services:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
 
-demo: jars
+# Debian's Chromium for the UI test (tests/ui: the MLflow UI on the lake in headless Chromium through Playwright,
+# which launches /usr/bin/chromium: Playwright's own browser download is not used).
+browser: $(VENV)/.installed
+	@sh tests/ui/install_browser.sh $(PYTHON)
+
+# The Jupyter kernel the notebooks name ("lakehouse-ml": this .venv), so they open in any Jupyter on the machine.
+kernel: $(VENV)/.installed
+	$(PYTHON) notebooks/register_kernel.py
+
+demo: jars kernel
 	$(PYTHON) notebooks/demo.py
 
 # The gates: lint, format and types (ruff and mypy, configured in pyproject.toml).
@@ -39,8 +48,8 @@ lint: $(VENV)/.installed
 
 # The standalone-cluster test (tests/cluster: a master and two workers, ~2 min on 2 cores) and the Spark Connect
 # test (tests/connect: a Connect server, ~1 min) run here and in CI; a bare `pytest` skips them.
-test: jars lint services
-	LAKEHOUSE_TEST_CLUSTER=1 LAKEHOUSE_TEST_CONNECT=1 $(PYTHON) -m pytest -q --durations=25
+test: jars lint services browser kernel
+	LAKEHOUSE_TEST_CLUSTER=1 LAKEHOUSE_TEST_CONNECT=1 LAKEHOUSE_REQUIRE_BROWSER=1 $(PYTHON) -m pytest -q --durations=25
 
 # delta-spark on s3a:// lakes, behind a flag: obtains hadoop-aws and the AWS SDK bundle (~560 MB, once) and builds the
 # s3a put-if-absent log store, then runs the object-store tests against the local S3 server with the flag on.
