@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 SEED_SCRIPT = Path(__file__).with_name("_seed.py")
 CHROMIUM = "/usr/bin/chromium"
 INSTALL_HINT = (
-    "install them with `apt-get install -y chromium` (root or sudo) and `.venv/bin/pip install playwright` "
-    "(see the Makefile's `browser` target)"
+    "run `tests/ui/install_browser.sh` (Debian's chromium through apt-get as root or with sudo, and Playwright "
+    "for Python in .venv)"
 )
 TIMEOUT_MS = 30_000
 """How long a page may take to show a value (2 shared cores, a server reading Delta tables)."""
