@@ -104,6 +104,7 @@ class LakehouseTrackingStore(TraceMethods, UnsupportedStoreMethods, AbstractStor
     log_outputs = run_data.log_outputs
     record_logged_model = run_data.record_logged_model
     _search_datasets = run_data.search_datasets  # the UI's Datasets filter (the server calls it if present)
+    search_datasets = run_data.search_evaluation_datasets  # GenAI evaluation datasets: none on a lake
 
     create_logged_model = logged_models.create_logged_model
     get_logged_model = logged_models.get_logged_model

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Metric, Param, _DatasetSummary
 from mlflow.exceptions import MlflowException
@@ -33,6 +33,7 @@ from lakehouse import Change, Row
 from ._journal import metric_entry, param_row, run_update_entry, tag_row
 from ._latest import FOLD_EVERY, HISTORY
 from ._store_runs import RUN_TABLES, active_run_row, write_tags
+from ._store_search import check_max_results
 from ._store_values import metric_entity, metric_sort_value, whole_long
 
 if TYPE_CHECKING:
@@ -313,3 +314,19 @@ def _write_inputs(store: StoreState, run_id: str, rows: list[Row]) -> None:
             return Change([new]) if new else None
 
         store._t.write("mlflow.inputs", plan)
+
+
+def search_evaluation_datasets(
+    store: StoreState,
+    experiment_ids: list[str] | None = None,
+    filter_string: str | None = None,
+    max_results: int = 1000,
+    order_by: list[str] | None = None,
+    page_token: str | None = None,
+) -> PagedList[Any]:
+    """`AbstractStore.search_datasets` (MLflow's GenAI evaluation datasets, which the UI's Traces tab lists): a
+    lake stores none (`create_dataset` and the rest of that family are refused as not supported), so every search
+    is an empty page, after the SQL store's argument checks."""
+    check_max_results(max_results)
+    SearchUtils.parse_start_offset_from_page_token(page_token)
+    return PagedList([], None)

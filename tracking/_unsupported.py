@@ -118,7 +118,6 @@ class UnsupportedStoreMethods:
     remove_dataset_from_experiments = _not_supported("remove_dataset_from_experiments")
     remove_guardrail_from_endpoint = _not_supported("remove_guardrail_from_endpoint")
     remove_items_from_review_queue = _not_supported("remove_items_from_review_queue")
-    search_datasets = _not_supported("search_datasets")
     search_issues = _not_supported("search_issues")
     search_mcp_access_endpoints = _not_supported("search_mcp_access_endpoints")
     search_mcp_server_versions = _not_supported("search_mcp_server_versions")

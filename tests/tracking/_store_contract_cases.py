@@ -504,6 +504,8 @@ TRACKING_CASES: list[Case] = [
     c("_hard_delete_experiment", "missing", "987654"),
     c("log_logged_model_params", "key too long", M, [LoggedModelParameter("p" * 251, "2")], setup=model()),
     c("_search_datasets", "missing experiment", ["987654"]),
+    c("search_datasets", "none stored", [E], setup=exp()),
+    c("search_datasets", "max_results too large", [E], None, 60_000, setup=exp()),
     # more argument shapes and limits
     c("create_experiment", "tags as entities with long key", Name("e"), None, [ExperimentTag("k" * 250, "v")], after=lambda x: x.t.get_experiment_by_name(x.name("e"))),
     c("create_experiment", "name with slash and spaces", Name("a/b c"), None, None, after=lambda x: x.t.get_experiment_by_name(x.name("a/b c"))),
