@@ -1,4 +1,5 @@
-"""jobs: local jobs triggered by model registry events (issue 4).
+"""jobs: the lake's batch jobs (maintain, features, score, monitor, validate: `lakehouse-jobs`), registry triggers
+and webhooks.
 
     >>> import jobs
     >>> jobs.create_trigger("/data/lake", name="validate", model_name="churn", stage="Staging",
@@ -12,15 +13,18 @@ registry) and from `python -m jobs drain <lake>` (cron, or `--follow` as a servi
 from lakehouse import __version__ as __version__  # one version for the distribution's four packages
 
 from . import errors
+from ._features import features
 from ._maintain import maintain
 from ._monitor import monitor
 from ._runner import JobHistory, history
+from ._score import deploy_model, score
 from ._triggers import JobRun, Trigger, create_trigger, delete_trigger, drain, list_runs, list_triggers
 from ._validate import validate, validate_model
 from ._webhooks_client import HttpUrlSpec, JobSpec, RegistryWebhook, RegistryWebhooksClient, TestWebhookResponse
-from .errors import ModelValidationError
+from .errors import FeatureWindowError, ModelValidationError
 
 __all__ = [
+    "FeatureWindowError",
     "HttpUrlSpec",
     "JobHistory",
     "JobRun",
@@ -32,13 +36,16 @@ __all__ = [
     "Trigger",
     "create_trigger",
     "delete_trigger",
+    "deploy_model",
     "drain",
     "errors",
+    "features",
     "history",
     "list_runs",
     "list_triggers",
     "maintain",
     "monitor",
+    "score",
     "validate",
     "validate_model",
 ]

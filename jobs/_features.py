@@ -24,7 +24,6 @@ from __future__ import annotations
 import calendar
 import importlib
 import logging
-import os
 import re
 import traceback
 from collections.abc import Callable, Sequence
@@ -35,12 +34,12 @@ from typing import Any
 import pyarrow as pa
 
 from feature_store import FeatureStoreClient
-from lakehouse import Change, LeanTable, is_object_store, table_path, to_spark_dataframe, to_utc
+from lakehouse import Change, LeanTable, table_path, to_spark_dataframe, to_utc
 from lakehouse.errors import LakehouseError
-from tracking import SCHEME, lake_root_from_uri
 
 from ._progress import track
-from .errors import InvalidJobArgumentError, JobsError
+from ._runner import lake_root
+from .errors import FeatureWindowError, InvalidJobArgumentError
 
 __all__ = ["WINDOWS_TABLE", "FeatureWindowError", "Window", "features", "plan_windows"]
 
@@ -75,22 +74,6 @@ ERROR_CHARS = 2000
 
 _NAMED = {"day": "1d", "daily": "1d", "week": "1w", "weekly": "1w", "month": "1mo", "monthly": "1mo", "hour": "1h"}
 _STEP = re.compile(r"^\s*(\d+)\s*(h|d|w|mo)\s*$")
-
-
-class FeatureWindowError(JobsError, RuntimeError):
-    """A window of a `features` run failed; it is recorded as failed and the next run starts there."""
-
-    def __init__(self, table: str, pipeline: str, window: Window, completed: int, cause: str) -> None:
-        self.table = table
-        self.pipeline = pipeline
-        self.window = window
-        self.completed = completed
-        self.cause = cause
-        super().__init__(
-            f"features: window {window} of {table} failed ({completed} window(s) before it completed in this run): "
-            f"{cause}. It is recorded as failed in {WINDOWS_TABLE}; fix the pipeline {pipeline} and run the job "
-            "again with the same range: it resumes at this window."
-        )
 
 
 @dataclass(frozen=True)
@@ -164,7 +147,7 @@ def features(
         raise InvalidJobArgumentError(JOB, "rerun", rerun, "True or False")
     keys = _names(primary_keys, "primary_keys")
     ts_keys = _names(timestamp_keys, "timestamp_keys")
-    root = _root(lake)
+    root = lake_root(lake, JOB)
     fs = FeatureStoreClient(root, spark=spark)
     exists = _check_table(fs, table, keys, ts_keys)
 
@@ -306,13 +289,6 @@ def _names(value: Any, argument: str, job: str = JOB) -> list[str] | None:
     return [v.strip() for v in items]
 
 
-def _root(lake: str | os.PathLike[str]) -> str:
-    text = os.fspath(lake)
-    if text.startswith(f"{SCHEME}:"):
-        return lake_root_from_uri(text)
-    return text if is_object_store(text) else os.path.abspath(text)
-
-
 def _check_table(fs: FeatureStoreClient, table: str, keys: list[str] | None, ts_keys: list[str] | None) -> bool:
     """Whether the feature table exists; refuses a missing one without keys, and keys that are not the table's."""
     found = next((t for t in fs.list_tables() if t.name == table), None)
@@ -434,4 +410,4 @@ def _record(
 
 def window_state(lake: str, table: str, pipeline: str) -> dict[Window, tuple[str, str | None]]:
     """(status, error) of the latest attempt at each recorded window of `table` built by `pipeline`."""
-    return {w: (a.status, a.error) for w, a in _read_state(_root(lake), table, pipeline).items()}
+    return {w: (a.status, a.error) for w, a in _read_state(lake_root(lake, JOB), table, pipeline).items()}

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from lakehouse import Lakehouse, LeanTable, find_tables, is_object_store, retry_
 from lakehouse.errors import ConcurrentModificationError, RetentionPeriodTooShortError
 
 from ._progress import track
+from ._runner import lake_root
 from .errors import InvalidJobArgumentError
 
 __all__ = ["ZORDER_PROPERTY", "maintain"]
@@ -107,7 +107,7 @@ def maintain(
     Example:
         >>> maintain("/data/lake", tables=["mlflow.metrics"], dry_run=False)["totals"]["files_after"]
     """
-    root = _root(lake)
+    root = lake_root(lake, JOB)
     for argument, value in (("optimize", optimize), ("vacuum", vacuum), ("dry_run", dry_run)):
         if not isinstance(value, bool):
             raise InvalidJobArgumentError(JOB, argument, value, "True or False")
@@ -167,15 +167,6 @@ def _log_figures(name: str, f: dict[str, Any]) -> None:
 
 
 # -- arguments ---------------------------------------------------------------------------------------------------
-def _root(lake: str) -> str:
-    if not isinstance(lake, str | os.PathLike) or not str(lake):
-        raise InvalidJobArgumentError(JOB, "lake", lake, "a lake root path or a lakehouse:/// URI")
-    text = os.fspath(lake)
-    if text.startswith(f"{tracking.SCHEME}:"):
-        return tracking.lake_root_from_uri(text)
-    return text.rstrip("/") if is_object_store(text) else os.path.abspath(text)
-
-
 def _checked_hours(value: float | None) -> float | None:
     if value is None:
         return None

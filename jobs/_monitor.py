@@ -59,10 +59,11 @@ from mlflow.exceptions import MlflowException
 
 from lakehouse import Lakehouse, is_object_store, to_utc
 from lakehouse.errors import LakehouseError, TableNotFoundError, UnsupportedTableFeatureError
-from tracking import lake_root_from_uri, lake_uri
+from tracking import lake_uri
 
 from ._monitor_report import Threshold, WindowRow, write_report
 from ._progress import track
+from ._runner import lake_root
 from .errors import InvalidJobArgumentError
 
 __all__ = ["ALERT_TAG", "monitor"]
@@ -229,7 +230,7 @@ def monitor(
         ...         label_column="churned", timestamp_column="ts", window="month")["alerts"]
         []
     """
-    root = _root(lake)
+    root = lake_root(lake, JOB)
     notes: list[str] = []
     _check_plain_arguments(model_name, stage, alias, table, label_column, timestamp_column, drift_method)
     freq = _frequency(window)
@@ -371,16 +372,6 @@ def monitor(
 
 
 # -- arguments -------------------------------------------------------------------------------------------------
-def _root(lake: str | os.PathLike[str]) -> str:
-    text = os.fspath(lake)
-    if text.startswith("lakehouse:"):
-        try:
-            return lake_root_from_uri(text)
-        except MlflowException as e:
-            raise InvalidJobArgumentError(JOB, "lake", text, e.message) from None
-    return text.rstrip("/") if is_object_store(text) else os.path.abspath(text)
-
-
 def _check_plain_arguments(
     model_name: Any, stage: Any, alias: Any, table: Any, label: Any, timestamp: Any, method: Any
 ) -> None:

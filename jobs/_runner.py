@@ -56,15 +56,18 @@ class JobHistory:
     pid: int
 
 
-def lake_root(lake: str | os.PathLike[str]) -> str:
-    """The root of `lake` (a path or a `lakehouse:` URI)."""
+def lake_root(lake: str | os.PathLike[str], job: str = "lakehouse-jobs") -> str:
+    """The root of `lake` (a path, an object-store URI or a `lakehouse:` URI): an absolute local path, or the
+    object-store URI without its trailing slash. A malformed `lakehouse:` URI is `job`'s InvalidJobArgumentError."""
+    if not isinstance(lake, str | os.PathLike) or not os.fspath(lake):
+        raise InvalidJobArgumentError(job, "lake", lake, "a lake root path or a lakehouse:/// URI")
     text = os.fspath(lake)
-    if not text.startswith("lakehouse:"):
-        return text
-    try:
-        return lake_root_from_uri(text)
-    except MlflowException as e:
-        raise InvalidJobArgumentError("lakehouse-jobs", "lake", text, e.message) from None
+    if text.startswith("lakehouse:"):
+        try:
+            return lake_root_from_uri(text)
+        except MlflowException as e:
+            raise InvalidJobArgumentError(job, "lake", text, e.message) from None
+    return text.rstrip("/") if is_object_store(text) else os.path.abspath(text)
 
 
 def require_lake(lake: str | os.PathLike[str], *, create: bool = False) -> str:
@@ -73,8 +76,6 @@ def require_lake(lake: str | os.PathLike[str], *, create: bool = False) -> str:
     With `create`, a missing or empty folder is accepted: the job's first write makes the lake there.
     """
     root = lake_root(lake)
-    if not is_object_store(root):
-        root = os.path.abspath(root)
     if create:
         return root
     if not is_object_store(root) and not os.path.isdir(root):

@@ -46,8 +46,9 @@ from feature_store import errors as fs_errors
 from lakehouse import Lakehouse
 from tracking import STAGE_TRANSITIONED, lake_root_from_uri, lake_uri
 
-from ._features import _instant, _names, _root
+from ._features import _instant, _names
 from ._progress import track
+from ._runner import lake_root
 from .errors import InvalidJobArgumentError
 
 __all__ = ["OUTPUT_COLUMNS", "deploy_model", "score"]
@@ -129,7 +130,7 @@ def score(
         raise InvalidJobArgumentError(JOB, "publish_online", publish_online, "True or False")
     lo, hi = _window(timestamp_column, start, end)
     keys_wanted = _names(key_columns, "key_columns", JOB)
-    root = _root(lake)
+    root = lake_root(lake, JOB)
     uri = lake_uri(root)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     model = _resolve(client, uri, model_name, stage, alias, version)

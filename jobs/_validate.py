@@ -23,16 +23,15 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from lakehouse import Lakehouse, is_object_store
+from lakehouse import Lakehouse
 from tracking import (
-    SCHEME,
     VALIDATION_PASSED,
     VALIDATION_STATUS_TAG,
-    lake_root_from_uri,
     lake_uri,
 )
 
 from ._progress import track
+from ._runner import lake_root
 from .errors import InvalidJobArgumentError, ModelValidationError
 
 _log = logging.getLogger(__name__)
@@ -72,13 +71,6 @@ METRICS: dict[str, Metric] = {
     )
 }
 """The metrics `validate` knows; the default is accuracy for a non-float label and rmse for a float one."""
-
-
-def _root(lake: str | os.PathLike) -> str:
-    lake = os.fspath(lake)
-    if lake.startswith(f"{SCHEME}:"):
-        return lake_root_from_uri(lake)
-    return lake if is_object_store(lake) else os.path.abspath(lake)
 
 
 def _check_arguments(
@@ -183,7 +175,7 @@ def validate(
         'passed'
     """
     v = _check_arguments(model_name, version, holdout_table, label_column, metric, tolerance)
-    root = _root(lake)
+    root = lake_root(lake, "validate")
     uri = lake_uri(root)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:

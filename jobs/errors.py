@@ -8,7 +8,8 @@ JobsError
 ├── LakeNotFoundError      (also FileNotFoundError) a job named a lake that does not exist (and no --create)
 ├── InvalidWebhookError    (also ValueError)    RegistryWebhooksClient arguments that cannot make a webhook
 │   └── UnsupportedWebhookEventError            events with no equivalent on the lake (the supported ones named)
-└── WebhookNotFoundError   (also KeyError)      no registry webhook with that id (the lake's ids named)
+├── WebhookNotFoundError   (also KeyError)      no registry webhook with that id (the lake's ids named)
+└── FeatureWindowError     (also RuntimeError)  a window of a `features` run failed (recorded; the next run resumes there)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "FeatureWindowError",
     "InvalidJobArgumentError",
     "InvalidTriggerError",
     "InvalidWebhookError",
@@ -108,3 +110,19 @@ class WebhookNotFoundError(JobsError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class FeatureWindowError(JobsError, RuntimeError):
+    """A window of a `features` run failed; it is recorded as failed and the next run starts there."""
+
+    def __init__(self, table: str, pipeline: str, window: object, completed: int, cause: str) -> None:
+        self.table = table
+        self.pipeline = pipeline
+        self.window = window
+        self.completed = completed
+        self.cause = cause
+        super().__init__(
+            f"features: window {window} of {table} failed ({completed} window(s) before it completed in this run): "
+            f"{cause}. It is recorded as failed in jobs.feature_windows; fix the pipeline {pipeline} and run the job "
+            "again with the same range: it resumes at this window."
+        )
