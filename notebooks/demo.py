@@ -5,8 +5,10 @@ merge, OPTIMIZE and VACUUM; logs MLflow runs to Delta and reads them back with S
 earlier version; traces a function with `@mlflow.trace` and reads its spans with Spark SQL; registers a model, validates it on Staging through a job trigger, promotes it and loads it
 by stage and alias; builds a point-in-time training set that a later merge does not change; then logs a
 feature-aware model with an on-demand feature, scores it by stage, publishes its features to the online store,
-serves one keys-only request with `mlflow models serve`, checks online against offline and prints the lineage.
-It prints what each step did. The lake goes to ./demo-lake unless a folder or
+serves one keys-only request with `mlflow models serve`, checks online against offline and prints the lineage;
+and ends as a scheduler would: `lakehouse-jobs maintain` over the lake, and `lakehouse-jobs monitor` of the
+champion model over four months of labelled data (the last one drifted), which raises an alert and writes a PNG
+chart and an HTML report. It prints what each step did. The lake goes to ./demo-lake unless a folder or
 $LAKEHOUSE_ROOT is given; the demo's own tables are recreated on every run.
 """
 
@@ -149,7 +151,55 @@ def main() -> None:
     step("tables under the root")
     for t in lh.list_tables():
         print(f"  {t.name:<40} v{t.version:<3} {t.description or ''}")
+    jobs_demo(root, spark)
     spark.stop()
+
+
+def jobs_demo(root: str, spark) -> None:
+    """The scheduled side, as cron or Airflow would run it: `lakehouse-jobs maintain` and `lakehouse-jobs monitor`."""
+    lake = os.path.abspath(os.path.join(root, "demo", "tracking"))
+    step("batch jobs: lakehouse-jobs maintain (OPTIMIZE + a VACUUM dry run) over the tracking lake")
+    cli = [sys.executable, "-m", "jobs"]  # the `lakehouse-jobs` console script, from this environment
+    maintained = subprocess.run([*cli, "maintain", lake], capture_output=True, text=True, timeout=900)
+    if maintained.returncode != 0:
+        raise SystemExit(f"maintain exited {maintained.returncode}: {maintained.stderr[-2000:]}")
+    figures = json.loads(maintained.stdout.splitlines()[-1])
+    print(f"$ lakehouse-jobs maintain {lake}  -> exit 0")
+    print(f"  {json.dumps(figures.get('totals', {}), sort_keys=True)}")
+
+    step("batch jobs: lakehouse-jobs monitor: the champion over four months of labelled data, the last one drifted")
+    rng = np.random.default_rng(1)
+    rows = []
+    for month in range(4):
+        shift = 1.5 if month == 3 else 0.0  # the last month's customers look different: x0 moved
+        x = rng.normal(size=(500, 3))
+        y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)  # the rule the model learnt, on the true inputs ...
+        x[:, 0] += shift  # ... which the model now sees shifted
+        days = rng.integers(0, 28, size=500)
+        for (a, b, c), label, day in zip(x.tolist(), y.tolist(), days.tolist(), strict=True):
+            rows.append((a, b, c, label, f"2026-{month + 1:02d}-{day + 1:02d} 12:00:00"))
+    labelled = spark.createDataFrame(rows, "x0 double, x1 double, x2 double, churned int, ts string").withColumn(
+        "ts", F.to_timestamp("ts")
+    )
+    Lakehouse(lake, spark=spark).create_table("labels.churn", labelled, description="labelled churn outcomes")
+    argv = ["monitor", lake, "--model", "demo-churn-model", "--alias", "champion", "--table", "labels.churn"]
+    argv += ["--label", "churned", "--time", "ts", "--window", "month", "--baseline", "window:first"]
+    watched = subprocess.run([*cli, *argv], capture_output=True, text=True, timeout=900)
+    print(f"$ lakehouse-jobs {' '.join(argv)}  -> exit {watched.returncode} (3 = alert)")
+    if watched.returncode not in (0, 3):
+        raise SystemExit(f"monitor exited {watched.returncode}: {watched.stderr[-2000:]}")
+    result = json.loads(watched.stdout.splitlines()[-1])
+    for w in result["windows"]:
+        accuracy = w["metrics"].get("accuracy")
+        drift = max(w["drift"].values()) if w["drift"] else 0.0
+        print(
+            f"  {w['window']}: {w['rows']} rows accuracy {accuracy:.3f} max drift {drift:.3f} alerts {len(w['alerts'])}"
+        )
+    print(f"alerts: {[(a['window'], a['metric']) for a in result['alerts']]}")
+    print(f"the monitored version's tag monitoring.alert: {result['alert_tag'] is not None}")
+    print(f"chart: {result['chart']}")
+    print(f"report: {result['report']}")
+    print(f"each window is a run of the MLflow experiment {result['experiment']} (the UI charts them over time)")
 
 
 def tracking_demo(root: str) -> None:
