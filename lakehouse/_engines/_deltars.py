@@ -50,6 +50,8 @@ from ._base import quote_ident as _q
 _DIRECT_PARTITION_TYPES = (T.StringType, T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.BooleanType, T.DateType)
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _TOKEN_KEY = "lakehouse.commitToken"
+_ZORDER_KEY = "lakehouse.zOrderBy"
+"""The commit metadata key holding an OPTIMIZE's Z-order columns (JSON), which delta-rs leaves out of its parameters."""
 
 
 def _arrow_schema(schema: T.StructType) -> pa.Schema:
@@ -110,12 +112,15 @@ class DeltaRsEngine(Engine):
             listed = [int(h["version"]) for h in entries]
             times = dict(delta_commit_times(local, dt.metadata().configuration, versions=listed))
         for h in entries:
+            parameters = dict(h.get("operationParameters") or {})
+            if h.get("operation") == "OPTIMIZE" and _ZORDER_KEY in h and "zOrderBy" not in parameters:
+                parameters["zOrderBy"] = h[_ZORDER_KEY]  # as delta-spark records it: a JSON list of the columns
             out.append(
                 HistoryEntry(
                     version=int(h["version"]),
                     timestamp=ms_to_utc(times.get(int(h["version"]), int(h["timestamp"]))),
                     operation=str(h.get("operation", "")),
-                    parameters=dict(h.get("operationParameters") or {}),
+                    parameters=parameters,
                     metrics=dict(h.get("operationMetrics") or {}),
                     engine=h.get("engineInfo") or h.get("clientVersion"),
                 )
@@ -399,7 +404,10 @@ class DeltaRsEngine(Engine):
         dt = DeltaTable(ref.path)
         before = dt.version()
         if z_order_by:
-            metrics = dt.optimize.z_order(list(z_order_by), target_size=target_size)
+            # delta-rs records no zOrderBy among the operation's parameters (delta-spark does): kept in the commit's
+            # metadata and shown by `history` where Delta shows it.
+            recorded = CommitProperties(custom_metadata={_ZORDER_KEY: json.dumps(list(z_order_by))})
+            metrics = dt.optimize.z_order(list(z_order_by), target_size=target_size, commit_properties=recorded)
         else:
             metrics = dt.optimize.compact(target_size=target_size)
         after = DeltaTable(ref.path).version()
