@@ -37,7 +37,6 @@ Rules (what the figures, the runs and the report mean):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -62,6 +61,7 @@ from lakehouse.errors import LakehouseError, TableNotFoundError, UnsupportedTabl
 from tracking import lake_uri
 
 from ._monitor_report import Threshold, WindowRow, write_report
+from ._monitor_stats import Model, Profile, Task, classes_of, infer_task, score_window
 from ._progress import track
 from ._runner import lake_root
 from .errors import InvalidJobArgumentError
@@ -82,9 +82,6 @@ DEFAULT_TOLERANCES = {
 }
 """Absolute drop allowed below the baseline; for RMSE and MAE, the relative rise allowed above it."""
 DEFAULT_DRIFT_THRESHOLDS = {"psi": 0.2, "ks": 0.1}
-PSI_BINS = 10
-PSI_EPSILON = 1e-4
-"""The smallest share a PSI bin counts with (an empty bin would make the logarithm infinite)."""
 TRAINING_METRIC_NAMES = {
     "accuracy": ("accuracy", "training_accuracy_score", "accuracy_score"),
     "precision": ("precision", "training_precision_score", "precision_score"),
@@ -98,9 +95,6 @@ TRAINING_METRIC_NAMES = {
 """Names a training run may have logged each metric under (ours, MLflow autolog's, mlflow.evaluate's): first wins."""
 WINDOW_FREQUENCIES = {"month": "MS", "week": "W-MON", "quarter": "QS", "day": "D"}
 MAX_WINDOWS = 1000
-MAX_CLASSES_INFERRED = 20
-"""A label column of integers with at most this many values is read as classes when the model does not say."""
-Task = Literal["classification", "regression"]
 
 
 # -- entities ------------------------------------------------------------------------------------------------
@@ -154,18 +148,6 @@ class WindowResult:
     drift: dict[str, float]
     alerts: list[Alert] = field(default_factory=list)
     run_id: str | None = None
-
-
-@dataclass(frozen=True)
-class _Model:
-    name: str
-    version: str
-    selector: str
-    """How it was chosen: `alias:champion` or `stage:Production`."""
-    run_id: str | None
-    pyfunc: Any
-    raw: Any
-    """The flavor's own model (e.g. the sklearn estimator) when pyfunc exposes it, else None."""
 
 
 # -- the job ---------------------------------------------------------------------------------------------------
@@ -281,16 +263,16 @@ def monitor(
     if data.empty:
         raise InvalidJobArgumentError(JOB, "table", table, "a table with labelled rows in [start, end)")
     windows, slices = _split(data, times, freq, start_ts, end_ts)
-    task = task or _infer_task(model, data[label_column], notes)
+    task = task or infer_task(model, data[label_column], notes)
     metric_names = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
     tolerance = _tolerances(tolerances, metric_names)
     base_window = _baseline_window(baseline, windows)
 
-    classes = _classes(model, data[label_column], task)
+    classes = classes_of(model, data[label_column], task)
     results = []
     for w, part in track(zip(windows, slices, strict=True), total=len(windows), description=f"score {model_name}"):
         frame = data.iloc[part]
-        metrics = _score(model, frame, chosen, label_column, task, classes, notes)
+        metrics = score_window(model, frame, chosen, label_column, task, classes, notes)
         results.append(WindowResult(w, len(frame), metrics, {}))
         _log.info("window %s: %d rows, %s", w.label, len(frame), _fmt(metrics))
 
@@ -302,7 +284,7 @@ def monitor(
         reference = f"window:{ref_window.label}"
     else:
         reference = reference_table or ""
-    profiles = [_Profile.of(f, reference_frame[f], drift_method) for f in chosen]
+    profiles = [Profile.of(f, reference_frame[f], drift_method) for f in chosen]
     # a categorical feature under KS falls back to PSI, with PSI's threshold
     drift_limits = {p.key: threshold if p.method == drift_method else DEFAULT_DRIFT_THRESHOLDS["psi"] for p in profiles}
     for r, part in zip(results, slices, strict=True):
@@ -475,7 +457,7 @@ def _tolerances(given: Mapping[str, float] | str | None, metrics: Sequence[str])
     return out
 
 
-def _load_model(client: MlflowClient, name: str, stage: str | None, alias: str | None) -> _Model:
+def _load_model(client: MlflowClient, name: str, stage: str | None, alias: str | None) -> Model:
     try:
         registered = client.get_registered_model(name)
     except MlflowException as e:
@@ -507,7 +489,7 @@ def _load_model(client: MlflowClient, name: str, stage: str | None, alias: str |
         raw = loaded.get_raw_model()
     except Exception:  # noqa: BLE001 - flavors without a raw model raise various errors
         raw = None
-    return _Model(name, version, selector, mv.run_id, loaded, raw)
+    return Model(name, version, selector, mv.run_id, loaded, raw)
 
 
 def _table_columns(lh: Lakehouse, table: str, argument: str) -> dict[str, str]:
@@ -521,7 +503,7 @@ def _table_columns(lh: Lakehouse, table: str, argument: str) -> dict[str, str]:
 
 
 def _features(
-    model: _Model, given: Sequence[str] | None, columns: Mapping[str, str], label: str, timestamp: str
+    model: Model, given: Sequence[str] | None, columns: Mapping[str, str], label: str, timestamp: str
 ) -> list[str]:
     if given is not None:
         chosen = [given] if isinstance(given, str) else list(given)
@@ -645,142 +627,6 @@ def _split(
     return windows, slices
 
 
-# -- scoring ---------------------------------------------------------------------------------------------------
-def _infer_task(model: _Model, labels: pd.Series, notes: list[str]) -> Task:
-    from sklearn.base import is_classifier, is_regressor
-
-    if model.raw is not None and is_classifier(model.raw):
-        return "classification"
-    if model.raw is not None and is_regressor(model.raw):
-        return "regression"
-    dtype = labels.dtype
-    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
-        task: Task = "classification"
-    elif pd.api.types.is_integer_dtype(dtype) and labels.nunique() <= MAX_CLASSES_INFERRED:
-        task = "classification"
-    else:
-        task = "regression"
-    notes.append(f"task {task} inferred from the label column's values (pass task= to choose)")
-    return task
-
-
-def _classes(model: _Model, labels: pd.Series, task: Task) -> np.ndarray | None:
-    if task != "classification":
-        return None
-    known = getattr(model.raw, "classes_", None)
-    return np.asarray(known) if known is not None else np.sort(labels.unique())
-
-
-def _score(
-    model: _Model, frame: pd.DataFrame, features: Sequence[str], label: str, task: Task, classes: Any, notes: list[str]
-) -> dict[str, float]:
-    from sklearn import metrics as skm
-
-    x = frame[list(features)]
-    y = frame[label].to_numpy()
-    out = np.asarray(model.pyfunc.predict(x))
-    if out.ndim == 2 and out.shape[1] == 1:
-        out = out[:, 0]
-    proba = None
-    if task == "regression":
-        pred = out.astype(float)
-        values = {
-            "rmse": skm.root_mean_squared_error(y, pred),
-            "mae": skm.mean_absolute_error(y, pred),
-            "r2": skm.r2_score(y, pred) if len(y) > 1 else math.nan,
-        }
-        return {k: float(v) for k, v in values.items() if not math.isnan(v)}
-    if out.ndim == 2:  # logged with pyfunc_predict_fn="predict_proba": the columns are the classes
-        proba, pred = out, classes[np.argmax(out, axis=1)]
-    else:
-        pred = out
-        if model.raw is not None and hasattr(model.raw, "predict_proba"):
-            proba = np.asarray(model.raw.predict_proba(x))
-        else:
-            notes.append("roc_auc skipped: the model gives no class probabilities (predict_proba)")
-    binary = len(classes) == 2
-    average: Any = "binary" if binary else "macro"
-    kw: dict[str, Any] = {"average": average, "zero_division": 0}
-    kw |= {"pos_label": classes[1]} if binary else {"labels": classes}
-    values = {
-        "accuracy": skm.accuracy_score(y, pred),
-        "precision": skm.precision_score(y, pred, **kw),
-        "recall": skm.recall_score(y, pred, **kw),
-        "f1": skm.f1_score(y, pred, **kw),
-    }
-    if proba is not None and len(np.unique(y)) > 1:
-        try:
-            if binary:
-                values["roc_auc"] = skm.roc_auc_score(y == classes[1], proba[:, 1])
-            else:
-                values["roc_auc"] = skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)
-        except ValueError as e:
-            notes.append(f"roc_auc skipped on a window: {e}")
-    return {k: float(v) for k, v in values.items()}
-
-
-# -- drift -----------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Profile:
-    """A feature's reference distribution, ready to score windows against (see the module docstring)."""
-
-    feature: str
-    method: str
-    edges: np.ndarray | None
-    categories: tuple[Any, ...] | None
-    expected: np.ndarray | None
-    sorted_reference: np.ndarray | None
-
-    @property
-    def key(self) -> str:
-        return f"drift.{self.method}.{self.feature}"
-
-    @staticmethod
-    def of(feature: str, reference: pd.Series, method: str) -> _Profile:
-        """`reference`'s profile: KS keeps its sorted values; PSI its bins and their shares."""
-        numeric = pd.api.types.is_numeric_dtype(reference.dtype) and not pd.api.types.is_bool_dtype(reference.dtype)
-        if numeric:
-            values = reference.dropna().to_numpy(dtype=float)
-            if method == "ks":
-                return _Profile(feature, "ks", None, None, None, np.sort(values))
-            qs = np.linspace(0, 1, PSI_BINS + 1)[1:-1]
-            bins = _Profile(
-                feature, "psi", np.unique(np.quantile(values, qs)) if len(values) else np.array([]), None, None, None
-            )
-        else:
-            bins = _Profile(feature, "psi", None, tuple(reference.dropna().unique().tolist()), None, None)
-        return dataclasses.replace(bins, expected=bins._shares(reference))
-
-    def _shares(self, values: pd.Series) -> np.ndarray:
-        """The share of `values` in each bin: the value bins, then the "missing" bin."""
-        missing = values.isna().to_numpy()
-        present = values[~missing]
-        if self.edges is not None:
-            idx = np.searchsorted(self.edges, present.to_numpy(dtype=float), side="right")
-            n_bins = len(self.edges) + 1
-        else:
-            cats = self.categories or ()
-            codes = pd.Categorical(present, categories=list(cats)).codes
-            idx = np.where(codes < 0, len(cats), codes)  # values the reference lacks share one bin
-            n_bins = len(cats) + 1
-        counts = np.bincount(idx, minlength=n_bins).astype(float)
-        counts = np.append(counts, missing.sum())
-        return counts / max(len(values), 1)
-
-    def score(self, values: pd.Series) -> float:
-        if self.method == "ks":
-            from scipy.stats import ks_2samp
-
-            current = values.dropna().to_numpy(dtype=float)
-            if len(current) == 0 or self.sorted_reference is None or len(self.sorted_reference) == 0:
-                return math.nan
-            return float(ks_2samp(self.sorted_reference, current).statistic)
-        assert self.expected is not None
-        ref = np.maximum(self.expected, PSI_EPSILON)
-        cur = np.maximum(self._shares(values), PSI_EPSILON)
-        return float(np.sum((cur - ref) * np.log(cur / ref)))
-
-
 # -- baseline and alerts ---------------------------------------------------------------------------------------
 def _baseline_window(baseline: str | None, windows: list[Window]) -> Window | None:
     if baseline is None or not baseline.startswith("window:"):
@@ -801,7 +647,7 @@ def _baseline_window(baseline: str | None, windows: list[Window]) -> Window | No
 
 def _baseline(
     client: MlflowClient,
-    model: _Model,
+    model: Model,
     baseline: str | None,
     window: Window | None,
     results: list[WindowResult],
@@ -894,7 +740,7 @@ def _log_window(
     experiment_id: str,
     existing: Mapping[tuple[str, str], str],
     keys: Mapping[str, str],
-    model: _Model,
+    model: Model,
     r: WindowResult,
     task: str,
     baseline: str,
@@ -940,7 +786,7 @@ def _log_window(
     return run_id
 
 
-def _tag_alert(client: MlflowClient, model: _Model, results: list[WindowResult], experiment_id: str, table: str) -> str:
+def _tag_alert(client: MlflowClient, model: Model, results: list[WindowResult], experiment_id: str, table: str) -> str:
     """Set `ALERT_TAG` on the version: the latest alerting window's first alert (JSON), and how many there are."""
     last = [r for r in results if r.alerts][-1]
     a = last.alerts[0]
