@@ -23,6 +23,15 @@ from ._validate import validate, validate_model
 from ._webhooks_client import HttpUrlSpec, JobSpec, RegistryWebhook, RegistryWebhooksClient, TestWebhookResponse
 from .errors import FeatureWindowError, ModelValidationError
 
+
+def cli(argv: list[str] | None = None) -> int:
+    """`lakehouse-jobs <argv>` in this process (its Spark session reused), returning the exit code the command would
+    exit with; what it prints goes to this process's stdout and stderr."""
+    from .__main__ import main
+
+    return main(argv)
+
+
 __all__ = [
     "FeatureWindowError",
     "HttpUrlSpec",
@@ -34,6 +43,7 @@ __all__ = [
     "RegistryWebhooksClient",
     "TestWebhookResponse",
     "Trigger",
+    "cli",
     "create_trigger",
     "delete_trigger",
     "deploy_model",

@@ -15,6 +15,7 @@ $LAKEHOUSE_ROOT is given; the demo's own tables are recreated on every run.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -155,15 +156,22 @@ def main() -> None:
     spark.stop()
 
 
+def lakehouse_jobs(argv: list[str]) -> tuple[int, str]:
+    """`lakehouse-jobs <argv>` as cron would run it, in this process (its Spark session reused): exit code, stdout."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = jobs.cli(argv)
+    return code, buffer.getvalue()
+
+
 def jobs_demo(root: str, spark) -> None:
     """The scheduled side, as cron or Airflow would run it: `lakehouse-jobs maintain` and `lakehouse-jobs monitor`."""
     lake = os.path.abspath(os.path.join(root, "demo", "tracking"))
     step("batch jobs: lakehouse-jobs maintain (OPTIMIZE + a VACUUM dry run) over the tracking lake")
-    cli = [sys.executable, "-m", "jobs"]  # the `lakehouse-jobs` console script, from this environment
-    maintained = subprocess.run([*cli, "maintain", lake], capture_output=True, text=True, timeout=900)
-    if maintained.returncode != 0:
-        raise SystemExit(f"maintain exited {maintained.returncode}: {maintained.stderr[-2000:]}")
-    figures = json.loads(maintained.stdout.splitlines()[-1])
+    code, out = lakehouse_jobs(["maintain", lake])
+    if code != 0:
+        raise SystemExit(f"maintain exited {code}")
+    figures = json.loads(out.splitlines()[-1])
     print(f"$ lakehouse-jobs maintain {lake}  -> exit 0")
     print(f"  {json.dumps(figures.get('totals', {}), sort_keys=True)}")
 
@@ -184,11 +192,11 @@ def jobs_demo(root: str, spark) -> None:
     Lakehouse(lake, spark=spark).create_table("labels.churn", labelled, description="labelled churn outcomes")
     argv = ["monitor", lake, "--model", "demo-churn-model", "--alias", "champion", "--table", "labels.churn"]
     argv += ["--label", "churned", "--time", "ts", "--window", "month", "--baseline", "window:first"]
-    watched = subprocess.run([*cli, *argv], capture_output=True, text=True, timeout=900)
-    print(f"$ lakehouse-jobs {' '.join(argv)}  -> exit {watched.returncode} (3 = alert)")
-    if watched.returncode not in (0, 3):
-        raise SystemExit(f"monitor exited {watched.returncode}: {watched.stderr[-2000:]}")
-    result = json.loads(watched.stdout.splitlines()[-1])
+    code, out = lakehouse_jobs(argv)
+    print(f"$ lakehouse-jobs {' '.join(argv)}  -> exit {code} (3 = alert)")
+    if code not in (0, 3):
+        raise SystemExit(f"monitor exited {code}")
+    result = json.loads(out.splitlines()[-1])
     for w in result["windows"]:
         accuracy = w["metrics"].get("accuracy")
         drift = max(w["drift"].values()) if w["drift"] else 0.0
