@@ -18,7 +18,9 @@ The registry is the MLflow registry URI (`lakehouse:///<lake>`) or `lake=`. A we
   `registry-webhook:<id>`. A DISABLED / TEST_MODE job webhook keeps its triggers and its job exits 0 at once
   ("skipped"), recorded as such in `mlflow.job_runs`.
 * `http_url_spec` -> an MLflow webhook of the lake (`MlflowClient.create_webhook`): POSTed with MLflow's
-  payload, `X-MLflow-Signature` HMAC keyed by `secret`, and retries. MLflow webhooks are registry-wide and
+  payload, `X-MLflow-Signature` HMAC keyed by `secret`, and retries. The secret is sealed at rest with the
+  lake's key (`tracking` seals every webhook secret) and never shown: not in what this client returns, nor in
+  an error about a spec. Private and loopback URLs are refused as MLflow refuses them (its message). MLflow webhooks are registry-wide and
   see only MODEL_VERSION_CREATED, REGISTERED_MODEL_CREATED and MODEL_VERSION_TAG_SET; TEST_MODE is stored as
   MLflow's DISABLED (only `test_webhook` sends), and lists as DISABLED.
 
@@ -151,12 +153,24 @@ class TestWebhookResponse:
 
 
 # -- argument checks --------------------------------------------------------------------------------------
+_CREDENTIALS = frozenset({"secret", "authorization", "access_token"})
+
+
+def _shown(spec: Any) -> Any:
+    """What an error may show of a spec argument: never its credentials (a spec's own repr hides them)."""
+    if isinstance(spec, Mapping):
+        return {k: "<hidden>" if k in _CREDENTIALS and v is not None else v for k, v in spec.items()}
+    if isinstance(spec, HttpUrlSpec | JobSpec) or spec is None:
+        return spec
+    return f"<{type(spec).__name__}>"
+
+
 def _job_spec(spec: Any) -> JobSpec:
     if isinstance(spec, Mapping):
         allowed = {"job_id", "access_token", "workspace_url", "callable", "command", "timeout_seconds"}
         unknown = sorted(set(spec) - allowed)
         if unknown:
-            raise InvalidWebhookError("job_spec", dict(spec), f"keys among {sorted(allowed)} (unknown: {unknown})")
+            raise InvalidWebhookError("job_spec", _shown(spec), f"keys among {sorted(allowed)} (unknown: {unknown})")
         command = spec.get("command")
         spec = JobSpec(**{**spec, "command": tuple(command) if isinstance(command, list | tuple) else command})
     if not isinstance(spec, JobSpec):
@@ -192,11 +206,11 @@ def _http_spec(spec: Any) -> HttpUrlSpec:
         unknown = sorted(set(spec) - allowed)
         if unknown or "url" not in spec:
             raise InvalidWebhookError(
-                "http_url_spec", dict(spec), f"a dict with 'url' and optional keys {sorted(allowed)}"
+                "http_url_spec", _shown(spec), f"a dict with 'url' and optional keys {sorted(allowed)}"
             )
         spec = HttpUrlSpec(**spec)
     if not isinstance(spec, HttpUrlSpec):
-        raise InvalidWebhookError("http_url_spec", spec, "an HttpUrlSpec or a dict with 'url'")
+        raise InvalidWebhookError("http_url_spec", _shown(spec), "an HttpUrlSpec or a dict with 'url'")
     if spec.authorization is not None:
         raise InvalidWebhookError(
             "http_url_spec.authorization",
@@ -320,7 +334,9 @@ class RegistryWebhooksClient:
         stage = _target_stage(target_stage)
         if (http_url_spec is None) == (job_spec is None):
             raise InvalidWebhookError(
-                "http_url_spec/job_spec", (http_url_spec, job_spec), "exactly one of http_url_spec or job_spec"
+                "http_url_spec/job_spec",
+                (_shown(http_url_spec), _shown(job_spec)),
+                "exactly one of http_url_spec or job_spec",
             )
         if model_name is not None and (not isinstance(model_name, str) or not model_name.strip()):
             raise InvalidWebhookError("model_name", model_name, "None (registry-wide) or a registered model's name")

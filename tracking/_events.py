@@ -12,6 +12,18 @@ fresh snapshot; commits are put-if-absent, so of several processes (this one's b
 claim whose lease expired (its deliverer died) is attempted again. A failing receiver never fails the
 registry call: delivery runs on a background thread, after the registry commit.
 
+Retries and giving up (the outbox is durable: what is not delivered stays due, across restarts, for any
+process that drains the lake). After a failed attempt n the next one is due after `_webhooks.retry_delay`:
+the receiver's `Retry-After` (429/503) or the back-off 1, 2, 4, ... s (x `LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS`)
+capped at 300 s, plus a jitter of up to min(10%, 1 s), and never after the delivery's deadline (the event's
+time + `DELIVERY_WINDOW_SECONDS`, 24 h), where the last attempt is made. A delivery gives up when
+- the receiver is unavailable (no connection, a timeout, or 429/502/503/504) and the deadline has passed;
+- it answered an error (500) `MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES` + 1 times (MLflow's limit);
+- it answered anything else >= 400, or the URL is refused (SSRF rules): at once.
+A receiver that comes back is noticed: once any delivery to a subscriber succeeds, its deliveries waiting
+after a refused connection are due at once (the 300 s cap bounds the wait otherwise). Every attempt of one
+delivery carries the same `X-MLflow-Delivery-Id` (`delivery_id`), so a receiver can drop repeats.
+
 Subscribers: MLflow webhooks (`webhook:<id>`) subscribed to the event and created before it, and whatever
 the packages registered in the `lakehouse.registry_subscribers` entry-point group return for it (the `jobs`
 package's triggers, `trigger:<id>`). An entry point, not an import: every process that delivers (the
@@ -32,7 +44,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
@@ -40,7 +52,7 @@ from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 
 from lakehouse import Change, Row, settings
 
-from . import _webhooks
+from . import _secrets, _webhooks
 
 _logger = logging.getLogger(__name__)
 
@@ -57,6 +69,20 @@ RECOVERY_MARGIN = 200
 """Commits re-scanned below the newest one already in the outbox (writers copy their events in any order)."""
 
 IN_PROGRESS, SUCCEEDED, FAILED, GAVE_UP = "in_progress", "succeeded", "failed", "gave_up"
+DELIVERY_WINDOW_SECONDS = 24 * 3600.0
+"""How long after its event a delivery to an unavailable receiver is still tried (its deadline)."""
+_DELIVERY_NS = uuid.UUID("8f4d3a52-5d43-4c1e-9a57-3f1f3f6e2c11")
+
+
+def delivery_id(event_id: str, subscriber: str) -> str:
+    """The `X-MLflow-Delivery-Id` of every attempt to deliver `event_id` to `subscriber` (same in any process)."""
+    return str(uuid.uuid5(_DELIVERY_NS, f"{event_id}/{subscriber}"))
+
+
+def _counted_failure(row: Row) -> bool:
+    """A failed attempt the receiver answered with an error (not unavailable): counts against max_attempts."""
+    status = row["response_status"]
+    return row["status"] == FAILED and status is not None and status not in _webhooks.UNAVAILABLE_STATUSES
 
 
 def new_event(event: str, payload: dict[str, Any], *, name: str, version: Any = None) -> dict[str, Any]:
@@ -81,12 +107,18 @@ class Subscriber(Protocol):
 @dataclass
 class WebhookSubscriber:
     id: str
-    webhook_row: Row
+    webhook_row: Row = field(repr=False)
     event: WebhookEvent
     max_attempts: int
+    root: str
 
     def deliver(self, event: Row) -> _webhooks.Outcome:
-        return _webhooks.send(_webhooks.to_webhook(self.webhook_row), self.event, json.loads(event["payload"]))
+        return _webhooks.send(
+            _webhooks.to_webhook(self.webhook_row, self.root),
+            self.event,
+            json.loads(event["payload"]),
+            delivery_id=delivery_id(event["event_id"], self.id),
+        )
 
 
 class Outbox:
@@ -137,8 +169,12 @@ class Outbox:
         return found
 
 
-def _state(rows: list[Row], now: int) -> tuple[str, int, int]:
-    """(kind, next attempt number, when) for one (event, subscriber): kind is done, busy or due."""
+def _state(rows: list[Row], now: int, back_since: int | None = None) -> tuple[str, int, int]:
+    """(kind, next attempt number, when) for one (event, subscriber): kind is done, busy or due.
+
+    `back_since`: when a delivery to this subscriber last succeeded; a wait after a refused connection that
+    began before it is over (the receiver is back).
+    """
     if not rows:
         return "due", 1, now
     if any(r["status"] in (SUCCEEDED, GAVE_UP) for r in rows):
@@ -148,23 +184,39 @@ def _state(rows: list[Row], now: int) -> tuple[str, int, int]:
         if last["lease_until"] > now:
             return "busy", 0, last["lease_until"]
         return "due", last["attempt"] + 1, now  # its deliverer died: at least once means try again
-    return "due", last["attempt"] + 1, last["next_attempt_at"] or now
+    when = last["next_attempt_at"] or now
+    if back_since is not None and last["response_status"] is None and last["timestamp"] < back_since:
+        when = min(when, now)
+    return "due", last["attempt"] + 1, when
 
 
 class Dispatcher:
     """Delivers the outbox: `drain()` once, or a background thread woken by local events and polling.
 
     `subscribers(event_row)` lists who gets an event; table access happens under `lock`, network I/O and
-    jobs never do.
+    jobs never do. `clock` (epoch seconds) is the time every schedule decision reads, `window_seconds` a
+    delivery's lifetime (`DELIVERY_WINDOW_SECONDS`): tests replace them to play an outage of hours.
     """
 
     def __init__(
-        self, tables: Any, lock: threading.RLock, outbox: Outbox, subscribers: Callable[[Row], list[Subscriber]]
+        self,
+        tables: Any,
+        lock: threading.RLock,
+        outbox: Outbox,
+        subscribers: Callable[[Row], list[Subscriber]],
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.t = tables
         self.lock = lock
         self.outbox = outbox
         self.subscribers = subscribers
+        self.clock = clock
+        self.window_seconds = DELIVERY_WINDOW_SECONDS
+        self._back: dict[str, int] = {}
+        """Subscriber -> when (ms) a delivery to it last succeeded, as seen by this process."""
+        self._waiting: set[str] = set()
+        """Subscribers with deliveries waiting after a refused connection (a success there wakes the loop)."""
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._done: set[str] = set()
         self._wake = threading.Event()
@@ -182,19 +234,33 @@ class Dispatcher:
 
         With `wait`, returns after this pass's attempts finished; otherwise they run on the pool.
         """
-        now = int(time.time() * 1000)
+        try:
+            _secrets.seal_stored_secrets(self.t, self.lock)  # once per lake and process
+        except Exception:
+            _logger.exception("sealing the webhook secrets stored in clear failed; will try again")
+        now = int(self.clock() * 1000)
         work: list[tuple[Row, Subscriber, int]] = []
         wake: int | None = None
         with self.lock:
             self.outbox.recover()
             self.t.refresh([DELIVERIES, "mlflow.webhooks", "mlflow.job_triggers"])
+            pending: list[tuple[Row, list[tuple[Subscriber, list[Row]]]]] = []
+            back = dict(self._back)
             for hits in list(self.t.events.groups.values()):
                 event = next(iter(hits.values()))[0]
                 if event["event_id"] in self._done:
                     continue
+                subs = [(sub, self.t.deliveries.rows((event["event_id"], sub.id))) for sub in self.subscribers(event)]
+                for sub, rows in subs:
+                    for r in rows:
+                        if r["status"] == SUCCEEDED and r["timestamp"] > back.get(sub.id, -1):
+                            back[sub.id] = r["timestamp"]
+                pending.append((event, subs))
+            waiting: set[str] = set()
+            for event, subs in pending:
                 finished = True
-                for sub in self.subscribers(event):
-                    kind, attempt, when = _state(self.t.deliveries.rows((event["event_id"], sub.id)), now)
+                for sub, rows in subs:
+                    kind, attempt, when = _state(rows, now, back.get(sub.id))
                     if kind == "done":
                         continue
                     finished = False
@@ -202,8 +268,12 @@ class Dispatcher:
                         work.append((event, sub, attempt))
                     else:
                         wake = when if wake is None else min(wake, when)
+                        if kind == "due" and any(r["status"] == FAILED and r["response_status"] is None for r in rows):
+                            waiting.add(sub.id)
                 if finished and now - event["timestamp"] > 60_000:
                     self._done.add(event["event_id"])  # old and complete: skip from now on
+            self._waiting = waiting
+            self._back = back
         futures = []
         for event, sub, attempt in work:
             key = (event["event_id"], sub.id)
@@ -222,13 +292,15 @@ class Dispatcher:
             timeout_ms = 1000 * (
                 getattr(sub, "timeout_seconds", None) or _webhooks.MLFLOW_WEBHOOK_REQUEST_TIMEOUT.get()
             )
-            claim: dict[str, Row] = {}
+            claim: dict[str, Any] = {}
 
             def plan():
-                now = int(time.time() * 1000)
-                kind, nxt, when = _state(self.t.deliveries.rows(key), now)
+                now = int(self.clock() * 1000)
+                rows = self.t.deliveries.rows(key)
+                kind, nxt, when = _state(rows, now, self._back.get(key[1]))
                 if kind != "due" or when > now or nxt != attempt:
                     return None
+                claim["counted"] = sum(_counted_failure(r) for r in rows)
                 row = {
                     "event_id": key[0],
                     "subscriber": key[1],
@@ -255,9 +327,19 @@ class Dispatcher:
             except Exception as e:  # a subscriber bug must not kill the dispatcher
                 _logger.exception("delivery of event %s to %s failed", key[0], key[1])
                 outcome = _webhooks.Outcome(ok=False, error=f"{type(e).__name__}: {e}"[:2000])
-            now = int(time.time() * 1000)
-            retry = not outcome.ok and outcome.retryable and attempt < sub.max_attempts
+            now = int(self.clock() * 1000)
+            deadline = event["timestamp"] + int(1000 * self.window_seconds)
+            counted = claim["counted"] + (not outcome.ok and not outcome.unavailable)
+            retry = (
+                not outcome.ok
+                and outcome.retryable
+                and now < deadline
+                and (outcome.unavailable or counted < sub.max_attempts)
+            )
             status = SUCCEEDED if outcome.ok else FAILED if retry else GAVE_UP
+            next_at = None
+            if retry:
+                next_at = min(deadline, now + int(1000 * _webhooks.retry_delay(attempt, outcome.retry_after)))
             row = {
                 **claim["row"],
                 "status": status,
@@ -267,12 +349,14 @@ class Dispatcher:
                 "response_status": outcome.response_status,
                 "duration_ms": int((time.time() - started) * 1000),
                 "error": outcome.error,
-                "next_attempt_at": now + int(1000 * _webhooks.backoff_seconds(attempt)) if retry else None,
+                "next_attempt_at": next_at,
             }
             with self.lock:
                 self.t.write(DELIVERIES, lambda: Change([[row]]))
             self.outcomes.append({k: row[k] for k in ("event_id", "subscriber", "attempt", "status", "error")})
-            if retry:
+            if outcome.ok:
+                self._back[key[1]] = now
+            if retry or (outcome.ok and key[1] in self._waiting):
                 self._wake.set()
         except Exception:
             _logger.exception("dispatcher attempt for %s failed", key)
@@ -300,7 +384,7 @@ class Dispatcher:
             except Exception:
                 _logger.exception("registry event dispatch failed; retrying in %s s", poll)
                 wake = None
-            delay = poll if wake is None else min(poll, max(0.02, wake - time.time()))
+            delay = poll if wake is None else min(poll, max(0.02, wake - self.clock()))
             self._wake.wait(delay)
 
     def close(self, budget_seconds: float | None = None) -> None:
@@ -355,5 +439,7 @@ def webhook_subscribers(tables: Any, event: Row) -> list[WebhookSubscriber]:
             and row["creation_timestamp"] <= event["timestamp"]
             and key in json.loads(row["events"])
         ):
-            subs.append(WebhookSubscriber(f"webhook:{row['webhook_id']}", row, wh_event, _webhooks.max_attempts()))
+            subs.append(
+                WebhookSubscriber(f"webhook:{row['webhook_id']}", row, wh_event, _webhooks.max_attempts(), tables.root)
+            )
     return subs

@@ -1,7 +1,11 @@
 """Webhook subscriptions: create, read, list, update, delete and test the registry's webhooks.
 
 The operations of `LakehouseRegistryStore` on `mlflow.webhooks`, with MLflow's validation of names, URLs
-and events; secrets are sealed at rest and deletion is soft (`_webhooks` seals, sends and builds entities).
+and events (MLflow's own `_validate_webhook_url`: https only and no private, loopback or link-local address
+unless `MLFLOW_WEBHOOK_ALLOWED_SCHEMES` / `MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS` allow them, with MLflow's
+INVALID_PARAMETER_VALUE and message); deletion is soft. Secrets are sealed at rest by default (`_secrets`:
+one key per lake); the first webhook call of a process seals any secret an older version stored in clear
+and vacuums the files that held it.
 Delivery is not here: every registry change publishes events that the lake's dispatcher delivers from its
 outbox (`_events`), which is why `list_webhooks_by_event` answers nothing.
 """
@@ -21,7 +25,7 @@ from mlflow.utils.validation import _validate_webhook_events, _validate_webhook_
 
 from lakehouse import Change, Row
 
-from . import _webhooks
+from . import _secrets, _webhooks
 from ._registry_base import Planned, RegistryStoreBase
 from ._registry_search import page_of
 from ._registry_tables import WEBHOOKS
@@ -29,6 +33,9 @@ from ._registry_tables import WEBHOOKS
 
 class WebhooksMixin(RegistryStoreBase):
     """MLflow's webhook operations."""
+
+    def _seal_old_secrets(self) -> None:
+        _secrets.seal_stored_secrets(self._t, self._lock)  # once per lake and process
 
     def _webhook_row(self, webhook_id: str) -> Row:
         hit = self._t.webhooks.get(webhook_id, 0)
@@ -40,6 +47,7 @@ class WebhooksMixin(RegistryStoreBase):
         _validate_webhook_name(name)
         _validate_webhook_url(url)
         _validate_webhook_events(events)
+        self._seal_old_secrets()
         now = get_current_time_millis()
         row = {
             "webhook_id": str(uuid.uuid4()),
@@ -48,21 +56,23 @@ class WebhooksMixin(RegistryStoreBase):
             "url": url,
             "events": json.dumps([str(e) for e in events]),
             "status": (status or WebhookStatus.ACTIVE).value,
-            "secret": _webhooks.seal_secret(secret),
+            "secret": _webhooks.seal_secret(secret, self._lake.root),
             "creation_timestamp": now,
             "last_updated_timestamp": now,
             "deleted_timestamp": None,
         }
         with self._lock:
             self._t.write(WEBHOOKS, lambda: Change([[row]]))
-        return _webhooks.to_webhook(row)
+        return _webhooks.to_webhook(row, self._lake.root)
 
     def get_webhook(self, webhook_id: str) -> Webhook:
+        self._seal_old_secrets()
         with self._lock:
             self._t.refresh([WEBHOOKS])
-            return _webhooks.to_webhook(self._webhook_row(webhook_id))
+            return _webhooks.to_webhook(self._webhook_row(webhook_id), self._lake.root)
 
     def _list_webhooks(self, keep, max_results, page_token) -> PagedList[Webhook]:
+        self._seal_old_secrets()
         max_results = max_results or 100
         if max_results < 1 or max_results > 1000:
             raise MlflowException("max_results must be between 1 and 1000.", INVALID_PARAMETER_VALUE)
@@ -72,7 +82,7 @@ class WebhooksMixin(RegistryStoreBase):
             rows = [hits[0].row for hits in self._t.webhooks.groups.values()]
         rows = [r for r in rows if r["deleted_timestamp"] is None and keep(r)]
         rows.sort(key=lambda r: -r["creation_timestamp"])
-        return page_of([_webhooks.to_webhook(r) for r in rows], offset, max_results)
+        return page_of([_webhooks.to_webhook(r, self._lake.root) for r in rows], offset, max_results)
 
     def list_webhooks(self, max_results=None, page_token=None) -> PagedList[Webhook]:
         return self._list_webhooks(lambda r: True, max_results, page_token)
@@ -89,6 +99,7 @@ class WebhooksMixin(RegistryStoreBase):
     def update_webhook(
         self, webhook_id, name=None, description=None, url=None, events=None, secret=None, status=None
     ) -> Webhook:
+        self._seal_old_secrets()
         with self._lock:
             self._t.refresh([WEBHOOKS])
             self._webhook_row(webhook_id)
@@ -107,14 +118,14 @@ class WebhooksMixin(RegistryStoreBase):
                 if events is not None:
                     row["events"] = json.dumps([str(e) for e in events])
                 if secret is not None:
-                    row["secret"] = _webhooks.seal_secret(secret)
+                    row["secret"] = _webhooks.seal_secret(secret, self._lake.root)
                 if status is not None:
                     row["status"] = status.value
                 row["last_updated_timestamp"] = get_current_time_millis()
                 return Planned(self._t.replace(WEBHOOKS, self._t.webhooks, [(webhook_id, 0)], [row]), result=row)
 
             row = self._write(WEBHOOKS, plan)
-        return _webhooks.to_webhook(row)
+        return _webhooks.to_webhook(row, self._lake.root)
 
     def delete_webhook(self, webhook_id: str) -> None:
         with self._lock:

@@ -8,7 +8,11 @@ every send (https only and public addresses only, unless `MLFLOW_WEBHOOK_ALLOWED
 `MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS` say otherwise) and the connected peer again at connect time.
 
 Unlike MLflow's fire-and-forget sender, one `send` is one HTTP attempt: retries are the dispatcher's
-(`tracking._events`), so that every attempt lands in the `mlflow.webhook_deliveries` log.
+(`tracking._events`), so that every attempt lands in the `mlflow.webhook_deliveries` log. As urllib3 does for
+MLflow (`respect_retry_after_header`), a 429 or 503 answer's `Retry-After` (seconds or an HTTP-date) sets the
+delay before the next attempt; `retry_delay` is the whole schedule. One delivery (an event to one webhook)
+keeps one `X-MLflow-Delivery-Id` over all its attempts, as MLflow's retries resend the same request, so a
+receiver deduplicates by it. Secrets are sealed at rest (`_secrets`).
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -31,7 +37,6 @@ from mlflow.environment_variables import (
     MLFLOW_ENABLE_WORKSPACES,
     MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES,
     MLFLOW_WEBHOOK_REQUEST_TIMEOUT,
-    MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY,
 )
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import _validate_webhook_url
@@ -45,10 +50,19 @@ from mlflow.webhooks.ssrf import SSRFProtectedHTTPAdapter
 
 from lakehouse import Row, settings
 
+from . import _secrets
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Statuses MLflow's sender retries (its urllib3 `status_forcelist`); other 4xx/5xx fail at once."""
-
-_FERNET_PREFIX = "fernet:"
+UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
+"""Statuses saying the receiver is not there now (overloaded, restarting, behind a gateway): like a refused
+connection, retried until the delivery's deadline, not counted against MLflow's retry limit."""
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+"""Statuses whose `Retry-After` header is obeyed (urllib3's, minus 413 which is never retried)."""
+MAX_BACKOFF_SECONDS = 300.0
+"""Cap of the exponential back-off (a long outage is retried every 5 minutes; a success wakes the rest)."""
+JITTER_FRACTION, MAX_JITTER_SECONDS = 0.1, 1.0
+"""Every delay gets a random extra of up to min(10% of it, 1 s): never less than asked."""
 
 
 def max_attempts() -> int:
@@ -57,12 +71,39 @@ def max_attempts() -> int:
 
 
 def backoff_seconds(attempt: int) -> float:
-    """Delay after failed attempt `attempt` (1-based): MLflow's backoff (1 s, 2 s, 4 s, ... capped at 60 s).
+    """Delay after failed attempt `attempt` (1-based): MLflow's back-off (1 s, 2 s, 4 s, ...) capped at 300 s.
 
     `LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS` replaces the 1 s factor (tests use a small one).
     """
     factor = settings().webhook_backoff_seconds
-    return min(60.0, factor * 2 ** (attempt - 1))
+    return min(MAX_BACKOFF_SECONDS, factor * 2.0 ** min(attempt - 1, 64))
+
+
+def retry_delay(attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:
+    """Seconds before the attempt after failed attempt `attempt`: the receiver's `Retry-After` when it sent one,
+    else `backoff_seconds(attempt)`; plus a jitter drawn uniformly from [0, min(10% of that, 1 s)].
+
+    The caller caps the result at the delivery's deadline.
+    """
+    base = backoff_seconds(attempt) if retry_after is None else retry_after
+    return base + (rng or random).uniform(0.0, min(JITTER_FRACTION * base, MAX_JITTER_SECONDS))
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds a `Retry-After` header asks for (delta-seconds or an HTTP-date, RFC 9110 10.2.3); None if absent
+    or unreadable. A date in the past asks for 0."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # RFC 9110: an HTTP-date is in GMT
+    return max(0.0, when.timestamp() - now)
 
 
 def sign(secret: str, delivery_id: str, timestamp: str, body: str) -> str:
@@ -73,7 +114,8 @@ def sign(secret: str, delivery_id: str, timestamp: str, body: str) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One delivery attempt's result. `retryable` failures are tried again after a backoff."""
+    """One delivery attempt's result. `retryable` failures are tried again after a backoff; `unavailable` ones
+    (no answer, or 429/502/503/504) until the delivery's deadline; `retry_after` is the receiver's ask (s)."""
 
     ok: bool
     retryable: bool = False
@@ -81,6 +123,8 @@ class Outcome:
     response_body: str | None = None
     error: str | None = None
     delivery_id: str | None = None
+    unavailable: bool = False
+    retry_after: float | None = None
 
 
 _session: requests.Session | None = None
@@ -100,9 +144,13 @@ def _http() -> requests.Session:
         return _session
 
 
-def send(webhook: Webhook, event: WebhookEvent, data: Mapping[str, Any]) -> Outcome:
-    """POST one signed delivery of `data` for `event` to `webhook.url`; never raises."""
-    delivery_id = str(uuid.uuid4())
+def send(webhook: Webhook, event: WebhookEvent, data: Mapping[str, Any], *, delivery_id: str | None = None) -> Outcome:
+    """POST one signed delivery of `data` for `event` to `webhook.url`; never raises.
+
+    `delivery_id` (default: a new one) is sent as `X-MLflow-Delivery-Id`; every attempt of one delivery sends
+    the same. Error texts never hold the secret (only the URL and the exception's type and message).
+    """
+    delivery_id = delivery_id or str(uuid.uuid4())
     try:
         _validate_webhook_url(webhook.url)
     except MlflowException as e:
@@ -129,13 +177,24 @@ def send(webhook: Webhook, event: WebhookEvent, data: Mapping[str, Any]) -> Outc
             webhook.url, data=text.encode("utf-8"), headers=headers, timeout=MLFLOW_WEBHOOK_REQUEST_TIMEOUT.get()
         )
     except requests.RequestException as e:
-        return Outcome(ok=False, retryable=True, error=f"{type(e).__name__}: {e}"[:2000], delivery_id=delivery_id)
+        return Outcome(
+            ok=False,
+            retryable=True,
+            unavailable=True,
+            error=f"{type(e).__name__}: {e}"[:2000],
+            delivery_id=delivery_id,
+        )
     except Exception as e:  # noqa: BLE001 - SSRFProtectionError and friends: fail closed, no retry
         return Outcome(ok=False, error=f"{type(e).__name__}: {e}"[:2000], delivery_id=delivery_id)
     ok = resp.status_code < 400
+    retry_after = None
+    if resp.status_code in RETRY_AFTER_STATUSES:
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
     return Outcome(
         ok=ok,
         retryable=resp.status_code in RETRY_STATUSES,
+        unavailable=resp.status_code in UNAVAILABLE_STATUSES,
+        retry_after=retry_after,
         response_status=resp.status_code,
         response_body=resp.text[:2000],
         error=None if ok else f"HTTP {resp.status_code}",
@@ -153,36 +212,16 @@ def test_result(outcome: Outcome) -> WebhookTestResult:
 
 
 # -- rows <-> entities ------------------------------------------------------------------------------------
-def _cipher():
-    key = MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY.get()
-    if not key:
-        return None
-    from cryptography.fernet import Fernet
-
-    return Fernet(key)
+def seal_secret(secret: str | None, root: str) -> str | None:
+    """The secret as stored in `mlflow.webhooks` of the lake at `root`: sealed unless opted out (`_secrets`)."""
+    return _secrets.seal(secret, root)
 
 
-def seal_secret(secret: str | None) -> str | None:
-    """Encrypt with MLflow's `MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY` (Fernet) when set; else store as given."""
-    if secret is None:
-        return None
-    cipher = _cipher()
-    return secret if cipher is None else _FERNET_PREFIX + cipher.encrypt(secret.encode()).decode()
+def open_secret(stored: str | None, root: str) -> str | None:
+    return _secrets.open_(stored, root)
 
 
-def open_secret(stored: str | None) -> str | None:
-    if stored is None or not stored.startswith(_FERNET_PREFIX):
-        return stored
-    cipher = _cipher()
-    if cipher is None:
-        raise MlflowException(
-            "A webhook secret in the lake is encrypted but MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY is not set in this "
-            "process; set it to the key the webhook was created with.",
-        )
-    return cipher.decrypt(stored[len(_FERNET_PREFIX) :].encode()).decode()
-
-
-def to_webhook(row: Row) -> Webhook:
+def to_webhook(row: Row, root: str) -> Webhook:
     return Webhook(
         webhook_id=row["webhook_id"],
         name=row["name"],
@@ -192,5 +231,5 @@ def to_webhook(row: Row) -> Webhook:
         last_updated_timestamp=row["last_updated_timestamp"],
         description=row["description"],
         status=WebhookStatus(row["status"]),
-        secret=open_secret(row["secret"]),
+        secret=open_secret(row["secret"], root),
     )

@@ -1,0 +1,59 @@
+"""Subprocess of the webhook delivery and secret tests. Modes:
+
+produce <uri> <url> <n>        create a webhook on <url> (secret from $WORKER_SECRET), a model and n versions,
+                               printing "acked <version>" after each; then wait to be killed (its dispatcher
+                               keeps retrying in the background meanwhile)
+drain <root> <n> <timeout>     deliver the lake's due events until n deliveries succeeded (or timeout: exit 3)
+seal <root> <go-file>          wait for <go-file>, then seal a secret with the lake's key and print the token
+"""
+
+import os
+import sys
+import time
+
+mode = sys.argv[1]
+if mode == "produce":
+    import mlflow
+    from mlflow.entities.webhook import WebhookEvent
+
+    uri, url, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    client = mlflow.MlflowClient(uri)
+    client.create_webhook(
+        "down",
+        url,
+        secret=os.environ["WORKER_SECRET"],
+        events=[WebhookEvent("registered_model", "created"), WebhookEvent("model_version", "created")],
+    )
+    client.create_registered_model("m")
+    print("acked model", flush=True)
+    for i in range(n):
+        v = client.create_model_version("m", f"s3://bucket/{i}")
+        print(f"acked {v.version}", flush=True)
+    while True:
+        time.sleep(1)
+elif mode == "drain":
+    from tracking._events import DELIVERIES, SUCCEEDED
+    from tracking._registry_tables import open_lake
+
+    root, n, timeout = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    lake = open_lake(root)
+    deadline = time.time() + timeout
+    while True:
+        wake = lake.dispatcher.drain(wait=True)
+        with lake.lock:
+            lake.t.refresh([DELIVERIES])
+            done = sum(r["status"] == SUCCEEDED for hits in lake.t.deliveries.groups.values() for r, _ in hits.values())
+        if done >= n:
+            break
+        if time.time() > deadline:
+            sys.exit(3)
+        time.sleep(0.05 if wake is None else max(0.02, min(0.5, wake - time.time())))
+elif mode == "seal":
+    from tracking import _secrets
+
+    root, go = sys.argv[2], sys.argv[3]
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    print(_secrets.seal("race", root), flush=True)
+else:
+    raise SystemExit(f"unknown mode {mode!r}")
