@@ -9,15 +9,12 @@ features looked up, `prediction`, then `model_name`, `model_version`, `window_st
 unbounded), `scored_at` and `keys_version` (the keys table's Delta version read). A row's identity is its values
 in `key_columns` (default: every column of the keys table), which must be unique and non-null in the window.
 
-Replacing a window, and what is atomic. `lakehouse.Lakehouse` has no replaceWhere overwrite nor a DELETE, so a
-window is replaced with MERGE by `key_columns`:
-  1. one MERGE commit upserts the window's new rows (a row scored again is updated in place, never duplicated);
-  2. only when the window held rows that are no longer in the keys table (a key deleted upstream), a second MERGE
-     commit deletes them.
-A reader between the two commits sees every new row and, for a moment, those stale rows; a crash between them
-leaves the stale rows until the window is scored again. Without a window bound (no `timestamp_column`, or neither
-`start` nor `end`) the whole table is the window and the replacement is one commit (MERGE with "delete when not
-matched by source"). The first run creates the table (one commit). A new model version whose features differ
+Replacing a window, atomically. A window is replaced by one MERGE commit by `key_columns`: the window's new rows
+are upserted (a row scored again is updated in place, never duplicated), and the rows the output held in the window
+whose keys are no longer in the keys table (a key deleted upstream) are deleted by Delta's "when not matched by
+source" clause limited to the window (`timestamp_column` in [start, end)). A reader sees the old window or the new
+one, never a mix. Without a window bound (no `timestamp_column`, or neither `start` nor `end`) the whole table is the
+window. The first run creates the table (one commit). A new model version whose features differ
 adds their columns (schema evolution); rows scored before keep null there.
 """
 
@@ -346,30 +343,35 @@ def _replace_window(
         figures["commits"].append(created.version)
         return
     bounded = timestamp_column if lo is not None or hi is not None else None
-    whole = bounded is None
+    # One commit: the window's rows are upserted and, of the rows already in the window, those the keys no longer
+    # hold are deleted ("delete when not matched by source", limited to the window). Unbounded: the whole table.
     merged = lh.merge(
-        table, out, on=keys, schema_evolution=True, when_not_matched_by_source="delete" if whole else "ignore"
+        table,
+        out,
+        on=keys,
+        schema_evolution=True,
+        when_not_matched_by_source="delete",
+        not_matched_by_source_condition=None if bounded is None else _window_predicate(bounded, lo, hi),
     )
     figures["commits"].append(merged.version)
     figures["rows_inserted"] += merged.num_target_rows_inserted
     figures["rows_updated"] += merged.num_target_rows_updated
     figures["rows_deleted"] += merged.num_target_rows_deleted
-    if bounded is None:
-        return
-    when = F.col(f"`{bounded}`").cast("timestamp")
-    held = lh.read(table, version=merged.version)
-    if lo is not None:
-        held = held.where(when >= F.lit(lo))
-    if hi is not None:
-        held = held.where(when < F.lit(hi))
-    cols = [f"`{k}`" for k in keys]
-    stale = held.select(*cols).join(out.select(*cols), on=keys, how="left_anti").localCheckpoint(eager=True)
-    if stale.isEmpty():
-        return
-    gone = lh.merge(table, stale, on=keys, when_matched="delete", when_not_matched="ignore")
-    _log.info("%s: %s row(s) of the window no longer in the keys table deleted", table, gone.num_target_rows_deleted)
-    figures["commits"].append(gone.version)
-    figures["rows_deleted"] += gone.num_target_rows_deleted
+    if merged.num_target_rows_deleted:
+        _log.info(
+            "%s: %s row(s) of the window no longer in the keys table deleted", table, merged.num_target_rows_deleted
+        )
+
+
+def _window_predicate(column: str, lo: datetime | None, hi: datetime | None) -> str:
+    """The window [lo, hi) over the output table's `column` (alias `t`), in SQL both Delta engines parse."""
+    when = f"CAST(t.`{column.replace('`', '``')}` AS TIMESTAMP)"
+    bounds = [
+        f"{when} {op} TIMESTAMP '{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}'"
+        for op, at in ((">=", lo), ("<", hi))
+        if at is not None
+    ]
+    return " AND ".join(bounds)
 
 
 def _publish(fs: FeatureStoreClient, model: _Model, online_store: Any) -> list[dict[str, Any]]:

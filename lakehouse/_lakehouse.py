@@ -17,6 +17,7 @@ from datetime import tzinfo
 from typing import Any, Literal
 
 from deltalake.exceptions import DeltaError
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -408,6 +409,7 @@ class Lakehouse:
         when_matched: Literal["update", "delete", "ignore"] = "update",
         when_not_matched: Literal["insert", "ignore"] = "insert",
         when_not_matched_by_source: Literal["delete", "ignore"] = "ignore",
+        not_matched_by_source_condition: str | None = None,
         update_columns: Sequence[str] | None = None,
         schema_evolution: bool = False,
     ) -> MergeResult:
@@ -416,7 +418,10 @@ class Lakehouse:
         Matched rows are updated (only `update_columns`, default: every non-key column the source carries;
         target columns the source lacks keep their values), deleted, or left alone; unmatched source rows are
         inserted (columns the source lacks are null) or ignored; target rows absent from the source can be
-        deleted. A key that occurs twice in the source is refused, never resolved by an arbitrary winner.
+        deleted, all of them or only those `not_matched_by_source_condition` holds for (a SQL predicate over the
+        target's columns, qualified `t.`, as Delta's `whenNotMatchedBySourceDelete(condition)`; e.g. replacing
+        one day of a table in one commit: `"t.day = DATE '2026-01-02'"`). A key that occurs twice in the source
+        is refused, never resolved by an arbitrary winner.
 
         Raises:
             DuplicateKeyError: the source repeats a key (the message names examples); nothing is written.
@@ -433,12 +438,26 @@ class Lakehouse:
         ):
             if value not in allowed:
                 raise InvalidArgumentError(arg, f"{arg}={value!r} is not one of {', '.join(allowed)}")
+        if not_matched_by_source_condition is not None:
+            if not isinstance(not_matched_by_source_condition, str) or not not_matched_by_source_condition.strip():
+                raise InvalidArgumentError(
+                    "not_matched_by_source_condition",
+                    f"not_matched_by_source_condition={not_matched_by_source_condition!r}: give a SQL predicate over "
+                    "the target's columns, e.g. \"t.day = DATE '2026-01-02'\"",
+                )
+            if when_not_matched_by_source != "delete":
+                raise InvalidArgumentError(
+                    "not_matched_by_source_condition",
+                    "not_matched_by_source_condition limits when_not_matched_by_source='delete': set that too",
+                )
         ref = self._existing(name)
         sdf = self._to_spark(df, "df")
         st = self._engine.state(ref)
         plan = _schema.plan_write(
             ref.name, st.schema, sdf.schema, schema_evolution=schema_evolution, require_columns=tuple(keys)
         )
+        if not_matched_by_source_condition is not None:
+            self._check_target_predicate(ref, st.schema, not_matched_by_source_condition)
         missing_keys = [k for k in keys if k not in st.schema.names]
         if missing_keys:
             raise InvalidArgumentError(
@@ -464,8 +483,22 @@ class Lakehouse:
             when_not_matched=when_not_matched,
             when_not_matched_by_source=when_not_matched_by_source,
             schema_evolution=bool(plan.new_fields),
+            by_source_condition=not_matched_by_source_condition,
         )
         return self._engine.merge(ref, aligned, spec, st)
+
+    def _check_target_predicate(self, ref: TableRef, schema: T.StructType, condition: str) -> None:
+        """Refuse a predicate Spark cannot parse or resolve against the target's columns (alias `t`), before any
+        engine runs it: analysis of an empty frame, no job."""
+        try:
+            self.spark.createDataFrame([], schema).alias("t").where(F.expr(condition)).schema  # noqa: B018
+        except PySparkException as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidArgumentError(
+                "not_matched_by_source_condition",
+                f"not_matched_by_source_condition={condition!r} is not a SQL predicate over the columns of "
+                f"{ref.name!r} ({', '.join('t.' + n for n in schema.names)}): {first}",
+            ) from None
 
     def _check_not_null(self, ref: TableRef, df: DataFrame, schema: T.StructType) -> None:
         required = [f.name for f in schema.fields if not f.nullable and f.name in df.columns]

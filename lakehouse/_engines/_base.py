@@ -40,6 +40,8 @@ class MergeSpec:
     when_not_matched: WhenNotMatched
     when_not_matched_by_source: WhenNotMatchedBySource
     schema_evolution: bool
+    # A SQL predicate over the target (alias `t`) limiting "delete when not matched by source"; None: every row.
+    by_source_condition: str | None = None
 
     # The SQL both engines' merge builders take, with target alias `t` and source alias `s`.
     @property

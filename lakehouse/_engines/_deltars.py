@@ -367,7 +367,7 @@ class DeltaRsEngine(Engine):
             if spec.when_not_matched == "insert":
                 m = m.when_not_matched_insert(updates=spec.insert_assignments)
             if spec.when_not_matched_by_source == "delete":
-                m = m.when_not_matched_by_source_delete()
+                m = m.when_not_matched_by_source_delete(spec.by_source_condition)
             metrics = m.execute()
             return MergeResult(
                 version=dt.version(),

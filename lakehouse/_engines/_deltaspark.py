@@ -336,7 +336,7 @@ class DeltaSparkEngine(Engine):
             if spec.when_not_matched == "insert":
                 m = m.whenNotMatchedInsert(values=spec.insert_assignments)
             if spec.when_not_matched_by_source == "delete":
-                m = m.whenNotMatchedBySourceDelete()
+                m = m.whenNotMatchedBySourceDelete(condition=spec.by_source_condition)
             m.execute()
             return self._merge_result(ref)
 
@@ -355,7 +355,8 @@ class DeltaSparkEngine(Engine):
             cols, vals = zip(*spec.insert_assignments.items(), strict=True)
             clauses.append(f"WHEN NOT MATCHED THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(vals)})")
         if spec.when_not_matched_by_source == "delete":
-            clauses.append("WHEN NOT MATCHED BY SOURCE THEN DELETE")
+            condition = "" if spec.by_source_condition is None else f" AND ({spec.by_source_condition})"
+            clauses.append(f"WHEN NOT MATCHED BY SOURCE{condition} THEN DELETE")
         view = f"__lakehouse_src_{uuid.uuid4().hex}"
         df.createOrReplaceTempView(view)
         evolution = " WITH SCHEMA EVOLUTION" if spec.schema_evolution else ""

@@ -1,8 +1,10 @@
+from datetime import UTC, datetime
+
 import pandas as pd
 import pytest
 from chispa import assert_df_equality
 
-from lakehouse.errors import DuplicateKeyError, SchemaMismatchError
+from lakehouse.errors import DuplicateKeyError, InvalidArgumentError, SchemaMismatchError
 
 SCHEMA = "id long, name string, score double, keep string"
 
@@ -138,3 +140,40 @@ def test_merge_into_partitioned_table(lake, spark):
     lake.merge("pm", spark.createDataFrame([(2, "y", 20.0), (3, "x", 3.0)], "id long, p string, v double"), on="id")
     expected = spark.createDataFrame([(1, "x", 1.0), (2, "y", 20.0), (3, "x", 3.0)], "id long, p string, v double")
     assert_df_equality(lake.read("pm"), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_conditional_delete_by_source_replaces_one_window_in_one_commit(lake, spark):
+    days = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3, 4)]
+    lake.create_table(
+        "w",
+        spark.createDataFrame(
+            [(i + 1, d, float(i + 1)) for i, d in enumerate(days)], "id long, ts timestamp, v double"
+        ),
+    )
+    before = lake.latest_version("w")
+    # The window [Jan 2, Jan 4) is rescored: id 2 again, id 3 gone upstream; ids 1 and 4 lie outside it.
+    window = "t.`ts` >= TIMESTAMP '2026-01-02T00:00:00Z' AND t.`ts` < TIMESTAMP '2026-01-04T00:00:00Z'"
+    res = lake.merge(
+        "w",
+        spark.createDataFrame([(2, days[1], 20.0)], "id long, ts timestamp, v double"),
+        on="id",
+        when_not_matched_by_source="delete",
+        not_matched_by_source_condition=window,
+    )
+    assert res.version == before + 1 == lake.latest_version("w")
+    assert [(r["id"], r["v"]) for r in rows(lake.read("w"))] == [(1, 1.0), (2, 20.0), (4, 4.0)]
+    assert (res.num_target_rows_updated, res.num_target_rows_deleted) == (1, 1)
+
+
+def test_a_by_source_condition_needs_the_delete_clause_and_a_predicate(lake, spark, table):
+    df = spark.createDataFrame([(1, "a", 1.0)], "id long, name string, score double")
+    before = lake.latest_version(table)
+    with pytest.raises(InvalidArgumentError, match="when_not_matched_by_source='delete'"):
+        lake.merge(table, df, on="id", not_matched_by_source_condition="t.id > 1")
+    with pytest.raises(InvalidArgumentError, match="SQL predicate"):
+        lake.merge(table, df, on="id", when_not_matched_by_source="delete", not_matched_by_source_condition=" ")
+    with pytest.raises(InvalidArgumentError, match="not_matched_by_source_condition"):
+        lake.merge(
+            table, df, on="id", when_not_matched_by_source="delete", not_matched_by_source_condition="t.nope >>> 1"
+        )
+    assert lake.latest_version(table) == before
