@@ -22,6 +22,7 @@ travels the journal) keep its checkpoints small.
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Callable, Hashable
 from functools import partial
@@ -33,7 +34,7 @@ from ._latest import FOLD_EVERY, HISTORY, order
 from ._schema import TABLES
 
 if TYPE_CHECKING:
-    from ._tables import TrackingTables
+    from ._tables import AnyIndex, DeltaTables, TrackingTables
 
 JOURNAL = "mlflow.journal"
 WATERMARK = "lakehouse-ml:mlflow.journal"
@@ -103,20 +104,38 @@ def _metric_of(entry: Row) -> Row:
     }
 
 
-class Journal:
-    """The lake's `mlflow.journal`: recording a multi-table call, applying it, truncating what is applied."""
+class JournalBase(abc.ABC):
+    """The mechanism of a journal table: record a call as one commit, apply it to its tables, truncate it.
 
-    def __init__(self, tables: TrackingTables) -> None:
+    A subclass names its journal table (`name`), the `txn` appId of its applies (`watermark_id`), the tables
+    it applies to in the order it applies them (`apply_order`), the table a journal row goes to (`target`) and
+    how a table applies its pending rows (`apply`). `Journal` is the run tables', `RowJournal` the registry's.
+    """
+
+    name: str
+    watermark_id: str
+    apply_order: tuple[str, ...]
+
+    def __init__(self, tables: DeltaTables) -> None:
         self.t = tables
         self.rolling = False
         self._applied_at: tuple | None = None  # (journal version, watermarks) at which nothing was pending
+        self._empty: Row = dict.fromkeys(TABLES[self.name][0].names)  # every column null: each kind fills its own
+
+    @abc.abstractmethod
+    def target(self, row: Row) -> str:
+        """The table journal row `row` is applied to."""
+
+    @abc.abstractmethod
+    def apply(self, name: str, rows: list[Row]) -> Change | None:
+        """The change that applies `rows` (pending for table `name`, in journal order) to its snapshot."""
 
     @property
     def table(self):
-        return self.t.tables[JOURNAL]
+        return self.t.tables[self.name]
 
     def watermark(self, name: str) -> int:
-        return self.t.tables[name].txn_version(WATERMARK)
+        return self.t.tables[name].txn_version(self.watermark_id)
 
     def rows(self) -> list[Row]:
         return [r for f in self.table.files.values() for r in f.rows or ()]
@@ -124,47 +143,51 @@ class Journal:
     def pending(self, name: str) -> list[Row]:
         """The journal rows table `name` has not applied, in journal order."""
         mark = self.watermark(name)
-        rows = [r for r in self.rows() if r["version"] > mark and KIND_TABLE[r["kind"]] == name]
+        rows = [r for r in self.rows() if r["version"] > mark and self.target(r) == name]
         rows.sort(key=lambda r: r["version"])
         return rows
 
     def behind(self) -> bool:
-        """Whether a run table has journal rows to apply (after a refresh of the journal; a run table not
-        refreshed may look behind, and `roll_forward` then finds nothing to apply once it is)."""
+        """Whether a table has journal rows to apply (after a refresh of the journal; a table not refreshed may
+        look behind, and `roll_forward` then finds nothing to apply once it is)."""
         if self.rolling:
             return False
-        marks = {name: self.watermark(name) for name in JOURNALED}
+        marks = {name: self.watermark(name) for name in self.apply_order}
         at = (self.table.version, tuple(sorted(marks.items())))
         if at == self._applied_at:  # every read call asks: answered from the versions alone while nothing moved
             return False
-        if any(r["version"] > marks[KIND_TABLE[r["kind"]]] for r in self.rows()):
+        if any(r["version"] > marks[self.target(r)] for r in self.rows()):
             return True
         self._applied_at = at
         return False
 
-    def record(self, plan: Callable[[], list[Row] | None]) -> bool:
-        """Commit the rows `plan()` returns to the journal as one commit, then apply them; whether it wrote.
+    def commit(self, plan: Callable[[], Change | None]) -> int | None:
+        """Commit the journal rows of `plan()` (its `adds`, its `info` in the commit) as one commit, then apply
+        them; the journal version committed, or None when the plan had nothing to write.
 
-        `plan` runs on refreshed run tables with nothing pending (the journal is rolled forward first), validates
-        (raising MlflowException) and returns journal rows (`param_row`, `metric_entry`, ...) or None. A lost race
-        for the journal's next version re-plans, as `DeltaTables.write` does.
+        `plan` runs on refreshed tables with nothing pending (the journal is rolled forward first), validates
+        (raising MlflowException) and returns a `Change` of journal rows without their `version`, or None. A lost
+        race for the journal's next version re-plans, as `DeltaTables.write` does.
         """
-        names = [JOURNAL, *JOURNALED]
+        names = [self.name, *self.apply_order]
+        asked: list[int] = []
 
         def refresh() -> None:
-            self.t.refresh(names)  # rolls the journal forward (TrackingTables.refresh)
+            self.t.refresh(names)  # rolls the journal forward (the tables' `refresh`)
 
         def journal_plan() -> Change | None:
-            rows = plan()
-            if not rows:
+            change = plan()
+            if change is None or not any(change.adds):
                 return None
             version = self.table.version + 1  # the version this commit asks for; a lost race re-plans
-            return Change([[{**_EMPTY, **r, "version": version} for r in rows]])
+            asked.append(version)
+            rows = [{**self._empty, **r, "version": version} for batch in change.adds for r in batch]
+            return Change([rows], info=change.info)
 
-        wrote = self.t.write_with(JOURNAL, journal_plan, refresh)
-        if wrote:
-            self.roll_forward()
-        return wrote
+        if not self.t.write_with(self.name, journal_plan, refresh):
+            return None
+        self.roll_forward()
+        return asked[-1]
 
     def roll_forward(self) -> None:
         """Apply every pending journal row to its table (each table one commit, with the new watermark), then
@@ -173,44 +196,76 @@ class Journal:
             return
         self.rolling = True
         try:
-            for name in APPLY_ORDER:
+            for name in self.apply_order:
                 if not self.pending(name):
                     continue
                 self.t.write_with(name, partial(self._apply_plan, name), partial(self._refresh, name))
-                if name == HISTORY and self.t.latest_metrics.lag() >= FOLD_EVERY:
-                    self.t.latest_metrics.fold_in()
+                self.applied(name)
             if len(self.table.files) >= TRUNCATE_AT:
                 self.truncate()
         finally:
             self.rolling = False
 
+    def applied(self, name: str) -> None:  # noqa: B027 (a hook: most journals have nothing to derive)
+        """Called once table `name` has applied its pending rows (a hook for derived tables)."""
+
     def truncate(self) -> None:
         """Remove the journal files every table has applied (one commit; nothing when none)."""
 
         def plan() -> Change | None:
-            marks = {name: self.watermark(name) for name in JOURNALED}
+            marks = {name: self.watermark(name) for name in self.apply_order}
             done = [
                 rel
                 for rel, f in self.table.files.items()
-                if all(r["version"] <= marks[KIND_TABLE[r["kind"]]] for r in f.rows or ())
+                if all(r["version"] <= marks[self.target(r)] for r in f.rows or ())
             ]
             return Change((), done) if done else None
 
-        self.t.write_with(JOURNAL, plan, lambda: self._refresh(*JOURNALED))
+        self.t.write_with(self.name, plan, lambda: self._refresh(*self.apply_order))
 
     def _refresh(self, *names: str) -> None:
-        self.t.refresh([JOURNAL, *names])  # no nested roll forward: `rolling` is set
+        self.t.refresh([self.name, *names])  # no nested roll forward: `rolling` is set
 
-    # -- applying ---------------------------------------------------------------------------------------------
     def _apply_plan(self, name: str) -> Change | None:
         rows = self.pending(name)
         if not rows:
             return None
         upto = max(r["version"] for r in rows)
-        change = _APPLIERS[name](self, rows)
+        change = self.apply(name, rows)
         adds, removes = (change.adds, change.removes) if change else ((), ())
-        return Change(adds, removes, txn=(WATERMARK, upto))
+        return Change(adds, removes, txn=(self.watermark_id, upto))
 
+
+class Journal(JournalBase):
+    """The lake's `mlflow.journal`: a tracking call that writes several run tables, recorded, applied, truncated."""
+
+    name = JOURNAL
+    watermark_id = WATERMARK
+    apply_order = APPLY_ORDER
+    t: TrackingTables
+
+    def __init__(self, tables: TrackingTables) -> None:
+        super().__init__(tables)
+
+    def target(self, row: Row) -> str:
+        return KIND_TABLE[row["kind"]]
+
+    def apply(self, name: str, rows: list[Row]) -> Change | None:
+        return _APPLIERS[name](self, rows)
+
+    def record(self, plan: Callable[[], list[Row] | None]) -> bool:
+        """Commit the rows `plan()` returns to the journal as one commit, then apply them; whether it wrote.
+
+        `plan` runs on refreshed run tables with nothing pending, validates (raising MlflowException) and returns
+        journal rows (`param_row`, `metric_entry`, ...) or None (see `JournalBase.commit`).
+        """
+        return self.commit(lambda: Change([rows]) if (rows := plan()) else None) is not None
+
+    def applied(self, name: str) -> None:
+        if name == HISTORY and self.t.latest_metrics.lag() >= FOLD_EVERY:
+            self.t.latest_metrics.fold_in()
+
+    # -- applying ---------------------------------------------------------------------------------------------
     def _apply_params(self, rows: list[Row]) -> Change | None:
         new: dict[tuple[str, str], Row] = {}
         for r in rows:
@@ -286,6 +341,55 @@ class Journal:
         return self.t.replace("mlflow.runs", self.t.run_by_id, drop, list(changed.values()))
 
 
+class RowJournal(JournalBase):
+    """A journal of whole-row puts and deletes on tables whose rows an `Index` addresses: the registry's.
+
+    A journal row names its `table`, its `op` ("put": the row replaces the one at its address; "delete": the
+    row at its address goes) and the `row` (JSON). Applying is idempotent: the last op on an address wins, and
+    a table already in that state gets only its watermark.
+    """
+
+    def __init__(self, tables: DeltaTables, name: str, watermark_id: str, indexes: dict[str, AnyIndex]) -> None:
+        self.name, self.watermark_id = name, watermark_id
+        self.apply_order = tuple(indexes)
+        self.indexes = indexes
+        super().__init__(tables)
+
+    def target(self, row: Row) -> str:
+        return row["table"]
+
+    def apply(self, name: str, rows: list[Row]) -> Change | None:
+        index = self.indexes[name]
+        state: dict[tuple[Hashable, Hashable], Row | None] = {}
+        for r in rows:
+            row = json.loads(r["row"])
+            address = index.address(row)
+            if address is not None:
+                state[address] = row if r["op"] == PUT else None
+        changed = {
+            a: row
+            for a, row in state.items()
+            if ((hit := index.get(*a)) is None and row is not None) or (hit is not None and hit.row != row)
+        }
+        if not changed:
+            return None
+        drop = [a for a in changed if index.get(*a) is not None]
+        return self.t.replace(name, index, drop, [row for row in changed.values() if row is not None])
+
+
+PUT, DELETE = "put", "delete"
+
+
+def put(table: str, row: Row) -> Row:
+    """The `RowJournal` row that puts `row` into `table` (replacing the row at its address)."""
+    return {"table": table, "op": PUT, "row": json.dumps(row)}
+
+
+def delete(table: str, row: Row) -> Row:
+    """The `RowJournal` row that removes from `table` the row at `row`'s address."""
+    return {"table": table, "op": DELETE, "row": json.dumps(row)}
+
+
 _APPLIERS: dict[str, Callable[[Journal, list[Row]], Change | None]] = {
     "mlflow.params": Journal._apply_params,
     HISTORY: Journal._apply_metrics,
@@ -293,7 +397,4 @@ _APPLIERS: dict[str, Callable[[Journal, list[Row]], Change | None]] = {
     "mlflow.runs": Journal._apply_runs,
 }
 
-_EMPTY: Row = dict.fromkeys(TABLES[JOURNAL][0].names)
-"""A journal row with every column null: each kind fills its own."""
-
-__all__ = ["FOLD_EVERY", "JOURNAL", "Journal"]
+__all__ = ["FOLD_EVERY", "JOURNAL", "Journal", "JournalBase", "RowJournal", "delete", "put"]

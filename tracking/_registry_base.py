@@ -24,7 +24,7 @@ from mlflow.utils.validation import _validate_model_name, _validate_model_versio
 from lakehouse import Change, Row
 
 from . import _events
-from ._registry_tables import MODEL_TABLES, Lake, RegistryTables
+from ._registry_tables import MODEL_TABLES, REGISTRY_JOURNAL, Lake, RegistryTables
 
 
 def version_int(version: Any) -> int:
@@ -45,6 +45,8 @@ class Planned:
     change: Change | None
     result: Any = None
     events: Sequence[dict[str, Any]] = ()
+    journal: Sequence[Row] = ()
+    """For `_write_journaled`: the call's row changes over several tables (`_journal.put` / `_journal.delete`)."""
 
 
 class RegistryStoreBase(AbstractStore):
@@ -84,6 +86,33 @@ class RegistryStoreBase(AbstractStore):
         version, planned = attempts[-1]
         if planned.events:
             self._publish(list(planned.events), table, version)
+        return planned.result
+
+    def _write_journaled(self, plan: Callable[[], Planned]) -> Any:
+        """Commit `plan().journal`, the row changes of a call over several model tables, as one commit to the
+        registry journal (its events in that commit's `commitInfo`), apply it to the tables, publish the events.
+
+        The journal commit is the call's atomic point (`_journal.RowJournal`): a crash before it leaves nothing,
+        after it every process that refreshes a model table applies the rest. Like `_write`, the plan runs on a
+        refreshed snapshot (the journal rolled forward) and again after every lost race, and the `result` of the
+        attempt committed is returned (None when the plan had nothing to write).
+        """
+        attempts: list[Planned] = []
+
+        def change() -> Change | None:
+            planned = plan()
+            attempts.append(planned)
+            if not planned.journal:
+                return None
+            info = {_events.EVENTS_KEY: list(planned.events)} if planned.events else {}
+            return Change([list(planned.journal)], info=info)
+
+        version = self._t.journal.commit(change)
+        if version is None:
+            return None
+        planned = attempts[-1]
+        if planned.events:
+            self._publish(list(planned.events), REGISTRY_JOURNAL, version)
         return planned.result
 
     def _publish(self, events: list[dict[str, Any]], table: str, version: int) -> None:

@@ -7,9 +7,6 @@ error codes and messages follow MLflow's SQL store; creation and tag changes pub
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Hashable
-
 from mlflow.entities.model_registry.model_version_stages import ALL_STAGES, get_canonical_stage
 from mlflow.entities.model_registry.prompt_version import IS_PROMPT_TAG_KEY
 from mlflow.exceptions import MlflowException
@@ -24,9 +21,10 @@ from mlflow.utils.validation import (
     _validate_tag_name,
 )
 
-from lakehouse import Change
+from lakehouse import Change, Row
 
 from . import _events
+from ._journal import delete, put
 from ._registry_base import Planned, RegistryStoreBase
 from ._registry_entities import latest_version_rows, to_model, to_version
 from ._registry_tables import ALIASES, MV, MV_TAGS, RM, RM_TAGS
@@ -55,15 +53,17 @@ class RegisteredModelsMixin(RegistryStoreBase):
                 if hit is not None:
                     existing = to_model(self._t, hit.row)
                     handle_resource_already_exist_error(name, has_prompt_tag(existing._tags), has_prompt_tag(tags))
-                return Planned(Change([[row]]), events=[_events.new_event(event, payload, name=name)])
+                events = [_events.new_event(event, payload, name=name)]
+                if not tag_values:
+                    return Planned(Change([[row]]), events=events)
+                # The model and its tags: one journal commit (`_write_journaled`), so it never exists without them.
+                trows = [put(RM_TAGS, {"name": name, "key": k, "value": v}) for k, v in tag_values.items()]
+                return Planned(None, events=events, journal=[*trows, put(RM, row)])
 
-            self._write(RM, plan)
             if tag_values:
-                trows = [{"name": name, "key": k, "value": v} for k, v in tag_values.items()]
-                self._t.write(
-                    RM_TAGS,
-                    lambda: self._t.replace(RM_TAGS, self._t.model_tags, [(name, k) for k in tag_values], trows),
-                )
+                self._write_journaled(plan)
+            else:
+                self._write(RM, plan)
             return to_model(self._t, row)
 
     def update_registered_model(self, name, description, deployment_job_id=None):
@@ -81,87 +81,52 @@ class RegisteredModelsMixin(RegistryStoreBase):
         _validate_model_renaming(new_name)
         with self._lock:
             self._sync()
-            row = self._model_row(name)
-            # Renaming a model to its own name succeeds, as in MLflow's SQL store: it only touches the model
-            # and its versions.
-            moving = new_name != name
-            if moving and self._t.models.get(new_name, 0) is not None:
-                raise MlflowException(f"Registered Model (name={new_name}) already exists.", RESOURCE_ALREADY_EXISTS)
-            now = get_current_time_millis()
-            # One commit per table, children first, the model row last. Not atomic: between the commits a reader
-            # sees versions, tags and aliases under the new name while the model row still has the old one, and
-            # a crash between them leaves it so.
-            versions = self._t.versions.rows(name)
-            self._t.write(
-                MV,
-                lambda: (
-                    self._t.replace(
-                        MV,
-                        self._t.versions,
-                        [(name, r["version"]) for r in versions],
-                        [{**r, "name": new_name, "last_updated_time": now} for r in versions],
-                    )
-                    if versions
-                    else None
-                ),
-            )
-            if moving:
-                self._move_children(name, new_name, versions)
 
-            def plan():
+            def plan() -> Planned:
+                row = self._model_row(name)
+                # Renaming a model to its own name succeeds, as in MLflow's SQL store: it only touches the model
+                # and its versions.
+                moving = new_name != name
                 if moving and self._t.models.get(new_name, 0) is not None:
                     raise MlflowException(
                         f"Registered Model (name={new_name}) already exists.", RESOURCE_ALREADY_EXISTS
                     )
-                old = self._t.models.get(name, 0)
-                return self._t.replace(
-                    RM,
-                    self._t.models,
-                    [(name, 0)],
-                    [{**(old.row if old else row), "name": new_name, "last_updated_time": now}],
-                )
+                now = get_current_time_millis()
+                versions = self._t.versions.rows(name)
+                rows: list[Row] = [delete(MV, r) for r in versions] if moving else []
+                rows += [put(MV, {**r, "name": new_name, "last_updated_time": now}) for r in versions]
+                if moving:
+                    for table, children in self._children(name, versions):
+                        rows += [delete(table, c) for c in children]
+                        rows += [put(table, {**c, "name": new_name}) for c in children]
+                    rows.append(delete(RM, row))
+                new = {**row, "name": new_name, "last_updated_time": now}
+                return Planned(None, result=new, journal=[*rows, put(RM, new)])
 
-            self._t.write(RM, plan)
-            self._sync()
-            return to_model(self._t, self._model_row(new_name))
+            # One journal commit: readers see the old name whole or the new name whole (`_write_journaled`).
+            return to_model(self._t, self._write_journaled(plan))
 
-    def _move_children(self, name: str, new_name: str, versions: list) -> None:
-        """Rename the version tags, model tags and aliases of model `name` (one commit per table)."""
-        for table, index, keyf in (
-            (MV_TAGS, self._t.version_tags, "key"),
-            (RM_TAGS, self._t.model_tags, "key"),
-            (ALIASES, self._t.aliases, "alias"),
-        ):
-            if table == MV_TAGS:
-                rows = [t for r in versions for t in self._t.version_tags.rows((name, r["version"]))]
-                drop: list[tuple[Hashable, Hashable]] = [((name, t["version"]), t["key"]) for t in rows]
-            else:
-                rows = index.rows(name)
-                drop = [(name, t[keyf]) for t in rows]
-            if rows:
-                renamed = [{**x, "name": new_name} for x in rows]
-                self._t.write(table, functools.partial(self._t.replace, table, index, drop, renamed))
+    def _children(self, name: str, versions: list[Row]) -> list[tuple[str, list[Row]]]:
+        """The version tags, model tags and aliases of model `name` (whose version rows are `versions`)."""
+        return [
+            (MV_TAGS, [t for r in versions for t in self._t.version_tags.rows((name, r["version"]))]),
+            (RM_TAGS, self._t.model_tags.rows(name)),
+            (ALIASES, self._t.aliases.rows(name)),
+        ]
 
     def delete_registered_model(self, name):
         with self._lock:
             self._sync()
-            self._model_row(name)
-            # The model row goes first: once it is gone the model does not exist; children are then cleaned up.
-            self._t.write(RM, lambda: self._t.replace(RM, self._t.models, [(name, 0)], []))
-            versions = self._t.versions.rows(name)
-            tag_drop = [
-                ((name, r["version"]), t["key"])
-                for r in versions
-                for t in self._t.version_tags.rows((name, r["version"]))
-            ]
-            for table, index, drop in (
-                (MV, self._t.versions, [(name, r["version"]) for r in versions]),
-                (MV_TAGS, self._t.version_tags, tag_drop),
-                (RM_TAGS, self._t.model_tags, [(name, t["key"]) for t in self._t.model_tags.rows(name)]),
-                (ALIASES, self._t.aliases, [(name, a["alias"]) for a in self._t.aliases.rows(name)]),
-            ):
-                if drop:
-                    self._t.write(table, functools.partial(self._t.replace, table, index, drop, []))
+
+            def plan() -> Planned:
+                row = self._model_row(name)
+                versions = self._t.versions.rows(name)
+                rows = [delete(table, c) for table, children in self._children(name, versions) for c in children]
+                rows += [delete(MV, r) for r in versions]
+                return Planned(None, journal=[*rows, delete(RM, row)])
+
+            # One journal commit: the model and everything under its name go together (`_write_journaled`).
+            self._write_journaled(plan)
 
     def get_registered_model(self, name):
         with self._lock:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 
 from lakehouse import Row, is_object_store
 
 from . import _events
 from ._index import Index, one_row_per_group
+from ._journal import RowJournal
 from ._tables import DeltaTables
 
 RM, MV, RM_TAGS, MV_TAGS, ALIASES = (
@@ -29,7 +31,13 @@ JOB_HISTORY = "mlflow.job_history"
 """Runs of `lakehouse-jobs` jobs (jobs._runner), one row per run."""
 MODEL_TABLES = [RM, MV, RM_TAGS, MV_TAGS, ALIASES]
 """The tables a registry call refreshes before it reads or plans."""
-EVENT_SOURCES = [RM, MV, MV_TAGS, ALIASES, RM_TAGS]
+REGISTRY_JOURNAL = "mlflow.registry_journal"
+"""The registry's journal (`_journal.RowJournal`): a call that writes several of MODEL_TABLES is one commit here."""
+REGISTRY_WATERMARK = "lakehouse-ml:mlflow.registry_journal"
+"""The `txn` appId of the registry journal's applies: its version is the journal version a table applied up to."""
+SYNC_ROUNDS = 20
+"""`RegistryTables.refresh` re-reads the model tables while the journal moves under it, at most this many times."""
+EVENT_SOURCES = [RM, MV, MV_TAGS, ALIASES, RM_TAGS, REGISTRY_JOURNAL]
 """The tables whose commits carry registry events (what outbox recovery scans)."""
 
 
@@ -63,8 +71,46 @@ class RegistryTables(DeltaTables):
                 TRIGGERS: ([self.triggers], None),
                 JOB_RUNS: ([self.job_runs], None),
                 JOB_HISTORY: ([self.job_history], None),
+                REGISTRY_JOURNAL: ([], None),  # a few recent calls' rows, held (`_journal`)
             },
         )
+        # Applied children first, the model row last: a new model's or version's tags are in place before it.
+        self.journal = RowJournal(
+            self,
+            REGISTRY_JOURNAL,
+            REGISTRY_WATERMARK,
+            {
+                MV_TAGS: self.version_tags,
+                RM_TAGS: self.model_tags,
+                ALIASES: self.aliases,
+                MV: self.versions,
+                RM: self.models,
+            },
+        )
+
+    def refresh(self, names: Iterable[str] | None = None) -> None:
+        """Refresh `names` (default: all); a refresh of a model table also applies the registry journal rows it
+        has not (a call whose writer died after its journal commit), so no reader sees part of a call.
+
+        The model tables are read before the journal, and read again while the journal moved in between: every
+        call a table shows was in the journal before that table was read, so once the journal stayed put over
+        the reads, the journal holds every call the tables show part of (a call removed from it had been applied
+        to every table before), and applying what is pending leaves the tables at one point of the journal.
+        """
+        names = list(names) if names is not None else list(self.tables)
+        journaled = [n for n in names if n in self.journal.apply_order]
+        if not journaled or self.journal.rolling:
+            self.refresh_tables(names)
+            return
+        others = [n for n in names if n not in journaled and n != REGISTRY_JOURNAL]
+        self.refresh_tables(others)
+        for _ in range(SYNC_ROUNDS):
+            seen = self.journal.table.version
+            self.refresh_tables([*journaled, REGISTRY_JOURNAL])
+            if self.journal.behind():
+                self.journal.roll_forward()
+            if self.journal.table.version == seen:
+                return
 
 
 class Lake:

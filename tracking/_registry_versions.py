@@ -33,9 +33,10 @@ from mlflow.store.artifact.utils.models import _parse_model_uri
 from mlflow.utils.time import get_current_time_millis
 from mlflow.utils.validation import _validate_model_name, _validate_model_version_tag, _validate_tag_name
 
-from lakehouse import Change, Row
+from lakehouse import Row
 
 from . import _events
+from ._journal import delete, put
 from ._registry_base import Planned, RegistryStoreBase, version_int
 from ._registry_entities import to_version
 from ._registry_tables import ALIASES, MV, MV_TAGS, RM
@@ -134,29 +135,20 @@ class ModelVersionsMixin(RegistryStoreBase):
                         "description": description or None,
                     }
                 payload = {"name": name, "version": str(version), **payload}
-                return Planned(
-                    Change([[row]]), result=row, events=[_events.new_event(event, payload, name=name, version=version)]
-                )
+                created = _events.new_event(event, payload, name=name, version=version)
+                trows = [{"name": name, "version": version, "key": k, "value": v} for k, v in tag_values.items()]
+                journal = [*(put(MV_TAGS, t) for t in trows), put(MV, row), self._touched(name, now)]
+                return Planned(None, result=row, events=[created], journal=journal)
 
-            # The version number is taken by the version commit itself (put-if-absent), so concurrent
-            # writers get distinct numbers; its tags follow.
-            row = self._write(MV, plan)
-            if tag_values:
-                trows = [{"name": name, "version": row["version"], "key": k, "value": v} for k, v in tag_values.items()]
-                self._t.write(MV_TAGS, lambda: Change([trows]))
-            self._touch_model(name, row["creation_time"])
+            # The version, its tags and the model's last_updated_time: one journal commit, whose version is taken
+            # put-if-absent, so concurrent writers get distinct numbers (`_write_journaled`).
+            row = self._write_journaled(plan)
             return to_version(self._t, row, aliases=True)
 
-    def _touch_model(self, name: str, now: int) -> None:
-        """Set the model's `last_updated_time` (as the SQL store does when one of its versions changes)."""
-
-        def plan():
-            hit = self._t.models.get(name, 0)
-            if hit is None:
-                return None
-            return self._t.replace(RM, self._t.models, [(name, 0)], [{**hit.row, "last_updated_time": now}])
-
-        self._t.write(RM, plan)
+    def _touched(self, name: str, now: int) -> Row:
+        """The journal row setting model `name`'s `last_updated_time` (as the SQL store does when one of its
+        versions changes); the plan has checked that the model exists."""
+        return put(RM, {**self._model_row(name), "last_updated_time": now})
 
     def _update_version(self, name, version, change) -> Row:
         """Replace a live version's row by `change(row)` with a new `last_updated_time`; return the new row."""
@@ -198,9 +190,7 @@ class ModelVersionsMixin(RegistryStoreBase):
                 if target == STAGE_PRODUCTION:
                     self._check_validated(name, row["version"])
                 new = {**row, "current_stage": target, "last_updated_time": now}
-                change = self._t.replace(
-                    MV, self._t.versions, [(name, r["version"]) for r in [*archived, row]], [*archived, new]
-                )
+                journal = [*(put(MV, r) for r in [*archived, new]), self._touched(name, now)]
                 moves = [(new["version"], row["current_stage"], target, [str(r["version"]) for r in archived])]
                 moves += [(r["version"], target, STAGE_ARCHIVED, []) for r in archived]
                 events = [
@@ -218,10 +208,10 @@ class ModelVersionsMixin(RegistryStoreBase):
                     )
                     for v, before, after, archived_versions in moves
                 ]
-                return Planned(change, result=new, events=events)
+                return Planned(None, result=new, events=events, journal=journal)
 
-            row = self._write(MV, plan)
-            self._touch_model(name, row["last_updated_time"])
+            # The versions' stages and the model's last_updated_time: one journal commit (`_write_journaled`).
+            row = self._write_journaled(plan)
             return to_version(self._t, row, aliases=True)
 
     def _check_validated(self, name: str, version: int) -> None:
@@ -248,11 +238,16 @@ class ModelVersionsMixin(RegistryStoreBase):
         v = version_int(version)
         with self._lock:
             self._sync()
-            self._update_version(name, v, lambda r: {**r, **_REDACTED})
-            drop = [(name, a["alias"]) for a in self._t.aliases.rows(name) if a["version"] == v]
-            if drop:
-                self._t.write(ALIASES, lambda: self._t.replace(ALIASES, self._t.aliases, drop, []))
-            self._touch_model(name, get_current_time_millis())
+
+            def plan() -> Planned:
+                row = self._version_row(name, v)
+                now = get_current_time_millis()
+                drop = [delete(ALIASES, a) for a in self._t.aliases.rows(name) if a["version"] == v]
+                gone = {**row, **_REDACTED, "last_updated_time": now}
+                return Planned(None, journal=[*drop, put(MV, gone), self._touched(name, now)])
+
+            # The redacted version, its aliases dropped, the model touched: one journal commit (`_write_journaled`).
+            self._write_journaled(plan)
 
     def get_model_version(self, name, version):
         with self._lock:

@@ -146,14 +146,20 @@ TABLES["mlflow.journal"] = (
     "each call one commit; applied to runs, params, tags and metrics (their txn watermark), then removed",
 )
 
-TABLE_CONFIGURATION: dict[str, dict[str, str]] = {
-    "mlflow.journal": {
-        "delta.deletedFileRetentionDuration": "interval 1 hours",
-        "delta.logRetentionDuration": "interval 1 days",
-    },
+TABLES["mlflow.registry_journal"] = (
+    pa.schema([("version", LONG), ("table", STRING), ("op", STRING), ("row", STRING)]),
+    "The rows of the last model registry calls that write several registry tables (a rename, a delete, a new "
+    "version with its tags), each call one commit: op 'put' or 'delete' of a whole row (JSON) of the named table; "
+    "applied to the registry tables (their txn watermark), then removed",
+)
+
+_TRANSIENT = {
+    "delta.deletedFileRetentionDuration": "interval 1 hours",
+    "delta.logRetentionDuration": "interval 1 days",
 }
-"""Table properties set at creation. The journal is transient (its rows live until applied), and nobody time
-travels it: its removed files and old commits need not be kept for a week and a month."""
+TABLE_CONFIGURATION: dict[str, dict[str, str]] = {"mlflow.journal": _TRANSIENT, "mlflow.registry_journal": _TRANSIENT}
+"""Table properties set at creation. The journals are transient (their rows live until applied), and nobody
+time travels them: their removed files and old commits need not be kept for a week and a month."""
 
 UPDATED_MERGE_ROWS = 65_536
 """The largest compacted file of a cold table whose rows are updated (runs, tags, latest values): an update of an
