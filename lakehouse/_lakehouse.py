@@ -36,7 +36,6 @@ from ._entities import (
 )
 from ._files import DataFiles, data_files
 from ._frames import to_spark_dataframe
-from ._maintenance import optimize_lock
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, find_tables, is_uri, normalise_root, resolve
 from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, local_spark
@@ -539,7 +538,9 @@ class Lakehouse:
     ) -> OptimizeResult:
         """Compact small files into files of about `target_size` bytes (default: the table's
         `delta.targetFileSize`, else the engine's), optionally Z-ordering by columns. Idempotent: a compact
-        table is left as it is (`version` None). Runs are serialised per table across processes."""
+        table is left as it is (`version` None). Safe from several processes at once, on a local disk or an object
+        store: a run whose files another commit removed first re-plans (Delta's delete-delete rule), never
+        committing a second copy of the rows."""
         zcols = tuple(_names_list(z_order_by, "z_order_by"))
         if target_size is not None and (
             not isinstance(target_size, int) or isinstance(target_size, bool) or target_size <= 0
@@ -560,8 +561,7 @@ class Lakehouse:
                 raise InvalidArgumentError(
                     "z_order_by", f"z_order_by column(s) {parts} are partition columns; Z-order by data columns only"
                 )
-        with optimize_lock(ref.path):
-            result = self._engine.optimize(ref, target_size=target_size, z_order_by=zcols)
+        result = self._engine.optimize(ref, target_size=target_size, z_order_by=zcols)
         _log.info(
             "OPTIMIZE %s%s: %d file(s) removed, %d added, version %s",
             ref.name,

@@ -1,18 +1,18 @@
-"""Rules for safe maintenance shared by every engine: the VACUUM retention check and the OPTIMIZE lock."""
+"""Rules for safe maintenance shared by every engine: the VACUUM retention check and Delta's delete-delete
+conflict rule for OPTIMIZE (no lock: concurrent OPTIMIZE runs are safe on a local disk and on an object store)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
+import json
 import re
-from collections.abc import Iterator
+from urllib.parse import unquote
 
-from filelock import FileLock
-
-from ._names import is_uri
+from . import _storage
 from .errors import InvalidArgumentError
 
 DEFAULT_RETENTION = "interval 1 week"
+DEFAULT_TARGET_FILE_SIZE = 104_857_600
+"""OPTIMIZE's target file size when the table sets no `delta.targetFileSize`: delta-rs's default (100 MiB)."""
 _UNIT_HOURS = {
     "microsecond": 1 / 3_600_000_000,
     "millisecond": 1 / 3_600_000,
@@ -36,15 +36,26 @@ def retention_hours(properties: dict[str, str]) -> float:
     return float(m.group(1)) * _UNIT_HOURS[m.group(2)]
 
 
-@contextlib.contextmanager
-def optimize_lock(table_path: str, timeout: float | None = None) -> Iterator[None]:
-    """Serialise OPTIMIZE on one table across processes (delta-rs lets two concurrent compactions both
-    commit, duplicating every row). The lock file lives in the table's hidden `_lakehouse` folder, which
-    VACUUM leaves alone. Object stores have no local lock: there, run OPTIMIZE from one job at a time."""
-    if is_uri(table_path):
-        yield
-        return
-    folder = os.path.join(table_path, "_lakehouse")
-    os.makedirs(folder, exist_ok=True)
-    with FileLock(os.path.join(folder, "optimize.lock"), timeout=-1 if timeout is None else timeout):
-        yield
+def files_removed_after(table_path: str, version: int, latest: int) -> set[str] | None:
+    """The data files (file system paths, relative to the table) that commits `version + 1` .. `latest` removed,
+    read from the log itself (any engine's commits); None when one of those commits changed the table's metadata
+    or protocol, or is no longer in the log: then nothing planned at `version` may be committed.
+
+    Delta's delete-delete rule: a commit that removes a file another commit after its read version already
+    removed must fail (two compactions of the same files would both stay live and duplicate every row)."""
+    removed: set[str] = set()
+    log_dir = _storage.join(table_path, "_delta_log")
+    for v in range(version + 1, latest + 1):
+        try:
+            text = _storage.read(_storage.join(log_dir, f"{v:020d}.json")).decode()
+        except FileNotFoundError:
+            return None
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            if "metaData" in action or "protocol" in action:
+                return None
+            if "remove" in action:
+                removed.add(unquote(action["remove"]["path"]))
+    return removed

@@ -43,6 +43,7 @@ from .._session import scoped_conf, spark_reaches
 from .._storage import arrow_filesystem
 from .._timetravel import ms_to_utc
 from ..errors import DataFilesMissingError, TableNotFoundError
+from . import _deltars_optimize
 from ._base import Engine, MergeSpec, TableState
 from ._base import quote_ident as _q
 
@@ -113,13 +114,16 @@ class DeltaRsEngine(Engine):
             times = dict(delta_commit_times(local, dt.metadata().configuration, versions=listed))
         for h in entries:
             parameters = dict(h.get("operationParameters") or {})
-            if h.get("operation") == "OPTIMIZE" and _ZORDER_KEY in h and "zOrderBy" not in parameters:
-                parameters["zOrderBy"] = h[_ZORDER_KEY]  # as delta-spark records it: a JSON list of the columns
+            operation = str(h.get(_deltars_optimize.OPERATION_KEY) or h.get("operation", ""))
+            if operation == "OPTIMIZE":  # ours is a delta-rs transaction, which records WRITE and its mode
+                parameters.pop("mode", None)
+                if _ZORDER_KEY in h and "zOrderBy" not in parameters:
+                    parameters["zOrderBy"] = h[_ZORDER_KEY]  # as delta-spark records it: a JSON list of the columns
             out.append(
                 HistoryEntry(
                     version=int(h["version"]),
                     timestamp=ms_to_utc(times.get(int(h["version"]), int(h["timestamp"]))),
-                    operation=str(h.get("operation", "")),
+                    operation=operation,
                     parameters=parameters,
                     metrics=dict(h.get("operationMetrics") or {}),
                     engine=h.get("engineInfo") or h.get("clientVersion"),
@@ -401,7 +405,12 @@ class DeltaRsEngine(Engine):
         return retry_on_conflict(run, table=ref.name, operation="restore", is_conflict=self.is_conflict)
 
     def optimize(self, ref: TableRef, *, target_size: int | None, z_order_by: tuple[str, ...]) -> OptimizeResult:
-        dt = DeltaTable(ref.path)
+        dt = self._open(ref)
+        if "deletionVectors" not in set(dt.protocol().reader_features or []):
+            # Planned, rewritten and committed by us: safe against concurrent OPTIMIZEs (see _deltars_optimize).
+            return _deltars_optimize.optimize(ref, target_size=target_size, z_order_by=z_order_by)
+        # Files with deletion vectors hold deleted rows, which a plain rewrite would bring back: delta-rs's own
+        # OPTIMIZE, which is not safe against a concurrent OPTIMIZE of the same table (delta-spark writes these).
         before = dt.version()
         if z_order_by:
             # delta-rs records no zOrderBy among the operation's parameters (delta-spark does): kept in the commit's

@@ -397,21 +397,28 @@ class DeltaSparkEngine(Engine):
         )
 
     def optimize(self, ref: TableRef, *, target_size: int | None, z_order_by: tuple[str, ...]) -> OptimizeResult:
-        before = self._latest_version(ref)
         settings = {"spark.databricks.delta.optimize.maxFileSize": str(target_size)} if target_size else {}
-        with scoped_conf(self.spark, **settings):
-            if self._classic:
-                opt = self._table(ref).optimize()
-                out = opt.executeZOrderBy(*z_order_by) if z_order_by else opt.executeCompaction()
-            else:  # Spark Connect: Delta's OPTIMIZE statement
-                if not self.exists(ref):
-                    raise TableNotFoundError(ref.name, ref.path)
-                zorder = f" ZORDER BY ({', '.join(_q(c) for c in z_order_by)})" if z_order_by else ""
-                out = self.spark.sql(f"OPTIMIZE {self._sql_name(ref)}{zorder}")
-        metrics = out.first().asDict(recursive=True).get("metrics") or {}
+
+        def run() -> tuple[int, dict[str, Any]]:
+            # Delta refuses a compaction whose files a concurrent commit removed first
+            # (ConcurrentDeleteDeleteException / ConcurrentDeleteReadException): re-plan from the newer version.
+            before = self._latest_version(ref)
+            with scoped_conf(self.spark, **settings):
+                if self._classic:
+                    opt = self._table(ref).optimize()
+                    out = opt.executeZOrderBy(*z_order_by) if z_order_by else opt.executeCompaction()
+                else:  # Spark Connect: Delta's OPTIMIZE statement
+                    if not self.exists(ref):
+                        raise TableNotFoundError(ref.name, ref.path)
+                    zorder = f" ZORDER BY ({', '.join(_q(c) for c in z_order_by)})" if z_order_by else ""
+                    out = self.spark.sql(f"OPTIMIZE {self._sql_name(ref)}{zorder}")
+            return before, out.first().asDict(recursive=True).get("metrics") or {}
+
+        before, metrics = retry_on_conflict(run, table=ref.name, operation="optimize", is_conflict=self.is_conflict)
         after = self._latest_version(ref)
+        changed = int(metrics.get("numFilesAdded", 0)) or int(metrics.get("numFilesRemoved", 0))
         return OptimizeResult(
-            version=after if after != before else None,
+            version=after if after != before and changed else None,
             num_files_added=int(metrics.get("numFilesAdded", 0)),
             num_files_removed=int(metrics.get("numFilesRemoved", 0)),
             files_added_size=dict(metrics.get("filesAdded") or {}),
