@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import posixpath
+import time
 import uuid
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -51,6 +53,8 @@ from ._base import quote_ident as _q
 _DIRECT_PARTITION_TYPES = (T.StringType, T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.BooleanType, T.DateType)
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _TOKEN_KEY = "lakehouse.commitToken"
+_EMPTY_FOLDER_HOURS = 1.0
+"""VACUUM removes an empty `lh-` folder of ours only when older than this (and than the retention)."""
 _ZORDER_KEY = "lakehouse.zOrderBy"
 """The commit metadata key holding an OPTIMIZE's Z-order columns (JSON), which delta-rs leaves out of its parameters."""
 
@@ -440,13 +444,8 @@ class DeltaRsEngine(Engine):
         present = tuple(sorted(f for f, i in zip(candidates, infos, strict=True) if i.type == pafs.FileType.File))
         if not dry_run and present:
             dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False)
-            for sub in fs.get_file_info(pafs.FileSelector(base)):  # folders our writes left empty
-                if (
-                    sub.type == pafs.FileType.Directory
-                    and sub.base_name.startswith("lh-")
-                    and not fs.get_file_info(pafs.FileSelector(sub.path, recursive=True))
-                ):
-                    fs.delete_dir(sub.path)
+            if isinstance(fs, pafs.LocalFileSystem):  # object stores have no empty folders
+                _remove_empty_folders(base, time.time() - max(retention_hours, _EMPTY_FOLDER_HOURS) * 3600)
         return VacuumResult(dry_run=dry_run, retention_hours=retention_hours, files=present)
 
     def is_conflict(self, exc: BaseException) -> bool:
@@ -455,6 +454,18 @@ class DeltaRsEngine(Engine):
         # delta-rs reports some lost races (e.g. a merge whose snapshot a concurrent commit superseded) as a
         # plain DeltaError whose message names the conflict.
         return isinstance(exc, DeltaError) and "conflict" in str(exc).lower() and "transaction" in str(exc).lower()
+
+
+def _remove_empty_folders(base: str, cutoff: float) -> None:
+    """Remove the `lh-` folders our writes left empty under a local table, if last changed before `cutoff`
+    (epoch s): a younger one may be an OPTIMIZE's or an append's about to receive its files. `rmdir` refuses a
+    folder that is not empty, so a writer that just put a file there keeps it."""
+    with os.scandir(base) as entries:
+        folders = [e.path for e in entries if e.name.startswith("lh-") and e.is_dir(follow_symlinks=False)]
+    for folder in folders:
+        with contextlib.suppress(OSError):  # not empty, or gone (another VACUUM)
+            if os.stat(folder).st_mtime < cutoff:
+                os.rmdir(folder)
 
 
 def _retention(dt: DeltaTable) -> str:
