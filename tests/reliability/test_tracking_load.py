@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -26,6 +27,8 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from reliability_helpers import acks, errors_in, jobs, rows, spawn, stop, tail, wait_for
 from reliability_worker import BATCH_STEPS, PARAMS, TS, acc, loss, lr
+
+from lakehouse._log import AUTO_COMPACT_PROPERTY
 
 WRITERS = 8
 READERS = 2
@@ -64,7 +67,10 @@ def _files_compacted(stdout: str) -> int:
 
 class SparkAppender(threading.Thread):
     """delta-spark as a second writer: appends batches of 100 rows to the user table `events` of the same lake,
-    OPTIMIZE every third batch; a batch counts as acknowledged once `append` returned."""
+    OPTIMIZE every third batch (a batch counts as acknowledged once `append` returned); and once, after the
+    second batch, OPTIMIZE of the tracking table `mlflow.metrics` in this session, as
+    tests/interop/test_delta_spark_maintenance_on_tracking_tables.py does (the store's own compaction of it
+    turned off first; Delta's concurrent-modification conflicts retried, as a delta-spark caller does)."""
 
     def __init__(self, spark, root: str) -> None:
         super().__init__(daemon=True)
@@ -75,7 +81,23 @@ class SparkAppender(threading.Thread):
         self.halt = threading.Event()
         self.acked: list[int] = []
         self.optimized = 0
+        self.tracking_optimize_retries: int | None = None
         self.error: BaseException | None = None
+        self.metrics_path = os.path.join(root, "mlflow", "metrics")
+
+    def _retrying(self, sql: str) -> int:
+        """Run `sql`, retrying delta-spark's concurrent-modification conflicts (its normal outcome beside other
+        writers) for up to 300 s; return the retries."""
+        deadline = time.monotonic() + 300
+        retries = 0
+        while True:
+            try:
+                self.spark.sql(sql).collect()
+                return retries
+            except Exception as exc:
+                if "Concurrent" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                retries += 1
 
     def run(self) -> None:
         try:
@@ -85,6 +107,11 @@ class SparkAppender(threading.Thread):
                 self.lake.append("events", df)
                 self.acked.append(batch)
                 batch += 1
+                if batch == 2:
+                    path = self.metrics_path
+                    self.tracking_optimize_retries = self._retrying(
+                        f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{AUTO_COMPACT_PROPERTY}' = 'false')"
+                    ) + self._retrying(f"OPTIMIZE delta.`{path}` ZORDER BY (run_id)")
                 if batch % 3 == 0:
                     self.lake.optimize("events")
                     self.optimized += 1
@@ -223,11 +250,13 @@ def _run_load(tmp_path, trials, figures, spark=None) -> None:
         figures.update(
             spark_batches_acked=len(appender.acked),
             spark_optimizes=appender.optimized,
+            spark_tracking_optimize_retries=appender.tracking_optimize_retries,
             spark_rows_checked=100 * len(appender.acked),
             spark_rows_lost=spark_lost,
             spark_duplicates=spark_dups,
         )
         assert appender.acked, "the delta-spark writer committed nothing while the store's writers ran"
+        assert appender.tracking_optimize_retries is not None, "delta-spark's OPTIMIZE of mlflow.metrics never ran"
         assert (spark_lost, spark_dups) == (0, 0)
         assert {b for b, _ in events} <= set(range(len(appender.acked) + 1))  # at most the batch in flight
 
