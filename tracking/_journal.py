@@ -18,6 +18,11 @@ version, and a lost race re-plans), so what is pending for a table is its kinds'
 every table has applied a journal file, the file is removed (`truncate`, every TRUNCATE_AT files): the journal
 holds the calls of the last moments, never the history, and its short tombstone and log retention (no one time
 travels the journal) keep its checkpoints small.
+
+The mechanism is `JournalBase`; `Journal` is the run tables' (`mlflow.journal`, rows by kind), `RowJournal` the
+model registry's (`mlflow.registry_journal`: whole-row puts and deletes of the five model tables, so a rename, a
+model's delete or a new version with its tags is one commit; `_registry_tables`). A reader brings its tables to
+one point of a journal with `sync`.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ APPLY_ORDER = ("mlflow.params", HISTORY, "mlflow.tags", "mlflow.runs")
 JOURNALED = frozenset(KIND_TABLE.values())
 TRUNCATE_AT = 16
 """The journal's applied files are removed once it holds this many."""
+SYNC_ROUNDS = 20
+"""`JournalBase.sync` reads the tables again while the journal moves under it, at most this many times."""
 
 
 def metric_point(row: Row) -> tuple:
@@ -160,6 +167,24 @@ class JournalBase(abc.ABC):
             return True
         self._applied_at = at
         return False
+
+    def sync(self, names: list[str]) -> None:
+        """Refresh tables `names` (of `apply_order`) and the journal, and apply what is pending, so that the
+        tables stand at one point of the journal: no part of a call without the rest.
+
+        The tables are read before the journal, and read again while the journal moved in between: every call a
+        table shows was in the journal before that table was read, so once the journal stayed put over the reads,
+        it holds every call the tables show part of (a call removed from it had been applied to every table
+        before), and applying what is pending completes them. After SYNC_ROUNDS reads under a journal that never
+        stopped moving, the last one stands (a torn read is then possible; no caller has come near it).
+        """
+        for _ in range(SYNC_ROUNDS):
+            seen = self.table.version
+            self.t.refresh_tables([*names, self.name])
+            if self.behind():
+                self.roll_forward()
+            if self.table.version == seen:
+                return
 
     def commit(self, plan: Callable[[], Change | None]) -> int | None:
         """Commit the journal rows of `plan()` (its `adds`, its `info` in the commit) as one commit, then apply

@@ -35,8 +35,6 @@ REGISTRY_JOURNAL = "mlflow.registry_journal"
 """The registry's journal (`_journal.RowJournal`): a call that writes several of MODEL_TABLES is one commit here."""
 REGISTRY_WATERMARK = "lakehouse-ml:mlflow.registry_journal"
 """The `txn` appId of the registry journal's applies: its version is the journal version a table applied up to."""
-SYNC_ROUNDS = 20
-"""`RegistryTables.refresh` re-reads the model tables while the journal moves under it, at most this many times."""
 EVENT_SOURCES = [RM, MV, MV_TAGS, ALIASES, RM_TAGS, REGISTRY_JOURNAL]
 """The tables whose commits carry registry events (what outbox recovery scans)."""
 
@@ -89,28 +87,16 @@ class RegistryTables(DeltaTables):
         )
 
     def refresh(self, names: Iterable[str] | None = None) -> None:
-        """Refresh `names` (default: all); a refresh of a model table also applies the registry journal rows it
-        has not (a call whose writer died after its journal commit), so no reader sees part of a call.
-
-        The model tables are read before the journal, and read again while the journal moved in between: every
-        call a table shows was in the journal before that table was read, so once the journal stayed put over
-        the reads, the journal holds every call the tables show part of (a call removed from it had been applied
-        to every table before), and applying what is pending leaves the tables at one point of the journal.
-        """
+        """Refresh `names` (default: all); a refresh of a model table also applies the registry journal rows the
+        tables have not (a call whose writer died after its journal commit), so no reader sees part of a call
+        (`RowJournal.sync`)."""
         names = list(names) if names is not None else list(self.tables)
         journaled = [n for n in names if n in self.journal.apply_order]
         if not journaled or self.journal.rolling:
             self.refresh_tables(names)
             return
-        others = [n for n in names if n not in journaled and n != REGISTRY_JOURNAL]
-        self.refresh_tables(others)
-        for _ in range(SYNC_ROUNDS):
-            seen = self.journal.table.version
-            self.refresh_tables([*journaled, REGISTRY_JOURNAL])
-            if self.journal.behind():
-                self.journal.roll_forward()
-            if self.journal.table.version == seen:
-                return
+        self.refresh_tables([n for n in names if n not in journaled and n != REGISTRY_JOURNAL])
+        self.journal.sync(journaled)
 
 
 class Lake:

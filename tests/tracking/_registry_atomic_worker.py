@@ -9,13 +9,14 @@ process), which opens the registry at `uri`, makes call `op` (`OPS`), and is kil
                applies (in `RowJournal.apply_order`), the last one the last apply (before the events are published)
     "never"    not killed: the child exits 0 once the call returns
 
-The server answers each request with one JSON line {"signal": <signal that ended the child or 0>, "code": <exit
+The server answers each call with one JSON line {"signal": <signal that ended the child or 0>, "code": <exit
 code>}. The commits are counted by wrapping `DeltaTables.write_with`, through which every registry commit goes: the
 kill points are the commit boundaries themselves, so every window is hit exactly, with no timing.
 
-`python tests/tracking/_registry_atomic_worker.py read <uri> <stop file> <a> <b>` polls the registry through
-the MLflow client until the stop file exists, each read one call, and prints {"reads": n, "torn": [...]}: a
-torn read is a model or its versions seen with part of its tags or aliases (see `torn`).
+A request {"op": "read", "uri", "stop", "names", "expected"} forks a reader child and answers {"pid"} at once:
+it polls the registry through the MLflow client until the stop file exists, each read one call, and writes
+{"reads": n, "torn": [...]} next to it; a torn read is a model or its versions seen with part of its tags or
+aliases (see `torn`). {"wait": pid} answers how that child ended.
 """
 
 from __future__ import annotations
@@ -71,20 +72,32 @@ def arm(die: str) -> None:
 def serve() -> None:
     for line in sys.stdin:
         request = json.loads(line)
+        if "wait" in request:  # the end of a reader child forked before
+            print(json.dumps(status(request["wait"])), flush=True)
+            continue
         pid = os.fork()
         if pid == 0:
             try:
-                store = LakehouseRegistryStore(request["uri"])
-                arm(request["die"])
-                OPS[request["op"]](store)
+                if request["op"] == "read":
+                    read(request["uri"], Path(request["stop"]), request["names"], request["expected"])
+                else:
+                    store = LakehouseRegistryStore(request["uri"])
+                    arm(request["die"])
+                    OPS[request["op"]](store)
             except BaseException as exc:  # noqa: BLE001 (a forked child must never return into the server loop)
                 print(repr(exc), file=sys.stderr, flush=True)
                 os._exit(3)
             os._exit(0)
-        _, status = os.waitpid(pid, 0)
-        answer = {"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0}
-        answer["code"] = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-        print(json.dumps(answer), flush=True)
+        print(json.dumps({"pid": pid} if request["op"] == "read" else status(pid)), flush=True)
+
+
+def status(pid: int) -> dict:
+    """How child `pid` ended: the signal that killed it (0: none) and its exit code (None: killed)."""
+    _, code = os.waitpid(pid, 0)
+    return {
+        "signal": os.WTERMSIG(code) if os.WIFSIGNALED(code) else 0,
+        "code": os.WEXITSTATUS(code) if os.WIFEXITED(code) else None,
+    }
 
 
 def torn(model, versions: list, tags: dict, aliases: dict, version_tags: dict) -> str | None:
@@ -101,9 +114,10 @@ def torn(model, versions: list, tags: dict, aliases: dict, version_tags: dict) -
     return None
 
 
-def read(uri: str, stop: Path, names: list[str]) -> None:
+def read(uri: str, stop: Path, names: list[str], spec: dict) -> None:
+    """Read models `names` (and their versions) until `stop` exists; the count so far in `stop`.reads, the report
+    in `stop`.report."""
     client = MlflowClient(registry_uri=uri)
-    spec = json.loads(os.environ["ATOMIC_EXPECTED"])
     tags, aliases = spec["tags"], spec["aliases"]
     version_tags = {int(v): t for v, t in spec["version_tags"].items()}
     reads, seen, problems = 0, set(), []  # type: ignore[var-annotated]
@@ -121,11 +135,9 @@ def read(uri: str, stop: Path, names: list[str]) -> None:
             if problem := torn(model, versions, tags, aliases, version_tags):
                 problems.append(problem)
         progress.write_text(str(reads))
-    print(json.dumps({"reads": reads, "seen": sorted(seen), "torn": problems[:10], "n_torn": len(problems)}))
+    report = {"reads": reads, "seen": sorted(seen), "torn": problems[:10], "n_torn": len(problems)}
+    stop.with_suffix(".report").write_text(json.dumps(report))
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "serve":
-        serve()
-    else:
-        read(sys.argv[2], Path(sys.argv[3]), sys.argv[4:])
+    serve()
