@@ -14,7 +14,7 @@ import os
 import shutil
 from collections.abc import Iterable, Sequence
 from datetime import tzinfo
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from deltalake.exceptions import DeltaError
 from pyspark.errors import PySparkException
@@ -36,6 +36,7 @@ from ._entities import (
 )
 from ._files import DataFiles, data_files
 from ._frames import to_spark_dataframe
+from ._log import diagnose
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, find_tables, is_uri, normalise_root, resolve
 from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, local_spark
@@ -45,6 +46,7 @@ from ._timetravel import TimestampLike, check_version, ms_to_utc, session_zone, 
 from .errors import (
     ArgumentTypeError,
     InvalidArgumentError,
+    LakehouseError,
     NullConstraintError,
     RetentionPeriodTooShortError,
     SchemaMismatchError,
@@ -92,7 +94,7 @@ class Lakehouse:
         if not is_uri(self.root):
             os.makedirs(self.root, exist_ok=True)
         self.spark = spark if spark is not None else local_spark()
-        self._engine: Engine = choose_engine(self.spark, engine, self.root)
+        self._engine: Engine = cast(Engine, _Diagnosed(choose_engine(self.spark, engine, self.root)))
         if lake_catalog_enabled(self.spark):
             # This session's lake: `spark.table("ns.t")` / SQL names resolve under this root from now on.
             self.spark.conf.set(ROOT_CONF, self.root)
@@ -601,6 +603,33 @@ class Lakehouse:
     # -- helpers --------------------------------------------------------------------------------------------
     def _to_spark(self, df: Any, argument: str) -> DataFrame:
         return to_spark_dataframe(self.spark, df, argument)
+
+
+class _Diagnosed:
+    """An engine whose failures on a damaged table become typed errors naming the file (`_log.diagnose`), not a
+    Java or Rust error from deep inside; errors the engine raises for any other reason pass as they are."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._inner = engine
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._inner, attr)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return value(*args, **kwargs)
+            except LakehouseError:
+                raise
+            except Exception:
+                ref = next((a for a in args if isinstance(a, TableRef)), None)
+                found = diagnose(ref.name, ref.path) if ref is not None and not is_uri(ref.path) else None
+                if found is not None:
+                    raise found from None
+                raise
+
+        return call
 
 
 def _names_list(value: str | Iterable[str] | None, argument: str) -> list[str]:

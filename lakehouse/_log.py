@@ -54,6 +54,7 @@ from ._log_checkpoint import (
     CheckpointRef,
     cleanup_expired_logs,
     find_checkpoint,
+    older_checkpoint,
     read_checkpoint_parts,
     read_checkpoint_removes,
     removes_array,
@@ -76,12 +77,12 @@ from ._log_cold import (
     plan_merge,
     read_arrow,
 )
-from ._log_files import file_key, read_commit_info, read_rows, rows_of
-from ._log_protocol import check_add, check_readable, check_writable
+from ._log_files import commit_versions, file_key, parse_commit, read_commit_info, read_rows, rows_of
+from ._log_protocol import check_add, check_known_reader_features, check_readable, check_writable
 from ._log_types import Change, CommitConflict, DataFile, Row, RowIndex, delta_schema_string
 from ._memory import release_freed
 from ._retry import LEAN_COMMIT_POLICY, RetryPolicy, retry_on_conflict
-from .errors import ConcurrentModificationError
+from .errors import ConcurrentModificationError, CorruptTableError, UnsupportedTableFeatureError
 
 __all__ = ["Change", "CommitConflict", "DataFile", "LeanTable", "Row", "RowIndex"]
 
@@ -158,6 +159,8 @@ class LeanTable:
         self.log_dir = _storage.join(self.path, "_delta_log")
         self._columns = self.schema.names
         self._probed = 0.0
+        self.damaged_checkpoint: tuple[str, str] | None = None
+        """(file, what is wrong) of a checkpoint the last load skipped for an older state, as delta-spark does."""
         self._cleaned_ms = -CLEANUP_EVERY_MS
         self._reset_state()
 
@@ -252,18 +255,44 @@ class LeanTable:
         Raises:
             UnsupportedTableFeatureError: the table (now) uses a feature the lean reader cannot read.
         """
-        if self.version < 0:
+        loading = self.version < 0
+        if loading:
             self._load_checkpoint()
         while True:
             nxt = self.version + 1
+            path = _storage.join(self.log_dir, f"{nxt:020d}.json")
             try:
-                data = _storage.read(_storage.join(self.log_dir, f"{nxt:020d}.json"))
+                data = _storage.read(path)
             except FileNotFoundError:
                 if self.version >= 0 and self._log_moved_past(nxt):
                     self._reload()
                     continue
+                if loading and self._check_loaded(nxt):
+                    continue
                 return
-            self._apply(nxt, [json.loads(line) for line in data.splitlines() if line.strip()], local_rows=None)
+            self._apply(nxt, parse_commit(self.name, path, data), local_rows=None)
+
+    def _check_loaded(self, missing: int) -> bool:
+        """After a first load: refuse a log that skips commit `missing` or lacks protocol / metadata (delta-spark's
+        DELTA_VERSIONS_NOT_CONTIGUOUS, DELTA_STATE_RECOVER_ERROR) rather than show a silently older table. One
+        listing per table and process. True when `missing` appeared meanwhile (another writer): read on."""
+        versions = commit_versions(self.log_dir)
+        if missing in versions:
+            return True
+        later = [v for v in versions if v > missing]
+        path = _storage.join(self.log_dir, f"{missing:020d}.json")
+        if later:
+            raise CorruptTableError(
+                self.name, path, f"is missing but later commits exist (up to version {later[-1]}): the log has a gap"
+            )
+        if self.version >= 0 and (self.protocol is None or self.metadata is None):
+            what = "protocol" if self.protocol is None else "metaData"
+            raise CorruptTableError(
+                self.name,
+                self.log_dir,
+                f"holds no {what} action up to version {self.version} (a commit or checkpoint lost it)",
+            )
+        return False
 
     def txn_version(self, app_id: str) -> int:
         """The version the last `txn` action of `app_id` recorded (Delta's SetTransaction, how an idempotent
@@ -276,10 +305,25 @@ class LeanTable:
         return read_commit_info(self.log_dir, version)
 
     def _load_checkpoint(self) -> None:
+        """Load the newest readable checkpoint. One that cannot be read (truncated, not Parquet) is skipped for
+        an older one, or for the commits from version 0, as delta-spark does; CorruptTableError names it when
+        the commits it replaced are gone too."""
         ref = find_checkpoint(self.log_dir, self.name)
+        bad: tuple[str, str] | None = None
+        while ref is not None:
+            try:
+                actions, size = read_checkpoint_parts(self.log_dir, self.name, ref)
+                break
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                failed = _storage.join(self.log_dir, ref.files[0])
+                bad = bad or (failed, f"is not a readable checkpoint ({type(exc).__name__}: {exc})")
+                self.damaged_checkpoint = bad
+                _log.warning("table %s: checkpoint %s cannot be read (%s); using an older one", self.name, failed, exc)
+                ref = older_checkpoint(self.log_dir, self.name, ref.version)
         if ref is None:
+            if bad is not None and not _storage.exists(_storage.join(self.log_dir, f"{0:020d}.json")):
+                raise CorruptTableError(self.name, bad[0], f"{bad[1]}, and no older state is left")
             return
-        actions, size = read_checkpoint_parts(self.log_dir, self.name, ref)
         self.version = ref.version - 1
         self._apply(ref.version, actions, local_rows=None, checkpoint=True)
         self._ckpt_removes, self._ckpt_unread, self._ckpt_at = [], ref, (ref.version, size)
@@ -376,7 +420,7 @@ class LeanTable:
                             self._remember(rel, rows)
                     continue
                 if rows is None:
-                    rows = read_rows(_storage.join(self.path, rel), self._columns)
+                    rows = self._read_rows(rel)
                 self.files[rel] = DataFile(rows, {**add, "path": rel})
                 self._untombstone(rel)
                 for row in rows:
@@ -395,6 +439,21 @@ class LeanTable:
             while len(self._added_at) > 4 * RECENT_FILES:
                 self._added_at.popitem(last=False)
         self.version = version
+
+    def _read_rows(self, rel: str) -> list[Row]:
+        path = _storage.join(self.path, rel)
+        try:
+            return read_rows(path, self._columns)
+        except FileNotFoundError:
+            raise CorruptTableError(
+                self.name,
+                path,
+                "is a live data file of the log but does not exist",
+                hint="restore the file from a backup, or drop its entry with delta-spark's "
+                f"FSCK REPAIR TABLE delta.`{self.path}` (its rows are then lost)",
+            ) from None
+        except pa.ArrowInvalid as exc:
+            raise CorruptTableError(self.name, path, f"is not a readable Parquet file ({exc})") from None
 
     # -- writing ----------------------------------------------------------------------------------------
     def commit(
@@ -860,3 +919,60 @@ class LeanTable:
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+
+def diagnose(name: str, path: str) -> Exception | None:
+    """Why the Delta log at `path` cannot be read, as a typed error naming the file (a truncated or unparsable
+    commit or checkpoint, a gap, lost protocol or metadata, a reader feature no engine knows), or None when the
+    lean reader finds nothing wrong. For turning an engine's deep error into one a user can act on."""
+    probe = LeanTable(path=path, name=name, schema=pa.schema([("_", pa.int64())]), keep_rows=False)
+    try:
+        probe.refresh()
+    except CorruptTableError as exc:
+        return exc
+    except UnsupportedTableFeatureError:
+        try:
+            check_known_reader_features(name, _last_protocol(probe))
+        except UnsupportedTableFeatureError as unknown:
+            return unknown
+        return None
+    if probe.damaged_checkpoint is not None or _dangling_hint(probe.log_dir):
+        file, detail = probe.damaged_checkpoint or (
+            _storage.join(probe.log_dir, "_last_checkpoint"),
+            "points at a checkpoint that does not exist",
+        )
+        return CorruptTableError(
+            name,
+            file,
+            detail,
+            hint="the commits still hold the table, and delta-spark (and the lean log) read it from them, as Delta "
+            "does; for deltalake, delete the damaged checkpoint and `_last_checkpoint` (a new checkpoint is written "
+            "later)",
+        )
+    return None
+
+
+def _dangling_hint(log_dir: str) -> bool:
+    """Whether `_last_checkpoint` names a checkpoint version whose file is missing."""
+    try:
+        last = json.loads(_storage.read(_storage.join(log_dir, "_last_checkpoint")))
+        version, parts = int(last["version"]), int(last.get("parts") or 0)
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return False
+    names = (
+        [f"{version:020d}.checkpoint.parquet"]
+        if parts <= 1
+        else [f"{version:020d}.checkpoint.{i:010d}.{parts:010d}.parquet" for i in range(1, parts + 1)]
+    )
+    return not all(_storage.exists(_storage.join(log_dir, n)) for n in names)
+
+
+def _last_protocol(table: LeanTable) -> dict[str, Any] | None:
+    """The protocol of the newest commit that has one (what a refused refresh stopped at)."""
+    for version in reversed(commit_versions(table.log_dir)):
+        data = _storage.read(_storage.join(table.log_dir, f"{version:020d}.json"))
+        for action in parse_commit(table.name, table.log_dir, data):
+            if "protocol" in action:
+                protocol: dict[str, Any] = action["protocol"]
+                return protocol
+    return None

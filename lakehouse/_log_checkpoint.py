@@ -104,15 +104,28 @@ def find_checkpoint(log_dir: str, table: str) -> CheckpointRef | None:
         last = json.loads(_storage.read(_storage.join(log_dir, "_last_checkpoint")))
     except (FileNotFoundError, json.JSONDecodeError):
         last = None
+    if not isinstance(last, dict):
+        last = None  # no hint, or not Delta's: ignored, as delta-spark ignores an unparsable one; the log is listed
     if last is not None:
         if last.get("v2Checkpoint"):
-            detail = f"_last_checkpoint points at a v2 checkpoint (version {last['version']})"
+            detail = f"_last_checkpoint points at a v2 checkpoint (version {last.get('version')})"
             raise UnsupportedTableFeatureError(table, "v2Checkpoint", "read", detail)
-        v, parts = int(last["version"]), int(last.get("parts") or 0)
+        try:
+            v, parts = int(last["version"]), int(last.get("parts") or 0)
+        except (KeyError, TypeError, ValueError):
+            return _newest_listed(log_dir, table)
         files = _checkpoint_files(v, parts)
-        if all(_storage.exists(_storage.join(log_dir, f)) for f in files):
+        if v >= 0 and all(_storage.exists(_storage.join(log_dir, f)) for f in files):
             return CheckpointRef(v, files)
     return _newest_listed(log_dir, table)
+
+
+def older_checkpoint(log_dir: str, table: str, than: int) -> CheckpointRef | None:
+    """The newest complete classic checkpoint below version `than` (by listing), or None: where a reader goes
+    when the checkpoint at `than` cannot be read, as delta-spark does."""
+    complete = {v: f for v, f in _complete_checkpoints(_listing(log_dir)).items() if v < than}
+    newest = max(complete, default=None)
+    return None if newest is None else CheckpointRef(newest, complete[newest])
 
 
 def read_checkpoint_parts(log_dir: str, table: str, ref: CheckpointRef) -> tuple[list[dict[str, Any]], int]:

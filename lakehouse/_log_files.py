@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from . import _storage
 from ._log_types import Row
+from .errors import CorruptTableError
 
 
 def read_commit_info(log_dir: str, version: int) -> dict[str, Any] | None:
@@ -33,6 +34,35 @@ def read_commit_info(log_dir: str, version: int) -> dict[str, Any] | None:
             if "commitInfo" in action:
                 return dict(action["commitInfo"])
     return None
+
+
+def parse_commit(table: str, path: str, data: bytes) -> list[dict[str, Any]]:
+    """The actions of commit file `path` (newline-delimited JSON objects; an empty file has none, as in Delta).
+
+    Raises:
+        CorruptTableError: a line is not a JSON object (a truncated or overwritten commit), or an `add` /
+            `remove` has no `path`; the error names the file.
+    """
+    try:
+        actions = [json.loads(line) for line in data.splitlines() if line.strip()]
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise CorruptTableError(
+            table, path, f"is not valid newline-delimited JSON ({exc}): truncated or overwritten"
+        ) from None
+    for action in actions:
+        if not isinstance(action, dict):
+            raise CorruptTableError(table, path, f"holds {action!r}, not a Delta action (a JSON object)")
+        for kind in ("add", "remove"):
+            if kind in action and not (isinstance(action[kind], dict) and isinstance(action[kind].get("path"), str)):
+                raise CorruptTableError(table, path, f"has an {kind!r} action without a file path")
+    return actions
+
+
+def commit_versions(log_dir: str) -> list[int]:
+    """The versions of the commit files in `log_dir` (one listing), sorted."""
+    return sorted(
+        int(n[:20]) for n in _storage.listing(log_dir) if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()
+    )
 
 
 def commit_times(

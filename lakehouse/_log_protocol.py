@@ -203,3 +203,33 @@ def _field_metadata(metadata: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[
         for key in ("elementType", "valueType", "keyType"):
             if isinstance(node.get(key), dict):
                 stack.append((prefix, node[key]))
+
+
+DELTA_READER_FEATURES = frozenset(
+    {
+        "catalogManaged",
+        "columnMapping",
+        "deletionVectors",
+        "timestampNtz",
+        "typeWidening",
+        "typeWidening-preview",
+        "v2Checkpoint",
+        "vacuumProtocolCheck",
+        "variantType",
+        "variantType-preview",
+        "variantShredding-preview",
+    }
+)
+"""Reader features some Delta engine implements (Delta PROTOCOL.md): a table asking for any other one is
+unreadable by every engine, and says so with UnsupportedTableFeatureError."""
+
+
+def check_known_reader_features(table: str, protocol: Mapping[str, Any] | None) -> None:
+    """Raise UnsupportedTableFeatureError when the protocol asks for a reader feature no Delta engine knows."""
+    if protocol is None:
+        return
+    unknown = sorted(reader_features(protocol) - DELTA_READER_FEATURES)
+    if unknown:
+        raise UnsupportedTableFeatureError(
+            table, unknown[0], "read", f"reader features {unknown} are not Delta table features any engine reads"
+        )

@@ -61,7 +61,14 @@ def resolve(root: str, name: str | os.PathLike[str]) -> TableRef:
         )
     if is_uri(root):
         return TableRef(name=name, path="/".join([root, *parts]))
-    return TableRef(name=name, path=os.path.join(root, *parts))
+    path = os.path.join(root, *parts)
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        # A symbolic link inside the lake would let a name read, write or drop a folder outside it.
+        raise InvalidTableNameError(
+            name, f"{path} is a symbolic link to {real}, outside the lake root {root}; address such a table by its path"
+        )
+    return TableRef(name=name, path=path)
 
 
 def table_path(root: str | os.PathLike[str], name: str) -> str:

@@ -55,9 +55,14 @@ def to_utc(value: TimestampLike, *, argument: str = "timestamp", zone: tzinfo | 
         raise ArgumentTypeError(
             argument, f"{argument} must be a datetime, date or ISO 8601 string, got {type(value).__name__}"
         )
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=zone or UTC).astimezone(UTC)
-    return dt.astimezone(UTC)
+    try:
+        if dt.tzinfo is None:
+            return dt.replace(tzinfo=zone or UTC).astimezone(UTC)
+        return dt.astimezone(UTC)
+    except (OverflowError, ValueError):  # e.g. 9999-12-31T23:00-05:00 is in year 10000 in UTC
+        raise InvalidArgumentError(
+            argument, f"{argument}={value!r} is outside the datetimes Python can hold in UTC (years 1 to 9999)"
+        ) from None
 
 
 def ms_to_utc(ms: int) -> datetime:

@@ -18,7 +18,8 @@ Every error carries the facts it names as attributes, so callers can act on them
     ├── RetentionPeriodTooShortError                    VACUUM below the table's retention without opting out
     ├── ConcurrentModificationError  (retryable)        another writer committed a conflicting change
     ├── EngineUnavailableError                          the requested Delta engine cannot run in this session
-    └── UnsupportedTableFeatureError                    a table whose protocol or log uses a feature we cannot read/write
+    ├── UnsupportedTableFeatureError                    a table whose protocol or log uses a feature we cannot read/write
+    └── CorruptTableError                               a log or data file that is truncated, unparsable or missing
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 __all__ = [
     "ArgumentTypeError",
     "ConcurrentModificationError",
+    "CorruptTableError",
     "DataFilesMissingError",
     "DuplicateKeyError",
     "EngineUnavailableError",
@@ -252,4 +254,21 @@ class UnsupportedTableFeatureError(LakehouseError):
             f"table {table!r} uses the Delta feature {feature!r}, which this lakehouse cannot {operation}{extra}. "
             "Nothing was read or written. Use the delta-spark engine for this table, or rewrite it without "
             "the feature (e.g. REORG TABLE ... APPLY (PURGE) for deletion vectors, a classic checkpoint policy)."
+        )
+
+
+class CorruptTableError(LakehouseError):
+    """A file of the table (`file`: a commit, a checkpoint, `_last_checkpoint` or a data file) is truncated,
+    unparsable or missing where the log needs it; `detail` says what is wrong with it."""
+
+    def __init__(self, table: str, file: str, detail: str, hint: str = "") -> None:
+        self.table = table
+        self.file = file
+        self.detail = detail
+        fix = hint or (
+            "restore the file from a backup or a replica; Delta does not repair a damaged log by itself "
+            "(delta-spark refuses this table too)"
+        )
+        super().__init__(
+            f"table {table!r} cannot be read: {file} {detail}. Nothing was read or written. To fix: {fix}."
         )
