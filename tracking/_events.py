@@ -217,6 +217,8 @@ class Dispatcher:
         """Subscriber -> when (ms) a delivery to it last succeeded, as seen by this process."""
         self._waiting: set[str] = set()
         """Subscribers with deliveries waiting after a refused connection (a success there wakes the loop)."""
+        self._receiver_back = threading.Event()
+        self._sealed = False
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._done: set[str] = set()
         self._wake = threading.Event()
@@ -234,10 +236,12 @@ class Dispatcher:
 
         With `wait`, returns after this pass's attempts finished; otherwise they run on the pool.
         """
-        try:
-            _secrets.seal_stored_secrets(self.t, self.lock)  # once per lake and process
-        except Exception:
-            _logger.exception("sealing the webhook secrets stored in clear failed; will try again")
+        if not self._sealed:
+            self._sealed = True  # once per dispatcher: a failure is logged once, the webhook calls retry it
+            try:
+                _secrets.seal_stored_secrets(self.t, self.lock)
+            except Exception:
+                _logger.exception("sealing the webhook secrets stored in clear failed")
         now = int(self.clock() * 1000)
         work: list[tuple[Row, Subscriber, int]] = []
         wake: int | None = None
@@ -284,10 +288,16 @@ class Dispatcher:
             futures.append(self._pool.submit(self._attempt, event, sub, attempt, key))
         if wait:
             for f in futures:
-                f.result()
+                nxt = f.result()
+                if nxt is not None:
+                    wake = nxt if wake is None else min(wake, nxt)
+            if self._receiver_back.is_set():  # deliveries that waited for that receiver are due now
+                self._receiver_back.clear()
+                return self.clock()
         return None if wake is None else wake / 1000
 
-    def _attempt(self, event: Row, sub: Subscriber, attempt: int, key: tuple[str, str]) -> None:
+    def _attempt(self, event: Row, sub: Subscriber, attempt: int, key: tuple[str, str]) -> int | None:
+        """Claim, make and record one attempt; return when (epoch ms) the next one is due, if any."""
         try:
             timeout_ms = 1000 * (
                 getattr(sub, "timeout_seconds", None) or _webhooks.MLFLOW_WEBHOOK_REQUEST_TIMEOUT.get()
@@ -320,7 +330,7 @@ class Dispatcher:
 
             with self.lock:
                 if not self.t.write(DELIVERIES, plan):
-                    return  # another deliverer claimed it, or it is no longer due
+                    return None  # another deliverer claimed it, or it is no longer due
             started = time.time()
             try:
                 outcome = sub.deliver(event)
@@ -356,10 +366,15 @@ class Dispatcher:
             self.outcomes.append({k: row[k] for k in ("event_id", "subscriber", "attempt", "status", "error")})
             if outcome.ok:
                 self._back[key[1]] = now
-            if retry or (outcome.ok and key[1] in self._waiting):
+            if outcome.ok and key[1] in self._waiting:
+                self._receiver_back.set()
                 self._wake.set()
+            if retry:
+                self._wake.set()
+            return next_at
         except Exception:
             _logger.exception("dispatcher attempt for %s failed", key)
+            return None
         finally:
             with self._inflight_lock:
                 self._inflight.discard(key)

@@ -168,6 +168,7 @@ _migrated: set[str] = set()
 
 def _files_holding_clear_secrets(root: str, table: str, column: str) -> list[str]:
     """Parquet files of the table's folder (live or removed) holding an unsealed secret; local lakes only."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from lakehouse import table_path
@@ -178,24 +179,29 @@ def _files_holding_clear_secrets(root: str, table: str, column: str) -> list[str
     found = []
     for entry in os.scandir(folder):
         if entry.name.endswith(".parquet") and entry.is_file():
-            values = pq.read_table(entry.path, columns=[column]).column(column).to_pylist()
+            try:
+                values = pq.read_table(entry.path, columns=[column]).column(column).to_pylist()
+            except (OSError, pa.ArrowException):  # being written by another process: new files are sealed
+                continue
             if any(v is not None and not is_sealed(v) for v in values):
                 found.append(entry.path)
     return found
 
 
 def seal_stored_secrets(tables: Any, lock: Any, *, once: bool = True) -> dict[str, int]:
-    """Seal every webhook secret stored unsealed, then VACUUM `mlflow.webhooks` so no file keeps it in clear.
+    """Seal every webhook secret stored unsealed, then delete the removed files of `mlflow.webhooks` that still
+    hold one in clear (a VACUUM of exactly those files: no live version refers to them).
 
     Runs once per lake and process (unless `once=False`) when its webhooks or its dispatcher are first used;
-    idempotent and safe beside other processes doing the same. Does nothing when opted out. The VACUUM keeps
-    no history (retention 0): earlier versions of `mlflow.webhooks` are no longer readable by time travel,
-    which is the point. Returns {"sealed": rows rewritten, "vacuumed": files deleted}.
+    idempotent and safe beside other processes doing the same. Does nothing when opted out. Versions of
+    `mlflow.webhooks` that referred to the deleted files can no longer be read by time travel, which is the
+    point. On an object store the rows are sealed but removed files are left to `lakehouse-jobs maintain`'s
+    VACUUM. Returns {"sealed": rows rewritten, "vacuumed": files deleted}.
     """
     root = tables.root
     if (once and root in _migrated) or opted_out():
         return {"sealed": 0, "vacuumed": 0}
-    from lakehouse import Change, Lakehouse
+    from lakehouse import Change
 
     sealed = 0
     with lock:
@@ -217,18 +223,27 @@ def seal_stored_secrets(tables: Any, lock: Any, *, once: bool = True) -> dict[st
 
         tables.write(WEBHOOKS, plan)
     vacuumed = 0
-    if sealed or _files_holding_clear_secrets(root, WEBHOOKS, "secret"):
-        result = Lakehouse(root, engine="deltalake").vacuum(
-            WEBHOOKS, retention_hours=0, dry_run=False, enforce_retention_duration=False
-        )
-        vacuumed = len(result.files)
-        left = _files_holding_clear_secrets(root, WEBHOOKS, "secret")
+    found = _files_holding_clear_secrets(root, WEBHOOKS, "secret")
+    if found:
+        with lock:
+            tables.refresh([WEBHOOKS])
+            live = {os.path.basename(f) for f in tables.tables[WEBHOOKS].files}
+        left = [p for p in found if os.path.basename(p) in live]
         if left:
             raise MlflowException(
-                f"Sealing the webhook secrets of {root}: {len(left)} file(s) of {WEBHOOKS} still hold a secret in "
-                f"clear after VACUUM ({', '.join(os.path.basename(p) for p in left)}); no live version refers to "
-                "them: delete them.",
+                f"Sealing the webhook secrets of {root}: live file(s) of {WEBHOOKS} still hold a secret in clear "
+                f"({', '.join(os.path.basename(p) for p in left)}), written by a process that stores them unsealed "
+                f"({KEY_VAR_HINT}); upgrade or restart it, then open the registry again.",
                 INVALID_STATE,
             )
+        for path in found:
+            try:
+                os.remove(path)
+                vacuumed += 1
+            except FileNotFoundError:
+                pass  # another process removed it
     _migrated.add(root)
     return {"sealed": sealed, "vacuumed": vacuumed}
+
+
+KEY_VAR_HINT = f"MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY={OPT_OUT} or an older lakehouse-ml"

@@ -1,8 +1,8 @@
 """Subprocess of the webhook delivery and secret tests. Modes:
 
 produce <uri> <url> <n>        create a webhook on <url> (secret from $WORKER_SECRET), a model and n versions,
-                               printing "acked <version>" after each; then wait to be killed (its dispatcher
-                               keeps retrying in the background meanwhile)
+                               printing "acked <version>" after each; then run until stdin closes (its
+                               dispatcher keeps retrying in the background meanwhile) and exit normally
 drain <root> <n> <timeout>     deliver the lake's due events until n deliveries succeeded (or timeout: exit 3)
 seal <root> <go-file>          wait for <go-file>, then seal a secret with the lake's key and print the token
 """
@@ -29,8 +29,7 @@ if mode == "produce":
     for i in range(n):
         v = client.create_model_version("m", f"s3://bucket/{i}")
         print(f"acked {v.version}", flush=True)
-    while True:
-        time.sleep(1)
+    sys.stdin.read()
 elif mode == "drain":
     from tracking._events import DELIVERIES, SUCCEEDED
     from tracking._registry_tables import open_lake
@@ -52,6 +51,7 @@ elif mode == "seal":
     from tracking import _secrets
 
     root, go = sys.argv[2], sys.argv[3]
+    print("ready", flush=True)
     while not os.path.exists(go):
         time.sleep(0.005)
     print(_secrets.seal("race", root), flush=True)
