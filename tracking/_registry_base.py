@@ -2,9 +2,11 @@
 
 `RegistryStoreBase` is the root of the store's operation mixins (`_registry_models`, `_registry_versions`,
 `_registry_aliases`, `_registry_search`, `_registry_webhooks`). It holds the lake the store was opened on
-(tables and lock), the reads of one model or version row that raise MLflow's not-found errors, and `_write`:
-the one write path whose commit carries registry events, which it then copies to the outbox and hands to
-the dispatcher. A plan given to `_write` returns a `Planned`.
+(tables and lock), the reads of one model or version row that raise MLflow's not-found errors, and the two
+write paths whose commit carries registry events, which they then copy to the outbox and hand to the dispatcher:
+`_write` for a call that writes one table (one commit), `_write_journaled` for a call that writes several (one
+commit to the registry journal, then applied to each table: `_journal.RowJournal`). A plan given to either
+returns a `Planned`.
 """
 
 from __future__ import annotations
