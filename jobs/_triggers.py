@@ -1,7 +1,10 @@
 """Local job triggers: run a Python callable or a command when a registry event matches.
 
-A trigger names a registered model and a stage ("when a version of `churn` moves to Staging") or an alias
-("when `@champion` is set on a version of `churn`"). The registry's dispatcher (`tracking._events`) treats
+A trigger names a registered model and a stage ("when a version of `churn` moves to Staging"), an alias
+("when `@champion` is set on a version of `churn`") or a version tag ("when `monitoring.alert` is set on a version
+of `churn`", optionally only to one value: the `monitor` job's alert). A tag trigger's condition is a row of
+`mlflow.job_trigger_tags` (trigger id, tag key, tag value or null for any), written before its trigger row, so a
+crash between the two leaves an inert condition, never a trigger without one. The registry's dispatcher (`tracking._events`) treats
 each trigger as a subscriber `trigger:<id>`: the job runs at least once per matching event, exactly once
 unless a dispatcher dies mid-run, in a subprocess, and each run is recorded in `mlflow.job_runs`. A failing
 job is recorded as failed and not retried (unlike an HTTP delivery, its failure is not transient).
@@ -25,12 +28,14 @@ from typing import Any
 
 from mlflow.entities.model_registry.model_version_stages import ALL_STAGES, get_canonical_stage
 from mlflow.exceptions import MlflowException
+from mlflow.utils.validation import _validate_tag_name
 
 from lakehouse import Change, Row, is_object_store
 from tracking import (
     JOB_RUNS,
     SCHEME,
     STAGE_TRANSITIONED,
+    TRIGGER_TAGS,
     TRIGGERS,
     Lake,
     Outcome,
@@ -44,13 +49,17 @@ from .errors import InvalidTriggerError, TriggerNotFoundError
 
 _log = logging.getLogger(__name__)
 
+MODEL_VERSION_TAG_SET = "model_version_tag.set"
+"""MLflow's webhook event for a model-version tag set (payload: name, version, key, value)."""
+
 OUTPUT_TAIL = 4000
 """Characters of a job's combined stdout and stderr kept in `mlflow.job_runs.output`."""
 
 
 @dataclass(frozen=True)
 class Trigger:
-    """What to run on which event: `stage` or `alias` of `model_name`; `callable` or `command`."""
+    """What to run on which event: `stage`, `alias` or version `tag` (with `tag_value`, None: any value) of
+    `model_name`; `callable` or `command`."""
 
     trigger_id: str
     name: str
@@ -60,6 +69,8 @@ class Trigger:
     callable: str | None
     command: tuple[str, ...] | None
     timeout_seconds: int
+    tag: str | None = None
+    tag_value: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,7 @@ def _lake(lake: str | os.PathLike) -> Lake:
     return open_lake(lake if is_object_store(lake) else os.path.abspath(lake))
 
 
-def _to_trigger(row: Row) -> Trigger:
+def _to_trigger(row: Row, condition: Row | None = None) -> Trigger:
     return Trigger(
         trigger_id=row["trigger_id"],
         name=row["name"],
@@ -96,7 +107,14 @@ def _to_trigger(row: Row) -> Trigger:
         callable=row["callable"],
         command=tuple(json.loads(row["command"])) if row["command"] else None,
         timeout_seconds=row["timeout_seconds"],
+        tag=None if condition is None else condition["tag_key"],
+        tag_value=None if condition is None else condition["tag_value"],
     )
+
+
+def _condition(lk: Lake, trigger_id: str) -> Row | None:
+    hit = lk.t.trigger_tags.get(trigger_id, 0)
+    return None if hit is None else hit.row
 
 
 def create_trigger(
@@ -106,18 +124,23 @@ def create_trigger(
     model_name: str,
     stage: str | None = None,
     alias: str | None = None,
+    tag: str | None = None,
+    tag_value: str | None = None,
     callable: str | None = None,
     command: list[str] | None = None,
     timeout_seconds: int = 3600,
 ) -> Trigger:
-    """Run a job whenever a version of `model_name` moves to `stage` (or gets `alias`).
+    """Run a job whenever a version of `model_name` moves to `stage`, gets `alias`, or gets tag `tag`.
 
     Args:
         lake: the lake root path or its `lakehouse:///` URI.
         name: a label for the trigger (not required to be unique).
         model_name: the registered model watched.
-        stage: MLflow stage (case-insensitive: "staging", "Production", ...); exactly one of stage/alias.
+        stage: MLflow stage (case-insensitive: "staging", "Production", ...); exactly one of stage/alias/tag.
         alias: alias name, e.g. "champion".
+        tag: a model-version tag key, e.g. "monitoring.alert" (set by the `monitor` job when a threshold is
+            crossed): the job runs each time the tag is set on a version.
+        tag_value: only when the tag is set to this value (default: any value).
         callable: "package.module:function", called with the event dict; exactly one of callable/command.
         command: argv list run as is (no shell).
         timeout_seconds: the job is killed and recorded as failed after this long.
@@ -125,14 +148,25 @@ def create_trigger(
     Example:
         >>> create_trigger("/data/lake", name="validate", model_name="churn", stage="Staging",
         ...                callable="my_jobs.validate:run")
+        >>> create_trigger("/data/lake", name="retrain", model_name="churn", tag="monitoring.alert",
+        ...                command=["python", "retrain.py"])
     """
     for argument, value in (("name", name), ("model_name", model_name)):
         if not isinstance(value, str) or not value.strip():
             raise InvalidTriggerError(argument, value, "a non-empty string")
-    if (stage is None) == (alias is None):
-        raise InvalidTriggerError("stage/alias", (stage, alias), "give exactly one of stage= or alias=")
+    if sum(x is not None for x in (stage, alias, tag)) != 1:
+        raise InvalidTriggerError("stage/alias/tag", (stage, alias, tag), "give exactly one of stage=, alias= or tag=")
     if alias is not None and (not isinstance(alias, str) or not alias.strip()):
         raise InvalidTriggerError("alias", alias, "a non-empty alias name such as 'champion'")
+    if tag is not None:
+        try:
+            if not isinstance(tag, str):
+                raise MlflowException(f"tag={tag!r} is not a string")
+            _validate_tag_name(tag)
+        except MlflowException:
+            raise InvalidTriggerError("tag", tag, "a model-version tag key such as 'monitoring.alert'") from None
+    if tag_value is not None and (tag is None or not isinstance(tag_value, str)):
+        raise InvalidTriggerError("tag_value", tag_value, "a string, with tag= naming the tag it is a value of")
     if (callable is None) == (command is None):
         raise InvalidTriggerError("callable/command", (callable, command), "give exactly one of callable= or command=")
     if callable is not None and (
@@ -162,21 +196,26 @@ def create_trigger(
         "creation_timestamp": int(time.time() * 1000),
         "deleted_timestamp": None,
     }
+    condition = None if tag is None else {"trigger_id": row["trigger_id"], "tag_key": tag, "tag_value": tag_value}
     lk = _lake(lake)
     with lk.lock:
+        if condition is not None:  # first: without its trigger row it is inert
+            lk.t.write(TRIGGER_TAGS, lambda: Change([[condition]]))
         lk.t.write(TRIGGERS, lambda: Change([[row]]))
-    return _to_trigger(row)
+    return _to_trigger(row, condition)
 
 
 def list_triggers(lake: str | os.PathLike) -> list[Trigger]:
     """Live triggers, oldest first."""
     lk = _lake(lake)
     with lk.lock:
-        lk.t.refresh([TRIGGERS])
+        lk.t.refresh([TRIGGERS, TRIGGER_TAGS])
         rows = [h[0].row for h in lk.t.triggers.groups.values()]
-    return [
-        _to_trigger(r) for r in sorted(rows, key=lambda r: r["creation_timestamp"]) if r["deleted_timestamp"] is None
-    ]
+        return [
+            _to_trigger(r, _condition(lk, r["trigger_id"]))
+            for r in sorted(rows, key=lambda r: r["creation_timestamp"])
+            if r["deleted_timestamp"] is None
+        ]
 
 
 def delete_trigger(lake: str | os.PathLike, trigger_id: str) -> None:
@@ -291,7 +330,7 @@ class TriggerSubscriber:
         return Outcome(ok=code == 0, error=None if code == 0 else f"job exited {code}")
 
 
-def _matches(trig: Row, event: Row) -> bool:
+def _matches(trig: Row, event: Row, condition: Row | None) -> bool:
     if trig["deleted_timestamp"] is not None or trig["model_name"] != event["name"]:
         return False
     if trig["creation_timestamp"] > event["timestamp"]:
@@ -299,16 +338,26 @@ def _matches(trig: Row, event: Row) -> bool:
     payload: dict[str, Any] = json.loads(event["payload"])
     if trig["stage"] is not None:
         return event["event"] == STAGE_TRANSITIONED and payload.get("to_stage") == trig["stage"]
-    return event["event"] == "model_version_alias.created" and payload.get("alias") == trig["alias"]
+    if trig["alias"] is not None:
+        return event["event"] == "model_version_alias.created" and payload.get("alias") == trig["alias"]
+    if condition is None:  # a trigger row without its condition: matches nothing (never written so)
+        return False
+    return (
+        event["event"] == MODEL_VERSION_TAG_SET
+        and payload.get("key") == condition["tag_key"]
+        and condition["tag_value"] in (None, payload.get("value"))
+    )
 
 
 def trigger_subscribers(lake: Lake, event: Row) -> list[TriggerSubscriber]:
     """The live triggers matching `event` (created no later than it)."""
+    if event["event"] == MODEL_VERSION_TAG_SET:
+        lake.t.refresh([TRIGGER_TAGS])
     return [
         TriggerSubscriber(f"trigger:{row['trigger_id']}", row, lake, timeout_seconds=row["timeout_seconds"])
         for hits in lake.t.triggers.groups.values()
         for row in [hits[0].row]
-        if _matches(row, event)
+        if _matches(row, event, _condition(lake, row["trigger_id"]))
     ]
 
 

@@ -34,7 +34,7 @@ def registry_factory(store_uri: str, tracking_uri: str | None = None):
 from lakehouse import __version__ as __version__  # noqa: E402 - one version for the distribution's four packages
 
 from ._events import STAGE_TRANSITIONED, Subscriber  # noqa: E402
-from ._registry import JOB_HISTORY, JOB_RUNS, TRIGGERS, Lake, LakehouseRegistryStore, open_lake  # noqa: E402
+from ._registry import JOB_HISTORY, JOB_RUNS, TRIGGER_TAGS, TRIGGERS, Lake, LakehouseRegistryStore, open_lake  # noqa: E402
 from ._registry_versions import VALIDATION_PASSED, VALIDATION_REQUIRED_TAG, VALIDATION_STATUS_TAG  # noqa: E402
 from ._schema import TABLES  # noqa: E402
 from ._store import LakehouseTrackingStore  # noqa: E402
@@ -63,6 +63,7 @@ __all__ = [
     "Subscriber",
     "TABLES",
     "TRIGGERS",
+    "TRIGGER_TAGS",
     "VALIDATION_PASSED",
     "VALIDATION_REQUIRED_TAG",
     "VALIDATION_STATUS_TAG",

@@ -24,12 +24,12 @@ from __future__ import annotations
 from ._registry_aliases import AliasesMixin
 from ._registry_models import RegisteredModelsMixin
 from ._registry_search import SearchMixin
-from ._registry_tables import JOB_HISTORY, JOB_RUNS, TRIGGERS, Lake, open_lake
+from ._registry_tables import JOB_HISTORY, JOB_RUNS, TRIGGER_TAGS, TRIGGERS, Lake, open_lake
 from ._registry_versions import ModelVersionsMixin
 from ._registry_webhooks import WebhooksMixin
 from ._uri import lake_root_from_uri
 
-__all__ = ["JOB_HISTORY", "JOB_RUNS", "TRIGGERS", "Lake", "LakehouseRegistryStore", "open_lake"]
+__all__ = ["JOB_HISTORY", "JOB_RUNS", "TRIGGERS", "TRIGGER_TAGS", "Lake", "LakehouseRegistryStore", "open_lake"]
 
 
 class LakehouseRegistryStore(RegisteredModelsMixin, ModelVersionsMixin, AliasesMixin, SearchMixin, WebhooksMixin):

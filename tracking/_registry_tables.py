@@ -27,6 +27,8 @@ RM, MV, RM_TAGS, MV_TAGS, ALIASES = (
     "mlflow.registered_model_aliases",
 )
 WEBHOOKS, TRIGGERS, JOB_RUNS = "mlflow.webhooks", "mlflow.job_triggers", "mlflow.job_runs"
+TRIGGER_TAGS = "mlflow.job_trigger_tags"
+"""A tag trigger's condition (tag key, value or null), one row per trigger of `TRIGGERS` whose stage and alias are null."""
 JOB_HISTORY = "mlflow.job_history"
 """Runs of `lakehouse-jobs` jobs (jobs._runner), one row per run."""
 MODEL_TABLES = [RM, MV, RM_TAGS, MV_TAGS, ALIASES]
@@ -53,6 +55,7 @@ class RegistryTables(DeltaTables):
         self.events = Index(by("event_id"), one_row_per_group)
         self.deliveries = Index(lambda r: (r["event_id"], r["subscriber"]), lambda r: (r["attempt"], r["status"]))
         self.triggers = Index(by("trigger_id"), one_row_per_group)
+        self.trigger_tags = Index(by("trigger_id"), one_row_per_group)
         self.job_runs = Index(by("run_id"), one_row_per_group)
         self.job_history = Index(by("run_id"), one_row_per_group)
         super().__init__(
@@ -67,6 +70,7 @@ class RegistryTables(DeltaTables):
                 _events.OUTBOX: ([self.events], None),
                 _events.DELIVERIES: ([self.deliveries], None),
                 TRIGGERS: ([self.triggers], None),
+                TRIGGER_TAGS: ([self.trigger_tags], None),
                 JOB_RUNS: ([self.job_runs], None),
                 JOB_HISTORY: ([self.job_history], None),
                 REGISTRY_JOURNAL: ([], None),  # a few recent calls' rows, held (`_journal`)

@@ -312,6 +312,10 @@ TABLES.update(
             ),
             "Local job triggers: run a Python callable or a command (JSON argv) on a registry event",
         ),
+        "mlflow.job_trigger_tags": (
+            pa.schema([("trigger_id", STRING), ("tag_key", STRING), ("tag_value", STRING)]),
+            "The condition of a job trigger on a model-version tag: its key, and its value (null: any value)",
+        ),
         "mlflow.job_runs": (
             pa.schema(
                 [

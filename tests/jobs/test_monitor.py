@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import mlflow
 import numpy as np
@@ -27,6 +28,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+import jobs
 from jobs._monitor import ALERT_TAG, _clean, _frequency, _split, monitor
 from jobs.errors import InvalidJobArgumentError, JobsError
 from lakehouse import Lakehouse
@@ -125,7 +127,16 @@ def _psi(reference: pd.Series, current: pd.Series) -> float:
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def test_windows_metrics_drift_runs_alert_and_report(base, lake, spark):
+def test_windows_metrics_drift_runs_alert_and_report(base, lake, spark, tmp_path):
+    # A job triggered by the alert tag: what a team wires to retrain or page on drift.
+    marker = tmp_path / "alerted.txt"
+    trigger = jobs.create_trigger(
+        lake,
+        name="on-alert",
+        model_name="churn",
+        tag=ALERT_TAG,
+        command=[sys.executable, "-c", f"import os; open({str(marker)!r}, 'w').write(os.environ['MODEL_VERSION'])"],
+    )
     out = monitor(
         lake,
         model_name="churn",
@@ -199,6 +210,14 @@ def test_windows_metrics_drift_runs_alert_and_report(base, lake, spark):
     assert f"&lt; {limit:.4f}" in page and "&gt; 0.2000" in page  # the thresholds, in the tables
     assert "data:image/png;base64," in page and "http" not in page  # self-contained
     assert out["chart"].startswith(os.path.join(lake, "monitoring", "churn"))
+
+    deadline = time.time() + 60  # the registry's dispatcher runs the alert's job in its own process
+    while not jobs.list_runs(lake):
+        assert time.time() < deadline, "the monitoring.alert trigger never ran"
+        time.sleep(0.1)
+    [run] = jobs.list_runs(lake)
+    assert (run.trigger_id, run.version, run.status) == (trigger.trigger_id, "1", "succeeded")
+    assert marker.read_text() == "1"
 
 
 def test_a_rerun_logs_into_the_same_runs(lake):

@@ -29,6 +29,7 @@ def test_all_is_pinned():
         "Subscriber",
         "TABLES",
         "TRIGGERS",
+        "TRIGGER_TAGS",
         "VALIDATION_PASSED",
         "VALIDATION_REQUIRED_TAG",
         "VALIDATION_STATUS_TAG",

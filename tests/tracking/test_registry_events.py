@@ -248,7 +248,7 @@ def test_trigger_runs_a_job_on_stage_transition_and_alias(tmp_path, lake_uri):
         alias="champion",
         command=[sys.executable, "-c", f"import os; open({str(marker)!r}, 'w').write(os.environ['MODEL_VERSION'])"],
     )
-    with pytest.raises(ValueError, match="exactly one of stage= or alias="):
+    with pytest.raises(ValueError, match="exactly one of stage=, alias= or tag="):
         jobs.create_trigger(lake, name="x", model_name="churn", callable="a:b")
     client.transition_model_version_stage("churn", 1, "Production")  # not watched
     client.transition_model_version_stage("churn", 2, "Staging")
