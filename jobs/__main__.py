@@ -11,12 +11,13 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from . import _runner
 from ._cli_jobs import JOBS, CliJob
@@ -32,9 +33,21 @@ EPILOG = """exit codes:
 """
 
 
+class _UsageError(Exception):
+    """A command line argparse refused: reported as one line, exit code 2, by `main`."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a bad command line is one line on stderr (not the usage block) and `main` returns 2
+    instead of exiting, so `jobs.cli(argv)` returns the code in a caller's process too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(prog="lakehouse-jobs", description=__doc__, epilog=EPILOG, formatter_class=fmt)
+    parser = _Parser(prog="lakehouse-jobs", description=__doc__, epilog=EPILOG, formatter_class=fmt)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level (default INFO)")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     for name, spec in JOBS.items():
@@ -62,6 +75,19 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("call", help="(internal) call package.module:function with $LAKEHOUSE_EVENT")
     c.add_argument("target")
     return parser
+
+
+def _bad_seconds(args: argparse.Namespace) -> str | None:
+    """Why --timeout or --follow cannot be used (not a finite number of seconds above / at least 0), or None."""
+    for flag, value, low in (
+        ("--timeout", getattr(args, "timeout", None), "> 0"),
+        ("--follow", getattr(args, "follow", None), ">= 0"),
+    ):
+        if value is None:
+            continue
+        if not math.isfinite(value) or (value <= 0 if low == "> 0" else value < 0):
+            return f"{flag} {value:g} is not a number of seconds {low}; give e.g. {flag} 3600"
+    return None
 
 
 def _fail(cmd: str, message: str, code: int) -> int:
@@ -135,7 +161,14 @@ def _print_rows(rows: list[Any]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as e:
+        print(str(e), file=sys.stderr)
+        return _runner.EXIT_USAGE
+    bad = _bad_seconds(args)
+    if bad is not None:
+        return _fail(args.cmd, bad, _runner.EXIT_USAGE)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
