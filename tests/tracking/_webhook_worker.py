@@ -3,7 +3,6 @@
 produce <uri> <url> <n>        create a webhook on <url> (secret from $WORKER_SECRET), a model and n versions,
                                printing "acked <version>" after each; then run until stdin closes (its
                                dispatcher keeps retrying in the background meanwhile) and exit normally
-drain <root> <n> <timeout>     deliver the lake's due events until n deliveries succeeded (or timeout: exit 3)
 seal <root> <go-file>          wait for <go-file>, then seal a secret with the lake's key and print the token
 """
 
@@ -30,23 +29,6 @@ if mode == "produce":
         v = client.create_model_version("m", f"s3://bucket/{i}")
         print(f"acked {v.version}", flush=True)
     sys.stdin.read()
-elif mode == "drain":
-    from tracking._events import DELIVERIES, SUCCEEDED
-    from tracking._registry_tables import open_lake
-
-    root, n, timeout = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    lake = open_lake(root)
-    deadline = time.time() + timeout
-    while True:
-        wake = lake.dispatcher.drain(wait=True)
-        with lake.lock:
-            lake.t.refresh([DELIVERIES])
-            done = sum(r["status"] == SUCCEEDED for hits in lake.t.deliveries.groups.values() for r, _ in hits.values())
-        if done >= n:
-            break
-        if time.time() > deadline:
-            sys.exit(3)
-        time.sleep(0.05 if wake is None else max(0.02, min(0.5, wake - time.time())))
 elif mode == "seal":
     from tracking import _secrets
 
