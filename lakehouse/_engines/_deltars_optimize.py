@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -107,6 +108,10 @@ def _partition_text(value: Any) -> str:
     """A typed partition value as Delta serialises it in `partitionValues`."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, datetime):  # Delta: "2024-01-31 12:00:00.000000", in UTC for a timestamp with time zone
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
     return str(value)
 
 
@@ -119,7 +124,7 @@ def rewrite(table_path: str, p: Plan) -> list[AddAction]:
     adds: list[AddAction] = []
     now = int(time.time() * 1000)
     for i, b in enumerate(p.bins):
-        tables = [pq.read_table(f"{base}/{unquote(f.path)}", filesystem=fs) for f in b]
+        tables = [_read_file(fs, f"{base}/{unquote(f.path)}") for f in b]
         data = pa.concat_tables(tables, promote_options="permissive")
         if p.z_order_by:
             data = data.take(_z_order(data, p.z_order_by))
@@ -143,6 +148,12 @@ def rewrite(table_path: str, p: Plan) -> list[AddAction]:
                 )
             )
     return adds
+
+
+def _read_file(fs: Any, path: str) -> pa.Table:
+    """One data file as it is (no columns inferred from `key=value` folders: partition values live in the log)."""
+    with fs.open_input_file(path) as fh:
+        return pq.ParquetFile(fh).read()
 
 
 def _z_order(data: pa.Table, columns: Sequence[str]) -> pa.Array:
