@@ -27,6 +27,8 @@ from mlflow.utils.validation import (
 
 from lakehouse import Change, Row
 
+from ._store_values import check_string
+
 if TYPE_CHECKING:
     from ._store_state import StoreState
 
@@ -98,11 +100,13 @@ def check_experiment_active(row: Row) -> None:
 
 def create_experiment(store: StoreState, name, artifact_location=None, tags=None):
     _validate_experiment_name(name)
+    check_string(artifact_location, "artifact_location", optional=True)
     if artifact_location:
         artifact_location = resolve_uri_if_local(artifact_location)
         _validate_experiment_artifact_location_length(artifact_location)
     for tag in tags or []:
         _validate_experiment_tag(tag.key, tag.value)
+        check_string(tag.value, "value")
 
     def plan():
         if store._t.experiment_by_name.groups.get(name):
@@ -217,6 +221,7 @@ def rename_experiment(store: StoreState, experiment_id, new_name):
 
 def set_experiment_tag(store: StoreState, experiment_id, tag):
     _validate_experiment_tag(tag.key, tag.value)
+    check_string(tag.value, "value")
     with store._lock:
         store._sync(EXPERIMENT_TABLES)
         row = experiment_row(store, experiment_id)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from mlflow.entities import LifecycleStage, LoggedModel, LoggedModelStatus
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import BAD_REQUEST, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import BAD_REQUEST, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.time import get_current_time_millis
 from mlflow.utils.uri import append_to_uri_path
@@ -113,6 +113,12 @@ def _update_model(store: StoreState, model_id: str, change) -> None:
 
 
 def finalize_logged_model(store: StoreState, model_id, status):
+    if not isinstance(status, LoggedModelStatus):
+        raise MlflowException(
+            f"Invalid value {status!r} for parameter 'status' supplied: it must be a LoggedModelStatus, one of "
+            f"{[s.name for s in LoggedModelStatus]}.",
+            INVALID_PARAMETER_VALUE,
+        )
     with store._lock:
         store._sync(MODEL_TABLES)
         _update_model(store, model_id, lambda r: {**r, "status": status.to_int()})

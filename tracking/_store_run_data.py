@@ -9,7 +9,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import Metric, Param, _DatasetSummary
+from mlflow.entities import Metric, Param, RunTag, _DatasetSummary
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import BAD_REQUEST, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.store.entities.paged_list import PagedList
@@ -34,7 +34,7 @@ from ._journal import metric_entry, param_row, run_update_entry, tag_row
 from ._latest import FOLD_EVERY, HISTORY
 from ._store_runs import RUN_TABLES, active_run_row, write_tags
 from ._store_search import check_max_results
-from ._store_values import metric_entity, metric_sort_value, whole_long
+from ._store_values import check_string, metric_entity, metric_sort_value, whole_long
 
 if TYPE_CHECKING:
     from ._store_state import StoreState
@@ -64,12 +64,18 @@ def log_metric(store: StoreState, run_id, metric):
 
 def log_param(store: StoreState, run_id, param):
     # the SQL store checks a single param with its own paths and words a changed value for one param
+    check_string(param.key, "key")
+    if param.value is not None and not hasattr(param.value, "__len__"):
+        # a number: MLflow's own bare TypeError, as the SQL store's (test_store_contract pins it, issue 16 report)
+        _validate_param(param.key, param.value)
+    _check_types([], [param], [], single=True)
     param = _validate_param(param.key, param.value)
     _log_batch(store, run_id, [], [param], [], one_param=True)
 
 
 def set_tag(store: StoreState, run_id, tag):
     _validate_run_id(run_id)
+    _check_types([], [], [tag], single=True)
     tag = _validate_tag(tag.key, tag.value)
     log_batch(store, run_id, [], [], [tag])
 
@@ -78,8 +84,34 @@ def log_batch(store: StoreState, run_id, metrics, params, tags):
     _log_batch(store, run_id, metrics, params, tags)
 
 
+def _check_types(metrics: Any, params: Any, tags: Any, *, single: bool = False) -> None:
+    """Refuse what MLflow's checks would let through to the tables or fail on deep inside: a batch part that is a
+    string or a mapping instead of a list, a key that is not a string, a param or tag value that is not a string
+    (None included; MLflow's clients send str(value)). MlflowException(INVALID_PARAMETER_VALUE).
+
+    A part that is None and an item of the wrong entity type are left to MLflow's own (bare) errors, which the
+    store contract test pins as the SQL store's answer."""
+    for part, items, kind in (("metrics", metrics, Metric), ("params", params, Param), ("tags", tags, RunTag)):
+        if items is None:
+            continue
+        if not isinstance(items, (list, tuple)):
+            raise MlflowException(
+                f"Invalid value for parameter '{part}' supplied: it must be a list of mlflow.entities."
+                f"{kind.__name__}, got {type(items).__name__}.",
+                INVALID_PARAMETER_VALUE,
+            )
+        for i, item in enumerate(items):
+            if not isinstance(item, kind):
+                continue
+            path = "" if single else f"{part}[{i}]"
+            check_string(item.key, append_to_json_path(path, "key"))
+            if kind is not Metric:
+                check_string(item.value, append_to_json_path(path, "value"))
+
+
 def _log_batch(store: StoreState, run_id, metrics, params, tags, one_param: bool = False) -> None:
     _validate_run_id(run_id)
+    _check_types(metrics, params, tags)
     metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
     _validate_batch_log_limits(metrics, params, tags)
     _validate_param_keys_unique(params)

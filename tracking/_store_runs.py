@@ -37,7 +37,7 @@ from lakehouse import Change, Row
 
 from ._journal import run_row_entry, run_update_entry, tag_row
 from ._store_experiments import ARTIFACTS_FOLDER, EXPERIMENT_TABLES, check_experiment_active, experiment_row
-from ._store_values import epoch_millis, metric_entity
+from ._store_values import check_string, epoch_millis, metric_entity
 
 if TYPE_CHECKING:
     from ._store_state import StoreState
@@ -164,7 +164,16 @@ def create_run(store: StoreState, experiment_id, user_id, start_time, tags, run_
     run_name = run_name or run_name_tag or _generate_random_name()
     if not run_name_tag:
         tags.append(RunTag(key=MLFLOW_RUN_NAME, value=run_name))
+    check_string(run_name, "run_name", optional=True)
     tags = [_validate_tag(t.key, t.value) for t in tags]
+    for t in tags:
+        check_string(t.value, "value")
+    duplicates = sorted({t.key for t in tags if sum(u.key == t.key for u in tags) > 1})
+    if duplicates:  # the SQL store's database refuses them (one row per run and key)
+        raise MlflowException(
+            f"Duplicate tag keys {duplicates} in create_run: a run holds one value per tag key. Pass each key once.",
+            INVALID_PARAMETER_VALUE,
+        )
     start_time = epoch_millis(start_time, "start_time")  # before any write: nothing half-created
     if user_id is None:  # MLflow's RunInfo refuses it; the SQL store answers with this code and message
         raise MlflowException("user_id cannot be None", INTERNAL_ERROR)
@@ -186,7 +195,7 @@ def create_run(store: StoreState, experiment_id, user_id, start_time, tags, run_
             "artifact_uri": append_to_uri_path(exp["artifact_location"], run_id, ARTIFACTS_FOLDER),
         }
         # The run and its tags: one journal commit (`_journal`), so the run exists whole or not at all.
-        tag_rows = {t.key: tag_row(run_id, t.key, t.value) for t in tags}  # the last value of a key wins
+        tag_rows = {t.key: tag_row(run_id, t.key, t.value) for t in tags}
         store._t.journal.record(lambda: [run_row_entry(row), *tag_rows.values()])
         run = to_run(store, run_id)
         return Run(run.info, run.data, run.inputs)  # no outputs, as the SQL store's create_run answers
@@ -209,6 +218,8 @@ def _status_string(run_status: Any) -> str:
 
 def update_run_info(store: StoreState, run_id, run_status, end_time, run_name):
     status = _status_string(run_status) if run_status is not None else None  # checked before any write
+    end_time = epoch_millis(end_time, "end_time")
+    check_string(run_name, "run_name", optional=True)
     with store._lock:
         store._sync(RUN_TABLES)
 

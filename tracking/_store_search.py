@@ -26,6 +26,7 @@ from mlflow.utils.validation import _parse_experiment_id
 from ._store_experiments import EXPERIMENT_TABLES, to_experiment
 from ._store_logged_models import MODEL_TABLES, to_model
 from ._store_runs import runs_in_bulk, to_run
+from ._store_values import check_page_offset
 
 BULK_FROM = 2000
 """A search with more candidates than this builds them in bulk (`_search_in_bulk`), not run by run."""
@@ -51,6 +52,12 @@ def check_max_results(max_results: Any) -> None:
         )
 
 
+def paginate(items: list, page_token: Any, max_results: int) -> tuple[list, str | None]:
+    """MLflow's `SearchUtils.paginate`, refusing a forged offset first (`check_page_offset`)."""
+    check_page_offset(page_token)
+    return SearchUtils.paginate(items, page_token, max_results)
+
+
 def search_experiments(
     store: StoreState,
     view_type=ViewType.ACTIVE_ONLY,
@@ -71,7 +78,7 @@ def search_experiments(
         ]
     filtered = SearchExperimentsUtils.filter(experiments, filter_string)
     ordered = SearchExperimentsUtils.sort(filtered, order_by or ["creation_time DESC", "experiment_id ASC"])
-    page, token = SearchUtils.paginate(ordered, page_token, max_results)
+    page, token = paginate(ordered, page_token, max_results)
     return PagedList(page, token)
 
 
@@ -79,7 +86,7 @@ def search_runs_page(
     store: StoreState, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
 ):
     """`AbstractStore._search_runs`: one page of runs and the next page's token (None on the last page)."""
-    if max_results is not None and (max_results < 1 or max_results > SEARCH_MAX_RESULTS_THRESHOLD):
+    if max_results is not None:
         check_max_results(max_results)
     stages = set(LifecycleStage.view_type_to_stages(run_view_type))
     clauses = SearchUtils.parse_search_filter(filter_string) if filter_string else []  # raises MLflow's errors
@@ -92,7 +99,7 @@ def search_runs_page(
         candidates = _candidates(store, exp_ids, stages, equal_to)
         if exact:  # the candidates are the result: order and page them in Arrow, build the page's runs only
             ordered_ids = candidates.sort_by([("start_time", "descending"), ("run_id", "ascending")])["run_id"]
-            page_ids, token = SearchUtils.paginate(ordered_ids.to_pylist(), page_token, max_results)
+            page_ids, token = paginate(ordered_ids.to_pylist(), page_token, max_results)
             return [to_run(store, run_id) for run_id in page_ids], token
         ids = candidates["run_id"].to_pylist()
         if len(ids) > BULK_FROM:
@@ -100,7 +107,7 @@ def search_runs_page(
         runs = [to_run(store, run_id) for run_id in ids]
     filtered = SearchUtils.filter(runs, filter_string)
     ordered = SearchUtils.sort(filtered, order_by)
-    return SearchUtils.paginate(ordered, page_token, max_results)
+    return paginate(ordered, page_token, max_results)
 
 
 def search_logged_models(
@@ -235,7 +242,7 @@ def _search_in_bulk(store: StoreState, ids: list[str], filter_string, order_by, 
         for run in SearchUtils.filter(runs_in_bulk(store, ids[start : start + BULK_CHUNK]), filter_string):
             slim.append(_sort_view(run, keys))
     ordered = SearchUtils.sort(slim, order_by)
-    page, token = SearchUtils.paginate(ordered, page_token, max_results)
+    page, token = paginate(ordered, page_token, max_results)
     return [to_run(store, view.info.run_id) for view in page], token
 
 

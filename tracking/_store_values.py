@@ -11,6 +11,7 @@ from typing import Any
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.utils.search_utils import SearchUtils
 from mlflow.utils.validation import invalid_value
 
 from lakehouse import Row
@@ -55,3 +56,34 @@ def metric_entity(row: Row, *, model: bool = False) -> Metric:
 def metric_sort_value(value: float | None) -> float:
     """The value a metric sorts by: NaN (or None) as 0.0, as the SQL store stores NaN (0 with an `is_nan` flag)."""
     return 0.0 if value is None or math.isnan(value) else value
+
+
+def check_string(value: Any, argument: str, *, optional: bool = False) -> None:
+    """Refuse a value that is not a string where MLflow stores one (a name, a tag or param key or value, an
+    artifact location): MLflow's SQL store lets a list, a dict or bytes through to its database, and the lake
+    would fail deep in Arrow. None is allowed when `optional`.
+
+    Raises MlflowException(INVALID_PARAMETER_VALUE) naming the argument, the type received and the fix."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        shown = repr(value)
+        shown = shown if len(shown) <= 100 else shown[:100] + "..."
+        raise MlflowException(
+            f"Invalid value {shown} for parameter '{argument}' supplied: it must be a string, got "
+            f"{type(value).__name__}{'' if optional else ' (None is not allowed)' if value is None else ''}. "
+            "Pass it as a str (e.g. str(value)).",
+            INVALID_PARAMETER_VALUE,
+        )
+
+
+def check_page_offset(page_token: Any) -> None:
+    """Refuse a page token whose offset no search of this store could have issued (negative, or beyond a 64-bit
+    integer): MLflow's own parser takes any integer, so a forged negative offset would page from the end."""
+    offset = SearchUtils.parse_start_offset_from_page_token(page_token)
+    if not 0 <= offset < 2**63:
+        raise MlflowException(
+            f"Invalid page token: its offset {offset} is not one a search returns (0 to 2**63 - 1). Pass the "
+            "next_page_token of the previous page of the same search, or no token for the first page.",
+            INVALID_PARAMETER_VALUE,
+        )
