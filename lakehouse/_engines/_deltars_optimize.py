@@ -111,7 +111,7 @@ def _partition_text(value: Any) -> str:
     if isinstance(value, datetime):  # Delta: "2024-01-31 12:00:00.000000", in UTC for a timestamp with time zone
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return str(value.strftime("%Y-%m-%d %H:%M:%S.%f"))
     return str(value)
 
 
