@@ -70,6 +70,8 @@ class FeatureStoreClient:
                 raise errors.ArgumentTypeError("root", root, "a path (str or os.PathLike) or None")
             if spark is not None and not _is_spark_session(spark):
                 raise errors.ArgumentTypeError("spark", spark, "a SparkSession or None")
+            if root is not None:
+                _check_root(root)
             if root is None and settings().root is None:
                 raise errors.InvalidArgumentError(
                     "root", root, "no lakehouse root: pass FeatureStoreClient(root=...) or set $LAKEHOUSE_ROOT"
@@ -240,6 +242,11 @@ class FeatureStoreClient:
             InvalidArgumentError for malformed arguments.
         """
         labels = check.to_spark(self._lake, df)
+        repeated = sorted({c for c in labels.columns if labels.columns.count(c) > 1})
+        if repeated:
+            raise errors.InvalidArgumentError(
+                "df", repeated, f"the labels have column(s) {repeated} more than once; rename or drop the copies"
+            )
         return plan_training_set(
             self._lake,
             self._meta.tables(),
@@ -435,6 +442,19 @@ class FeatureStoreClient:
 
 
 __all__ = ["FeatureStoreClient"]
+
+
+def _check_root(root: str | os.PathLike[str]) -> None:
+    """Refuse a root that can name no lake folder: empty, a NUL byte, or an existing file (not a folder)."""
+    text = os.fspath(root)
+    if not str(text).strip():
+        raise errors.InvalidArgumentError("root", root, "root is empty: pass the lake's folder or URI")
+    if "\x00" in str(text):
+        raise errors.InvalidArgumentError("root", root, "root holds a NUL character: pass the lake's folder or URI")
+    if "://" not in str(text) and os.path.exists(text) and not os.path.isdir(text):
+        raise errors.InvalidArgumentError(
+            "root", root, f"root {text} is a file, not a folder: pass the lake's folder (it is created if missing)"
+        )
 
 
 def _is_spark_session(obj: object) -> bool:

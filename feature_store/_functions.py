@@ -18,6 +18,7 @@ import builtins
 import dis
 import functools
 import inspect
+import re
 import textwrap
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -229,6 +230,15 @@ def register(
 ) -> FunctionRecord:
     """Record `function` under `name` (refused when taken, unless `replace`)."""
     name = _name(name, "name")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", name):
+        raise errors.InvalidArgumentError(
+            "name",
+            name,
+            f"feature function name {name!r} must be dot-separated identifiers (letters, digits, underscores), "
+            "such as 'double_it' or 'ml.features.double_it'",
+        )
+    if not isinstance(replace, bool):
+        raise errors.ArgumentTypeError("replace", replace, "True or False")
     if not isinstance(return_type, str) or return_type not in _RETURN_TYPES:
         raise errors.InvalidArgumentError(
             "return_type", return_type, f"return_type must be one of {sorted(_RETURN_TYPES)}, got {return_type!r}"

@@ -7,9 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from . import errors
-from ._validation import mapping, names, non_empty_str, str_map
+from ._validation import finite, mapping, names, non_empty_str, str_map
 
 _SCALARS = (bool, int, float, str)
+_MAX_LOOKBACK = timedelta(microseconds=2**63 - 1)
 
 
 class FeatureLookup:
@@ -52,6 +53,13 @@ class FeatureLookup:
         if lookback_window is not None:
             if not isinstance(lookback_window, timedelta):
                 raise errors.ArgumentTypeError("lookback_window", lookback_window, "a datetime.timedelta or None")
+            if lookback_window > _MAX_LOOKBACK:
+                raise errors.InvalidArgumentError(
+                    "lookback_window",
+                    lookback_window,
+                    f"lookback_window is at most {_MAX_LOOKBACK} (microseconds in a 64-bit integer); pass None for "
+                    "no limit",
+                )
             if lookback_window < timedelta(0):
                 raise errors.InvalidArgumentError(
                     "lookback_window", lookback_window, f"lookback_window must not be negative, got {lookback_window}"
@@ -72,6 +80,7 @@ class FeatureLookup:
                 raise errors.ArgumentTypeError(
                     f"default_values[{k!r}]", v, "a bool, int, float or str (it is saved with the training set)"
                 )
+            finite(v, f"default_values[{k!r}]")
         self.default_values = defaults
 
     def output_name(self, feature: str) -> str:

@@ -165,6 +165,8 @@ class RedisOnlineStore(OnlineStoreSpec):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise errors.ArgumentTypeError(name, value, "a non-negative int")
+        if self.port > 65535:
+            raise errors.InvalidArgumentError("port", self.port, f"port={self.port} is not a TCP port (0 to 65535)")
 
     def resolved(self) -> tuple[str, int, int]:
         """(host, port, db) with the environment's overrides applied."""

@@ -7,6 +7,7 @@ a table's data. The checks that need the lake (where a name resolves to) take th
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -93,6 +94,7 @@ def new_feature_table_name(lake: Lakehouse, name: Any, argument: str = "name") -
         path = os.path.normpath(lake.table_path(name))
     except lh_errors.InvalidTableNameError as exc:
         raise errors.InvalidTableNameError(name, exc.reason) from None
+    _inside_lake(lake.root, name, lake.table_path(name))
     for namespace in RESERVED_NAMESPACES:
         folder = os.path.normpath(os.path.join(lake.root, namespace))
         if path == folder or path.startswith(folder + os.sep):
@@ -102,6 +104,27 @@ def new_feature_table_name(lake: Lakehouse, name: Any, argument: str = "name") -
                 fix="A feature table must live elsewhere in the lake.",
             )
     return name
+
+
+def _inside_lake(root: str, name: str, path: str) -> None:
+    """Refuse a table whose folder is not inside the lake root: an absolute path or URI elsewhere, or a folder of
+    the lake that is a symbolic link leading out of it (the feature store's catalog covers its own lake only)."""
+    fix = "Name the table inside the lake (e.g. 'features.customers'), or open a client on the lake that holds it."
+    if "://" in root or "://" in path:
+        if not path.startswith(root.rstrip("/") + "/"):
+            raise errors.InvalidTableNameError(name, f"it is {path}, outside the lake root {root}", fix=fix)
+        return
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and real.startswith(real_root + os.sep):
+        return
+    linked = os.path.normpath(path).startswith(os.path.normpath(root) + os.sep)
+    reason = (
+        f"its folder {path} resolves to {real} through a symbolic link, outside the lake root {root}"
+        if linked
+        else f"it is {path}, outside the lake root {root}"
+    )
+    raise errors.InvalidTableNameError(name, reason, fix=fix)
 
 
 def tags(value: Mapping[str, str] | None, argument: str = "tags") -> dict[str, str]:
@@ -148,16 +171,46 @@ def utc_instant(value: Any, argument: str) -> datetime:
         raise errors.ArgumentTypeError(argument, value, "a datetime, date or ISO 8601 string") from exc
     except ValueError as exc:
         raise errors.InvalidArgumentError(argument, value, str(exc)) from None
+    except OverflowError:
+        raise errors.InvalidArgumentError(
+            argument, value, f"{argument}={value!r} is out of range in UTC (years 1 to 9999); pass an earlier time"
+        ) from None
 
 
 def to_spark(lake: Lakehouse, df: Any, argument: str = "df") -> DataFrame:
-    """A Spark DataFrame as it is; a pandas DataFrame or pyarrow Table converted in the lake's session."""
+    """A Spark DataFrame as it is; a pandas DataFrame or pyarrow Table converted in the lake's session.
+
+    A pandas frame without columns, or with a column mixing naive and aware datetimes (naive means UTC here,
+    so such a column has two readings of one kind of value), is refused before Spark sees it."""
+    _check_pandas(df, argument)
     try:
         return to_spark_dataframe(lake.spark, df, argument)
     except lh_errors.ArgumentTypeError:
         raise errors.ArgumentTypeError(
             argument, df, "a Spark DataFrame (or a pandas DataFrame / pyarrow Table)"
         ) from None
+
+
+def _check_pandas(df: Any, argument: str) -> None:
+    columns = getattr(df, "columns", None)
+    if columns is None or not hasattr(df, "dtypes") or not hasattr(df, "iloc"):
+        return  # not pandas: Spark DataFrames and Arrow tables carry one type per column
+    if len(columns) == 0:
+        raise errors.InvalidArgumentError(argument, df, f"{argument} has no columns: pass the rows with their columns")
+    if len(set(columns)) != len(columns):
+        repeated = sorted({str(c) for c in columns if list(columns).count(c) > 1})
+        raise errors.InvalidArgumentError(argument, repeated, f"{argument} has column(s) {repeated} more than once")
+    for col in columns:
+        if str(df[col].dtype) != "object":
+            continue
+        zones = {v.tzinfo is None for v in df[col] if isinstance(v, datetime)}
+        if len(zones) == 2:
+            raise errors.InvalidArgumentError(
+                argument,
+                col,
+                f"column {col!r} of {argument} mixes naive and time-zone-aware datetimes; make them all aware "
+                "(e.g. pd.to_datetime(col, utc=True)) or all naive UTC",
+            )
 
 
 def struct(schema: Any) -> T.StructType:
@@ -201,6 +254,15 @@ def check_key_columns(name: str, schema: T.StructType, pks: list[str], tks: list
         raise errors.FeatureNotFoundError(name, absent, schema.names, what="key column")
     if len(tks) > 1:
         raise errors.InvalidArgumentError("timestamp_keys", tks, f"timestamp_keys takes at most one column, got {tks}")
+    for k in pks:
+        dt = schema[k].dataType
+        if isinstance(dt, (T.MapType, T.ArrayType, T.StructType, T.BinaryType)):
+            raise errors.ColumnTypeError(
+                k,
+                dt.simpleString(),
+                "a scalar type (integer, string, date, ...)",
+                "Key columns are compared in merges and joins; derive a scalar key (e.g. a hash or id) first.",
+            )
     for t in tks:
         dt = schema[t].dataType
         if not isinstance(dt, TIME_TYPES):
@@ -210,6 +272,14 @@ def check_key_columns(name: str, schema: T.StructType, pks: list[str], tks: list
     if not [f for f in schema.names if f not in pks + tks]:
         raise errors.InvalidArgumentError(
             "primary_keys", pks, f"feature table {name!r} would have no feature columns besides its keys {pks + tks}"
+        )
+
+
+def finite(value: Any, argument: str) -> None:
+    """Refuse NaN and infinities: a saved training set's JSON cannot hold them, and no feature defaults to them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise errors.InvalidArgumentError(
+            argument, value, f"{argument} is {value!r}; pass a finite number (or None to leave nulls as they are)"
         )
 
 

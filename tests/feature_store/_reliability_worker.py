@@ -25,6 +25,103 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+HOLD_SOURCE = r"""
+/* Crash-window hold for the feature store's kill -9 tests (LD_PRELOAD into a writer process).
+   FS_HOLD_AT=data: after a data file (*.parquet outside _delta_log) is renamed into place;
+   FS_HOLD_AT=commit: before a commit file (_delta_log/<v>.json) is published by link or rename.
+   Armed only while the file $FS_HOLD_ARM exists; when it holds, it writes the path to $FS_HOLD_FLAG and waits
+   for the SIGKILL. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static void hold(const char *what, const char *path) {
+    const char *at = getenv("FS_HOLD_AT"), *arm = getenv("FS_HOLD_ARM"), *flag = getenv("FS_HOLD_FLAG");
+    if (!at || !arm || !flag || strcmp(at, what) != 0 || access(arm, F_OK) != 0) return;
+    int fd = open(flag, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    if (fd >= 0) {
+        (void)!write(fd, path, strlen(path));
+        close(fd);
+    }
+    for (;;) pause();
+}
+
+static int is_data(const char *p) { return ends_with(p, ".parquet") && !strstr(p, "_delta_log"); }
+static int is_commit(const char *p) { return ends_with(p, ".json") && strstr(p, "_delta_log/"); }
+
+int rename(const char *a, const char *b) {
+    static int (*real)(const char *, const char *);
+    if (!real) real = dlsym(RTLD_NEXT, "rename");
+    if (is_commit(b)) hold("commit", b);
+    int rc = real(a, b);
+    if (rc == 0 && is_data(b)) hold("data", b);
+    return rc;
+}
+
+int renameat(int fa, const char *a, int fb, const char *b) {
+    static int (*real)(int, const char *, int, const char *);
+    if (!real) real = dlsym(RTLD_NEXT, "renameat");
+    if (is_commit(b)) hold("commit", b);
+    int rc = real(fa, a, fb, b);
+    if (rc == 0 && is_data(b)) hold("data", b);
+    return rc;
+}
+
+int renameat2(int fa, const char *a, int fb, const char *b, unsigned int flags) {
+    static int (*real)(int, const char *, int, const char *, unsigned int);
+    if (!real) real = dlsym(RTLD_NEXT, "renameat2");
+    if (is_commit(b)) hold("commit", b);
+    int rc = real(fa, a, fb, b, flags);
+    if (rc == 0 && is_data(b)) hold("data", b);
+    return rc;
+}
+
+int link(const char *a, const char *b) {
+    static int (*real)(const char *, const char *);
+    if (!real) real = dlsym(RTLD_NEXT, "link");
+    if (is_commit(b)) hold("commit", b);
+    int rc = real(a, b);
+    if (rc == 0 && is_data(b)) hold("data", b);
+    return rc;
+}
+
+int linkat(int fa, const char *a, int fb, const char *b, int flags) {
+    static int (*real)(int, const char *, int, const char *, int);
+    if (!real) real = dlsym(RTLD_NEXT, "linkat");
+    if (is_commit(b)) hold("commit", b);
+    int rc = real(fa, a, fb, b, flags);
+    if (rc == 0 && is_data(b)) hold("data", b);
+    return rc;
+}
+"""
+"""A C shim preloaded (LD_PRELOAD) into a writer to hold it in a crash window until the test kills it: delta-rs
+writes a data file by renaming it into place and publishes a commit by linking `_delta_log/<v>.json#n` to
+`<v>.json`, both through libc, so the shim sees both moments exactly."""
+
+
+def build_hold_library(folder: Any) -> str:
+    """Compile HOLD_SOURCE into `folder`; return the library's path (needs a C compiler: `cc`)."""
+    import shutil
+    import subprocess
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise RuntimeError("no C compiler (cc) for the crash-window shim: apt-get install gcc")
+    src, lib = os.path.join(folder, "hold.c"), os.path.join(folder, "hold.so")
+    with open(src, "w") as f:
+        f.write(HOLD_SOURCE)
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", lib, src, "-ldl"], check=True)
+    return lib
+
+
 TABLE = "rel.feats"
 KEYS = 40
 SCHEMA = "k long, f double, tag string"

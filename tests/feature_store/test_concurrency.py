@@ -35,7 +35,7 @@ def test_four_writers_and_a_training_set_reader(tmp_path, spark, url, trials, sp
     root = str(tmp_path / "lake")
     fs = FeatureStoreClient(root, spark=spark)
     fs.create_table(name=TABLE, primary_keys=["k"], df=spark.createDataFrame([(0, -1.0, "init")], SCHEMA))
-    writes = trials(4, 25)
+    writes = trials(3, 25)
     stop, out = tmp_path / "stop", tmp_path / "reads.jsonl"
     reader = Worker(["reader", url, root, str(stop), str(out)], tmp_path / "reader.log")
     writers = [
