@@ -52,6 +52,9 @@ class Settings:
     """LAKEHOUSE_DISPATCH_EXIT_SECONDS: how long a process delivers due events at exit."""
     webhook_backoff_seconds: float = 1.0
     """LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS: the factor of the webhook retry back-off (1 s, 2 s, 4 s, ...)."""
+    webhook_secrets: str = "sealed"
+    """LAKEHOUSE_WEBHOOK_SECRETS: "sealed" (webhook secrets encrypted at rest with the lake's key) or "clear"
+    (the explicit opt-out: new secrets stored as given)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +75,7 @@ class Settings:
             dispatch_poll_seconds=_seconds(env, "LAKEHOUSE_DISPATCH_POLL_SECONDS", d.dispatch_poll_seconds),
             dispatch_exit_seconds=_seconds(env, "LAKEHOUSE_DISPATCH_EXIT_SECONDS", d.dispatch_exit_seconds),
             webhook_backoff_seconds=_seconds(env, "LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS", d.webhook_backoff_seconds),
+            webhook_secrets=_choice(env, "LAKEHOUSE_WEBHOOK_SECRETS", d.webhook_secrets, ("sealed", "clear")),
         )
 
 
@@ -88,6 +92,13 @@ def _flag(env: Mapping[str, str], var: str, default: bool) -> bool:
     if raw.lower() in _FALSE:
         return False
     raise InvalidSettingError(var, raw, f"one of {', '.join(_TRUE + _FALSE)}")
+
+
+def _choice(env: Mapping[str, str], var: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = _text(env, var, default).lower()
+    if value not in allowed:
+        raise InvalidSettingError(var, env.get(var, ""), f"one of {', '.join(allowed)}")
+    return value
 
 
 def _seconds(env: Mapping[str, str], var: str, default: float) -> float:
@@ -117,6 +128,7 @@ VARIABLES = (
     "LAKEHOUSE_DISPATCH_POLL_SECONDS",
     "LAKEHOUSE_DISPATCH_EXIT_SECONDS",
     "LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS",
+    "LAKEHOUSE_WEBHOOK_SECRETS",
 )
 
 

@@ -258,7 +258,7 @@ TABLES.update(
                 ]
             ),
             "MLflow webhooks, one row per webhook; events is a JSON list of 'entity.action'; secret is "
-            "Fernet-encrypted ('fernet:' prefix) when MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY is set",
+            "Fernet-encrypted ('fernet:' prefix) with the lake's key unless LAKEHOUSE_WEBHOOK_SECRETS=clear",
         ),
         "mlflow.registry_events": (
             pa.schema(

@@ -9,9 +9,9 @@ The key, in order:
    and every process reads that one. A key file that others may read (any group/other permission bit) is
    refused: `chmod 600` it. Object-store lakes have no such file: set the variable.
 
-Opting out is explicit: `MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=none` stores new secrets as given (MLflow's SQL
-store has no opt-out; this sentinel is not a Fernet key, which is 44 base64 characters). Opening tries the
-variable's key, then the key file's, so a lake sealed under its file keeps working once the variable is set.
+Opting out is explicit: `LAKEHOUSE_WEBHOOK_SECRETS=clear` stores new secrets as given (MLflow's SQL store has no
+opt-out). Opening tries the variable's key, then the key file's, so a lake sealed under its file keeps working once
+the variable is set; sealed secrets stay readable after opting out.
 
 Sealed values are `fernet:<token>`. Nothing here puts a secret into a message, a log line or a repr.
 """
@@ -29,13 +29,11 @@ from mlflow.environment_variables import MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_STATE
 
-from lakehouse import is_object_store
+from lakehouse import is_object_store, settings
 
 PREFIX = "fernet:"
 KEY_DIR = ".lakehouse"
 KEY_FILE = "webhook-secret.key"
-OPT_OUT = "none"
-"""`MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=none`: store webhook secrets as given (documented opt-out)."""
 
 _file_keys: dict[str, bytes] = {}
 _lock = threading.Lock()
@@ -46,7 +44,8 @@ def key_path(root: str) -> str:
 
 
 def opted_out() -> bool:
-    return (MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY.get() or "").strip().lower() == OPT_OUT
+    """`LAKEHOUSE_WEBHOOK_SECRETS=clear`: store webhook secrets as given (the documented opt-out)."""
+    return settings().webhook_secrets == "clear"
 
 
 def is_sealed(stored: str | None) -> bool:
@@ -55,7 +54,7 @@ def is_sealed(stored: str | None) -> bool:
 
 def _env_key() -> bytes | None:
     raw = (MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY.get() or "").strip()
-    if not raw or raw.lower() == OPT_OUT:
+    if not raw:
         return None
     try:
         Fernet(raw.encode())
@@ -63,7 +62,8 @@ def _env_key() -> bytes | None:
         raise MlflowException.invalid_parameter_value(
             "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded bytes, 44 "
             "characters): generate one with `python -c 'from cryptography.fernet import Fernet; "
-            f"print(Fernet.generate_key().decode())'`, or set it to {OPT_OUT!r} to store webhook secrets unsealed."
+            "print(Fernet.generate_key().decode())'`, or set LAKEHOUSE_WEBHOOK_SECRETS=clear to store webhook secrets "
+            "unsealed."
         ) from None
     return raw.encode()
 
@@ -103,7 +103,7 @@ def _file_key(root: str, *, create: bool) -> bytes | None:
                 raise MlflowException.invalid_parameter_value(
                     f"Webhook secrets are sealed at rest, and the lake {root} is on an object store, where no key "
                     "file is created: set MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY to a Fernet key (the same in every "
-                    f"process of the lake), or to {OPT_OUT!r} to store secrets unsealed."
+                    "process of the lake), or set LAKEHOUSE_WEBHOOK_SECRETS=clear to store secrets unsealed."
                 )
             return None
         path = key_path(root)
@@ -246,4 +246,4 @@ def seal_stored_secrets(tables: Any, lock: Any, *, once: bool = True) -> dict[st
     return {"sealed": sealed, "vacuumed": vacuumed}
 
 
-KEY_VAR_HINT = f"MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY={OPT_OUT} or an older lakehouse-ml"
+KEY_VAR_HINT = "LAKEHOUSE_WEBHOOK_SECRETS=clear or an older lakehouse-ml"

@@ -34,6 +34,7 @@ def test_each_variable_reaches_its_field():
         "LAKEHOUSE_DISPATCH_POLL_SECONDS": "0.25",
         "LAKEHOUSE_DISPATCH_EXIT_SECONDS": "0",
         "LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS": "1e-2",
+        "LAKEHOUSE_WEBHOOK_SECRETS": "Clear",
     }
     assert Settings.from_env(env) == Settings(
         root="/data/lake",
@@ -48,6 +49,7 @@ def test_each_variable_reaches_its_field():
         dispatch_poll_seconds=0.25,
         dispatch_exit_seconds=0.0,
         webhook_backoff_seconds=0.01,
+        webhook_secrets="clear",
     )
 
 
@@ -60,6 +62,7 @@ def test_each_variable_reaches_its_field():
         ("LAKEHOUSE_DISPATCH_EXIT_SECONDS", "-1"),
         ("LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS", "nan"),
         ("LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS", "inf"),
+        ("LAKEHOUSE_WEBHOOK_SECRETS", "none"),
     ],
 )
 def test_a_malformed_value_names_the_variable(variable, value):

@@ -143,7 +143,7 @@ def test_a_key_file_others_can_read_is_refused(tmp_path, lake_uri):
 
 
 def test_opt_out_stores_as_given(tmp_path, lake_uri, monkeypatch):
-    monkeypatch.setenv(KEY_VAR, "none")
+    monkeypatch.setenv("LAKEHOUSE_WEBHOOK_SECRETS", "clear")
     secret = "opted-out-secret-3c4d"
     client = mlflow.MlflowClient(lake_uri)
     client.create_webhook(
@@ -156,14 +156,14 @@ def test_opt_out_stores_as_given(tmp_path, lake_uri, monkeypatch):
 def test_migration_seals_clear_secrets_and_vacuums_their_files(tmp_path, lake_uri, monkeypatch):
     old, new = "clear-old-secret-6e7f", "clear-new-secret-8a9b"
     events = [WebhookEvent("model_version", "created")]
-    monkeypatch.setenv(KEY_VAR, "none")  # how an older version stored them
+    monkeypatch.setenv("LAKEHOUSE_WEBHOOK_SECRETS", "clear")  # how an older version stored them
     client = mlflow.MlflowClient(lake_uri)
     hook = client.create_webhook("h", "https://example.com/x", events=events, secret=old)
     client.update_webhook(hook.webhook_id, secret=new)  # the old value stays in a removed file
     other = client.create_webhook("g", "https://example.com/y", events=events)  # no secret
     lake = tmp_path / "lake"
     assert len(_files_holding(lake, [old.encode(), new.encode()])) >= 2
-    monkeypatch.delenv(KEY_VAR)
+    monkeypatch.delenv("LAKEHOUSE_WEBHOOK_SECRETS")
     assert client.get_webhook(hook.webhook_id).secret == new  # the first webhook call seals and vacuums
     assert _files_holding(lake, [old.encode(), new.encode()]) == []
     rows = {r["webhook_id"]: r for r in _rows(str(lake), "webhooks")}
