@@ -372,6 +372,11 @@ class RowJournal(JournalBase):
     A journal row names its `table`, its `op` ("put": the row replaces the one at its address; "delete": the
     row at its address goes) and the `row` (JSON). Applying is idempotent: the last op on an address wins, and
     a table already in that state gets only its watermark.
+
+    Limit: a put carries the row as the call planned it. A one-table call of another process that planned before
+    this journal commit and committed to the same table before its apply (a window of milliseconds) is then
+    overwritten at the addresses the journal call wrote (e.g. a tag set on a model being renamed stays under the
+    old name). Delta detects conflicts per table, so closing it would take every registry call through the journal.
     """
 
     def __init__(self, tables: DeltaTables, name: str, watermark_id: str, indexes: dict[str, AnyIndex]) -> None:
