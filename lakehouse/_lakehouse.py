@@ -202,8 +202,7 @@ class Lakehouse:
             UnsupportedTableFeatureError: the files alone are not the rows (deletion vectors, column mapping).
         """
         ref = self._existing(name)
-        if version is None:
-            version = self._engine.state(ref).version
+        version = self._engine.state(ref).version if version is None else self._checked_version(ref, version)
         return data_files(ref.name, ref.path, version)
 
     # -- names in the session's catalog ---------------------------------------------------------------------
@@ -257,7 +256,7 @@ class Lakehouse:
 
     def schema(self, name: str | os.PathLike[str], *, version: int | None = None) -> T.StructType:
         ref = self._existing(name)
-        return self._engine.state(ref, version).schema
+        return self._engine.state(ref, None if version is None else self._checked_version(ref, version)).schema
 
     def list_tables(self, namespace: str | None = None) -> list[TableInfo]:
         """The Delta tables under the root, sorted by name, with their descriptions and latest versions.
