@@ -5,15 +5,21 @@ garbage in filters and order_by, wrong types, control characters, NaN/inf, MLflo
 duplicate keys, unknown/malformed/deleted ids, forged page tokens, unknown statuses).
 
 - `test_store_answers_as_sqlite`: each case's call on MLflow's SQL store (sqlite:///, the reference) and on ours
-  (lakehouse:///) gives the same outcome, compared as `test_store_contract` compares (result, or error code and
-  message), and a call our store refuses leaves every `_delta_log` of the lake as it was (no file added).
+  (lakehouse:///), compared as `test_store_contract` compares (result, or error code and message). Where MLflow
+  does not define the answer (its store raises a bare Python error, answers INTERNAL_ERROR, or passes its
+  database's refusal through) or accepts what its SQLite column merely tolerates (`Hostile.stricter`, e.g. NaN
+  as a start time), ours must refuse with an MLflow error code the server answers with a 4xx, in words. Every
+  refusal leaves every `_delta_log` of the lake as it was (no file added or removed).
 - `test_server_answers_as_sqlite`: the cases with a REST route, sent as HTTP requests to one `mlflow server` on
-  sqlite:/// and one on the lake: never a 500, every refusal a 4xx with an MLflow error body, the same status as
-  the sqlite server's, and again no Delta commit for a refusal.
+  sqlite:/// and one on the lake (started together, once per module): never a 500 (INVALID_STATE aside, which
+  MLflow itself maps to 500 and both answer alike), every refusal a 4xx with an MLflow error body, the same
+  status as the sqlite server's, and again no Delta commit for a refusal.
+- `test_server_keeps_artifact_paths_in_the_run_root`: artifact paths out of a run's root (`..`, absolute,
+  URL-encoded, `file://`, a symlink planted in the root pointing at /etc) are refused by both servers alike.
 - `test_lost_commit_race_is_503`: a store commit that keeps losing its race reaches the client as
-  TEMPORARILY_UNAVAILABLE (HTTP 503, which MLflow's REST client retries), not a 500. The race is forced in the
-  server process by a test-only `sitecustomize` (enabled by an environment variable) that makes every commit to
-  the runs table lose, with a retry deadline of a fraction of a second.
+  TEMPORARILY_UNAVAILABLE (HTTP 503, which MLflow's REST client retries), not a 500, and writes nothing. The
+  race is forced in the lake's server by a test-only `sitecustomize` (`LOSE_RACES`, on when the environment
+  names its control file) that makes commits to the tables the file lists lose, retried for 0.3 s, not 30 s.
 """
 
 from __future__ import annotations
@@ -306,6 +312,44 @@ def test_server_answers_as_sqlite(hostile: Hostile, servers: dict[str, Served]) 
         assert status == ref_status or 400 <= status < 500, f"{hostile.id}: sqlite {ref_status}, lakehouse {status}"
     elif ref_status < 500:
         assert status == ref_status, f"{hostile.id}: sqlite {ref_status} {ref_body}, lakehouse {status} {body}"
+
+
+ARTIFACT_PATHS = {
+    "list dot-dot": ("/api/2.0/mlflow/artifacts/list", "../"),
+    "list dot-dot deep": ("/api/2.0/mlflow/artifacts/list", "../../../../etc"),
+    "list url-encoded dot-dot": ("/api/2.0/mlflow/artifacts/list", "%2e%2e/%2e%2e"),
+    "list absolute": ("/api/2.0/mlflow/artifacts/list", "/etc"),
+    "list file uri elsewhere": ("/api/2.0/mlflow/artifacts/list", "file:///etc"),
+    "list symlink out of the root": ("/api/2.0/mlflow/artifacts/list", "escape"),
+    "get dot-dot": ("/get-artifact", "../../../../etc/passwd"),
+    "get absolute": ("/get-artifact", "/etc/passwd"),
+    "get through symlink out of the root": ("/get-artifact", "escape/passwd"),
+    "get null byte": ("/get-artifact", "ok.txt\x00.png"),
+}
+"""Artifact paths that try to leave a run's artifact root (a symlink `escape` -> /etc planted in it)."""
+
+
+@pytest.mark.parametrize("label", list(ARTIFACT_PATHS))
+def test_server_keeps_artifact_paths_in_the_run_root(label: str, servers: dict[str, Served]) -> None:
+    """Both servers refuse each path with the same 4xx and an MLflow error body, and serve nothing of /etc; the
+    run's own file is served (the refusal is not of everything)."""
+    route, path = ARTIFACT_PATHS[label]
+    answers = {}
+    for name, served in servers.items():
+        exp_id = served.tracking.create_experiment(f"artifacts.{label}")
+        run = served.tracking.create_run(exp_id, "u", 1, [], "r").info
+        root = Path(run.artifact_uri.removeprefix("file://"))
+        root.mkdir(parents=True)
+        (root / "ok.txt").write_text("ok")
+        (root / "escape").symlink_to("/etc")
+        ok = requests.get(served.base + "/get-artifact", params={"run_id": run.run_id, "path": "ok.txt"}, timeout=60)
+        assert (ok.status_code, ok.text) == (200, "ok"), (name, ok.status_code, ok.text[:300])
+        resp = requests.get(served.base + route, params={"run_id": run.run_id, "path": path}, timeout=60)
+        assert 400 <= resp.status_code < 500, (name, resp.status_code, resp.text[:300])
+        assert {"error_code", "message"} <= set(resp.json()), (name, resp.text[:300])
+        assert "root:" not in resp.text and "passwd" not in resp.text.replace(path, ""), (name, resp.text[:300])
+        answers[name] = resp.status_code
+    assert answers["lakehouse"] == answers["sqlite"], answers
 
 
 # ------------------------------------------------------------------------------------------- a lost commit race
