@@ -90,6 +90,22 @@ def _bad_seconds(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _bad_target(target: str) -> str | None:
+    """Why `call`'s `package.module:function` cannot be called (malformed, not importable, not callable), or None."""
+    import importlib
+
+    module, _, name = target.partition(":")
+    if not module.strip() or not name.strip() or target.count(":") != 1:
+        return f"target {target!r} is not 'package.module:function'"
+    try:
+        fn = getattr(importlib.import_module(module), name, None)
+    except Exception as e:  # noqa: BLE001 - whatever the module raises on import is the user's to see
+        return f"target {target!r}: importing {module!r} raised {type(e).__name__}: {e}"
+    if not callable(fn):
+        return f"target {target!r}: {module} has no function {name!r}"
+    return None
+
+
 def _fail(cmd: str, message: str, code: int) -> int:
     print(f"lakehouse-jobs {cmd}: error: {message}", file=sys.stderr)
     return code
@@ -177,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in JOBS:
         return _run_job(args.cmd, JOBS[args.cmd], args, argv)
     if args.cmd == "call":
+        bad_target = _bad_target(args.target)
+        if bad_target is not None:
+            return _fail("call", bad_target, _runner.EXIT_USAGE)
         call(args.target)
         return 0
     try:

@@ -47,7 +47,10 @@ class CliJob:
 
 
 def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"{text!r} names nothing: give comma-separated names, e.g. a,b")
+    return parts
 
 
 def _model_selector(stage_help: str = "the model's stage (e.g. Production)") -> tuple[Arg, ...]:

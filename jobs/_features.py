@@ -143,6 +143,15 @@ def features(
     windows = plan_windows(start, end, window)
     if not isinstance(table, str) or not table.strip():
         raise InvalidJobArgumentError(JOB, "table", table, "a feature table name such as 'features.customers'")
+    try:
+        if "/" in table or "\\" in table or ":" in table:
+            raise ValueError("a path or URI, not a name under the lake")
+        table_path("/", table)
+    except (LakehouseError, ValueError) as e:
+        reason = getattr(e, "reason", None) or str(e)
+        raise InvalidJobArgumentError(
+            JOB, "table", table, f"a feature table name under the lake such as 'features.customers' ({reason})"
+        ) from None
     if not isinstance(rerun, bool):
         raise InvalidJobArgumentError(JOB, "rerun", rerun, "True or False")
     keys = _names(primary_keys, "primary_keys")
@@ -243,14 +252,17 @@ def plan_windows(start: Any, end: Any, window: Any) -> list[Window]:
     k = 0
     while lo < last:
         k += 1
-        if unit == "mo":
-            hi = _add_months(first, count * k)
-        else:
-            hi = (
-                first + k * timedelta(hours=count)
-                if unit == "h"
-                else first + k * timedelta(days=count * (7 if unit == "w" else 1))
-            )
+        try:
+            if unit == "mo":
+                hi = _add_months(first, count * k)
+            else:
+                hi = (
+                    first + k * timedelta(hours=count)
+                    if unit == "h"
+                    else first + k * timedelta(days=count * (7 if unit == "w" else 1))
+                )
+        except (OverflowError, ValueError):  # a window longer than datetime reaches: one window to `end`
+            hi = last
         out.append(Window(lo, min(hi, last)))
         lo = hi
         if len(out) > MAX_WINDOWS:

@@ -179,8 +179,10 @@ def _chosen_tables(tables: Sequence[str] | str | None, existing: list[str], root
     if tables is None:
         return existing
     names = [tables] if isinstance(tables, str) else list(tables) if isinstance(tables, Iterable) else None
-    if names is None or not all(isinstance(n, str) and n for n in names):
-        raise InvalidJobArgumentError(JOB, "tables", tables, "a list of table names such as ['mlflow.metrics']")
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise InvalidJobArgumentError(
+            JOB, "tables", tables, "a non-empty list of table names such as ['mlflow.metrics']"
+        )
     unknown = [n for n in names if n not in existing and not _private_table_exists(root, n)]
     if unknown:
         raise InvalidJobArgumentError(

@@ -13,6 +13,7 @@ row in `mlflow.job_history` (job, arguments, start, end, status, exit code, figu
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -81,8 +82,13 @@ def require_lake(lake: str | os.PathLike[str], *, create: bool = False) -> str:
     if not is_object_store(root) and not os.path.isdir(root):
         reason = "the path is a file" if os.path.exists(root) else "the folder does not exist"
         raise LakeNotFoundError(root, reason)
-    if not find_tables(root, include_private=True):
+    tables = find_tables(root, include_private=True)
+    if not tables:
         raise LakeNotFoundError(root, "it holds no Delta table")
+    parent = os.path.dirname(root)
+    if all("." not in t for t in tables) and glob.glob(os.path.join(glob.escape(parent), "mlflow", "*", "_delta_log")):
+        # e.g. <lake>/mlflow: its tables look like a lake's, and a job would start a second lake inside the first
+        raise LakeNotFoundError(root, f"it is the folder {os.path.basename(root)!r} inside the lake at {parent}")
     return root
 
 
