@@ -27,7 +27,7 @@ from mlflow.utils.validation import (
 
 from lakehouse import Change, Row
 
-from ._store_values import check_string
+from ._store_values import check_string, check_unique_keys
 
 if TYPE_CHECKING:
     from ._store_state import StoreState
@@ -107,6 +107,7 @@ def create_experiment(store: StoreState, name, artifact_location=None, tags=None
     for tag in tags or []:
         _validate_experiment_tag(tag.key, tag.value)
         check_string(tag.value, "value")
+    check_unique_keys(tags, "create_experiment")
 
     def plan():
         if store._t.experiment_by_name.groups.get(name):

@@ -6,7 +6,7 @@ models is in `_store_search`.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import LifecycleStage, LoggedModel, LoggedModelStatus
 from mlflow.exceptions import MlflowException
@@ -20,7 +20,7 @@ from lakehouse import Change, Row
 
 from ._latest import HISTORY
 from ._store_experiments import ARTIFACTS_FOLDER, MODELS_FOLDER, check_experiment_active, experiment_row
-from ._store_values import metric_entity
+from ._store_values import check_string, metric_entity
 
 if TYPE_CHECKING:
     from ._store_state import StoreState
@@ -62,10 +62,20 @@ def to_model(store: StoreState, row: Row, none_without_metrics: bool = True) -> 
     )
 
 
+def check_pairs(items: Any, part: str) -> None:
+    """Refuse a tag or param whose key or value is not a string (None included): MLflow's SQL store passes them
+    to its database, which refuses None and stores a number; the lake would fail in Arrow."""
+    for i, item in enumerate(items or []):
+        check_string(item.key, f"{part}[{i}].key")
+        check_string(item.value, f"{part}[{i}].value")
+
+
 def create_logged_model(
     store: StoreState, experiment_id, name=None, source_run_id=None, tags=None, params=None, model_type=None
 ):
     _validate_logged_model_name(name)
+    check_pairs(tags, "tags")
+    check_pairs(params, "params")
     with store._lock:
         store._sync(MODEL_TABLES)
         exp = experiment_row(store, experiment_id)
@@ -132,6 +142,7 @@ def delete_logged_model(store: StoreState, model_id):
 
 
 def set_logged_model_tags(store: StoreState, model_id, tags):
+    check_pairs(tags, "tags")
     with store._lock:
         store._sync(MODEL_TABLES)
         model_row(store, model_id)
@@ -147,7 +158,9 @@ def set_logged_model_tags(store: StoreState, model_id, tags):
 
 def log_logged_model_params(store: StoreState, model_id, params):
     """Add params to a logged model. As MLflow's SQL store: no validation of keys or values, a deleted model
-    takes them, and a key the model already has (or one given twice) is refused (BAD_REQUEST), nothing written."""
+    takes them, and a key the model already has (or one given twice) is refused (BAD_REQUEST), nothing written;
+    a key or value that is not a string is refused (INVALID_PARAMETER_VALUE), where the SQL store stores a number."""
+    check_pairs(params, "params")
     with store._lock:
         store._sync(MODEL_TABLES)
 

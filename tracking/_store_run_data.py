@@ -238,6 +238,10 @@ def log_inputs(store: StoreState, run_id, datasets=None, models=None):
         if not isinstance(datasets, list):
             raise TypeError(f"Argument 'datasets' should be a list, got '{type(datasets)}'")
         _validate_dataset_inputs(datasets)
+        for i, d in enumerate(datasets):  # MLflow checks lengths only: a dict source would fail in Arrow
+            for field in ("name", "digest", "source_type", "source", "schema", "profile"):
+                value = getattr(d.dataset, field)
+                check_string(value, f"datasets[{i}].dataset.{field}", optional=field in ("schema", "profile"))
     rows: list[Row] = []
     for d in datasets or []:
         ds = d.dataset

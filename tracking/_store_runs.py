@@ -37,7 +37,7 @@ from lakehouse import Change, Row
 
 from ._journal import run_row_entry, run_update_entry, tag_row
 from ._store_experiments import ARTIFACTS_FOLDER, EXPERIMENT_TABLES, check_experiment_active, experiment_row
-from ._store_values import check_string, epoch_millis, metric_entity
+from ._store_values import check_string, check_unique_keys, epoch_millis, metric_entity
 
 if TYPE_CHECKING:
     from ._store_state import StoreState
@@ -168,12 +168,7 @@ def create_run(store: StoreState, experiment_id, user_id, start_time, tags, run_
     tags = [_validate_tag(t.key, t.value) for t in tags]
     for t in tags:
         check_string(t.value, "value")
-    duplicates = sorted({t.key for t in tags if sum(u.key == t.key for u in tags) > 1})
-    if duplicates:  # the SQL store's database refuses them (one row per run and key)
-        raise MlflowException(
-            f"Duplicate tag keys {duplicates} in create_run: a run holds one value per tag key. Pass each key once.",
-            INVALID_PARAMETER_VALUE,
-        )
+    check_unique_keys(tags, "create_run")
     start_time = epoch_millis(start_time, "start_time")  # before any write: nothing half-created
     if user_id is None:  # MLflow's RunInfo refuses it; the SQL store answers with this code and message
         raise MlflowException("user_id cannot be None", INTERNAL_ERROR)

@@ -87,3 +87,15 @@ def check_page_offset(page_token: Any) -> None:
             "next_page_token of the previous page of the same search, or no token for the first page.",
             INVALID_PARAMETER_VALUE,
         )
+
+
+def check_unique_keys(items: Any, call: str) -> None:
+    """Refuse tags given twice in one call (MLflow's SQL store fails on its database's key, reporting it
+    wrongly for create_experiment): an entity holds one value per tag key. MlflowException(INVALID_PARAMETER_VALUE)."""
+    keys = [item.key for item in items or []]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise MlflowException(
+            f"Duplicate tag keys {duplicates} in {call}: one value per tag key is kept. Pass each key once.",
+            INVALID_PARAMETER_VALUE,
+        )

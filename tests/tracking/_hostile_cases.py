@@ -34,7 +34,10 @@ from _store_contract_cases import (
     run,
 )
 from mlflow.entities import (
+    Dataset,
+    DatasetInput,
     ExperimentTag,
+    LoggedModelOutput,
     LoggedModelParameter,
     LoggedModelStatus,
     LoggedModelTag,
@@ -68,6 +71,8 @@ class Hostile:
     """Why our store refuses what MLflow's SQL store accepts (it stores whatever SQLite's dynamic typing takes)."""
     parity: str | None = None
     """Why our store gives MLflow's SQL store's answer although that is INTERNAL_ERROR (the contract pins it)."""
+    undefined: str | None = None
+    """Why MLflow's SQL store's error is an accident of its database, not an answer (ours refuses in its words)."""
 
     @property
     def id(self) -> str:
@@ -81,9 +86,10 @@ def h(
     rest: Rest | None = None,
     stricter: str | None = None,
     parity: str | None = None,
+    undefined: str | None = None,
     **kw: Any,
 ) -> Hostile:
-    return Hostile(c(method, case_id, *args, **kw), rest, stricter, parity)
+    return Hostile(c(method, case_id, *args, **kw), rest, stricter, parity, undefined)
 
 
 def post(path: str, **body: Any) -> Rest:
@@ -420,6 +426,18 @@ HOSTILE: list[Hostile] = [
     h("delete_traces", "delete traces max_traces zero", E, 2000, 0, setup=trace(), rest=post("/api/3.0/mlflow/traces/delete-traces", experiment_id=E, max_timestamp_millis=2000, max_traces=0)),
     h("link_traces_to_run", "link unknown trace", [TRACE_MISSING], R, setup=run(), rest=post("traces/link-to-run", trace_ids=[TRACE_MISSING], run_id=R)),
     h("link_traces_to_run", "link to deleted run", [T], R, setup=[*deleted_run(), trace()], rest=post("traces/link-to-run", trace_ids=[T], run_id=R)),
+    h("set_trace_tag", "trace tag value None", T, "k", None, setup=trace(), rest=Rest("PATCH", Fmt("/api/3.0/mlflow/traces/{trace}/tags"), {"key": "k"})),
+    h("set_trace_tag", "trace tag value too long", T, "k", "v" * 8001, setup=trace(), rest=Rest("PATCH", Fmt("/api/3.0/mlflow/traces/{trace}/tags"), {"key": "k", "value": "v" * 8001})),
+    h("search_traces", "trace max_results huge", experiment_ids=[E], max_results=50001, setup=trace(), rest=post("/api/3.0/mlflow/traces/search", locations=[{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": E}}], max_results=50001)),
+    h("create_experiment", "exp tags duplicate keys", Name("e"), None, [ExperimentTag("k", "1"), ExperimentTag("k", "2")], undefined="the SQL store reports its database's duplicate-tag refusal as RESOURCE_ALREADY_EXISTS 'Experiment(name=...) already exists', for a name that does not exist", rest=post("experiments/create", name=Name("e"), tags=[{"key": "k", "value": "1"}, {"key": "k", "value": "2"}])),
+    h("delete_experiment_tag", "exp tag delete key None", E, None, setup=exp(), rest=post("experiments/delete-experiment-tag", experiment_id=E)),
+    h("get_metric_history", "history metric key None", R, None, setup=run(), rest=get("metrics/get-history", run_id=R)),
+    h("set_logged_model_tags", "model tag value None", M, [LoggedModelTag("k", None)], setup=model(), rest=Rest("PATCH", Fmt("logged-models/{model}/tags"), {"tags": [{"key": "k"}]})),
+    h("log_logged_model_params", "model param value number", M, [LoggedModelParameter("p", 5)], setup=model(), stricter="SQLite stores the number 5 as the param's TEXT value; a param value is a string", rest=post(Fmt("logged-models/{model}/params"), params=[{"key": "p", "value": 5}])),
+    h("create_logged_model", "model param value None", E, "m", None, None, [LoggedModelParameter("p", None)], setup=exp(), rest=post("logged-models", experiment_id=E, name="m", params=[{"key": "p"}])),
+    h("log_inputs", "dataset name too long", R, [DatasetInput(Dataset("d" * 501, "x", "local", "{}"), [])], setup=run(), rest=post("runs/log-inputs", run_id=R, datasets=[{"dataset": {"name": "d" * 501, "digest": "x", "source_type": "local", "source": "{}"}}])),
+    h("log_inputs", "dataset source dict", R, [DatasetInput(Dataset("d", "x", "local", {"uri": "/etc"}), [])], setup=run()),
+    h("log_outputs", "output of unknown model", R, [LoggedModelOutput(MISSING_MODEL, 0)], setup=run(), rest=post("runs/outputs", run_id=R, models=[{"model_id": MISSING_MODEL, "step": 0}])),
     h("start_trace", "trace in unknown experiment", Build(lambda x: TraceInfo(trace_id="tr-" + "2" * 32, trace_location=TraceLocation.from_experiment_id("987654"), request_time=1, execution_duration=1, state=TraceState.OK))),
     h("start_trace", "trace request_time negative", Build(lambda x: TraceInfo(trace_id="tr-" + "3" * 32, trace_location=TraceLocation.from_experiment_id(x.refs["exp"]), request_time=-1, execution_duration=1, state=TraceState.OK)), setup=exp()),
 ]
