@@ -151,9 +151,16 @@ def rewrite(table_path: str, p: Plan) -> list[AddAction]:
 
 
 def _read_file(fs: Any, path: str) -> pa.Table:
-    """One data file as it is (no columns inferred from `key=value` folders: partition values live in the log)."""
+    """One data file as it is (no columns inferred from `key=value` folders: partition values live in the log),
+    view types read as the plain ones (delta-rs's writers store `string_view`, Spark's `string`: one file each
+    would not concatenate)."""
     with fs.open_input_file(path) as fh:
-        return pq.ParquetFile(fh).read()
+        table = pq.ParquetFile(fh).read()
+    plain = pa.schema([f.with_type(_PLAIN.get(f.type, f.type)) for f in table.schema], metadata=table.schema.metadata)
+    return table if plain.equals(table.schema) else table.cast(plain)
+
+
+_PLAIN = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
 
 
 def _z_order(data: pa.Table, columns: Sequence[str]) -> pa.Array:
