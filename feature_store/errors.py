@@ -126,14 +126,15 @@ class InvalidArgumentError(FeatureStoreError, ValueError):
 
 
 class InvalidTableNameError(FeatureStoreError, lh_errors.InvalidTableNameError):
-    """A name that cannot be a feature table: not a valid lakehouse name, or one of the lake's own tables."""
+    """A name that cannot be a feature table: not a valid lakehouse name, one of the lake's own tables, or a
+    folder outside the lake root (an absolute path or URI elsewhere, or a symbolic link leading out)."""
 
     def __init__(self, name: object, reason: str, *, fix: str | None = None) -> None:
         self.name = name
         self.reason = reason
         fix = fix or (
             "Use dot-separated identifiers such as 'features.customers' (letters, digits, underscores), or an "
-            "absolute path / URI."
+            "absolute path / URI inside the lake."
         )
         Exception.__init__(self, f"invalid feature table name {name!r}: {reason}. {fix}")
 
