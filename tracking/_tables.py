@@ -237,14 +237,16 @@ class TrackingTables(DeltaTables):
         names = list(names) if names is not None else list(self.tables)
         if HISTORY in names or LATEST in names:
             names = [*names, *(n for n in (HISTORY, LATEST) if n not in names)]
-        journaled = any(n in JOURNALED for n in names)
-        if journaled and JOURNAL not in names:
-            names.append(JOURNAL)
-        self.refresh_tables(names)
+        journaled = [n for n in names if n in JOURNALED]
+        if journaled and not self.journal.rolling:
+            # The run tables to one point of the journal (`JournalBase.sync`): a journal truncation between two
+            # tables' reads could otherwise show part of another process's call.
+            self.refresh_tables([n for n in names if n not in JOURNALED and n != JOURNAL])
+            self.journal.sync(journaled)
+        else:
+            self.refresh_tables(names)
         if HISTORY in names:
             self.latest_metrics.sync()
-        if journaled and self.journal.behind():
-            self.journal.roll_forward()
 
     def create_missing(self) -> None:
         """Create the missing tables, then upgrade a lake of an older layout in place: cold tables written
