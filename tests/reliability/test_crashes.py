@@ -81,7 +81,8 @@ def test_kill_a_tracking_writer_mid_log_batch(tmp_path, trials, figures):
     moments = ("data", "commit", "apply", "random")
     acked: set[int] = set()
     outcomes: Counter = Counter()
-    partial, lost, duplicates, in_flight_visible, next_k = 0, 0, 0, 0, 0
+    partial, lost, duplicates, next_k = 0, 0, 0, 0
+    whole_unacked: set[int] = set()  # calls killed before their acknowledgement, found whole
     for t in range(n):
         moment = moments[t % len(moments)]
         ack_path = str(tmp_path / f"acks{t}")
@@ -113,7 +114,7 @@ def test_kill_a_tracking_writer_mid_log_batch(tmp_path, trials, figures):
         partial += len((p | g | h) - (p & g & h))
         lost += len(acked - (p & g & h))
         duplicates += sum(c - 1 for c in steps.values() if c > 1)
-        in_flight_visible += len((p & g & h) - acked)
+        whole_unacked |= (p & g & h) - acked
         # and the tables as deltalake reads them (after the cold store applied the journal): each row once
         param_rows = Counter(r["key"] for r in rows(params) if r["run_id"] == rid)
         point_rows = Counter(r["step"] for r in rows(str(lake / "mlflow" / "metrics")) if r["run_id"] == rid)
@@ -131,7 +132,7 @@ def test_kill_a_tracking_writer_mid_log_batch(tmp_path, trials, figures):
         moments=dict(outcomes),
         tables_checked_per_trial=tables,
         batches_acked=len(acked),
-        batches_in_flight_found_whole=in_flight_visible,
+        killed_calls_found_whole=len(whole_unacked),
         rows_checked=3 * len(acked),
         rows_lost=lost,
         partial_calls=partial,
