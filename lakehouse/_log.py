@@ -282,6 +282,10 @@ class LeanTable:
         later = [v for v in versions if v > missing]
         path = _storage.join(self.log_dir, f"{missing:020d}.json")
         if later:
+            ref = find_checkpoint(self.log_dir, self.name)
+            if ref is not None and ref.version >= missing:  # log cleanup behind a newer checkpoint: start from it
+                self._reload()
+                return True
             raise CorruptTableError(
                 self.name, path, f"is missing but later commits exist (up to version {later[-1]}): the log has a gap"
             )
