@@ -282,9 +282,9 @@ class LeanTable:
         later = [v for v in versions if v > missing]
         path = _storage.join(self.log_dir, f"{missing:020d}.json")
         if later:
-            ref = find_checkpoint(self.log_dir, self.name)
+            ref = older_checkpoint(self.log_dir, self.name, later[-1] + 1)  # the newest one listed
             if ref is not None and ref.version >= missing:  # log cleanup behind a newer checkpoint: start from it
-                self._reload()
+                self._reload(ref)
                 return True
             raise CorruptTableError(
                 self.name, path, f"is missing but later commits exist (up to version {later[-1]}): the log has a gap"
@@ -308,11 +308,11 @@ class LeanTable:
         """The `commitInfo` action of commit `version` (read from its JSON file), or None if absent."""
         return read_commit_info(self.log_dir, version)
 
-    def _load_checkpoint(self) -> None:
+    def _load_checkpoint(self, ref: CheckpointRef | None = None) -> None:
         """Load the newest readable checkpoint. One that cannot be read (truncated, not Parquet) is skipped for
         an older one, or for the commits from version 0, as delta-spark does; CorruptTableError names it when
         the commits it replaced are gone too."""
-        ref = find_checkpoint(self.log_dir, self.name)
+        ref = ref or find_checkpoint(self.log_dir, self.name)
         bad: tuple[str, str] | None = None
         while ref is not None:
             try:
@@ -346,7 +346,7 @@ class LeanTable:
         ref = find_checkpoint(self.log_dir, self.name)
         return ref is not None and ref.version >= missing
 
-    def _reload(self) -> None:
+    def _reload(self, ref: CheckpointRef | None = None) -> None:
         """Forget the snapshot (telling the indexes) and load the newest checkpoint instead."""
         for rel, f in self.files.items():
             for row in f.rows or ():
@@ -355,7 +355,7 @@ class LeanTable:
                 if self.on_change is not None:
                     self.on_change(row)
         self._reset_state()
-        self._load_checkpoint()
+        self._load_checkpoint(ref)
 
     def _apply(
         self,

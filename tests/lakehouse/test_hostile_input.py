@@ -633,3 +633,24 @@ def test_a_checkpoint_written_by_deltalake_is_read_by_the_lean_log(tmp_path):
     t = LeanTable(path=str(tmp_path), name="d", schema=SCHEMA)
     t.refresh()
     assert sorted(r["id"] for f in t.files.values() for r in f.rows) == [0, 1, 2]
+
+
+def test_a_first_load_behind_log_cleanup_starts_from_the_newest_checkpoint(tmp_path):
+    """Not damage: log cleanup removed the commits behind a newer checkpoint while `_last_checkpoint` still named an
+    older one (a concurrent maintain). The gap check must not call that corrupt (a regression found by
+    tests/jobs/test_maintain.py); the reader starts from the newest checkpoint listed."""
+    path = str(tmp_path / "d")
+    t = LeanTable(path=path, name="d", schema=SCHEMA)
+    t.create_if_missing()
+    for i in (1, 2, 3, 4):
+        t.refresh()
+        t.commit([[{"id": i, "v": "x"}]])
+        if i in (1, 3):
+            t.write_checkpoint()
+    for v in range(4):
+        os.remove(_log(path, v))
+    _write(os.path.join(path, "_delta_log", "_last_checkpoint"), '{"version": 1, "size": 4}')
+    r = LeanTable(path=path, name="d", schema=SCHEMA)
+    r.refresh()
+    assert r.version == 4
+    assert sorted(row["id"] for f in r.files.values() for row in f.rows) == [1, 2, 3, 4]
