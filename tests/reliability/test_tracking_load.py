@@ -104,7 +104,10 @@ class SparkAppender(threading.Thread):
             batch = 0
             while not self.halt.is_set():
                 df = self.spark.sql(f"select {batch} as batch, id as i from range(100)")
-                self.lake.append("events", df)
+                if batch == 0:
+                    self.lake.create_table("events", df)
+                else:
+                    self.lake.append("events", df)
                 self.acked.append(batch)
                 batch += 1
                 if batch == 2:
