@@ -29,14 +29,21 @@ from __future__ import annotations
 
 import abc
 import json
+import logging
 from collections.abc import Callable, Hashable
 from functools import partial
 from typing import TYPE_CHECKING
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos import databricks_pb2
+from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
 
 from lakehouse import Change, Row
 
 from ._latest import FOLD_EVERY, HISTORY, order
 from ._schema import TABLES
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ._tables import AnyIndex, DeltaTables, TrackingTables
@@ -211,7 +218,19 @@ class JournalBase(abc.ABC):
 
         if not self.t.write_with(self.name, journal_plan, refresh):
             return None
-        self.roll_forward()
+        try:
+            self.roll_forward()
+        except MlflowException as exc:
+            # The call happened: its journal commit is its atomic point, and every later refresh (in any process)
+            # applies it. Telling the caller to retry (503) would make a client repeat a create_run that exists.
+            if exc.error_code != databricks_pb2.ErrorCode.Name(TEMPORARILY_UNAVAILABLE):
+                raise
+            _log.warning(
+                "%s: journal version %s committed, its applies left to the next refresh: %s",
+                self.name,
+                asked[-1],
+                exc.message,
+            )
         return asked[-1]
 
     def roll_forward(self) -> None:

@@ -192,7 +192,9 @@ def create_run(store: StoreState, experiment_id, user_id, start_time, tags, run_
         # The run and its tags: one journal commit (`_journal`), so the run exists whole or not at all.
         tag_rows = {t.key: tag_row(run_id, t.key, t.value) for t in tags}
         store._t.journal.record(lambda: [run_row_entry(row), *tag_rows.values()])
-        run = to_run(store, run_id)
+        # Built from what was committed, not read back: once the journal commit is made the run exists, even when
+        # its applies lost their races and are left to the next refresh (a 503 would make a client create it twice).
+        run = build_run(row, [], [], list(tag_rows.values()), [])
         return Run(run.info, run.data, run.inputs)  # no outputs, as the SQL store's create_run answers
 
 

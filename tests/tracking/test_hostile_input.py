@@ -396,12 +396,6 @@ def test_lost_commit_race_is_503(servers: dict[str, Served]) -> None:
     assert lake.tracking.get_run(run_id).data.params == {"p": "1"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs tracking/_journal.py JournalBase.commit: once the journal commit is made the write is durable, so "
-    "a lost race applying it to a table (roll_forward) must not surface as 503 (the next writer or read applies it); "
-    "today the client is told to retry a create_run that happened, and its retry creates a second run",
-)
 def test_lost_race_after_the_journal_commit_is_not_an_error(servers: dict[str, Served]) -> None:
     lake = servers["lakehouse"]
     ctx = Ctx(lake.tracking, None, "race-journal")
