@@ -141,7 +141,9 @@ def read_checkpoint_parts(log_dir: str, table: str, ref: CheckpointRef) -> tuple
         pf = pq.ParquetFile(pa.BufferReader(_storage.read(_storage.join(log_dir, name))))
         size += pf.metadata.num_rows
         cols = set(pf.schema_arrow.names)
-        if cols & {"sidecar", "checkpointMetadata"}:
+        # deltalake writes an all-null `sidecar` column into classic checkpoints: only a value makes it a v2 one.
+        v2 = sorted(cols & {"sidecar", "checkpointMetadata"})
+        if v2 and pf.read(columns=v2, use_threads=False).drop_null().num_rows:
             raise UnsupportedTableFeatureError(
                 table, "v2Checkpoint", "read", f"checkpoint {name} refers to sidecar files"
             )

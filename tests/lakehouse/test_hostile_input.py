@@ -617,13 +617,6 @@ def test_a_data_file_listed_but_deleted_is_named(spark, tmp_path, reader):
     assert gone in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnsupportedTableFeatureError,
-    reason="needs tests/lakehouse/test_log.py::test_a_checkpoint_with_sidecars_is_refused to write a non-null sidecar, "
-    "then _log_checkpoint.read_checkpoint_parts to refuse only non-null sidecar values (deltalake 1.6 writes an "
-    "all-null `sidecar` column into classic checkpoints, which the lean log refuses as v2)",
-)
 def test_a_checkpoint_written_by_deltalake_is_read_by_the_lean_log(tmp_path):
     from deltalake import DeltaTable, write_deltalake
 

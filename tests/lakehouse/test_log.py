@@ -266,7 +266,11 @@ def test_a_checkpoint_with_sidecars_is_refused(tmp_path):
     _checkpointed(tmp_path)
     path = os.path.join(tmp_path, "_delta_log", f"{5:020d}.checkpoint.parquet")
     data = pq.read_table(path)
-    sidecar = pa.array([None] * data.num_rows, pa.struct([("path", pa.string()), ("sizeInBytes", pa.int64())]))
+    kind = pa.struct([("path", pa.string()), ("sizeInBytes", pa.int64())])
+    # An all-null sidecar column is what deltalake writes into classic checkpoints: read as one.
+    pq.write_table(data.append_column("sidecar", pa.array([None] * data.num_rows, kind)), path)
+    LeanTable(path=str(tmp_path), name="t", schema=SCHEMA).refresh()
+    sidecar = pa.array([None] * (data.num_rows - 1) + [{"path": "a.parquet", "sizeInBytes": 1}], kind)
     pq.write_table(data.append_column("sidecar", sidecar), path)
     with pytest.raises(UnsupportedTableFeatureError, match="v2Checkpoint"):
         LeanTable(path=str(tmp_path), name="t", schema=SCHEMA).refresh()
