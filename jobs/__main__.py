@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:  # py4j logs its shutdown at INFO when the interpreter exits, after a failure's one line
+        logging.getLogger("py4j").setLevel(logging.WARNING)
     if args.cmd in JOBS:
         return _run_job(args.cmd, JOBS[args.cmd], args, argv)
     if args.cmd == "call":

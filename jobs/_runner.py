@@ -156,7 +156,7 @@ def run_job(
     except JobsError as e:
         code, status, error = EXIT_FAILED, "failed", str(e)
     except Exception as e:  # noqa: BLE001 - a job's unexpected failure is still a recorded, failed run
-        _log.exception("job %s failed", job)
+        _log.debug("job %s failed", job, exc_info=True)  # the traceback with -v; the CLI prints one line
         code, status, error = EXIT_FAILED, "failed", f"{type(e).__name__}: {e}"
     row = {
         "run_id": uuid.uuid4().hex,

@@ -226,7 +226,7 @@ def test_kill_publish_table_mid_publish(tmp_path, trials, figures, spark):
     from feature_store._online_stores import SqliteOnlineStore
     from lakehouse import Lakehouse
 
-    n = trials(3, 50)
+    n = trials(2, 50)
     root = str(tmp_path / "lake")
     fs = FeatureStoreClient(lakehouse=Lakehouse(root, spark=spark, engine="deltalake"))
     fs.create_table(

@@ -99,12 +99,6 @@ def test_failures_exit_non_zero_with_one_clear_line(small_lake, tmp_path, figure
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs jobs/_runner.py run_job to log a failed job without its traceback unless -v (it calls "
-    "_log.exception: a full stack trace precedes the error line) and jobs/__main__.py's logging set-up to keep py4j's "
-    "logger at WARNING (its INFO 'Closing down clientserver connection' at exit comes after the error line)",
-)
 def test_a_failed_job_ends_with_one_clear_line(tmp_path, figures):
     """A truncated commit in a user table maintain must read: exit 1, and stderr ends with the line naming it."""
     cases = {}

@@ -271,6 +271,10 @@ def test_eight_writers_readers_and_maintain_lose_nothing(tmp_path, trials, figur
 
 
 @pytest.mark.slow
-def test_the_same_with_delta_spark_as_a_second_writer(tmp_path, trials, figures, spark):
-    """As above, with this process's delta-spark session appending to and OPTIMIZing a user table of the lake."""
+def test_the_same_with_delta_spark_as_a_second_writer(tmp_path, trials, figures, spark, request):
+    """As above, with this process's delta-spark session appending to and OPTIMIZing a user table of the lake.
+    Under --long only (5-9 minutes on 2 cores); the default run has delta-spark beside a store writer in
+    tests/interop/test_delta_spark_maintenance_on_tracking_tables.py."""
+    if not request.config.getoption("--long"):
+        pytest.skip("the load with delta-spark as a second writer runs under --long")
     _run_load(tmp_path, trials, figures, spark=spark)
