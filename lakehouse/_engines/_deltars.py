@@ -198,7 +198,7 @@ class DeltaRsEngine(Engine):
             return None
         sub = f"lh-{uuid.uuid4().hex}"
         target = f"{ref.path.rstrip('/')}/{sub}"
-        writer = df.write.mode("errorifexists")
+        writer = df.write.mode("error")  # Spark Connect refuses the synonym "errorifexists"
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         # Delta readers expect INT64 microsecond timestamps; Spark's default is INT96. Scoped to this write.

@@ -34,11 +34,6 @@ from feature_store import FeatureStoreClient
 
 WORKER = str(Path(__file__).with_name("_reliability_worker.py"))
 WINDOWS = ("after_data", "before_commit", "after_commit")
-OVERWRITE_OVER_CONNECT = pytest.mark.xfail(
-    strict=True,
-    reason="needs lakehouse/_engines/_deltars.py _write_parquet: df.write.mode('error'), not 'errorifexists', "
-    "which Spark Connect refuses ([UNSUPPORTED_OPERATION] errorifexists is not supported)",
-)
 DEADLINE = 300.0  # a condition waited on; generous because 2 cores may be shared with other suites
 
 
@@ -127,9 +122,13 @@ def _wait_for(path: Path, worker: Worker) -> str:
     pytest.fail(f"the worker never held in its window:\n{worker.log.read_text()[-3000:]}")
 
 
-@pytest.mark.parametrize("mode", ["merge", pytest.param("overwrite", marks=OVERWRITE_OVER_CONNECT)])
+@pytest.mark.parametrize("mode", ["merge", "overwrite"])
 @pytest.mark.parametrize("window", WINDOWS)
 def test_kill_9_leaves_write_table_all_or_nothing(tmp_path, spark, url, hold_library, trials, window, mode):
+    if (window, mode) == ("after_data", "overwrite"):
+        # An overwrite's Parquet files are written by Spark (the Connect server: this test's JVM), not by the killed
+        # client, which only commits them with delta-rs: that window is not in the writer's process.
+        pytest.skip("an overwrite's data files are written by the Spark server, outside the killed client")
     root = str(tmp_path / "lake")
     fs = FeatureStoreClient(root, spark=spark)
     initial = [(k, -1.0, "init") for k in range(KEYS)]
@@ -140,7 +139,7 @@ def test_kill_9_leaves_write_table_all_or_nothing(tmp_path, spark, url, hold_lib
     seed = 1000 + WINDOWS.index(window)
     modes = (mode,)
     held = []
-    for trial in range(trials(3, 50)):
+    for trial in range(trials(1, 50)):  # the default run: one kill per window and mode
         arm, flag = tmp_path / f"arm{trial}", tmp_path / f"held{trial}"
         hold = {"LD_PRELOAD": hold_library, "FS_HOLD_ARM": str(arm), "FS_HOLD_FLAG": str(flag)}
         hold["FS_HOLD_AT"] = {"after_data": "data", "before_commit": "commit"}.get(window, "none")
