@@ -47,9 +47,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 # The standalone-cluster test (tests/cluster: a master and two workers, ~2 min on 2 cores) and the Spark Connect
-# test (tests/connect: a Connect server, ~1 min) run here and in CI; a bare `pytest` skips them.
+# test (tests/connect: a Connect server, ~1 min) run here and in CI; a bare `pytest` skips them. Two pytest-xdist
+# workers, a test module per worker at a time (most of the suite waits on processes, JVMs and the disk).
+# `pytest --long` runs the long variants (soak, many kill -9 trials); see RELIABILITY.md.
 test: jars lint services browser kernel
-	LAKEHOUSE_TEST_CLUSTER=1 LAKEHOUSE_TEST_CONNECT=1 LAKEHOUSE_REQUIRE_BROWSER=1 $(PYTHON) -m pytest -q --durations=25
+	LAKEHOUSE_TEST_CLUSTER=1 LAKEHOUSE_TEST_CONNECT=1 LAKEHOUSE_REQUIRE_BROWSER=1 $(PYTHON) -m pytest -q -n 2 --dist loadfile --durations=25
 
 # delta-spark on s3a:// lakes, behind a flag: obtains hadoop-aws and the AWS SDK bundle (~560 MB, once) and builds the
 # s3a put-if-absent log store, then runs the object-store tests against the local S3 server with the flag on.

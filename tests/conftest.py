@@ -19,19 +19,26 @@ from lakehouse import Lakehouse, delta_classes_loaded, local_spark  # noqa: E402
 ENGINES = ["deltalake", "delta-spark"]
 
 
+_MLFLOW_STATE_VARIABLES = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_RUN_ID",
+)
+
+
 @pytest.fixture(autouse=True)
-def reset_mlflow_state(monkeypatch):
+def reset_mlflow_state():
     """No test sees another's tracking or registry URI, active experiment or active run (MLflow keeps them in
-    globals and in environment variables that `mlflow.set_experiment` and friends set)."""
-    for var in (
-        "MLFLOW_TRACKING_URI",
-        "MLFLOW_REGISTRY_URI",
-        "MLFLOW_EXPERIMENT_ID",
-        "MLFLOW_EXPERIMENT_NAME",
-        "MLFLOW_RUN_ID",
-    ):
-        monkeypatch.delenv(var, raising=False)
+    globals and in environment variables that `mlflow.set_experiment` and friends set). Removed, not restored, at
+    both ends: a module fixture that ran `mlflow.set_experiment` must not leak into the next module's fixtures
+    (monkeypatch would restore the leaked value; the order of modules differs under pytest-xdist)."""
+    for var in _MLFLOW_STATE_VARIABLES:
+        os.environ.pop(var, None)
     yield
+    for var in _MLFLOW_STATE_VARIABLES:
+        os.environ.pop(var, None)
     import sys
 
     if "mlflow" not in sys.modules:  # a test that never imported MLflow left nothing to reset
@@ -43,7 +50,6 @@ def reset_mlflow_state(monkeypatch):
         mlflow.end_run()
     _tracking_service.utils._tracking_uri = None
     _model_registry.utils._registry_uri = None
-    os.environ.pop("MLFLOW_REGISTRY_URI", None)  # set_registry_uri sets it; monkeypatch would not undo that
     fluent._active_experiment_id = None
     fluent._last_active_run_id.set(None)
 
