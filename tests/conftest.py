@@ -75,6 +75,20 @@ def trials(request):
 
 
 @pytest.fixture(scope="session")
+def s3_server_process(tmp_path_factory):
+    """One S3-compatible server (S3Proxy, tests/_support/s3_server.py) per test process, started on first use: its
+    endpoint never changes within a process, so stores cached by bucket stay valid (two servers one after the other
+    left a cached store pointing at the stopped one). Fixtures export its variables for their scope (`exported`)."""
+    import s3_server
+
+    server = s3_server.start(tmp_path_factory.mktemp("s3proxy"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def spark():
     # One session serves ~600 tests that create thousands of small Delta tables: keep Delta's cache of table
     # logs small (default 10,000 logs held with their snapshots) and give the driver room, or the JVM ends the

@@ -40,15 +40,9 @@ TIMEOUT = 600
 
 
 @pytest.fixture(scope="module")
-def s3_lake(tmp_path_factory):
-    import s3_server
-
-    server = s3_server.start(tmp_path_factory.mktemp("s3proxy"))
-    try:
-        with server.exported():
-            yield server
-    finally:
-        server.stop()
+def s3_lake(s3_server_process):
+    with s3_server_process.exported():
+        yield s3_server_process
 
 
 def _prepare(path: str) -> str:

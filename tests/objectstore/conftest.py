@@ -1,23 +1,19 @@
 """One S3-compatible server (S3Proxy, see tests/_support/s3_server.py) for the object-store tests.
 
-The test command starts it (obtaining its JAR through Maven on first use) and stops it after the last test of
-this folder. While it runs, the AWS variables the SDKs, delta-rs and obstore read point at it.
+The test command starts it (obtaining its JAR through Maven on first use; `s3_server_process` in tests/conftest.py,
+one per test process) and stops it at the end of the session. While this folder's tests run, the AWS variables the
+SDKs, delta-rs and obstore read point at it.
 """
 
 from __future__ import annotations
 
 import pytest
-import s3_server
 
 
 @pytest.fixture(scope="package")
-def s3(tmp_path_factory):
-    server = s3_server.start(tmp_path_factory.mktemp("s3proxy"))
-    try:
-        with server.exported():
-            yield server
-    finally:
-        server.stop()
+def s3(s3_server_process):
+    with s3_server_process.exported():
+        yield s3_server_process
 
 
 @pytest.fixture
