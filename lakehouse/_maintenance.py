@@ -3,11 +3,11 @@ conflict rule for OPTIMIZE (no lock: concurrent OPTIMIZE runs are safe on a loca
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import unquote
 
 from . import _storage
+from ._log_files import parse_commit
 from .errors import InvalidArgumentError
 
 DEFAULT_RETENTION = "interval 1 week"
@@ -46,14 +46,12 @@ def files_removed_after(table_path: str, version: int, latest: int) -> set[str] 
     removed: set[str] = set()
     log_dir = _storage.join(table_path, "_delta_log")
     for v in range(version + 1, latest + 1):
+        path = _storage.join(log_dir, f"{v:020d}.json")
         try:
-            text = _storage.read(_storage.join(log_dir, f"{v:020d}.json")).decode()
+            data = _storage.read(path)
         except FileNotFoundError:
             return None
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            action = json.loads(line)
+        for action in parse_commit(table_path, path, data):
             if "metaData" in action or "protocol" in action:
                 return None
             if "remove" in action:

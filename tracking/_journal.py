@@ -175,6 +175,16 @@ class JournalBase(abc.ABC):
         self._applied_at = at
         return False
 
+    def refresh(self, names: list[str]) -> None:
+        """Refresh tables `names`: those this journal applies to through `sync` (one point of the journal), the
+        others as they are. What a store's `refresh` calls; during a roll forward, a plain refresh."""
+        journaled = [n for n in names if n in self.apply_order]
+        if not journaled or self.rolling:
+            self.t.refresh_tables(names)
+            return
+        self.t.refresh_tables([n for n in names if n not in journaled and n != self.name])
+        self.sync(journaled)
+
     def sync(self, names: list[str]) -> None:
         """Refresh tables `names` (of `apply_order`) and the journal, and apply what is pending, so that the
         tables stand at one point of the journal: no part of a call without the rest.

@@ -94,13 +94,7 @@ class RegistryTables(DeltaTables):
         """Refresh `names` (default: all); a refresh of a model table also applies the registry journal rows the
         tables have not (a call whose writer died after its journal commit), so no reader sees part of a call
         (`RowJournal.sync`)."""
-        names = list(names) if names is not None else list(self.tables)
-        journaled = [n for n in names if n in self.journal.apply_order]
-        if not journaled or self.journal.rolling:
-            self.refresh_tables(names)
-            return
-        self.refresh_tables([n for n in names if n not in journaled and n != REGISTRY_JOURNAL])
-        self.journal.sync(journaled)
+        self.journal.refresh(list(names) if names is not None else list(self.tables))
 
 
 class Lake:

@@ -17,7 +17,7 @@ from lakehouse import Change, LeanTable, RetryPolicy, Row, table_path
 from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
 
 from ._index import ColdIndex, Index, one_row_per_group
-from ._journal import JOURNAL, JOURNALED, Journal
+from ._journal import JOURNAL, Journal
 from ._latest import HISTORY, LATEST, LatestMetrics
 from ._schema import COLD_TABLES, TABLE_CONFIGURATION, TABLES
 
@@ -237,14 +237,9 @@ class TrackingTables(DeltaTables):
         names = list(names) if names is not None else list(self.tables)
         if HISTORY in names or LATEST in names:
             names = [*names, *(n for n in (HISTORY, LATEST) if n not in names)]
-        journaled = [n for n in names if n in JOURNALED]
-        if journaled and not self.journal.rolling:
-            # The run tables to one point of the journal (`JournalBase.sync`): a journal truncation between two
-            # tables' reads could otherwise show part of another process's call.
-            self.refresh_tables([n for n in names if n not in JOURNALED and n != JOURNAL])
-            self.journal.sync(journaled)
-        else:
-            self.refresh_tables(names)
+        # The run tables to one point of the journal (`JournalBase.sync`): a journal truncation between two
+        # tables' reads could otherwise show part of another process's call.
+        self.journal.refresh(names)
         if HISTORY in names:
             self.latest_metrics.sync()
 
