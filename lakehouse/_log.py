@@ -281,6 +281,11 @@ class LeanTable:
             return True
         later = [v for v in versions if v > missing]
         path = _storage.join(self.log_dir, f"{missing:020d}.json")
+        # A local directory listing taken while writers link commits into it is no snapshot: readdir may return
+        # a newer commit and not `missing`, published just before it. Commits are published in order, so once a
+        # later one was listed, `missing` is there unless it is really gone: look at it directly.
+        if later and _storage.exists(path):
+            return True
         if later:
             ref = older_checkpoint(self.log_dir, self.name, later[-1] + 1)  # the newest one listed
             if ref is not None and ref.version >= missing:  # log cleanup behind a newer checkpoint: start from it

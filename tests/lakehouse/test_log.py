@@ -20,7 +20,7 @@ from lakehouse import _log
 from lakehouse._log import AUTO_COMPACT_PROPERTY, CLEANUP_EVERY_MS, COMPACT_AFTER_FILES, CommitConflict, LeanTable
 from lakehouse._log_checkpoint import REMOVE_TYPE, cleanup_expired_logs, parse_interval, unexpired_removes
 from lakehouse._retry import RetryPolicy, retry_on_conflict
-from lakehouse.errors import ConcurrentModificationError, UnsupportedTableFeatureError
+from lakehouse.errors import ConcurrentModificationError, CorruptTableError, UnsupportedTableFeatureError
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string())])
 DAY = 86_400
@@ -581,6 +581,40 @@ def test_an_idle_snapshot_survives_the_cleanup_of_the_commits_it_needs_next(tmp_
     idle.refresh()
     assert idle.version == 20
     assert sorted(r["id"] for f in idle.files.values() for r in f.rows) == list(range(1, 21))
+
+
+def test_a_cold_reader_whose_listing_missed_a_commit_being_published_reads_on(tmp_path, monkeypatch):
+    """A directory listing taken while a writer links commits in is not a snapshot: readdir can return commit
+    N + 1 and not N, linked just before it (seen in CI: maintain refused a live table as "the log has a gap").
+    Replayed here exactly: the reader's open() of N misses it, then the listing misses it too."""
+    writer = _table(tmp_path)
+    for v in range(1, 4):
+        writer.commit([[_row(v)]])
+    racing = f"{2:020d}.json"
+    real_read, real_versions = _log._storage.read, _log.commit_versions
+    missed: list[str] = []
+
+    def read(path):
+        if path.endswith(racing) and not missed:
+            missed.append(path)
+            raise FileNotFoundError(path)  # not linked yet when the reader looked
+        return real_read(path)
+
+    monkeypatch.setattr(_log._storage, "read", read)
+    monkeypatch.setattr(_log, "commit_versions", lambda log_dir: [v for v in real_versions(log_dir) if v != 2])
+    reader = LeanTable(path=str(tmp_path), name="t", schema=SCHEMA)
+    reader.refresh()
+    assert missed and reader.version == 3
+    assert sorted(r["id"] for f in reader.files.values() for r in f.rows) == [1, 2, 3]
+
+
+def test_a_real_gap_is_still_refused_naming_the_missing_commit(tmp_path):
+    writer = _table(tmp_path)
+    for v in range(1, 4):
+        writer.commit([[_row(v)]])
+    os.remove(os.path.join(tmp_path, "_delta_log", f"{2:020d}.json"))
+    with pytest.raises(CorruptTableError, match=f"{2:020d}.json is missing but later commits exist"):
+        LeanTable(path=str(tmp_path), name="t", schema=SCHEMA).refresh()
 
 
 @pytest.mark.parametrize(
