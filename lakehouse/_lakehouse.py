@@ -70,7 +70,8 @@ class Lakehouse:
 
     `root` is a local folder (created if missing) or a URI the engines support; it defaults to
     `$LAKEHOUSE_ROOT`. `"features.customers"` names `<root>/features/customers`; an absolute path or URI
-    addresses a table anywhere. `spark` defaults to a local session (see `local_spark`). `engine` is
+    addresses a table anywhere. `spark` defaults to a local session (see `local_spark`), started on first use
+    with engine="deltalake" (which needs none for history, OPTIMIZE, VACUUM, RESTORE or listing). `engine` is
     "auto" (delta-spark when Delta's classes are on the classpath, else deltalake), "deltalake" or
     "delta-spark"; `$LAKEHOUSE_ENGINE` sets the default.
 
@@ -93,15 +94,43 @@ class Lakehouse:
         self.root = normalise_root(root)
         if not is_uri(self.root):
             os.makedirs(self.root, exist_ok=True)
-        self.spark = spark if spark is not None else local_spark()
-        self._engine: Engine = cast(Engine, _Diagnosed(choose_engine(self.spark, engine, self.root)))
-        if lake_catalog_enabled(self.spark):
+        self._spark: SparkSession | None = None
+        if spark is not None:
+            self._use_session(spark)
+        if spark is None and (engine or settings().engine).strip().lower() == "deltalake":
+            # JVM-less: the deltalake engine starts Spark only for what returns or takes a DataFrame.
+            chosen = choose_engine(lambda: self.spark, engine, self.root)
+        else:
+            chosen = choose_engine(self.spark, engine, self.root)
+        self._engine: Engine = cast(Engine, _Diagnosed(chosen))
+
+    @property
+    def spark(self) -> SparkSession:
+        """The Spark session (`local_spark()` unless one was passed); with engine="deltalake" it starts on first
+        use, so history, OPTIMIZE, VACUUM, restore and the like run without a JVM."""
+        if self._spark is None:
+            self._use_session(local_spark())
+        assert self._spark is not None
+        return self._spark
+
+    def _use_session(self, spark: SparkSession) -> None:
+        self._spark = spark
+        if lake_catalog_enabled(spark):
             # This session's lake: `spark.table("ns.t")` / SQL names resolve under this root from now on.
-            self.spark.conf.set(ROOT_CONF, self.root)
+            spark.conf.set(ROOT_CONF, self.root)
+
+    def _started_session(self) -> SparkSession | None:
+        """The session if this lakehouse started or was given one, else the process's active one, else None
+        (and none is started)."""
+        if self._spark is None and SparkSession.getActiveSession() is not None:
+            return self.spark
+        return self._spark
 
     def _zone(self) -> tzinfo:
-        """The session time zone, in which naive time-travel timestamps are read (as Spark's timestampAsOf)."""
-        return session_zone(self.spark.conf.get("spark.sql.session.timeZone", None))
+        """The session time zone, in which naive time-travel timestamps are read (as Spark's timestampAsOf); UTC
+        (what `local_spark` sets) when no session runs."""
+        session = self._started_session()
+        return session_zone(session.conf.get("spark.sql.session.timeZone", None) if session is not None else None)
 
     @property
     def engine(self) -> str:
@@ -212,7 +241,8 @@ class Lakehouse:
         With lakehouse's lake catalog (local sessions) names resolve to paths at lookup time and nothing is
         registered. A session with Delta but without it (a cluster, Databricks) gets external Delta tables.
         """
-        return not lake_catalog_enabled(self.spark) and delta_classes_loaded(self.spark)
+        session = self._started_session()
+        return session is not None and not lake_catalog_enabled(session) and delta_classes_loaded(session)
 
     def _register(self, ref: TableRef) -> str:
         *ns, table = ref.name.split(".")

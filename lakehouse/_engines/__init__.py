@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Literal
 
 from pyspark.sql import SparkSession
@@ -60,7 +61,9 @@ def _warn_unless_put_if_absent(spark: SparkSession, scheme: str) -> None:
         )
 
 
-def choose_engine(spark: SparkSession, engine: str | None = None, root: str | None = None) -> Engine:
+def choose_engine(
+    spark: SparkSession | Callable[[], SparkSession], engine: str | None = None, root: str | None = None
+) -> Engine:
     """`engine` (or `$LAKEHOUSE_ENGINE`, default "auto"): delta-spark when Delta's classes are loaded, else deltalake.
 
     A lake `root` on an object store Spark has no file system for is served by deltalake, which reaches the store
@@ -77,7 +80,9 @@ def choose_engine(spark: SparkSession, engine: str | None = None, root: str | No
         )
     if requested == "deltalake":
         _log.info("Delta engine deltalake (requested)")
-        return DeltaRsEngine(spark)
+        return DeltaRsEngine(spark)  # a callable `spark` is called when a DataFrame is first needed
+    if not isinstance(spark, SparkSession):
+        spark = spark()
     if root is not None and not spark_reaches(spark, root):
         scheme = root.split("://", 1)[0]
         if requested == "delta-spark":

@@ -4,6 +4,7 @@ name resolution, time-travel rules, retries and locking live once, in the Lakeho
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -67,8 +68,15 @@ class Engine(abc.ABC):
 
     name: str
 
-    def __init__(self, spark: SparkSession) -> None:
-        self.spark = spark
+    def __init__(self, spark: SparkSession | Callable[[], SparkSession]) -> None:
+        self._spark = spark
+
+    @property
+    def spark(self) -> SparkSession:
+        """The session; a callable given instead is called on first use (the JVM-less deltalake engine)."""
+        if not isinstance(self._spark, SparkSession):
+            self._spark = self._spark()
+        return self._spark
 
     @abc.abstractmethod
     def exists(self, ref: TableRef) -> bool: ...

@@ -1,5 +1,9 @@
+import subprocess
+import sys
+
 import pytest
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
+from worker_env import worker_env
 
 from lakehouse import Lakehouse, delta_classes_loaded
 from lakehouse.errors import EngineUnavailableError
@@ -44,3 +48,39 @@ def test_tables_written_by_deltalake_are_readable(rs_lake, spark):
     got = sorted((r.id, r.p) for r in rs_lake.read("ext.t").collect())
     assert got == [(1, "a b/c"), (2, None), (3, "x%y=z")]
     assert [t.name for t in rs_lake.list_tables()] == ["ext.t"]
+
+
+JVM_LESS = """
+import sys, deltalake, pyarrow as pa
+from pyspark import SparkContext
+from lakehouse import Lakehouse
+from jobs import maintain
+root = sys.argv[1]
+deltalake.write_deltalake(f"{root}/f/t", pa.table({"id": [1, 2, 3]}))
+deltalake.write_deltalake(f"{root}/f/t", pa.table({"id": [4]}), mode="append")
+lh = Lakehouse(root, engine="deltalake")
+assert [h.operation for h in lh.history("f.t")] == ["WRITE", "WRITE"], lh.history("f.t")
+assert lh.optimize("f.t", z_order_by=["id"]).num_files_removed == 2
+assert lh.vacuum("f.t", dry_run=True).files == ()
+assert lh.restore("f.t", version=0).restored_version == 0
+assert [t.name for t in lh.list_tables()] == ["f.t"]
+assert maintain(root)["totals"]["tables"] == 1
+print("JVM", SparkContext._gateway is not None, SparkContext._active_spark_context is not None)
+print("ROWS", lh.read("f.t").count(), flush=True)  # a DataFrame: Spark starts now, on demand
+"""
+
+
+@pytest.mark.slow
+def test_the_deltalake_engine_runs_maintenance_without_a_jvm(tmp_path):
+    """engine="deltalake" is the JVM-less engine: history, OPTIMIZE (Z-order), VACUUM, RESTORE, listing and the
+    maintain job start no Spark (a cron `maintain` took ~8 s more for the JVM); a DataFrame starts it on demand."""
+    proc = subprocess.run(
+        [sys.executable, "-c", JVM_LESS, str(tmp_path / "lake")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=worker_env(LAKEHOUSE_ENGINE="auto"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "JVM False False" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert "ROWS 3" in proc.stdout  # restored to version 0
