@@ -3,9 +3,11 @@
 The operations of `LakehouseRegistryStore` on `mlflow.webhooks`, with MLflow's validation of names, URLs
 and events (MLflow's own `_validate_webhook_url`: https only and no private, loopback or link-local address
 unless `MLFLOW_WEBHOOK_ALLOWED_SCHEMES` / `MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS` allow them, with MLflow's
-INVALID_PARAMETER_VALUE and message); deletion is soft. Secrets are sealed at rest by default (`_secrets`:
-one key per lake); the first webhook call of a process seals any secret an older version stored in clear
-and vacuums the files that held it.
+INVALID_PARAMETER_VALUE and message, the URL's credentials masked); deletion is soft. Secrets, and URLs
+carrying credentials (`https://user:pass@host/...`, `?token=...`), are sealed at rest by default (`_secrets`:
+one key per lake); `get_webhook` and `list_webhooks` return the URL as registered, as MLflow's SQL store does.
+The first webhook call of a process seals any secret or URL an older version stored in clear and vacuums the
+files that held it.
 Delivery is not here: every registry change publishes events that the lake's dispatcher delivers from its
 outbox (`_events`), which is why `list_webhooks_by_event` answers nothing.
 """
@@ -17,7 +19,7 @@ import uuid
 
 from mlflow.entities.webhook import Webhook, WebhookEvent, WebhookStatus, WebhookTestResult
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils.search_utils import SearchUtils
 from mlflow.utils.time import get_current_time_millis
@@ -29,6 +31,16 @@ from . import _secrets, _webhooks
 from ._registry_base import Planned, RegistryStoreBase
 from ._registry_search import page_of
 from ._registry_tables import WEBHOOKS
+
+
+def _check_url(url: str) -> None:
+    """MLflow's URL validation, its message naming the URL with its credentials masked."""
+    try:
+        _validate_webhook_url(url)
+    except MlflowException as e:
+        raise MlflowException(
+            _secrets.redact_text(e.message, url if isinstance(url, str) else None), ErrorCode.Value(e.error_code)
+        ) from None
 
 
 class WebhooksMixin(RegistryStoreBase):
@@ -45,7 +57,7 @@ class WebhooksMixin(RegistryStoreBase):
 
     def create_webhook(self, name, url, events, description=None, secret=None, status=None) -> Webhook:
         _validate_webhook_name(name)
-        _validate_webhook_url(url)
+        _check_url(url)
         _validate_webhook_events(events)
         self._seal_old_secrets()
         now = get_current_time_millis()
@@ -53,7 +65,7 @@ class WebhooksMixin(RegistryStoreBase):
             "webhook_id": str(uuid.uuid4()),
             "name": name,
             "description": description,
-            "url": url,
+            "url": _webhooks.seal_url(url, self._lake.root),
             "events": json.dumps([str(e) for e in events]),
             "status": (status or WebhookStatus.ACTIVE).value,
             "secret": _webhooks.seal_secret(secret, self._lake.root),
@@ -106,15 +118,18 @@ class WebhooksMixin(RegistryStoreBase):
             if name is not None:
                 _validate_webhook_name(name)
             if url is not None:
-                _validate_webhook_url(url)
+                _check_url(url)
             if events is not None:
                 _validate_webhook_events(events)
+            stored_url = None if url is None else _webhooks.seal_url(url, self._lake.root)
 
             def plan() -> Planned:
                 row = dict(self._webhook_row(webhook_id))
-                for col, value in (("name", name), ("description", description), ("url", url)):
+                for col, value in (("name", name), ("description", description)):
                     if value is not None:
                         row[col] = value
+                if url is not None:
+                    row["url"] = stored_url
                 if events is not None:
                     row["events"] = json.dumps([str(e) for e in events])
                 if secret is not None:

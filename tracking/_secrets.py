@@ -14,15 +14,27 @@ opt-out). Opening tries the variable's key, then the key file's, so a lake seale
 the variable is set; sealed secrets stay readable after opting out.
 
 Sealed values are `fernet:<token>`. Nothing here puts a secret into a message, a log line or a repr.
+
+Credentials inside a webhook URL are secrets too. A URL "carries credentials" when it has a userinfo part
+(`https://user:pass@host/...`, `https://token@host/...`) or a query (or fragment) parameter whose name is a
+credential's (`CREDENTIAL_PARAMETERS`, or a name ending in one of `CREDENTIAL_SUFFIXES`: `token`, `access_token`,
+`api_key`, `key`, `sig`, `code` as Azure Functions use, `X-Amz-Signature`, ...). Such a URL is sealed whole in
+`mlflow.webhooks.url` (same key, same opt-out) and opened where the `Webhook` entity is built and where it is
+delivered; a URL without credentials stays readable. Wherever a URL is shown (a log line, an error, a delivery
+record) it goes through `redact_url`: `https://***@hooks.example.com/x?token=***`. A credential in the URL's
+path (some chat services' webhook URLs) cannot be told from a path: put it in the query or use the secret.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets as _random
 import stat
 import threading
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from mlflow.environment_variables import MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY
@@ -161,13 +173,184 @@ def open_(stored: str | None, root: str) -> str | None:
         ) from None
 
 
+# -- credentials inside webhook URLs ----------------------------------------------------------------------
+CREDENTIAL_PARAMETERS = frozenset(
+    {
+        "access_token",
+        "api_key",
+        "apikey",
+        "auth",
+        "authorization",
+        "client_secret",
+        "code",  # Azure Functions' function key
+        "credential",
+        "key",
+        "passwd",
+        "password",
+        "pwd",
+        "secret",
+        "sig",  # Azure SAS
+        "signature",
+        "token",
+    }
+)
+"""Query (and fragment) parameter names whose values are credentials, compared lower-cased with `-` as `_`."""
+CREDENTIAL_SUFFIXES = ("_token", "_key", "_secret", "_password", "_signature", "_sig", "_credential")
+"""A parameter whose normalised name ends in one of these is a credential too (`X-Amz-Signature`, `id_token`)."""
+MASK = "***"
+
+
+def _is_credential_name(name: str) -> bool:
+    name = unquote(name).strip().lower().replace("-", "_")
+    return name in CREDENTIAL_PARAMETERS or name.endswith(CREDENTIAL_SUFFIXES)
+
+
+def _params(text: str) -> list[tuple[str, str | None]]:
+    """`a=1&b&c=3` as [(a, 1), (b, None), (c, 3)], raw (not unquoted), order kept."""
+    return [(p.partition("=")[0], p.partition("=")[2] if "=" in p else None) for p in text.split("&")]
+
+
+def _credentials_of(url: str) -> list[str] | None:
+    """The credential strings of `url` (raw and unquoted), or None if it cannot be parsed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    found = []
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    if userinfo:
+        found += [userinfo, *userinfo.split(":")]
+    for text in (parts.query, parts.fragment):
+        found += [v for k, v in _params(text) if v and _is_credential_name(k)]
+    found += [unquote(v) for v in found]
+    return sorted({v for v in found if v}, key=len, reverse=True)
+
+
+def url_has_credentials(url: str | None) -> bool:
+    """Whether `url` has a userinfo part or a credential-named query/fragment parameter (module docstring)."""
+    if url is None:
+        return False
+    found = _credentials_of(url)
+    return found is None or bool(found)  # an unparsable URL: assume the worst
+
+
+def redact_url(url: str) -> str:
+    """`url` as it may be shown: userinfo and credential parameters' values replaced by `***`.
+
+    `https://user:p4ss@hooks.example.com/x?token=t&v=1` -> `https://***@hooks.example.com/x?token=***&v=1`;
+    a URL that cannot be parsed shows as `***`. The one redaction of webhook URLs: logs, errors and delivery
+    records use it (or `redact_text`, which applies it to a message).
+    """
+    try:
+        parts = urlsplit(url)
+    except (ValueError, TypeError):
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = MASK + "@" + netloc.rpartition("@")[2]
+
+    def masked(text: str) -> str:
+        if not text:
+            return text
+        return "&".join(
+            k if v is None else f"{k}={MASK if v and _is_credential_name(k) else v}" for k, v in _params(text)
+        )
+
+    return urlunsplit((parts.scheme, netloc, parts.path, masked(parts.query), masked(parts.fragment)))
+
+
+def redact_text(text: str, url: str | None) -> str:
+    """`text` (an error, a log line) with `url` shown as `redact_url(url)` and any of its credentials masked
+    wherever else they appear (urllib3 names the request's path and query in its errors)."""
+    if not url or not text:
+        return text
+    text = text.replace(url, redact_url(url))
+    found = _credentials_of(url)
+    if found is None:  # unparsable: nothing but the whole URL is known
+        return text
+    for value in found:
+        text = text.replace(value, MASK)
+    return text
+
+
+def seal_url(url: str | None, root: str) -> str | None:
+    """A webhook URL as stored: sealed whole when it carries credentials (unless opted out), else as given."""
+    return seal(url, root) if url_has_credentials(url) else url
+
+
+def open_url(stored: str, root: str) -> str:
+    """The URL a stored `url` value holds (see `seal_url`)."""
+    return open_(stored, root) or stored
+
+
+class _UrlLogFilter(logging.Filter):
+    """Masks the credentials of the webhook URLs this process sends to in urllib3's log records (its DEBUG lines
+    name each request's path and query)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        urls = list(self.urls)
+        if urls:
+            message = record.getMessage()
+            redacted = message
+            for url in urls:
+                redacted = redact_text(redacted, url)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+        return True
+
+
+_url_filter = _UrlLogFilter()
+_LOGGERS_NAMING_URLS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager", "requests")
+
+
+def mask_in_logs(url: str) -> None:
+    """From now on, log records of the HTTP stack show `url`'s credentials masked (idempotent; a no-op for a URL
+    without credentials)."""
+    if not url_has_credentials(url) or url in _url_filter.urls:
+        return
+    with _lock:
+        for name in _LOGGERS_NAMING_URLS:
+            log = logging.getLogger(name)
+            if _url_filter not in log.filters:
+                log.addFilter(_url_filter)
+        _url_filter.urls.add(url)
+
+
 # -- the migration ----------------------------------------------------------------------------------------
 WEBHOOKS = "mlflow.webhooks"
 _migrated: set[str] = set()
 
 
-def _files_holding_clear_secrets(root: str, table: str, column: str) -> list[str]:
-    """Parquet files of the table's folder (live or removed) holding an unsealed secret; local lakes only."""
+def _clear_secret(value: str | None) -> bool:
+    return value is not None and not is_sealed(value)
+
+
+def _clear_url(value: str | None) -> bool:
+    return value is not None and not is_sealed(value) and url_has_credentials(value)
+
+
+SEALED_COLUMNS: dict[str, tuple[Callable[[str | None], bool], Callable[[str | None, str], str | None]]] = {
+    "secret": (_clear_secret, seal),
+    "url": (_clear_url, seal_url),
+}
+"""Columns of `mlflow.webhooks` sealed at rest: column -> (holds a value in clear?, how to seal it)."""
+
+
+def _in_clear(row: dict[str, Any]) -> bool:
+    return any(clear(row[col]) for col, (clear, _) in SEALED_COLUMNS.items())
+
+
+def _sealed_row(row: dict[str, Any], root: str) -> dict[str, Any]:
+    return {**row, **{c: to_stored(row[c], root) for c, (clear, to_stored) in SEALED_COLUMNS.items() if clear(row[c])}}
+
+
+def _files_holding_clear_secrets(root: str, table: str, columns: list[str]) -> list[str]:
+    """Parquet files of the table's folder (live or removed) holding a value of `columns` in clear (as
+    `SEALED_COLUMNS` judges it); local lakes only."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -180,17 +363,18 @@ def _files_holding_clear_secrets(root: str, table: str, column: str) -> list[str
     for entry in os.scandir(folder):
         if entry.name.endswith(".parquet") and entry.is_file():
             try:
-                values = pq.read_table(entry.path, columns=[column]).column(column).to_pylist()
+                data = pq.read_table(entry.path, columns=columns)
             except (OSError, pa.ArrowException):  # being written by another process: new files are sealed
                 continue
-            if any(v is not None and not is_sealed(v) for v in values):
+            if any(SEALED_COLUMNS[c][0](v) for c in columns for v in data.column(c).to_pylist()):
                 found.append(entry.path)
     return found
 
 
 def seal_stored_secrets(tables: Any, lock: Any, *, once: bool = True) -> dict[str, int]:
-    """Seal every webhook secret stored unsealed, then delete the removed files of `mlflow.webhooks` that still
-    hold one in clear (a VACUUM of exactly those files: no live version refers to them).
+    """Seal every webhook secret and credential-carrying URL stored unsealed (`SEALED_COLUMNS`), then delete the
+    removed files of `mlflow.webhooks` that still hold one in clear (a VACUUM of exactly those files: no live
+    version refers to them).
 
     Runs once per lake and process (unless `once=False`) when its webhooks or its dispatcher are first used;
     idempotent and safe beside other processes doing the same. Does nothing when opted out. Versions of
@@ -210,7 +394,7 @@ def seal_stored_secrets(tables: Any, lock: Any, *, once: bool = True) -> dict[st
         def plan() -> Change | None:
             nonlocal sealed
             rows = [hits[0].row for hits in tables.webhooks.groups.values()]
-            clear = [r for r in rows if r["secret"] is not None and not is_sealed(r["secret"])]
+            clear = [r for r in rows if _in_clear(r)]
             sealed = len(clear)
             if not clear:
                 return None
@@ -218,12 +402,12 @@ def seal_stored_secrets(tables: Any, lock: Any, *, once: bool = True) -> dict[st
                 WEBHOOKS,
                 tables.webhooks,
                 [(r["webhook_id"], 0) for r in clear],
-                [{**r, "secret": seal(r["secret"], root)} for r in clear],
+                [_sealed_row(r, root) for r in clear],
             )
 
         tables.write(WEBHOOKS, plan)
     vacuumed = 0
-    found = _files_holding_clear_secrets(root, WEBHOOKS, "secret")
+    found = _files_holding_clear_secrets(root, WEBHOOKS, list(SEALED_COLUMNS))
     if found:
         with lock:
             tables.refresh([WEBHOOKS])

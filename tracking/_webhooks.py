@@ -12,7 +12,8 @@ Unlike MLflow's fire-and-forget sender, one `send` is one HTTP attempt: retries 
 MLflow (`respect_retry_after_header`), a 429 or 503 answer's `Retry-After` (seconds or an HTTP-date) sets the
 delay before the next attempt; `retry_delay` is the whole schedule. One delivery (an event to one webhook)
 keeps one `X-MLflow-Delivery-Id` over all its attempts, as MLflow's retries resend the same request, so a
-receiver deduplicates by it. Secrets are sealed at rest (`_secrets`).
+receiver deduplicates by it. Secrets, and URLs carrying credentials, are sealed at rest (`_secrets`); an
+error or log line naming the URL shows it redacted (`_secrets.redact_url`: `https://***@host/x?token=***`).
 """
 
 from __future__ import annotations
@@ -148,13 +149,16 @@ def send(webhook: Webhook, event: WebhookEvent, data: Mapping[str, Any], *, deli
     """POST one signed delivery of `data` for `event` to `webhook.url`; never raises.
 
     `delivery_id` (default: a new one) is sent as `X-MLflow-Delivery-Id`; every attempt of one delivery sends
-    the same. Error texts never hold the secret (only the URL and the exception's type and message).
+    the same. Error texts never hold the secret, nor the URL's credentials (the URL is shown redacted, with
+    the exception's type and message); urllib3's log lines about the request mask them too.
     """
     delivery_id = delivery_id or str(uuid.uuid4())
+    url = webhook.url
     try:
-        _validate_webhook_url(webhook.url)
+        _validate_webhook_url(url)
     except MlflowException as e:
-        return Outcome(ok=False, error=f"URL refused: {e.message}", delivery_id=delivery_id)
+        return Outcome(ok=False, error=_secrets.redact_text(f"URL refused: {e.message}", url), delivery_id=delivery_id)
+    _secrets.mask_in_logs(url)
     body: dict[str, Any] = {
         "entity": event.entity.value,
         "action": event.action.value,
@@ -174,18 +178,20 @@ def send(webhook: Webhook, event: WebhookEvent, data: Mapping[str, Any], *, deli
         headers[WEBHOOK_SIGNATURE_HEADER] = sign(webhook.secret, delivery_id, unix, text)
     try:
         resp = _http().post(
-            webhook.url, data=text.encode("utf-8"), headers=headers, timeout=MLFLOW_WEBHOOK_REQUEST_TIMEOUT.get()
+            url, data=text.encode("utf-8"), headers=headers, timeout=MLFLOW_WEBHOOK_REQUEST_TIMEOUT.get()
         )
     except requests.RequestException as e:
         return Outcome(
             ok=False,
             retryable=True,
             unavailable=True,
-            error=f"{type(e).__name__}: {e}"[:2000],
+            error=_secrets.redact_text(f"{type(e).__name__}: {e}", url)[:2000],
             delivery_id=delivery_id,
         )
     except Exception as e:  # noqa: BLE001 - SSRFProtectionError and friends: fail closed, no retry
-        return Outcome(ok=False, error=f"{type(e).__name__}: {e}"[:2000], delivery_id=delivery_id)
+        return Outcome(
+            ok=False, error=_secrets.redact_text(f"{type(e).__name__}: {e}", url)[:2000], delivery_id=delivery_id
+        )
     ok = resp.status_code < 400
     retry_after = None
     if resp.status_code in RETRY_AFTER_STATUSES:
@@ -221,11 +227,16 @@ def open_secret(stored: str | None, root: str) -> str | None:
     return _secrets.open_(stored, root)
 
 
+def seal_url(url: str, root: str) -> str:
+    """The URL as stored in `mlflow.webhooks`: sealed whole when it carries credentials, unless opted out."""
+    return _secrets.seal_url(url, root) or url
+
+
 def to_webhook(row: Row, root: str) -> Webhook:
     return Webhook(
         webhook_id=row["webhook_id"],
         name=row["name"],
-        url=row["url"],
+        url=_secrets.open_url(row["url"], root),
         events=[WebhookEvent.from_str(e) for e in json.loads(row["events"])],
         creation_timestamp=row["creation_timestamp"],
         last_updated_timestamp=row["last_updated_timestamp"],
