@@ -289,12 +289,16 @@ class _UrlLogFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.urls: set[str] = set()
+        self.urls: frozenset[str] = frozenset()
+        """Replaced, never changed in place: a record logged on another thread iterates a stable set."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        urls = list(self.urls)
+        urls = self.urls
         if urls:
-            message = record.getMessage()
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - a malformed record is the handler's to report, as it would be
+                return True
             redacted = message
             for url in urls:
                 redacted = redact_text(redacted, url)
@@ -317,7 +321,7 @@ def mask_in_logs(url: str) -> None:
             log = logging.getLogger(name)
             if _url_filter not in log.filters:
                 log.addFilter(_url_filter)
-        _url_filter.urls.add(url)
+        _url_filter.urls = _url_filter.urls | {url}
 
 
 # -- the migration ----------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -199,6 +201,40 @@ def test_logs_errors_and_delivery_records_show_only_the_redacted_url(tmp_path, l
     text = "\n".join(seen) + records
     for needle in (PASSWORD, TOKEN):
         assert needle not in text
+    assert _files_holding(lake, [PASSWORD, TOKEN]) == []
+
+
+def test_another_process_opens_the_sealed_url_and_its_logs_show_it_redacted(tmp_path, lake_uri, monkeypatch):
+    """The URL sealed here (the lake's key file: no key in the environment) is delivered by `lakehouse-jobs
+    drain` in another process, at DEBUG level: credentials reach the receiver, its stderr shows them masked."""
+    monkeypatch.setenv("LAKEHOUSE_REGISTRY_DISPATCH", "0")  # this process delivers nothing: the drain does
+    lake = tmp_path / "lake"
+    receiver = PathReceiver()
+    dead_url = f"http://{USER}:{PASSWORD}@127.0.0.1:{_free_port()}/hook?token={TOKEN}"
+    try:
+        client = mlflow.MlflowClient(lake_uri)
+        client.create_webhook("live", receiver.url(), events=EVENTS)
+        client.create_webhook("dead", dead_url, events=EVENTS)
+        client.create_registered_model("m")
+        assert receiver.received == []
+        env = {**os.environ, "LAKEHOUSE_REGISTRY_DISPATCH": "0", "PYTHONPATH": os.getcwd()}
+        p = subprocess.run(
+            [sys.executable, "-m", "jobs", "-v", "drain", str(lake)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert len(receiver.received) == 1, (p.returncode, p.stderr[-3000:])
+    finally:
+        receiver.stop()
+    (got,) = receiver.received
+    assert got["path"] == f"/hook?token={TOKEN}&v=1"
+    assert got["headers"]["Authorization"] == "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert '"POST /hook?token=***&v=1 HTTP/1.1" 200' in p.stderr  # urllib3's DEBUG line in that process
+    assert "token=***" in p.stdout + p.stderr + str(_rows(str(lake), "webhook_deliveries"))  # the dead one's error
+    for needle in (PASSWORD, TOKEN):
+        assert needle not in p.stdout + p.stderr
     assert _files_holding(lake, [PASSWORD, TOKEN]) == []
 
 
