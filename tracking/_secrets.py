@@ -113,7 +113,8 @@ def _file_key(root: str, *, create: bool) -> bytes | None:
         if is_object_store(root):
             if create:
                 raise MlflowException.invalid_parameter_value(
-                    f"Webhook secrets are sealed at rest, and the lake {root} is on an object store, where no key "
+                    f"Webhook secrets (and URLs carrying credentials) are sealed at rest, and the lake {root} is on "
+                    "an object store, where no key "
                     "file is created: set MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY to a Fernet key (the same in every "
                     "process of the lake), or set LAKEHOUSE_WEBHOOK_SECRETS=clear to store secrets unsealed."
                 )
@@ -157,7 +158,7 @@ def open_(stored: str | None, root: str) -> str | None:
     keys = [k for k in (_env_key(), _file_key(root, create=False)) if k is not None]
     if not keys:
         raise MlflowException(
-            f"A webhook secret in the lake {root} is sealed, but this process has no key: set "
+            f"A webhook secret (or URL) in the lake {root} is sealed, but this process has no key: set "
             f"MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY to the key it was sealed with (the lake's key file "
             f"{key_path(root)} is missing).",
             INVALID_STATE,
@@ -166,7 +167,7 @@ def open_(stored: str | None, root: str) -> str | None:
         return MultiFernet([Fernet(k) for k in keys]).decrypt(stored[len(PREFIX) :].encode()).decode()
     except InvalidToken:
         raise MlflowException(
-            f"A webhook secret in the lake {root} was sealed with another key than this process has "
+            f"A webhook secret (or URL) in the lake {root} was sealed with another key than this process has "
             f"(MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY, then {key_path(root)}): set the variable to the key it was "
             "sealed with.",
             INVALID_STATE,

@@ -232,8 +232,16 @@ def seal_url(url: str, root: str) -> str:
     return _secrets.seal_url(url, root) or url
 
 
+class _Webhook(Webhook):
+    """MLflow's `Webhook` (its `url` as registered, as MLflow's SQL store returns it) whose repr, the form that
+    lands in logs and tracebacks, shows the URL redacted."""
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace(f"url='{self.url}'", f"url='{_secrets.redact_url(self.url)}'", 1)
+
+
 def to_webhook(row: Row, root: str) -> Webhook:
-    return Webhook(
+    return _Webhook(
         webhook_id=row["webhook_id"],
         name=row["name"],
         url=_secrets.open_url(row["url"], root),

@@ -138,6 +138,9 @@ def test_url_credentials_sealed_at_rest_returned_as_registered_and_delivered_int
         other = client.create_webhook("g", plain, events=[WebhookEvent("model_version", "created")])
         assert hook.url == url and client.get_webhook(hook.webhook_id).url == url
         assert {w.url for w in client.list_webhooks()} == {url, plain}
+        shown = repr(client.get_webhook(hook.webhook_id)) + str(client.list_webhooks())
+        assert f"url='http://***@127.0.0.1:{receiver.port}/hook?token=***&v=1'" in shown
+        assert PASSWORD not in shown and TOKEN not in shown
         # Enough updates for a checkpoint of mlflow.webhooks (one every 100 commits): the URL stays sealed.
         for i in range(100):
             client.update_webhook(hook.webhook_id, description=f"d{i}")
