@@ -402,10 +402,9 @@ class RowJournal(JournalBase):
     row at its address goes) and the `row` (JSON). Applying is idempotent: the last op on an address wins, and
     a table already in that state gets only its watermark.
 
-    Limit: a put carries the row as the call planned it. A one-table call of another process that planned before
-    this journal commit and committed to the same table before its apply (a window of milliseconds) is then
-    overwritten at the addresses the journal call wrote (e.g. a tag set on a model being renamed stays under the
-    old name). Delta detects conflicts per table, so closing it would take every registry call through the journal.
+    A put carries the row as the call planned it, so a write to these tables that bypassed the journal could be
+    overwritten by a later apply of a call planned before it: every registry call on them goes through the journal
+    (`RegistryStoreBase._write_journaled`), whose versions order them.
     """
 
     def __init__(self, tables: DeltaTables, name: str, watermark_id: str, indexes: dict[str, AnyIndex]) -> None:

@@ -17,6 +17,7 @@ from mlflow.utils.validation import (
 )
 
 from . import _events
+from ._journal import delete, put
 from ._registry_base import Planned, RegistryStoreBase, version_int
 from ._registry_entities import to_version
 from ._registry_tables import ALIASES
@@ -41,12 +42,11 @@ class AliasesMixin(RegistryStoreBase):
 
             def plan() -> Planned:
                 self._version_row(name, v)
-                change = self._t.replace(
-                    ALIASES, self._t.aliases, [(name, alias)], [{"name": name, "alias": alias, "version": v}]
-                )
-                return Planned(change, events=[_events.new_event(f"{entity}.created", payload, name=name, version=v)])
+                row = {"name": name, "alias": alias, "version": v}
+                event = _events.new_event(f"{entity}.created", payload, name=name, version=v)
+                return Planned(None, events=[event], journal=[put(ALIASES, row)])
 
-            self._write(ALIASES, plan)
+            self._write_journaled(plan)
 
     def delete_registered_model_alias(self, name, alias):
         _validate_model_name(name)
@@ -57,11 +57,14 @@ class AliasesMixin(RegistryStoreBase):
             entity = self._alias_entity(name)
 
             def plan() -> Planned:
-                change = self._t.replace(ALIASES, self._t.aliases, [(name, alias)], [])
+                self._model_row(name)
+                hit = self._t.aliases.get(name, alias)
+                if hit is None:
+                    return Planned(None)
                 event = _events.new_event(f"{entity}.deleted", {"name": name, "alias": alias}, name=name)
-                return Planned(change, events=[event])
+                return Planned(None, events=[event], journal=[delete(ALIASES, hit.row)])
 
-            self._write(ALIASES, plan)
+            self._write_journaled(plan)
 
     def get_model_version_by_alias(self, name, alias):
         _validate_model_name(name)

@@ -4,9 +4,11 @@
 `_registry_aliases`, `_registry_search`, `_registry_webhooks`). It holds the lake the store was opened on
 (tables and lock), the reads of one model or version row that raise MLflow's not-found errors, and the two
 write paths whose commit carries registry events, which they then copy to the outbox and hand to the dispatcher:
-`_write` for a call that writes one table (one commit), `_write_journaled` for a call that writes several (one
-commit to the registry journal, then applied to each table: `_journal.RowJournal`). A plan given to either
-returns a `Planned`.
+`_write_journaled` for every call on models, versions, their tags and aliases (one commit to the registry journal,
+then applied to each table: `_journal.RowJournal`), so that all of them are serialised by the journal's versions
+(a call on one table that went straight to it could be overwritten by the apply of a journal call planned before
+it); `_write` for the webhooks table, which no journal call touches (one commit). A plan given to either returns a
+`Planned`.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ class RegistryStoreBase(AbstractStore):
         self._t.refresh(names or MODEL_TABLES)
 
     def _write(self, table: str, plan: Callable[[], Planned]) -> Any:
-        """Commit `plan().change` to `table`, its events in the commit's `commitInfo`; then publish the events.
+        """Commit `plan().change` to `table` (one no journal call writes: the webhooks), its events in the commit's
+        `commitInfo`; then publish the events.
 
         The plan runs on the refreshed snapshot and again after every lost commit race. Returns the `result`
         of the attempt that was committed, or None when the plan had nothing to write. The events reach the

@@ -21,7 +21,7 @@ from mlflow.utils.validation import (
     _validate_tag_name,
 )
 
-from lakehouse import Change, Row
+from lakehouse import Row
 
 from . import _events
 from ._journal import delete, put
@@ -54,16 +54,11 @@ class RegisteredModelsMixin(RegistryStoreBase):
                     existing = to_model(self._t, hit.row)
                     handle_resource_already_exist_error(name, has_prompt_tag(existing._tags), has_prompt_tag(tags))
                 events = [_events.new_event(event, payload, name=name)]
-                if not tag_values:
-                    return Planned(Change([[row]]), events=events)
                 # The model and its tags: one journal commit (`_write_journaled`), so it never exists without them.
                 trows = [put(RM_TAGS, {"name": name, "key": k, "value": v}) for k, v in tag_values.items()]
                 return Planned(None, events=events, journal=[*trows, put(RM, row)])
 
-            if tag_values:
-                self._write_journaled(plan)
-            else:
-                self._write(RM, plan)
+            self._write_journaled(plan)
             return to_model(self._t, row)
 
     def update_registered_model(self, name, description, deployment_job_id=None):
@@ -73,9 +68,9 @@ class RegisteredModelsMixin(RegistryStoreBase):
             def plan() -> Planned:
                 row = self._model_row(name)
                 new = {**row, "description": description, "last_updated_time": get_current_time_millis()}
-                return Planned(self._t.replace(RM, self._t.models, [(name, 0)], [new]), result=new)
+                return Planned(None, result=new, journal=[put(RM, new)])
 
-            return to_model(self._t, self._write(RM, plan))
+            return to_model(self._t, self._write_journaled(plan))
 
     def rename_registered_model(self, name, new_name):
         _validate_model_renaming(new_name)
@@ -153,13 +148,11 @@ class RegisteredModelsMixin(RegistryStoreBase):
 
             def plan() -> Planned:
                 self._model_row(name)
-                change = self._t.replace(
-                    RM_TAGS, self._t.model_tags, [(name, tag.key)], [{"name": name, "key": tag.key, "value": tag.value}]
-                )
+                row = {"name": name, "key": tag.key, "value": tag.value}
                 event = "prompt_tag.set" if self._is_prompt(name) else _events.REGISTERED_MODEL_TAG_SET
-                return Planned(change, events=[_events.new_event(event, payload, name=name)])
+                return Planned(None, events=[_events.new_event(event, payload, name=name)], journal=[put(RM_TAGS, row)])
 
-            self._write(RM_TAGS, plan)
+            self._write_journaled(plan)
 
     def delete_registered_model_tag(self, name, key):
         _validate_model_name(name)
@@ -167,4 +160,10 @@ class RegisteredModelsMixin(RegistryStoreBase):
         with self._lock:
             self._sync()
             self._model_row(name)
-            self._t.write(RM_TAGS, lambda: self._t.replace(RM_TAGS, self._t.model_tags, [(name, key)], []))
+
+            def plan() -> Planned:
+                self._model_row(name)
+                hit = self._t.model_tags.get(name, key)
+                return Planned(None, journal=[delete(RM_TAGS, hit.row)] if hit is not None else [])
+
+            self._write_journaled(plan)

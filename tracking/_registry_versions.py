@@ -156,9 +156,9 @@ class ModelVersionsMixin(RegistryStoreBase):
         def plan() -> Planned:
             row = self._version_row(name, version)
             new = {**change(row), "last_updated_time": get_current_time_millis()}
-            return Planned(self._t.replace(MV, self._t.versions, [(name, row["version"])], [new]), result=new)
+            return Planned(None, result=new, journal=[put(MV, new)])
 
-        return self._write(MV, plan)
+        return self._write_journaled(plan)
 
     def update_model_version(self, name, version, description=None):
         with self._lock:
@@ -274,15 +274,11 @@ class ModelVersionsMixin(RegistryStoreBase):
 
             def plan() -> Planned:
                 self._version_row(name, v)
-                change = self._t.replace(
-                    MV_TAGS,
-                    self._t.version_tags,
-                    [((name, v), tag.key)],
-                    [{"name": name, "version": v, "key": tag.key, "value": tag.value}],
-                )
-                return Planned(change, events=[_events.new_event(f"{entity}.set", payload, name=name, version=v)])
+                row = {"name": name, "version": v, "key": tag.key, "value": tag.value}
+                event = _events.new_event(f"{entity}.set", payload, name=name, version=v)
+                return Planned(None, events=[event], journal=[put(MV_TAGS, row)])
 
-            self._write(MV_TAGS, plan)
+            self._write_journaled(plan)
 
     def delete_model_version_tag(self, name, version, key):
         _validate_model_name(name)
@@ -295,7 +291,11 @@ class ModelVersionsMixin(RegistryStoreBase):
             payload = {"name": name, "version": str(version), "key": key}
 
             def plan() -> Planned:
-                change = self._t.replace(MV_TAGS, self._t.version_tags, [((name, v), key)], [])
-                return Planned(change, events=[_events.new_event(f"{entity}.deleted", payload, name=name, version=v)])
+                self._version_row(name, v)
+                hit = self._t.version_tags.get((name, v), key)
+                if hit is None:
+                    return Planned(None)
+                event = _events.new_event(f"{entity}.deleted", payload, name=name, version=v)
+                return Planned(None, events=[event], journal=[delete(MV_TAGS, hit.row)])
 
-            self._write(MV_TAGS, plan)
+            self._write_journaled(plan)

@@ -2,7 +2,7 @@
 
 Calls: rename and delete of a model (five tables), a new version with tags (versions, version tags, the model's
 last_updated_time), a stage transition that archives (versions, model), and setting / deleting an alias (one
-table: no journal, its one commit). A forked worker (`_registry_atomic_worker`, a real process) makes the call
+table, yet through the journal too: every registry call is, so none is overwritten by another's apply). A forked worker (`_registry_atomic_worker`, a real process) makes the call
 and kills itself with SIGKILL at a commit boundary: before its first commit, right after the journal commit,
 between two applies, after the last apply. Then this process opens the lake and the state must be the whole call
 or none of it, through the store and through deltalake's plain reading of every registry table after the roll
@@ -48,7 +48,7 @@ KEYS = {
     "registered_model_aliases": ("name", "alias", "version"),
 }
 """The columns compared (times left out: a touch moves them)."""
-COMMITS = {"rename": 6, "delete": 6, "create_version": 4, "transition": 3, "set_alias": 1, "delete_alias": 1}
+COMMITS = {"rename": 6, "delete": 6, "create_version": 4, "transition": 3, "set_alias": 2, "delete_alias": 2}
 """The registry commits each call makes: the journal commit, then one apply per table it writes."""
 
 State = dict[str, frozenset]
@@ -147,12 +147,11 @@ def forker():
 def windows(op: str) -> list[tuple[str, list[str]]]:
     """The kill windows of call `op`: (window, the kill points it spreads its trials over)."""
     n = COMMITS[op]
-    if n == 1:
-        return [("before the commit", ["before"]), ("after the commit", ["1"])]
+    between = [("between applies", [str(k) for k in range(2, n)])] if n > 2 else []
     return [
         ("before the journal commit", ["before"]),
         ("right after the journal commit", ["1"]),
-        ("between applies", [str(k) for k in range(2, n)]),
+        *between,
         ("after the last apply", [str(n)]),
     ]
 
@@ -291,3 +290,77 @@ def test_a_multi_table_call_is_one_journal_commit_then_one_apply_per_table(tmp_p
             if "txn" in json.loads(line)
         ]
         assert [(x["appId"], x["version"]) for x in txns] == [("lakehouse-ml:mlflow.registry_journal", journal_version)]
+
+
+def _two_lakes(tmp_path) -> tuple[LakehouseRegistryStore, LakehouseRegistryStore]:
+    """Stores A and B on one lake with a `Lake` each (their own snapshots, as two processes have)."""
+    from tracking import _registry_tables
+
+    uri = f"lakehouse://{tmp_path / 'lake'}"
+    a = LakehouseRegistryStore(uri)
+    setup_model(a)
+    _registry_tables._LAKES.clear()
+    b = LakehouseRegistryStore(uri)
+    assert a._lake is not b._lake
+    b.get_registered_model("m")  # B's snapshot is current before the race
+    return a, b
+
+
+def _race(monkeypatch, a, b, hook: str, a_call, b_call):
+    """Run `b_call(b)` with `a_call(a)` forced inside B's plan (at B's first `hook` lookup, after B's refresh):
+    A's journal commit lands between B's plan and B's commit, and A's process pauses before applying it (its
+    dispatcher thread too) until B's call has returned. The interleaving is forced, not timed."""
+    applied = a._t.journal.roll_forward
+    real = getattr(b, hook)
+    fired: list[bool] = []
+
+    def lookup(*args):
+        row = real(*args)
+        if not fired:
+            fired.append(True)
+            monkeypatch.setattr(a._t.journal, "roll_forward", lambda: None)
+            a_call(a)
+        return row
+
+    monkeypatch.setattr(b, hook, lookup)
+    try:
+        return b_call(b)
+    finally:
+        assert fired
+        monkeypatch.setattr(a._t.journal, "roll_forward", applied)  # A resumes
+        a.get_registered_model("m" if a._t.models.get("m", 0) else "n")  # A's apply (any refresh rolls forward)
+
+
+def test_an_update_racing_a_transition_is_not_lost(tmp_path, monkeypatch):
+    """B updates version 3's description while A's transition of it (archiving the others) is between its journal
+    commit and its apply. Until every registry call went through the journal, A's apply put back the row A had
+    planned: B's description was lost although B's call had returned."""
+    a, b = _two_lakes(tmp_path)
+    transition = lambda s: s.transition_model_version_stage("m", 3, "Production", archive_existing_versions=True)  # noqa: E731
+    _race(monkeypatch, a, b, "_version_row", transition, lambda s: s.update_model_version("m", 3, "new words"))
+    for store in (a, b):
+        mv = store.get_model_version("m", 3)
+        assert (mv.current_stage, mv.description) == ("Production", "new words")  # both calls
+        assert store.get_model_version("m", 1).current_stage == "Archived"
+
+
+def test_a_tag_racing_a_rename_is_refused_not_orphaned(tmp_path, monkeypatch):
+    """B sets a tag on model m while A's rename of m to n is between its journal commit and its apply: A's call
+    came first, so B's is refused (m no longer exists), as in MLflow's SQL store where the rename's transaction
+    commits first. Until every registry call went through the journal, B's tag row was committed under m and left
+    there, a tag of no model (read here by deltalake, not through the store)."""
+    a, b = _two_lakes(tmp_path)
+    tag = RegisteredModelTag("late", "x")
+    with pytest.raises(MlflowException, match="not found"):
+        _race(
+            monkeypatch,
+            a,
+            b,
+            "_model_row",
+            lambda s: s.rename_registered_model("m", "n"),
+            lambda s: s.set_registered_model_tag("m", tag),
+        )
+    tags = _rows(tmp_path / "lake" / "mlflow" / "registered_model_tags")
+    assert not [t for t in tags if t["name"] == "m"]
+    assert "late" not in {t["key"] for t in tags}
+    assert set(b.get_registered_model("n").tags) == {"owner", "tier"}
