@@ -45,7 +45,7 @@ from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 from mlflow.exceptions import MlflowException
 
 from lakehouse import is_object_store
-from tracking import SCHEME, STAGE_TRANSITIONED, lake_root_from_uri, lake_uri
+from tracking import SCHEME, STAGE_TRANSITIONED, lake_root_from_uri, lake_uri, redact_url
 
 from ._triggers import OUTPUT_TAIL, Trigger, create_trigger, delete_trigger, list_triggers
 from .errors import InvalidWebhookError, UnsupportedWebhookEventError, WebhookNotFoundError
@@ -125,6 +125,9 @@ class HttpUrlSpec:
     authorization: str | None = field(default=None, repr=False)
     enable_ssl_verification: bool = True
 
+    def __repr__(self) -> str:  # the URL's credentials (userinfo, a token in the query) masked
+        return f"HttpUrlSpec(url={redact_url(self.url)!r}, enable_ssl_verification={self.enable_ssl_verification})"
+
 
 @dataclass(frozen=True)
 class RegistryWebhook:
@@ -159,7 +162,14 @@ _CREDENTIALS = frozenset({"secret", "authorization", "access_token"})
 def _shown(spec: Any) -> Any:
     """What an error may show of a spec argument: never its credentials (a spec's own repr hides them)."""
     if isinstance(spec, Mapping):
-        return {k: "<hidden>" if k in _CREDENTIALS and v is not None else v for k, v in spec.items()}
+        return {
+            k: "<hidden>"
+            if k in _CREDENTIALS and v is not None
+            else redact_url(v)
+            if k == "url" and isinstance(v, str)
+            else v
+            for k, v in spec.items()
+        }
     if isinstance(spec, HttpUrlSpec | JobSpec) or spec is None:
         return spec
     return f"<{type(spec).__name__}>"
@@ -397,7 +407,7 @@ class RegistryWebhooksClient:
                 status=WebhookStatus.ACTIVE if status == "ACTIVE" else WebhookStatus.DISABLED,
             )
         except MlflowException as e:
-            raise InvalidWebhookError("http_url_spec", http.url, e.message) from None
+            raise InvalidWebhookError("http_url_spec", redact_url(http.url), e.message) from None
         return _http_webhook(hook)
 
     def _arm(self, facts: dict[str, Any], stages: list[str]) -> list[Trigger]:
@@ -495,7 +505,7 @@ class RegistryWebhooksClient:
         if isinstance(found, tuple):
             facts, triggers = found
             if http_url_spec is not None:
-                raise InvalidWebhookError("http_url_spec", http_url_spec, f"None: webhook {id} runs a job")
+                raise InvalidWebhookError("http_url_spec", _shown(http_url_spec), f"None: webhook {id} runs a job")
             new = {
                 **facts,
                 "events": events or facts["events"],
@@ -530,7 +540,9 @@ class RegistryWebhooksClient:
                 status=WebhookStatus.ACTIVE if status == "ACTIVE" else WebhookStatus.DISABLED,
             )
         except MlflowException as e:
-            raise InvalidWebhookError("http_url_spec", None if http is None else http.url, e.message) from None
+            raise InvalidWebhookError(
+                "http_url_spec", None if http is None else redact_url(http.url), e.message
+            ) from None
         return _http_webhook(hook)
 
     def test_webhook(self, id: str, event: str | None = None) -> TestWebhookResponse:

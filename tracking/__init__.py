@@ -37,6 +37,7 @@ from ._events import STAGE_TRANSITIONED, Subscriber  # noqa: E402
 from ._registry import JOB_HISTORY, JOB_RUNS, TRIGGER_TAGS, TRIGGERS, Lake, LakehouseRegistryStore, open_lake  # noqa: E402
 from ._registry_versions import VALIDATION_PASSED, VALIDATION_REQUIRED_TAG, VALIDATION_STATUS_TAG  # noqa: E402
 from ._schema import TABLES  # noqa: E402
+from ._secrets import redact_url  # noqa: E402
 from ._store import LakehouseTrackingStore  # noqa: E402
 from ._uri import SCHEME, lake_root_from_uri, lake_uri  # noqa: E402
 from ._webhooks import Outcome  # noqa: E402
@@ -73,6 +74,7 @@ __all__ = [
     "metric_history",
     "model_versions",
     "open_lake",
+    "redact_url",
     "registry_factory",
     "runs",
 ]

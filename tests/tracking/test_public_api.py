@@ -39,6 +39,7 @@ def test_all_is_pinned():
         "metric_history",
         "model_versions",
         "open_lake",
+        "redact_url",
         "registry_factory",
         "runs",
     ]

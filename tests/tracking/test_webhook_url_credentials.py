@@ -276,11 +276,6 @@ def test_migration_seals_clear_urls_and_removes_the_files_that_held_them(tmp_pat
 
 
 # -- the Databricks-style client (jobs) ------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs tracking/__init__.py to export _secrets.redact_url (jobs may import only tracking's public "
-    "face), then jobs/_webhooks_client.py to show http_url_spec URLs through it (errors, HttpUrlSpec repr)",
-)
 def test_databricks_client_errors_and_reprs_show_the_url_redacted(tmp_path):
     wh = RegistryWebhooksClient(lake=tmp_path / "lake")
     url = f"ftp://{USER}:{PASSWORD}@hooks.example.com/x?token={TOKEN}"
