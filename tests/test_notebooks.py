@@ -1,4 +1,5 @@
-"""The notebooks and the demo are documentation that must keep running: execute each one, as Jupyter would.
+"""The notebooks are documentation that must keep running: execute each one, as Jupyter would (the demo:
+tests/test_demo.py, a file of its own so that pytest-xdist runs it beside the notebooks).
 
 Each notebook runs in the kernel its metadata names (`lakehouse-ml`, registered for this environment by
 `notebooks/register_kernel.py`, which `make` runs in its set-up step), so a missing registration fails here as it
@@ -33,7 +34,6 @@ from nbclient.exceptions import CellTimeoutError
 
 ROOT = Path(__file__).parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-DEMO = ROOT / "notebooks" / "demo.py"
 KERNEL = "lakehouse-ml"
 NOTEBOOK_SECONDS = 120  # the issue's bound for one notebook, top to bottom, on the embedded default
 # The kernel's JVM lives a minute or two: C1 alone and one GC thread cost less CPU on 2 shared cores, as for every
@@ -297,20 +297,3 @@ def test_register_kernel_writes_a_spec_for_this_python(tmp_path):
     assert p.returncode == 0, p.stderr
     spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / KERNEL / "kernel.json").read_text())
     assert spec["argv"][0] == sys.executable and spec["display_name"] == "Python (lakehouse-ml)"
-
-
-@pytest.mark.slow
-def test_demo_runs_and_exits_zero(tmp_path):
-    env = {**os.environ, "LAKEHOUSE_ROOT": str(tmp_path / "lake")}
-    p = subprocess.run([sys.executable, str(DEMO)], capture_output=True, text=True, timeout=1200, env=env)
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert "DuplicateKeyError" in p.stdout and "tables under the root" in p.stdout
-    assert "validation job succeeded" in p.stdout
-    assert "spans ['answer', 'retrieve', 'generate']" in p.stdout and "|retrieve|RETRIEVER|OK" in p.stdout
-    assert "load_df() still returns the same rows" in p.stdout and "): True" in p.stdout
-    # It ends as a scheduler would: maintain, then monitor raising the drifted month's alert, chart and report written.
-    assert "$ lakehouse-jobs maintain" in p.stdout and "-> exit 0" in p.stdout
-    assert "-> exit 3 (3 = alert)" in p.stdout and "('2026-04-01', 'drift.psi.x0')" in p.stdout
-    report = tmp_path / "lake" / "demo" / "tracking" / "monitoring" / "demo-churn-model"
-    assert f"chart: {report / 'monitoring.png'}" in p.stdout and (report / "monitoring.png").stat().st_size > 0
-    assert f"report: {report / 'monitoring.html'}" in p.stdout and "<html" in (report / "monitoring.html").read_text()

@@ -130,9 +130,9 @@ with open(f"{root}/sales/events/_delta_log/00000000000000000001.json", "w") as f
 @pytest.mark.slow
 def test_the_demo_exits_zero_three_times_in_a_row(tmp_path, request, figures):
     """`notebooks/demo.py` three times, each in a fresh process and lake; only under `--long` (the default run
-    already runs it once: tests/test_notebooks.py)."""
+    already runs it once: tests/test_demo.py)."""
     if not request.config.getoption("--long"):
-        pytest.skip("--long only: the default run runs the demo once (tests/test_notebooks.py)")
+        pytest.skip("--long only: the default run runs the demo once (tests/test_demo.py)")
     codes = []
     for i in range(3):
         demo_env = {**env(), "LAKEHOUSE_ROOT": str(tmp_path / f"lake{i}")}
