@@ -5,7 +5,8 @@
 Workloads (issue 4): a) register 100 versions (create_model_version); b) 100 stage transitions
 (archive_existing_versions=True); c) search_model_versions with filter + order over 1,000 versions (median
 of 5); d) load_model by stage and e) by alias (pyfunc, median of 5); f) webhook latency on lakehouse: from
-create_model_version returning to the POST arriving at a receiver on 127.0.0.1 (median of 20).
+create_model_version returning to the POST arriving at a receiver on 127.0.0.1 (median of 20); g) 100 times
+three one-table calls (move an alias, set a version tag, update a description: 300 calls).
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ def bench(uri: str) -> dict[str, float]:
     out["b) 100 stage transitions (s)"] = _timed(
         lambda: [
             c.transition_model_version_stage("a", i + 1, stages[i % 2], archive_existing_versions=True)
+            for i in range(100)
+        ]
+    )
+    out["g) 100 x (alias move, version tag, description) (s)"] = _timed(
+        lambda: [
+            (
+                c.set_registered_model_alias("a", "champion", i + 1),
+                c.set_model_version_tag("a", i + 1, "checked", "yes"),
+                c.update_model_version("a", i + 1, f"run {i}"),
+            )
             for i in range(100)
         ]
     )

@@ -221,6 +221,10 @@ class Dispatcher:
         self._sealed = False
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._done: set[str] = set()
+        self._quiet: dict[str, tuple[int, ...]] = {}
+        """Recent events that had no subscriber, with the versions of the subscriber tables when they had none:
+        skipped while those stay put (every drain used to ask each recent event's subscribers again, so a burst
+        of registry calls cost the dispatcher thread, and through the GIL the callers, quadratic time)."""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -247,14 +251,23 @@ class Dispatcher:
         wake: int | None = None
         with self.lock:
             self.outbox.recover()
-            self.t.refresh([DELIVERIES, "mlflow.webhooks", "mlflow.job_triggers"])
+            self.t.refresh([DELIVERIES, *SUBSCRIBER_TABLES])
+            signature = tuple(self.t.tables[name].version for name in SUBSCRIBER_TABLES)
             pending: list[tuple[Row, list[tuple[Subscriber, list[Row]]]]] = []
             back = dict(self._back)
             for hits in list(self.t.events.groups.values()):
                 event = next(iter(hits.values()))[0]
-                if event["event_id"] in self._done:
+                event_id = event["event_id"]
+                if event_id in self._done:
                     continue
-                subs = [(sub, self.t.deliveries.rows((event["event_id"], sub.id))) for sub in self.subscribers(event)]
+                if self._quiet.get(event_id) == signature:
+                    if now - event["timestamp"] > 60_000:
+                        self._done.add(event_id)
+                        del self._quiet[event_id]
+                    continue
+                subs = [(sub, self.t.deliveries.rows((event_id, sub.id))) for sub in self.subscribers(event)]
+                if not subs:
+                    self._quiet[event_id] = signature
                 for sub, rows in subs:
                     for r in rows:
                         if r["status"] == SUCCEEDED and r["timestamp"] > back.get(sub.id, -1):
@@ -421,6 +434,9 @@ class Dispatcher:
         except Exception:  # noqa: BLE001 - closing runs at interpreter exit, where any module may be torn down
             pass
 
+
+SUBSCRIBER_TABLES = ("mlflow.webhooks", "mlflow.job_triggers", "mlflow.job_trigger_tags")
+"""The tables whose rows decide an event's subscribers (webhooks, and the jobs package's triggers)."""
 
 SUBSCRIBER_GROUP = "lakehouse.registry_subscribers"
 """Entry-point group of subscriber sources: each entry is a callable `(lake, event row) -> [Subscriber]`."""
