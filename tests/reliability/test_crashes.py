@@ -152,7 +152,7 @@ def _table_contents(root: str) -> dict[str, Counter]:
 
 @pytest.mark.slow
 def test_kill_maintain_mid_optimize(tmp_path, trials, figures):
-    n = trials(2, 50)  # each trial starts a maintain process (and its JVM): ~50 s on 2 cores
+    n = trials(2, 50)  # each trial starts a maintain process (no JVM since bdcc26f)
     lake = tmp_path / "lake"
     uri = f"lakehouse://{lake}"
     client = MlflowClient(uri)
