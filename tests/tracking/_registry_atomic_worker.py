@@ -117,7 +117,7 @@ def torn(model, versions: list, tags: dict, aliases: dict, version_tags: dict) -
 def read(uri: str, stop: Path, names: list[str], spec: dict) -> None:
     """Read models `names` (and their versions) until `stop` exists; the count so far in `stop`.reads, the report
     in `stop`.report."""
-    client = MlflowClient(registry_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # no default store: no ./mlflow.db
     tags, aliases = spec["tags"], spec["aliases"]
     version_tags = {int(v): t for v, t in spec["version_tags"].items()}
     reads, seen, problems = 0, set(), []  # type: ignore[var-annotated]
