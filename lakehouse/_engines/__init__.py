@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, cast
 
 from pyspark.sql import SparkSession
 
@@ -12,7 +12,7 @@ from .._jars import S3A_LOG_STORE_CLASS
 from .._session import delta_classes_loaded, spark_reaches
 from .._settings import settings
 from ..errors import EngineUnavailableError, InvalidArgumentError
-from ._base import Engine, MergeSpec, TableState
+from ._base import Engine, MergeSpec, TableState, is_session
 from ._deltars import DeltaRsEngine
 from ._deltaspark import DeltaSparkEngine
 
@@ -81,8 +81,12 @@ def choose_engine(
     if requested == "deltalake":
         _log.info("Delta engine deltalake (requested)")
         return DeltaRsEngine(spark)  # a callable `spark` is called when a DataFrame is first needed
-    if not isinstance(spark, SparkSession):
-        spark = spark()
+    session = cast(SparkSession, spark) if is_session(spark) else cast(Callable[[], SparkSession], spark)()
+    return _chosen(requested, session, root)
+
+
+def _chosen(requested: str, spark: SparkSession, root: str | None) -> Engine:
+    """ "auto" or "delta-spark" on a started session (see `choose_engine`)."""
     if root is not None and not spark_reaches(spark, root):
         scheme = root.split("://", 1)[0]
         if requested == "delta-spark":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -58,6 +58,11 @@ class MergeSpec:
         return {quote_ident(c): f"s.{quote_ident(c)}" for c in self.insert_columns}
 
 
+def is_session(value: object) -> bool:
+    """Whether `value` is a Spark session, classic or Spark Connect (a different class), not a callable making one."""
+    return hasattr(value, "createDataFrame") and hasattr(value, "conf")
+
+
 def quote_ident(name: str) -> str:
     """A column name as a Spark / DataFusion SQL identifier."""
     return f"`{name}`"
@@ -74,9 +79,9 @@ class Engine(abc.ABC):
     @property
     def spark(self) -> SparkSession:
         """The session; a callable given instead is called on first use (the JVM-less deltalake engine)."""
-        if not isinstance(self._spark, SparkSession):
-            self._spark = self._spark()
-        return self._spark
+        if not is_session(self._spark):
+            self._spark = cast(Callable[[], SparkSession], self._spark)()
+        return cast(SparkSession, self._spark)
 
     @abc.abstractmethod
     def exists(self, ref: TableRef) -> bool: ...
