@@ -35,6 +35,7 @@ def local_delivery(monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_DISPATCH_POLL_SECONDS", "0.1")
     monkeypatch.setenv("LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS", "0.1")
     monkeypatch.delenv(KEY_VAR, raising=False)
+    monkeypatch.delenv("LAKEHOUSE_WEBHOOK_SECRETS", raising=False)
     monkeypatch.setattr(_secrets, "_file_keys", {})  # each test's lake reads its own key file afresh
     monkeypatch.setattr(_secrets, "_migrated", set())
 

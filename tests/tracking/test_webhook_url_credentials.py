@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.entities.webhook import WebhookEvent
 from mlflow.exceptions import MlflowException
+from test_secrets import local_delivery  # noqa: F401 (autouse: loopback delivery, fresh keys, no opt-out)
 from test_webhook_delivery import _free_port, _rows, _wait_rows
 
 from jobs._webhooks_client import HttpUrlSpec, InvalidWebhookError, RegistryWebhooksClient
@@ -32,18 +33,6 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 KEY_VAR = "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
 USER, PASSWORD, TOKEN = "hookuser", "p4ss-url-cred-31d7", "tok-url-cred-8e2a"
 EVENTS = [WebhookEvent("registered_model", "created")]
-
-
-@pytest.fixture(autouse=True)
-def local_delivery(monkeypatch):
-    monkeypatch.setenv("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https")
-    monkeypatch.setenv("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
-    monkeypatch.setenv("LAKEHOUSE_DISPATCH_POLL_SECONDS", "0.1")
-    monkeypatch.setenv("LAKEHOUSE_WEBHOOK_BACKOFF_SECONDS", "0.1")
-    monkeypatch.delenv(KEY_VAR, raising=False)
-    monkeypatch.delenv("LAKEHOUSE_WEBHOOK_SECRETS", raising=False)
-    monkeypatch.setattr(_secrets, "_file_keys", {})
-    monkeypatch.setattr(_secrets, "_migrated", set())
 
 
 class PathReceiver:
