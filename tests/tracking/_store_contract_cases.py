@@ -98,6 +98,21 @@ def resolve(value: Any, ctx: Ctx) -> Any:
 
 Step = Callable[[Ctx], Any]
 
+
+def set_up(steps: Sequence[Step], ctx: Ctx) -> None:
+    """Run a case's setup steps, each starting on a later millisecond than the last one ended on.
+
+    Both stores order ties of a time (`creation_time DESC`, then the id) by their own ids, which differ between
+    the stores: two things one step after the other within the same millisecond on one side only would give
+    the sides different orders. Waits on the clock, never a fixed sleep (a tick is at most ~1 ms).
+    """
+    for step in steps:
+        step(ctx)
+        ended = get_current_time_millis()
+        while get_current_time_millis() <= ended:
+            pass
+
+
 REGISTRY_METHODS = {
     "_await_model_version_creation",
     "create_model_version",

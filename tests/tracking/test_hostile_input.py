@@ -39,7 +39,7 @@ import pytest
 import requests
 import test_store_contract as contract
 from _hostile_cases import HOSTILE, Hostile, Rest
-from _store_contract_cases import Ctx, Fmt, Name, Ref, resolve
+from _store_contract_cases import Ctx, Fmt, Name, Ref, resolve, set_up
 from http_process import free_port, running, script
 from mlflow.exceptions import ERROR_CODE_TO_HTTP_STATUS, MlflowException
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as SqlTrackingStore
@@ -84,8 +84,7 @@ def store_outcome(side: contract.Side, hostile: Hostile, lake: Path | None) -> d
     case = hostile.case
     mlflow.set_tracking_uri(side.uri)
     ctx = Ctx(side.tracking, side.registry, case.prefix)
-    for step in case.setup:
-        step(ctx)
+    set_up(case.setup, ctx)
     args, kwargs = resolve(case.args, ctx), resolve(case.kwargs, ctx)
     n = contract.Normaliser(ctx, side, case.exact)
 
@@ -244,8 +243,7 @@ class Served:
     def answer(self, hostile: Hostile) -> tuple[int, dict[str, Any], dict[str, list[str]]]:
         """The HTTP status and JSON body of the case's request (after its setup), and what it wrote if refused."""
         ctx = Ctx(self.tracking, None, "rest." + hostile.case.prefix)
-        for step in hostile.case.setup:
-            step(ctx)
+        set_up(hostile.case.setup, ctx)
         assert hostile.rest is not None
         before = delta_logs(self.lake) if self.lake else {}
         resp = send(self.base, hostile.rest, ctx)

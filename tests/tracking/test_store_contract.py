@@ -26,7 +26,7 @@ from typing import Any
 
 import mlflow
 import pytest
-from _store_contract_cases import CASES, Case, Ctx, resolve
+from _store_contract_cases import CASES, Case, Ctx, resolve, set_up
 from mlflow.entities._mlflow_object import _MlflowObject
 from mlflow.entities.webhook import Webhook, WebhookTestResult
 from mlflow.exceptions import MlflowException
@@ -148,8 +148,7 @@ def outcome(side: Side, case: Case) -> dict[str, Any]:
     mlflow.set_tracking_uri(side.uri)  # the registry resolves `models:/m-...` sources through the tracking URI
     mlflow.set_registry_uri(side.uri)
     ctx = Ctx(side.tracking, side.registry, case.prefix)
-    for step in case.setup:
-        step(ctx)
+    set_up(case.setup, ctx)
     store = ctx.t if case.on == "tracking" else ctx.r
     args, kwargs = resolve(case.args, ctx), resolve(case.kwargs, ctx)
     n = Normaliser(ctx, side, case.exact)
