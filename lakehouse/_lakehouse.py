@@ -8,10 +8,12 @@ travel in `_timetravel`, the engines in `_engines`; splitting the class would sc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterable, Sequence
 from datetime import tzinfo
 from typing import Any, Literal, cast
@@ -37,6 +39,7 @@ from ._entities import (
 from ._files import DataFiles, data_files
 from ._frames import to_spark_dataframe
 from ._log import diagnose
+from ._log_files import abandoned_log_files, local_table_path
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, find_tables, is_uri, normalise_root, resolve
 from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, local_spark
@@ -614,7 +617,11 @@ class Lakehouse:
         """Remove files no version within the retention period needs. A dry run by default: it lists
         the files and deletes nothing; pass `dry_run=False` to delete. `retention_hours` defaults to the
         table's `delta.deletedFileRetentionDuration` (one week); less than that is refused unless
-        `enforce_retention_duration=False`. Versions older than the retention may become unreadable."""
+        `enforce_retention_duration=False`. Versions older than the retention may become unreadable.
+
+        Beyond Delta's VACUUM, the temporary files a killed writer of any engine left in a local table's
+        `_delta_log` (a commit staged but never put in place) are listed and removed too, once older than the
+        retention and at least an hour (`_delta_log/<name>` in `files`)."""
         ref = self._existing(name)
         minimum = retention_hours_of(self._engine.state(ref).properties)
         hours = minimum if retention_hours is None else retention_hours
@@ -626,6 +633,9 @@ class Lakehouse:
         if enforce_retention_duration and hours < minimum:
             raise RetentionPeriodTooShortError(ref.name, hours, minimum)
         result = self._engine.vacuum(ref, retention_hours=float(hours), dry_run=dry_run)
+        staged = _abandoned_staging(ref.path, float(hours), dry_run=dry_run)
+        if staged:
+            result = VacuumResult(result.dry_run, result.retention_hours, tuple(sorted(result.files + staged)))
         _log.info("VACUUM %s%s: %d file(s)", ref.name, " (dry run)" if dry_run else "", len(result.files))
         return result
 
@@ -659,6 +669,25 @@ class _Diagnosed:
                 raise
 
         return call
+
+
+STAGED_MIN_AGE_HOURS = 1.0
+"""A staged log file younger than this is never removed, whatever the retention: it may be a live commit's."""
+
+
+def _abandoned_staging(table_path: str, hours: float, *, dry_run: bool) -> tuple[str, ...]:
+    """The abandoned staged files of a local table's `_delta_log` (`_delta_log/<name>`), removed unless `dry_run`."""
+    local = local_table_path(table_path)
+    if local is None:
+        return ()
+    log_dir = os.path.join(local, "_delta_log")
+    cutoff = time.time() - max(hours, STAGED_MIN_AGE_HOURS) * 3600
+    names = abandoned_log_files(log_dir, cutoff)
+    if not dry_run:
+        for n in names:
+            with contextlib.suppress(FileNotFoundError):  # another VACUUM got there first
+                os.unlink(os.path.join(log_dir, n))
+    return tuple(f"_delta_log/{n}" for n in names)
 
 
 def _names_list(value: str | Iterable[str] | None, argument: str) -> list[str]:

@@ -8,6 +8,8 @@ is created only if absent) is `lakehouse._storage`.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -56,6 +58,37 @@ def parse_commit(table: str, path: str, data: bytes) -> list[dict[str, Any]]:
             if kind in action and not (isinstance(action[kind], dict) and isinstance(action[kind].get("path"), str)):
                 raise CorruptTableError(table, path, f"has an {kind!r} action without a file path")
     return actions
+
+
+STAGED_LOG_FILE = re.compile(
+    r"\.tmp-[0-9a-f]{32}-.+"  # ours (`_storage.publish` / `replace`): linked or renamed into place, then unlinked
+    r"|.+#\d+"  # object_store's local staging (delta-rs): `<v>.json#1`, linked into place
+    r"|_commit_[0-9a-f-]{36}\.json\.tmp"  # delta-rs's commit staged by name before its rename
+    r"|\.{1,2}.+\.[0-9a-f-]{36}\.tmp(\.crc)?"  # Hadoop's (delta-spark): `.<name>.<uuid>.tmp` and its `.crc`
+)
+"""The temporary files each engine writes in `_delta_log` before a commit or checkpoint is put in place. A writer
+killed in between leaves one behind; no reader lists it, and neither Delta's VACUUM (which never enters
+`_delta_log`) nor its log cleanup (which matches commit and checkpoint names only) removes it."""
+
+
+def abandoned_log_files(log_dir: str, older_than: float) -> list[str]:
+    """The staged files (`STAGED_LOG_FILE`) in local `log_dir` last modified before `older_than` (epoch s), by
+    name. A younger one may be a live writer's commit about to be linked. Object stores have none (a commit
+    there is one conditional PUT)."""
+    try:
+        entries = list(os.scandir(log_dir))
+    except FileNotFoundError:
+        return []
+    out = []
+    for entry in entries:
+        if not STAGED_LOG_FILE.fullmatch(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < older_than:
+                out.append(entry.name)
+        except FileNotFoundError:  # linked and unlinked by its writer meanwhile
+            continue
+    return sorted(out)
 
 
 def commit_versions(log_dir: str) -> list[int]:

@@ -436,14 +436,16 @@ class DeltaRsEngine(Engine):
     def vacuum(self, ref: TableRef, *, retention_hours: float, dry_run: bool) -> VacuumResult:
         hours = math.ceil(retention_hours)
         dt = DeltaTable(ref.path)
-        # delta-rs lists removed files from the log's tombstones, including ones already deleted; report
-        # only files that exist, as Delta's VACUUM (which lists storage) does.
+        # `full`: files no version references (a killed writer's) go too, as Delta's VACUUM deletes every
+        # untracked file older than the retention; delta-rs's default looks at the log's tombstones only. It
+        # lists tombstones already deleted; report only files that exist, as Delta's VACUUM (which lists storage)
+        # does.
         fs, base = arrow_filesystem(ref.path)
-        candidates = dt.vacuum(retention_hours=hours, dry_run=True, enforce_retention_duration=False)
+        candidates = dt.vacuum(retention_hours=hours, dry_run=True, enforce_retention_duration=False, full=True)
         infos = fs.get_file_info([f"{base}/{unquote(f)}" for f in candidates]) if candidates else []
         present = tuple(sorted(f for f, i in zip(candidates, infos, strict=True) if i.type == pafs.FileType.File))
         if not dry_run and present:
-            dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False)
+            dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=True)
             if isinstance(fs, pafs.LocalFileSystem):  # object stores have no empty folders
                 _remove_empty_folders(base, time.time() - max(retention_hours, _EMPTY_FOLDER_HOURS) * 3600)
         return VacuumResult(dry_run=dry_run, retention_hours=retention_hours, files=present)

@@ -1,4 +1,5 @@
 import os
+import time
 
 import pytest
 
@@ -103,3 +104,50 @@ def test_reading_a_vacuumed_version_names_table_version_and_retention(rs_lake, s
     assert info.value.version == 0 and "'v'" in str(info.value) and "deletedFileRetentionDuration" in str(info.value)
     with pytest.raises(DataFilesMissingError):
         rs_lake.restore("v", version=0)
+
+
+def test_vacuum_removes_what_a_killed_writer_left_and_keeps_a_live_commits_staging(lake, spark, tmp_path):
+    """A writer killed mid-commit leaves an unreferenced data file and a staged commit in `_delta_log` (each engine
+    names it its own way); VACUUM removes both once they are older than the retention (a staged commit: and an
+    hour), never a younger staged commit (a live writer's), and the table is unchanged."""
+    import uuid
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake.create_table("k", spark.range(3))
+    lake.append("k", spark.range(3, 5))
+    path = lake.table_path("k")
+    log = os.path.join(path, "_delta_log")
+    untracked = lake.vacuum("k", retention_hours=0, enforce_retention_duration=False).files  # Spark's empty parts
+    two_hours_ago = time.time() - 2 * 3600
+    orphan = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
+    pq.write_table(pa.table({"id": [99]}), os.path.join(path, orphan))
+    staged = [
+        f".tmp-{uuid.uuid4().hex}-00000000000000000002.json",  # ours
+        "00000000000000000002.json#1",  # delta-rs (object_store's local staging)
+        f"_commit_{uuid.uuid4()}.json.tmp",  # delta-rs (a commit staged by name)
+        f".00000000000000000002.json.{uuid.uuid4()}.tmp",  # delta-spark (Hadoop)
+        f"..00000000000000000002.json.{uuid.uuid4()}.tmp.crc",
+    ]
+    for name in staged:
+        with open(os.path.join(log, name), "w") as fh:
+            fh.write('{"commitInfo": {}}\n')
+    for rel in [orphan, *(f"_delta_log/{n}" for n in staged)]:
+        os.utime(os.path.join(path, rel), (two_hours_ago, two_hours_ago))
+    live = "00000000000000000003.json#1"  # just staged: a commit about to be linked
+    with open(os.path.join(log, live), "w") as fh:
+        fh.write('{"commitInfo": {}}\n')
+    rows = sorted(r.id for r in lake.read("k").collect())
+    expected = sorted([*untracked, orphan, *(f"_delta_log/{n}" for n in staged)])
+
+    listed = lake.vacuum("k", retention_hours=0, enforce_retention_duration=False)
+    assert sorted(listed.files) == expected
+    assert all(os.path.exists(os.path.join(path, f)) for f in expected)  # a dry run deletes nothing
+
+    done = lake.vacuum("k", retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    assert sorted(done.files) == expected
+    assert not any(os.path.exists(os.path.join(path, f)) for f in expected)
+    assert os.path.exists(os.path.join(log, live))
+    assert sorted(r.id for r in lake.read("k").collect()) == rows == [0, 1, 2, 3, 4]
+    assert lake.vacuum("k", retention_hours=0, enforce_retention_duration=False).files == ()
