@@ -232,6 +232,11 @@ def test_a_reader_polling_during_renames_never_sees_a_torn_model(tmp_path, forke
             assert time.monotonic() < deadline, f"the reader made {reads() - start} reads in two minutes"
             store.rename_registered_model(names[renames % 2], names[(renames + 1) % 2])
             renames += 1
+            if renames == 1:  # hold the first rename for a whole round of the reader's (4 reads), so it sees both
+                held = reads()  # names however slowly it runs (a loaded run saw only 'm'); the renames after it race it
+                while reads() < held + 8:
+                    assert time.monotonic() < deadline, "the reader made no round after the first rename"
+                    time.sleep(0.01)
     finally:
         stop.touch()
         ended = forker(wait=reader)
