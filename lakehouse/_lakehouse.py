@@ -40,6 +40,7 @@ from ._files import DataFiles, data_files
 from ._frames import to_spark_dataframe
 from ._log import diagnose
 from ._log_files import abandoned_log_files, local_table_path
+from ._maintenance import LIVE_WRITE_HOURS
 from ._maintenance import retention_hours as retention_hours_of
 from ._names import TableRef, find_tables, is_uri, normalise_root, resolve
 from ._session import ROOT_CONF, delta_classes_loaded, lake_catalog_enabled, local_spark
@@ -671,17 +672,13 @@ class _Diagnosed:
         return call
 
 
-STAGED_MIN_AGE_HOURS = 1.0
-"""A staged log file younger than this is never removed, whatever the retention: it may be a live commit's."""
-
-
 def _abandoned_staging(table_path: str, hours: float, *, dry_run: bool) -> tuple[str, ...]:
     """The abandoned staged files of a local table's `_delta_log` (`_delta_log/<name>`), removed unless `dry_run`."""
     local = local_table_path(table_path)
     if local is None:
         return ()
     log_dir = os.path.join(local, "_delta_log")
-    cutoff = time.time() - max(hours, STAGED_MIN_AGE_HOURS) * 3600
+    cutoff = time.time() - max(hours, LIVE_WRITE_HOURS) * 3600
     names = abandoned_log_files(log_dir, cutoff)
     if not dry_run:
         for n in names:

@@ -12,6 +12,10 @@ from .errors import InvalidArgumentError
 
 DEFAULT_RETENTION = "interval 1 week"
 DEFAULT_TARGET_FILE_SIZE = 104_857_600
+LIVE_WRITE_HOURS = 1.0
+"""VACUUM never removes a folder or staged commit file younger than this, whatever the retention: a live write
+may be about to use it (an empty `lh-` folder about to receive files, a `_delta_log` staging file about to be
+linked)."""
 """OPTIMIZE's target file size when the table sets no `delta.targetFileSize`: delta-rs's default (100 MiB)."""
 _UNIT_HOURS = {
     "microsecond": 1 / 3_600_000_000,

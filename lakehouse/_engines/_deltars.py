@@ -38,6 +38,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from .._entities import HistoryEntry, MergeResult, OptimizeResult, RestoreResult, VacuumResult, WriteResult
 from .._keys import check_unique_arrow
 from .._log_files import delta_commit_times, local_table_path
+from .._maintenance import LIVE_WRITE_HOURS
 from .._names import TableRef
 from .._retry import retry_on_conflict
 from .._schema import from_json
@@ -53,8 +54,6 @@ from ._base import quote_ident as _q
 _DIRECT_PARTITION_TYPES = (T.StringType, T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.BooleanType, T.DateType)
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _TOKEN_KEY = "lakehouse.commitToken"
-_EMPTY_FOLDER_HOURS = 1.0
-"""VACUUM removes an empty `lh-` folder of ours only when older than this (and than the retention)."""
 _ZORDER_KEY = "lakehouse.zOrderBy"
 """The commit metadata key holding an OPTIMIZE's Z-order columns (JSON), which delta-rs leaves out of its parameters."""
 
@@ -447,7 +446,7 @@ class DeltaRsEngine(Engine):
         if not dry_run and present:
             dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=True)
             if isinstance(fs, pafs.LocalFileSystem):  # object stores have no empty folders
-                _remove_empty_folders(base, time.time() - max(retention_hours, _EMPTY_FOLDER_HOURS) * 3600)
+                _remove_empty_folders(base, time.time() - max(retention_hours, LIVE_WRITE_HOURS) * 3600)
         return VacuumResult(dry_run=dry_run, retention_hours=retention_hours, files=present)
 
     def is_conflict(self, exc: BaseException) -> bool:
