@@ -10,11 +10,13 @@ warm caches or imports, and a search is timed as a new process would see it.
                         with attributes, inputs and outputs), synchronous export (MLFLOW_ENABLE_ASYNC_TRACE_LOGGING
                         =false, so the call includes every store write); --traces calls after 2 warm-up calls;
                         median and p95 per trace. Target: lake within 1.5x of sqlite (median).
-  search_traces       : --search-traces traces (one span each) logged through the store's own `start_trace` +
-                        `log_spans` in a child process (not timed), then in a new process: the first
-                        store `search_traces(filter, order_by=timestamp DESC, max_results=100)` call (trace infos), and the
-                        median of 5 more. Filter: `trace.status = 'OK' AND tags.shard = '7'` (1 in 10 traces).
-                        Target: lake within 1x of sqlite (first call in a fresh process).
+  search_traces       : --search-traces traces logged through the store's own `start_trace` in a child process
+                        (not timed; the lake's writers keep the trace tables' covering indexes as they go), then
+                        --search-processes new processes per store, alternating lake and sqlite: in each, the first
+                        store `search_traces(filter, order_by=timestamp DESC, max_results=100)` call (trace
+                        infos), and the median of 5 more. Filter: `trace.status = 'OK' AND tags.shard = '7'` (1 in
+                        10 traces). Target: lake within 1x of sqlite (first call in a fresh process; the figure is
+                        the median over the processes, the very first process after the writes printed too).
 """
 
 from __future__ import annotations
@@ -144,7 +146,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--traces", type=int, default=30, help="timed traces of 50 spans per store (default 30)")
     ap.add_argument("--search-traces", type=int, default=100_000, help="traces searched over (default 100,000)")
-    ap.add_argument("--quick", action="store_true", help="10 traces; search over 10,000 traces")
+    ap.add_argument("--search-processes", type=int, default=7, help="fresh search processes per store (default 7)")
+    ap.add_argument("--quick", action="store_true", help="10 traces; search over 10,000 traces, 3 processes")
     ap.add_argument("--child", choices=["log", "populate", "search"], help=argparse.SUPPRESS)
     ap.add_argument("--uri", help=argparse.SUPPRESS)
     ap.add_argument("--experiment-id", help=argparse.SUPPRESS)
@@ -153,7 +156,7 @@ def main() -> None:
         child(args)
         return
     if args.quick:
-        args.traces, args.search_traces = 10, 10_000
+        args.traces, args.search_traces, args.search_processes = 10, 10_000, 3
     work = tempfile.mkdtemp(prefix="tracebench-")
     WORK.append(work)  # children run there: a sqlite store writes ./mlruns for trace artifacts
     try:
@@ -174,21 +177,29 @@ def main() -> None:
             f"{'PASS' if ratio <= 1.5 else 'FAIL'} {load()}",
             flush=True,
         )
-        searched = {}
+        experiments = {}
         for name, uri in uris.items():
             made = run_child("--child", "populate", "--uri", uri, "--search-traces", str(args.search_traces))
+            experiments[name] = made["experiment_id"]
             print(
                 f"  populate {name:<6} {args.search_traces:,} traces in {made['seconds']:7.1f} s (not timed)",
                 flush=True,
             )
-            searched[name] = run_child("--child", "search", "--uri", uri, "--experiment-id", made["experiment_id"])
-        assert searched["lake"]["rows"] == searched["sqlite"]["rows"], searched
-        ratio = searched["lake"]["first"] / searched["sqlite"]["first"]
+        runs: dict[str, list[dict]] = {name: [] for name in uris}
+        for _ in range(args.search_processes):
+            for name, uri in uris.items():
+                runs[name].append(run_child("--child", "search", "--uri", uri, "--experiment-id", experiments[name]))
+        assert runs["lake"][0]["rows"] == runs["sqlite"][0]["rows"], runs
+        first = {name: statistics.median(r["first"] for r in got) for name, got in runs.items()}
+        again = {name: statistics.median(r["median"] for r in got) for name, got in runs.items()}
+        ratio = first["lake"] / first["sqlite"]
         print(
-            f"  search_traces, fresh process   lake first {searched['lake']['first'] * 1e3:8.1f} ms then median "
-            f"{searched['lake']['median'] * 1e3:8.1f} ms | sqlite first {searched['sqlite']['first'] * 1e3:8.1f} ms "
-            f"then median {searched['sqlite']['median'] * 1e3:8.1f} ms | rows {searched['lake']['rows']} | "
-            f"lake/sqlite (first) {ratio:5.2f}x | target <= 1x: {'PASS' if ratio <= 1.0 else 'FAIL'} {load()}",
+            f"  search_traces, first call in a fresh process (median of {args.search_processes} processes)   lake "
+            f"{first['lake'] * 1e3:8.1f} ms | sqlite {first['sqlite'] * 1e3:8.1f} ms | rows {runs['lake'][0]['rows']}"
+            f" | lake/sqlite {ratio:5.2f}x | target <= 1x: {'PASS' if ratio <= 1.0 else 'FAIL'} {load()}\n"
+            f"    the first process after the writes: lake {runs['lake'][0]['first'] * 1e3:8.1f} ms | sqlite "
+            f"{runs['sqlite'][0]['first'] * 1e3:8.1f} ms; the next 5 calls' median: lake {again['lake'] * 1e3:8.1f}"
+            f" ms | sqlite {again['sqlite'] * 1e3:8.1f} ms",
             flush=True,
         )
     finally:

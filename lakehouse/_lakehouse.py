@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from . import _schema
+from . import _schema, _storage
 from ._engines import Engine, MergeSpec, choose_engine
 from ._engines._base import quote_ident
 from ._entities import (
@@ -39,6 +39,7 @@ from ._entities import (
 from ._files import DataFiles, data_files
 from ._frames import to_spark_dataframe
 from ._log import diagnose
+from ._log_covering import holding
 from ._log_files import abandoned_log_files, local_table_path
 from ._maintenance import LIVE_WRITE_HOURS
 from ._maintenance import retention_hours as retention_hours_of
@@ -622,7 +623,9 @@ class Lakehouse:
 
         Beyond Delta's VACUUM, the temporary files a killed writer of any engine left in a local table's
         `_delta_log` (a commit staged but never put in place) are listed and removed too, once older than the
-        retention and at least an hour (`_delta_log/<name>` in `files`)."""
+        retention and at least an hour (`_delta_log/<name>` in `files`); so are the files of the table's covering
+        index (`lakehouse._log_covering`, rebuilt when next needed) that hold rows of the data files removed, so a row
+        erased from the table is erased there too (`_lakehouse_covering/<name>`)."""
         ref = self._existing(name)
         minimum = retention_hours_of(self._engine.state(ref).properties)
         hours = minimum if retention_hours is None else retention_hours
@@ -635,6 +638,12 @@ class Lakehouse:
             raise RetentionPeriodTooShortError(ref.name, hours, minimum)
         result = self._engine.vacuum(ref, retention_hours=float(hours), dry_run=dry_run)
         staged = _abandoned_staging(ref.path, float(hours), dry_run=dry_run)
+        abandoned_ms = int((time.time() - max(float(hours), LIVE_WRITE_HOURS) * 3600) * 1000)
+        covering = holding(ref.path, result.files, abandoned_ms)
+        if not dry_run:
+            for rel in covering:
+                _storage.delete_quietly(_storage.join(ref.path, rel))
+        staged = (*staged, *covering)
         if staged:
             result = VacuumResult(result.dry_run, result.retention_hours, tuple(sorted(result.files + staged)))
         _log.info("VACUUM %s%s: %d file(s)", ref.name, " (dry run)" if dry_run else "", len(result.files))

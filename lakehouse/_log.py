@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import _log_cold, _storage
+from . import _log_cold, _log_covering, _storage
 from ._log_checkpoint import (
     DELETED_FILE_RETENTION,
     LOG_RETENTION,
@@ -148,6 +148,9 @@ class LeanTable:
     """A cold table's change hook: called with the (min, max) of `cluster_by` of every file a data change added or
     removed (None, None when unknown: any value may have changed); compactions (`dataChange=false`) change no row
     and call nothing."""
+    keep_covering: bool = False
+    """A cold table whose writers keep its covering index (every live row in mapped Arrow files beside it, for searches:
+    `covering`, `lakehouse._log_covering`) up to date after each compaction, as a SQL store keeps an index."""
     max_merge_rows: int | None = None
     """A cold table's largest compacted file (default `lakehouse._log_cold.MAX_MERGE_ROWS`): a table whose rows are
     updated keeps it small, since an update rewrites the file that holds the row."""
@@ -162,6 +165,7 @@ class LeanTable:
         self.damaged_checkpoint: tuple[str, str] | None = None
         """(file, what is wrong) of a checkpoint the last load skipped for an older state, as delta-spark does."""
         self._cleaned_ms = -CLEANUP_EVERY_MS
+        self._coverings: dict[tuple[str, ...], _log_covering.Covering] = {}  # see `covering`
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -699,6 +703,8 @@ class LeanTable:
             self.commit([merged], files, operation="OPTIMIZE", data_change=False)
         except CommitConflict:
             return False
+        if self.keep_covering:
+            self._keep_covering()
         return True
 
     # -- reading a cold table -------------------------------------------------------------------------------
@@ -802,6 +808,19 @@ class LeanTable:
             return self._stats.get(rel) or None
         raw = self.files[rel].add.get("stats")
         return json.loads(raw) if raw else None
+
+    def covering(self) -> _log_covering.Covering:
+        """Every live row, kept beside the table (`lakehouse._log_covering`) and brought up to this snapshot: what a
+        scan of every file reads, without reading them; for searches over a whole cold table."""
+        return _log_covering.live_covering(self, self.schema.names, self._coverings)
+
+    def _keep_covering(self) -> None:
+        """After a compaction: bring the covering index beside the table up to it (`keep_covering`); never fails
+        the write."""
+        try:
+            _log_covering.live_covering(self, self.schema.names, self._coverings, writer=True)
+        except Exception as exc:  # noqa: BLE001 - a cache: the next reader brings it up instead
+            _log.warning("could not bring the covering index of %s up to date: %s", self.name, exc)
 
     def iter_arrow(self, columns: list[str]) -> Iterable[pa.Table]:
         """The live files' `columns`, one Arrow table per file (a scan that holds one file at a time)."""

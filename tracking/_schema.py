@@ -459,18 +459,21 @@ TABLES.update(
 TRACE_COLD_TABLES: dict[str, dict[str, Any]] = {
     "mlflow.traces": {
         "keep_rows": False,
+        "keep_covering": True,
         "cluster_by": "trace_id",
         "stats_columns": ("trace_id", "experiment_id", "timestamp_ms"),
         "max_merge_rows": UPDATED_MERGE_ROWS,
     },
     "mlflow.trace_tags": {
         "keep_rows": False,
+        "keep_covering": True,
         "cluster_by": "trace_id",
         "stats_columns": ("trace_id",),
         "max_merge_rows": UPDATED_MERGE_ROWS,
     },
     "mlflow.trace_request_metadata": {
         "keep_rows": False,
+        "keep_covering": True,
         "cluster_by": "trace_id",
         "stats_columns": ("trace_id",),
         "max_merge_rows": UPDATED_MERGE_ROWS,
@@ -478,11 +481,19 @@ TRACE_COLD_TABLES: dict[str, dict[str, Any]] = {
     "mlflow.spans": {"keep_rows": False, "cluster_by": "trace_id", "stats_columns": ("trace_id", "experiment_id")},
     "mlflow.assessments": {
         "keep_rows": False,
+        "keep_covering": True,
         "cluster_by": "trace_id",
         "stats_columns": ("trace_id",),
         "max_merge_rows": UPDATED_MERGE_ROWS,
     },
-    "mlflow.trace_run_links": {"keep_rows": False, "cluster_by": "trace_id", "stats_columns": ("trace_id", "run_id")},
+    "mlflow.trace_run_links": {
+        "keep_rows": False,
+        "keep_covering": True,
+        "cluster_by": "trace_id",
+        "stats_columns": ("trace_id", "run_id"),
+    },
 }
-"""The trace tables are cold like the run tables: read by trace on demand, searched by column scans."""
+"""The trace tables are cold like the run tables, read by trace on demand; searches read their covering indexes
+(every row in mapped Arrow files beside the table, kept by the writers: `lakehouse._log_covering`), never the
+spans' (a span's `content` is the whole span)."""
 COLD_TABLES.update(TRACE_COLD_TABLES)

@@ -1,9 +1,12 @@
 """`search_traces`: MLflow's trace filter grammar and order over the trace tables, with the SQL store's semantics.
 
-The search reads the columns of `mlflow.traces` of the experiments asked for (one scan, by file statistics), and
-only for the keys a filter or an order names: the tag or metadata rows of that key, the span columns a span filter
-compares, the assessments a feedback filter names. It then filters, orders (nulls last, then `timestamp_ms DESC,
-request_id ASC` as ties, as the SQL store orders) and builds `TraceInfo`s for the page only.
+The trace tables are read through their covering indexes (`LeanTable.covering`: every live row, kept beside the
+table in mapped Arrow files, exact for the snapshot), as a SQL store reads its indexes: the trace rows of the
+experiments asked for are filtered by the clauses over trace columns; the clauses that look up other tables (tags,
+metadata, spans, assessments, runs) are tested only on candidates, the traces first in the order asked
+(`_first_rows`); the page (ordered nulls last, then `timestamp_ms DESC, request_id ASC` as ties, as the SQL store
+orders) gets its tags, metadata and assessments by trace id from the indexes' hash order. Spans are read from
+their files (a span's `content` is the whole span, never copied beside the table).
 
 Filters (`SearchTraceUtils`'s grammar) compare as SQL does: a trace without the value compared is never a match
 (even for `!=`), `LIKE` is case-sensitive, `RLIKE` is Python's `re.search` (MLflow's SQLite REGEXP).
@@ -16,6 +19,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from mlflow.exceptions import MlflowException
@@ -44,16 +48,23 @@ Predicate = Callable[[Row], bool]
 
 
 class Mask(NamedTuple):
-    """A filter clause over the scanned trace columns: the `columns` it reads, and `test` of a frame holding them,
-    a boolean array, True where the trace matches."""
+    """A filter clause over trace rows: the `columns` it reads, and `test` of a frame holding them, a boolean array,
+    True where the trace matches. `per_trace` clauses (they look up other tables by trace id or run Python per
+    trace) are tested on the candidates of a page only, the others on every trace of the experiments."""
 
     columns: tuple[str, ...]
     test: Callable[[pa.Table], pa.Array]
+    per_trace: bool = False
 
 
 PREVIEW_COLUMNS = ["request_preview", "response_preview"]
 FRAME_COLUMNS = [c for c in TRACE_COLUMNS if c not in PREVIEW_COLUMNS]
 """The columns a clause may read (a search scans only those its clauses name; the page reads every column)."""
+FIRST_CANDIDATES = 1024
+CANDIDATES_PER_TRACE = 16
+"""The first candidates of a page: this many rows per trace asked for, at least `FIRST_CANDIDATES`."""
+CANDIDATE_GROWTH = 8
+"""The candidates grow by this factor while too few of them match the per-trace filters."""
 ATTRIBUTE_COLUMNS = {"request_id": "trace_id"}
 """Search attribute names whose column here has another name."""
 
@@ -79,14 +90,14 @@ class _Lookups:
         """The (trace_id, value) rows of `key` in `mlflow.trace_tags` or `mlflow.trace_request_metadata`."""
         found = self._keyed.get((table, key))
         if found is None:
-            parts = [
-                part.filter(pc.equal(part.column("key"), key)).select(["trace_id", "value"])
-                for part in self.store._t.tables[table].iter_arrow(["trace_id", "key", "value"])
-            ]
-            schema = pa.schema([("trace_id", pa.string()), ("value", pa.string())])
-            found = pa.concat_tables(parts) if parts else schema.empty_table()
-            self._keyed[(table, key)] = found
+            rows = self.store._t.tables[table].covering().table()
+            found = self._keyed[(table, key)] = rows.filter(pc.equal(rows.column("key"), key)).drop_columns(["key"])
         return found
+
+    def keyed_of(self, table: str, key: str, trace_ids: pa.ChunkedArray) -> pa.Table:
+        """`keyed` of the traces `trace_ids` only (found by the covering index's hash order, not a scan)."""
+        rows = self.store._t.tables[table].covering().where(trace_ids.combine_chunks())
+        return rows.filter(pc.equal(rows.column("key"), key)).drop_columns(["key"])
 
     def keyed_dict(self, table: str, key: str) -> dict[str, str]:
         found = self.keyed(table, key)
@@ -114,7 +125,9 @@ class _Lookups:
         return self._links
 
     def _rows(self, table: str, columns: list[str]) -> list[Row]:
-        return [r for part in self.store._t.tables[table].iter_arrow(columns) for r in part.to_pylist()]
+        if table == "mlflow.spans":  # a span's `content` is the whole span: read by file, never kept beside
+            return [r for part in self.store._t.tables[table].iter_arrow(columns) for r in part.to_pylist()]
+        return self.store._t.tables[table].covering().table().select(columns).to_pylist()
 
     def _grouped(self, table: str, columns: list[str]) -> dict[str, list[Row]]:
         out: dict[str, list[Row]] = {}
@@ -155,11 +168,13 @@ def _ids_mask(frame: pa.Table, ids: pa.Array | pa.ChunkedArray, *, negate: bool 
 
 
 def _keyed_mask(look: _Lookups, table: str, key: str, comparator: str, value: Any) -> Mask:
-    keyed = look.keyed(table, key)
-    if comparator in ("IS NULL", "IS NOT NULL"):
-        return Mask(("trace_id",), lambda f: _ids_mask(f, keyed.column("trace_id"), negate=comparator == "IS NULL"))
-    ids = keyed.column("trace_id").filter(_arrow_compare(keyed.column("value"), comparator, value))
-    return Mask(("trace_id",), lambda f: _ids_mask(f, ids))
+    def test(f: pa.Table) -> pa.Array:
+        keyed = look.keyed_of(table, key, f.column("trace_id"))
+        if comparator in ("IS NULL", "IS NOT NULL"):
+            return _ids_mask(f, keyed.column("trace_id"), negate=comparator == "IS NULL")
+        return _ids_mask(f, keyed.column("trace_id").filter(_arrow_compare(keyed.column("value"), comparator, value)))
+
+    return Mask(("trace_id",), test, per_trace=True)
 
 
 def _column_mask(column: str, comparator: str, value: Any) -> Mask:
@@ -183,7 +198,8 @@ def _attribute_mask(key: str, comparator: str, value: Any) -> Mask:
 
 def _rows_mask(predicate: Predicate, columns: list[str]) -> Mask:
     """A clause that needs Python per trace (span, assessment and run clauses): `predicate` over `columns`."""
-    return Mask(tuple(columns), lambda f: pa.array([predicate(r) for r in f.select(columns).to_pylist()], pa.bool_()))
+    rows = lambda f: f.select(columns).to_pylist()  # noqa: E731
+    return Mask(tuple(columns), lambda f: pa.array([predicate(r) for r in rows(f)], pa.bool_()), per_trace=True)
 
 
 def _analytics_predicate(key: str, comparator: str, value: Any) -> Predicate:
@@ -396,25 +412,83 @@ def _order(frame: pa.Table, keys: list[SortKey]) -> pa.Array:
     return pc.sort_indices(pa.table(columns), sort_keys=sort_keys)
 
 
-def _page_infos(store: StoreState, ids: list[str]) -> list[TraceInfo]:
-    """The `TraceInfo`s of a page of traces (in the order of `ids`), their rows, tags, metadata and assessments
-    read in bulk."""
-    t = store._t
+def _location_mask(traces: pa.Table, locations: list[str] | None) -> pa.Array | None:
+    """Which trace rows are in the experiments `locations` (None: all are)."""
+    if locations is None:
+        return None
+    column = traces.column("experiment_id")
+    if len(locations) == 1:
+        return pc.fill_null(pc.equal(column, str(locations[0])), False)
+    return pc.is_in(column, value_set=pa.array([str(e) for e in locations], pa.string()))
 
-    def grouped(name: str, columns: list[str] | None = None) -> dict[str, list[Row]]:
-        table = t.tables[name]
+
+def _first_rows(
+    traces: pa.Table, keep: pa.Array | None, masks: list[Mask], keys: list[SortKey], count: int
+) -> np.ndarray:
+    """The row numbers in `traces` of the first `count` traces (fewer on the last page) that `keep` holds and every
+    mask matches, in the order of `keys`.
+
+    The vectorised masks are tested on every row; the `per_trace` ones on candidates only: when the first order key
+    is a number column without nulls (the default `timestamp_ms`), the candidates are the rows whose value is among
+    the first `k` (ties at the k-th included, so no row outside ranks before one inside), `k` growing until
+    enough of them match or every row is a candidate. So the answer is the sort of every matching row cut at `count`,
+    while a page of the newest traces under a tag filter looks up the tags of a few hundred traces, not 100,000s.
+    """
+    for mask in masks:
+        if not mask.per_trace:
+            matched = mask.test(traces)
+            keep = matched if keep is None else pc.and_(keep, matched)
+    rows = np.arange(traces.num_rows) if keep is None else np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+    per_trace = [mask for mask in masks if mask.per_trace]
+    read = [c for mask in per_trace for c in mask.columns] + [c for key in keys for c in key.columns]
+    columns = list(dict.fromkeys(["trace_id", *read]))
+    first = _number_values(traces, keys[0])
+    values = None if first is None else first[rows]
+    k = max(CANDIDATES_PER_TRACE * count, FIRST_CANDIDATES)
+    while True:
+        candidates = rows
+        if values is not None and k < len(rows):
+            kth = -np.partition(-values, k - 1)[k - 1] if not keys[0].ascending else np.partition(values, k - 1)[k - 1]
+            candidates = rows[values >= kth if not keys[0].ascending else values <= kth]
+        frame = traces.select(columns).take(pa.array(candidates, pa.int64()))
+        for mask in per_trace:
+            if frame.num_rows:
+                matched = mask.test(frame)
+                frame, candidates = frame.filter(matched), candidates[matched.to_numpy(zero_copy_only=False)]
+        if len(candidates) >= count or len(candidates) == len(rows) or values is None or k >= len(rows):
+            if not len(candidates):
+                return candidates
+            return candidates[_order(frame, keys)[:count].to_numpy()]
+        k *= CANDIDATE_GROWTH
+
+
+def _number_values(traces: pa.Table, key: SortKey) -> np.ndarray | None:
+    """The values of order key `key` over every trace row as numbers, when it is an integer column without nulls."""
+    if len(key.columns) != 1 or key.columns[0] == "trace_id":
+        return None
+    column = traces.column(key.columns[0])
+    if not pa.types.is_integer(column.type) or column.null_count:
+        return None
+    return column.to_numpy()
+
+
+def _page_infos(store: StoreState, page: pa.Table) -> list[TraceInfo]:
+    """The `TraceInfo`s of a page of trace rows (in order), with their tags, metadata and assessments."""
+    ids = page.column("trace_id")
+
+    def grouped(name: str) -> dict[str, list[Row]]:
         out: dict[str, list[Row]] = {}
-        for r in table.arrow_where("trace_id", ids, columns or table.schema.names, cache=False).to_pylist():
+        for r in store._t.tables[name].covering().where(ids.combine_chunks()).to_pylist():
             out.setdefault(r["trace_id"], []).append(r)
         return out
 
-    traces = grouped("mlflow.traces")
     tags, metadata = grouped("mlflow.trace_tags"), grouped("mlflow.trace_request_metadata")
     assessments = grouped("mlflow.assessments")
     return [
-        build_trace_info(traces[i][0], tags.get(i, []), metadata.get(i, []), assessments.get(i, []))
-        for i in ids
-        if i in traces
+        build_trace_info(
+            r, tags.get(r["trace_id"], []), metadata.get(r["trace_id"], []), assessments.get(r["trace_id"], [])
+        )
+        for r in page.to_pylist()
     ]
 
 
@@ -436,20 +510,12 @@ def search_traces(
         look = _Lookups(store)
         keys = _sort_keys(look, order_by or [])
         masks = _masks(look, filter_string)
-        table = store._t.tables["mlflow.traces"]
-        clauses: list[Mask | SortKey] = [*masks, *keys]
-        scanned = ["trace_id", *(c for clause in clauses for c in clause.columns)]
-        columns = list(dict.fromkeys(scanned))  # only what the clauses read; the page reads whole rows
-        if locations is not None:
-            frame = table.arrow_where("experiment_id", [str(e) for e in locations], columns)
-        else:
-            parts = list(table.iter_arrow(columns))
-            frame = pa.concat_tables(parts) if parts else table.schema.empty_table().select(columns)
+        traces, live = store._t.tables["mlflow.traces"].covering().rows()
         offset = SearchTraceUtils.parse_start_offset_from_page_token(page_token)
-        for mask in masks:
-            if frame.num_rows:
-                frame = frame.filter(mask.test(frame))
-        page = frame.take(_order(frame, keys)[offset : offset + max_results]) if frame.num_rows else frame
-        infos = _page_infos(store, page.column("trace_id").to_pylist()) if page.num_rows else []
+        keep = _location_mask(traces, locations)
+        keep = live if keep is None else keep if live is None else pc.and_(keep, live)
+        rows = _first_rows(traces, keep, masks, keys, offset + max_results)
+        page = traces.take(rows[offset:])
+        infos = _page_infos(store, page) if page.num_rows else []
     token = SearchTraceUtils.create_page_token(offset + max_results) if len(infos) == max_results else None
     return infos, token

@@ -109,11 +109,14 @@ def test_reading_a_vacuumed_version_names_table_version_and_retention(rs_lake, s
 def test_vacuum_removes_what_a_killed_writer_left_and_keeps_a_live_commits_staging(lake, spark, tmp_path):
     """A writer killed mid-commit leaves an unreferenced data file and a staged commit in `_delta_log` (each engine
     names it its own way); VACUUM removes both once they are older than the retention (a staged commit: and an
-    hour), never a younger staged commit (a live writer's), and the table is unchanged."""
+    hour), never a younger staged commit (a live writer's); a covering index holding rows of a removed file goes with
+    it, one of live files stays; and the table is unchanged."""
+    import json
     import uuid
 
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from deltalake import DeltaTable
 
     lake.create_table("k", spark.range(3))
     lake.append("k", spark.range(3, 5))
@@ -138,8 +141,19 @@ def test_vacuum_removes_what_a_killed_writer_left_and_keeps_a_live_commits_stagi
     live = "00000000000000000003.json#1"  # just staged: a commit about to be linked
     with open(os.path.join(log, live), "w") as fh:
         fh.write('{"commitInfo": {}}\n')
+    # covering indexes (a search's copy of the rows, `lakehouse._log_covering`): one holds rows of the orphan only
+    covering = os.path.join(path, "_lakehouse_covering")
+    os.makedirs(covering)
+    live_file = os.path.relpath(DeltaTable(path).file_uris()[0], path)
+    for name, named in (("kept.arrow", [live_file]), ("stale.tail.arrow", [live_file, orphan])):
+        meta = {b"lakehouse.covering.files": json.dumps(named).encode(), b"lakehouse.covering.base": b"b"}
+        table = pa.table({"id": [1]}).replace_schema_metadata(meta)
+        with pa.ipc.new_file(os.path.join(covering, name), table.schema) as w:
+            w.write_table(table)
     rows = sorted(r.id for r in lake.read("k").collect())
-    expected = sorted([*untracked, orphan, *(f"_delta_log/{n}" for n in staged)])
+    expected = sorted(
+        [*untracked, orphan, *(f"_delta_log/{n}" for n in staged), "_lakehouse_covering/stale.tail.arrow"]
+    )
 
     listed = lake.vacuum("k", retention_hours=0, enforce_retention_duration=False)
     assert sorted(listed.files) == expected
@@ -149,5 +163,6 @@ def test_vacuum_removes_what_a_killed_writer_left_and_keeps_a_live_commits_stagi
     assert sorted(done.files) == expected
     assert not any(os.path.exists(os.path.join(path, f)) for f in expected)
     assert os.path.exists(os.path.join(log, live))
+    assert os.path.exists(os.path.join(covering, "kept.arrow")), "an index of live files only is kept"
     assert sorted(r.id for r in lake.read("k").collect()) == rows == [0, 1, 2, 3, 4]
     assert lake.vacuum("k", retention_hours=0, enforce_retention_duration=False).files == ()

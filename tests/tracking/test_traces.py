@@ -385,6 +385,74 @@ def test_search_traces_filters_orders_and_pages_as_on_sqlite(backends):
     differential(backends, scenario, recorder=TraceRecorder)
 
 
+def test_search_traces_over_many_traces_with_ties_pages_as_on_sqlite(backends, monkeypatch):
+    """The lake finds a page among candidates (the rows first by the first order key, grown while too few match
+    the per-trace filters): with a first guess of 8 rows, growing twofold, every page below takes several rounds,
+    cuts through ties of equal timestamps, and reads a table with files added, deleted and compacted since its
+    frame was written. The pages must be sqlite's."""
+    monkeypatch.setattr("tracking._trace_search.FIRST_CANDIDATES", 8)
+    monkeypatch.setattr("tracking._trace_search.CANDIDATES_PER_TRACE", 1)
+    monkeypatch.setattr("tracking._trace_search.CANDIDATE_GROWTH", 2)
+    filters = [
+        None,
+        "tags.shard = '3'",
+        "tags.shard = '3' AND status = 'OK'",
+        "tags.shard != '3' AND metadata.user = 'u2'",
+        "tags.shard IS NULL",
+        "metadata.user LIKE 'u1%' AND tags.shard IN ('1', '2')",
+        "tags.shard = 'nowhere'",
+    ]
+    orders = [[], ["timestamp_ms ASC"], ["execution_time_ms DESC"], ["tags.shard ASC"]]
+
+    def pages(store, exp, f, order):
+        out, token = [], None
+        while True:
+            page, token = store.search_traces(
+                locations=[exp], filter_string=f, order_by=order, max_results=7, page_token=token
+            )
+            out.append([rec_names.get(t.trace_id, "?") for t in page])
+            if not token:
+                return out
+
+    rec_names: dict[str, str] = {}
+
+    def scenario(c, rec):
+        store = c._tracking_client.store
+        exp = c.create_experiment("many")
+        ids = []
+        for i in range(90):
+            info = TraceInfo(
+                trace_id=f"tr-{i * 7919 + 1:032x}",
+                trace_location=TraceLocation.from_experiment_id(exp),
+                request_time=T0 + 1000 * (i // 6),  # six traces a second: ties at every cut
+                state=TraceState.OK if i % 5 else TraceState.ERROR,
+                execution_duration=i % 13,
+                tags={"shard": str(i % 7)} if i % 11 else {},
+                trace_metadata={"user": f"u{i % 4}"},
+            )
+            ids.append(store.start_trace(info).trace_id)
+            rec_names[ids[-1]] = f"t{i}"
+        for f in filters:
+            for order in orders:
+                rec(f"{f} {order}", lambda f=f, order=order: pages(store, exp, f, order))
+        c.delete_traces(exp, trace_ids=ids[40:55])
+        for i in range(90, 110):
+            info = TraceInfo(
+                trace_id=f"tr-{i * 7919 + 1:032x}",
+                trace_location=TraceLocation.from_experiment_id(exp),
+                request_time=T0 + 1000 * (i // 6),
+                state=TraceState.OK,
+                execution_duration=i % 13,
+                tags={"shard": "3"},
+                trace_metadata={"user": "u2"},
+            )
+            rec_names[store.start_trace(info).trace_id] = f"t{i}"
+        for f in filters[:4]:
+            rec(f"after deletes and writes: {f}", lambda f=f: pages(store, exp, f, []))
+
+    differential(backends, scenario, recorder=TraceRecorder)
+
+
 def test_delete_traces_as_on_sqlite(backends):
     def scenario(c, rec):
         exp = c.create_experiment("deletes")

@@ -1,0 +1,347 @@
+"""Covering indexes: every live row of a lean table, kept beside it in mapped Arrow files, exact for any snapshot;
+what a SQL store's index is to its table (Hyperspace's covering indexes over Delta, in one file and a tail).
+
+A search over a large cold table (the trace tables' 100,000s of rows) would otherwise read every live data file on
+its first call in a process: tens of Parquet files, ~100 ms, where a SQL store walks a B-tree. The covering index
+lives in `<table>/_lakehouse_covering/`: a base `<digest>.arrow` and a tail `<digest>.tail.arrow`, uncompressed
+Arrow IPC files that a process maps into memory (nothing decoded), each row with the code of the data file that
+holds it (`_file`), the file names in the schema metadata. The base's rows are sorted by a 64-bit hash (`_h`) of
+the table's clustering column, so the rows of a few values (a page of traces' tags) are found by binary search;
+the tail holds the rows of files written since the base (a few percent of it), scanned.
+
+Exact for the snapshot asked at, however old the files: rows of data files no longer live (a delete, an update, a
+compaction by us, Spark or delta-rs) are masked out, and the live files neither file covers are read (or taken from
+the rows this process wrote), as Hyperspace's "hybrid scan" does. A data file never changes once written, so the
+rows of a live file are the rows it had when the index was written. Upkeep, by whoever reads or writes: the tail
+is rewritten when more than `STALE_FILES` live files are not covered (a writer of a `keep_covering` table: after
+each compaction), the base when the tail and the dead rows pass `STALE_FRACTION` of the rows (amortised: a
+constant cost per row written). A tail names its base; a tail of another base, or a file that cannot be read or
+holds other columns, is ignored and rewritten. Readers see the old file or the new one (atomic replace); a failed
+write costs the next process the reads it would have saved. Delta's VACUUM (Spark's and delta-rs's) skips folders
+whose names start with `_`; `Lakehouse.vacuum` removes the index files holding rows of the data files it removes
+(`holding`), so a row erased from the table is erased here too. Dropping the table's folder drops them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc
+
+from . import _storage
+from ._log_cold import read_arrow
+
+if TYPE_CHECKING:
+    from ._log import LeanTable
+
+log = logging.getLogger(__name__)
+
+COVERING_FOLDER = "_lakehouse_covering"
+FILE_COLUMN = "_file"
+HASH_COLUMN = "_h"
+FILES_KEY = b"lakehouse.covering.files"
+BASE_KEY = b"lakehouse.covering.base"
+STALE_FILES = 8
+"""The tail is rewritten when more live files than this are covered by neither file (each costs a Parquet read)."""
+STALE_FRACTION = 0.05
+"""The base is rewritten when the tail's rows and the dead rows pass this fraction of all (and `STALE_MIN_ROWS`)."""
+STALE_MIN_ROWS = 1024
+LOOKUP_FRACTION = 0.125
+"""`where` of more values than this fraction of the base's rows scans instead of searching."""
+
+_PRIME = 1099511628211
+_TAIL, _HEAD = 16, 8
+"""The hash reads a value's length, its last `_TAIL` and first `_HEAD` bytes (ids differ in their random tails);
+two values with one hash are told apart by comparing them, so a collision costs time, never a wrong row."""
+
+
+def hash_values(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The 64-bit hash of each string of `values` (null: as the empty string), vectorised."""
+    if isinstance(values, pa.ChunkedArray):
+        parts = [hash_values(c) for c in values.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+    offsets_buffer, data_buffer = values.buffers()[1:3]
+    if len(values) == 0 or offsets_buffer is None:
+        return np.zeros(len(values), np.uint64)
+    offsets = np.frombuffer(offsets_buffer, np.int32, count=len(values) + 1, offset=values.offset * 4)
+    held = data_buffer is not None and data_buffer.size
+    data = np.frombuffer(data_buffer, np.uint8) if held else np.zeros(1, np.uint8)
+    starts, ends = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+    lengths = ends - starts
+    out = lengths.astype(np.uint64)
+    prime = np.uint64(_PRIME)
+    with np.errstate(over="ignore"):
+        for j in range(_TAIL + _HEAD):
+            k = j if j < _TAIL else j - _TAIL
+            has = lengths > k
+            at = np.where(has, ends - 1 - k if j < _TAIL else starts + k, 0)
+            out = out * prime + np.where(has, data[at], 0).astype(np.uint64)
+    return out
+
+
+@dataclass
+class Segment:
+    """Rows of the data files `files` (`_file` is the code: an index into it), as one file holds them (or as this
+    process read them); `hashed`: sorted by `_h`, the hash of the key column."""
+
+    files: list[str]
+    rows: pa.Table
+    hashed: bool = False
+
+
+@dataclass
+class Covering:
+    """A covering index brought up to one snapshot: its segments (base, tail, files read now) and, per segment,
+    which rows are live (None: all)."""
+
+    key: str | None
+    base: Segment | None = None
+    base_id: str = ""
+    tail: Segment | None = None
+    extra: list[Segment] = field(default_factory=list)
+    masks: dict[int, np.ndarray] = field(default_factory=dict)
+    """id(segment) -> its live rows, for segments holding rows of files no longer live."""
+
+    def segments(self) -> list[Segment]:
+        return [s for s in (self.base, self.tail, *self.extra) if s is not None]
+
+    def table(self) -> pa.Table:
+        """Every live row (in no particular order)."""
+        parts = []
+        for s in self.segments():
+            rows = _plain(s.rows)
+            mask = self.masks.get(id(s))
+            parts.append(rows if mask is None else rows.filter(pa.array(mask)))
+        return pa.concat_tables(parts)
+
+    def rows(self) -> tuple[pa.Table, pa.Array | None]:
+        """Every row the segments hold, and which are live (None: all): a search masks instead of copying."""
+        segments = self.segments()
+        table = pa.concat_tables([_plain(s.rows) for s in segments])
+        if not any(id(s) in self.masks for s in segments):
+            return table, None
+        live = [self.masks.get(id(s), np.ones(s.rows.num_rows, bool)) for s in segments]
+        return table, pa.array(np.concatenate(live))
+
+    def where(self, values: Iterable[str] | pa.Array) -> pa.Table:
+        """The live rows whose key column is one of `values`: a binary search of the base by hash, a scan of the
+        rest."""
+        assert self.key is not None
+        wanted = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
+        wanted = pc.unique(wanted.cast(pa.string()))
+        parts = []
+        for s in self.segments():
+            mask = self.masks.get(id(s))
+            if s.hashed and len(wanted) <= LOOKUP_FRACTION * s.rows.num_rows:
+                at = _hash_rows(s.rows.column(HASH_COLUMN), hash_values(wanted))
+                if mask is not None:
+                    at = at[mask[at]]
+                part = _plain(s.rows.take(pa.array(at, pa.int64())))
+            else:
+                part = _plain(s.rows if mask is None else s.rows.filter(pa.array(mask)))
+            parts.append(part.filter(pc.is_in(part.column(self.key), value_set=wanted)))
+        return pa.concat_tables(parts)
+
+
+def _plain(rows: pa.Table) -> pa.Table:
+    return rows.drop_columns([c for c in (FILE_COLUMN, HASH_COLUMN) if c in rows.column_names])
+
+
+def _hash_rows(sorted_hashes: pa.ChunkedArray, hashes: np.ndarray) -> np.ndarray:
+    """The row numbers whose hash is one of `hashes`, by binary search of `sorted_hashes`."""
+    held = sorted_hashes.chunk(0).to_numpy() if sorted_hashes.num_chunks == 1 else sorted_hashes.to_numpy()
+    hashes = np.unique(hashes)  # sorted, each once: values sharing a hash share its rows
+    lo = np.searchsorted(held, hashes, "left")
+    counts = np.searchsorted(held, hashes, "right") - lo
+    starts = np.repeat(lo - np.cumsum(counts) + counts, counts)  # each run's start, less the rows before it
+    return starts + np.arange(int(counts.sum()))
+
+
+def covering_paths(table: LeanTable, columns: list[str]) -> tuple[str, str]:
+    """(base, tail) of the covering index of `columns`: named by the columns and their types."""
+    spec = json.dumps([[c, str(table.schema.field(c).type)] for c in columns])
+    digest = hashlib.sha1(spec.encode()).hexdigest()[:16]
+    folder = _storage.join(table.path, COVERING_FOLDER)
+    return _storage.join(folder, f"{digest}.arrow"), _storage.join(folder, f"{digest}.tail.arrow")
+
+
+def _key(table: LeanTable, columns: list[str]) -> str | None:
+    key = table.cluster_by
+    return key if key in columns and table.schema.field(key).type == pa.string() else None
+
+
+def _schema(table: LeanTable, columns: list[str]) -> pa.Schema:
+    return pa.schema([*(table.schema.field(c) for c in columns), pa.field(FILE_COLUMN, pa.int32())])
+
+
+def _load(path: str, schema: pa.Schema) -> tuple[Segment, str] | None:
+    """The segment stored at `path` and the base it belongs to, or None when there is none, it cannot be read, or
+    it holds other columns."""
+    try:
+        source: pa.NativeFile
+        source = pa.BufferReader(_storage.read(path)) if _storage.is_object_store(path) else pa.memory_map(path)
+        rows = pa.ipc.open_file(source).read_all()
+        metadata = rows.schema.metadata or {}
+        files, base = json.loads(metadata[FILES_KEY]), metadata[BASE_KEY].decode()
+    except (FileNotFoundError, KeyError):
+        return None
+    except (OSError, pa.ArrowException, ValueError) as exc:  # damaged, truncated: rewritten from the table
+        log.warning("ignoring the unreadable covering index %s (%s); it will be rewritten", path, exc)
+        return None
+    names = [f.name for f in schema]
+    hashed = rows.schema.names == [*names, HASH_COLUMN]
+    plain = rows.select(names) if hashed else rows
+    if not plain.schema.remove_metadata().equals(schema) or not isinstance(files, list):
+        return None
+    return Segment(files, rows.replace_schema_metadata(None), hashed), base
+
+
+def _file_rows(table: LeanTable, rel: str, columns: list[str]) -> Segment:
+    held = table.files[rel].rows if table.keep_rows else table._recent.get(rel)
+    if held is not None:
+        schema = pa.schema([table.schema.field(c) for c in columns])
+        part = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in held], schema=schema)
+    else:
+        part = read_arrow(table.path, rel, table.schema).select(columns)
+    return Segment([rel], part.append_column(FILE_COLUMN, pa.array(np.zeros(part.num_rows, np.int32))))
+
+
+def live_covering(
+    table: LeanTable, columns: list[str], cache: dict[tuple[str, ...], Covering], *, writer: bool = False
+) -> Covering:
+    """The covering index of `columns` of `table`'s snapshot: the files beside the table (or this process's copy,
+    `cache`), their dead rows masked, the live files they lack read; the tail or the base rewritten when they lack
+    too much (`writer`: the tail whenever a file is lacking, as after a compaction)."""
+    schema = _schema(table, columns)
+    base_path, tail_path = covering_paths(table, columns)
+    cover = cache.get(tuple(columns))
+    if cover is None:
+        cover = Covering(_key(table, columns))
+        loaded = _load(base_path, schema)
+        if loaded is not None:
+            cover.base, cover.base_id = loaded
+            tail = _load(tail_path, schema)
+            if tail is not None and tail[1] == cover.base_id:
+                cover.tail = tail[0]
+    live = table.files
+    covered = {rel for s in cover.segments() for rel in s.files}
+    cover.extra = [s for s in cover.extra if s.files[0] in live]
+    cover.extra += [_file_rows(table, rel, columns) for rel in live if rel not in covered]
+    cover.masks = {}
+    dead = 0
+    for s in cover.segments():
+        alive = np.fromiter((rel in live for rel in s.files), bool, len(s.files))
+        if not alive.all():
+            cover.masks[id(s)] = mask = alive[s.rows.column(FILE_COLUMN).to_numpy()]
+            dead += int(len(mask) - mask.sum())
+    size = sum(s.rows.num_rows for s in cover.segments())
+    newer = (cover.tail.rows.num_rows if cover.tail else 0) + sum(s.rows.num_rows for s in cover.extra)
+    if cover.base is None or newer + dead > max(STALE_MIN_ROWS, STALE_FRACTION * size):
+        cover = _write_base(base_path, tail_path, cover, schema, live)
+    elif len(cover.extra) > (0 if writer else STALE_FILES):
+        cover = _write_tail(tail_path, cover, schema, live)
+    cache[tuple(columns)] = cover
+    return cover
+
+
+def _segment_of(cover: Covering, segments: list[Segment], live: Iterable[str]) -> Segment:
+    """The live rows of `segments` as one, naming the live files among theirs (codes renumbered)."""
+    live = set(live)
+    files: list[str] = []
+    parts = []
+    for s in segments:
+        rows = s.rows.drop_columns([HASH_COLUMN]) if HASH_COLUMN in s.rows.column_names else s.rows
+        mask = cover.masks.get(id(s))
+        if mask is not None:
+            rows = rows.filter(pa.array(mask))
+        kept = np.full(max(len(s.files), 1), -1, np.int32)
+        for code, rel in enumerate(s.files):
+            if rel in live:
+                kept[code] = len(files)
+                files.append(rel)
+        codes = kept[rows.column(FILE_COLUMN).to_numpy()] if rows.num_rows else np.zeros(0, np.int32)
+        parts.append(rows.set_column(rows.schema.get_field_index(FILE_COLUMN), FILE_COLUMN, pa.array(codes)))
+    return Segment(files, pa.concat_tables(parts).combine_chunks())
+
+
+def _write_base(base_path: str, tail_path: str, cover: Covering, schema: pa.Schema, live: Iterable[str]) -> Covering:
+    """Every live row as a new base, sorted by hash (the tail emptied), written; the index then maps it."""
+    segments = cover.segments()
+    segment = _segment_of(cover, segments, live) if segments else Segment([], schema.empty_table())
+    rows = segment.rows
+    if cover.key:
+        hashes = hash_values(rows.column(cover.key))
+        order = np.argsort(hashes, kind="stable")
+        rows = rows.take(pa.array(order)).append_column(HASH_COLUMN, pa.array(hashes[order], pa.uint64()))
+    base = Segment(segment.files, rows, hashed=cover.key is not None)
+    base_id = uuid.uuid4().hex
+    if _write(base_path, base, base_id):
+        _storage.delete_quietly(tail_path)
+        mapped = _load(base_path, schema)  # the file mapped, not the rows held (another writer's is as good)
+        if mapped is not None:
+            base, base_id = mapped
+    return Covering(cover.key, base, base_id)
+
+
+def _write_tail(tail_path: str, cover: Covering, schema: pa.Schema, live: Iterable[str]) -> Covering:
+    """The live rows of the tail and of the files read now as a new tail of the base, written."""
+    tail = _segment_of(cover, [s for s in (cover.tail, *cover.extra) if s is not None], live)
+    out = Covering(cover.key, cover.base, cover.base_id, tail)
+    if cover.base is not None and id(cover.base) in cover.masks:
+        out.masks[id(cover.base)] = cover.masks[id(cover.base)]
+    if _write(tail_path, tail, cover.base_id):
+        mapped = _load(tail_path, schema)
+        if mapped is not None and mapped[1] == cover.base_id:
+            out.tail = mapped[0]
+    return out
+
+
+def _write(path: str, segment: Segment, base_id: str) -> bool:
+    stored = segment.rows.replace_schema_metadata(
+        {FILES_KEY: json.dumps(segment.files).encode(), BASE_KEY: base_id.encode()}
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, stored.schema) as writer:
+        writer.write_table(stored, max_chunksize=max(stored.num_rows, 1))
+    try:
+        _storage.makedirs(path.rsplit("/", 1)[0])
+        _storage.replace(path, sink.getvalue().to_pybytes())
+    except Exception as exc:  # noqa: BLE001 - a read-only lake or a failed upload: the index is a cache
+        log.info("could not write the covering index %s (%s); the rows are read from the table until it is", path, exc)
+        return False
+    return True
+
+
+def holding(table_path: str, files: Iterable[str], abandoned_before_ms: int) -> list[str]:
+    """The covering index files beside the table (`_lakehouse_covering/<name>`) that name one of the data `files`:
+    they hold rows of them (VACUUM removes such files with the data files, so an erased row is erased here too);
+    and a killed write's temporary files, once older than `abandoned_before_ms`."""
+    gone = set(files)
+    folder = _storage.join(table_path, COVERING_FOLDER)
+    out = []
+    for name, mtime_ms in sorted(_storage.listing(folder).items()):
+        path = _storage.join(folder, name)
+        if not name.endswith(".arrow") or name.startswith(".tmp-"):
+            if mtime_ms < abandoned_before_ms:
+                out.append(f"{COVERING_FOLDER}/{name}")
+            continue
+        try:
+            source: pa.NativeFile
+            source = pa.BufferReader(_storage.read(path)) if _storage.is_object_store(path) else pa.memory_map(path)
+            named = set(json.loads((pa.ipc.open_file(source).schema.metadata or {})[FILES_KEY]))
+        except FileNotFoundError:
+            continue
+        except (OSError, pa.ArrowException, ValueError, KeyError):
+            named = gone  # unreadable: nothing reads it, so nothing is lost by removing it
+        if named & gone:
+            out.append(f"{COVERING_FOLDER}/{name}")
+    return out

@@ -1,0 +1,210 @@
+"""Covering indexes (`lakehouse._log_covering`): a cold table's rows kept beside it in Arrow files, exact for every
+snapshot whatever was written, deleted or compacted since the file was written.
+
+Oracle: deltalake's own reading of the table (`file_uris()` of the snapshot + pyarrow.parquet), a reader that
+shares nothing with ours, at the version our snapshot is at.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+from lakehouse import _log, _log_cold, _log_covering
+from lakehouse._log import LeanTable
+
+SCHEMA = pa.schema([("run_id", pa.string()), ("step", pa.int64()), ("tag", pa.string())])
+COLUMNS = ["run_id", "step", "tag"]
+
+
+def _cold(path) -> LeanTable:
+    t = LeanTable(
+        path=str(path), name="h", schema=SCHEMA, keep_rows=False, cluster_by="run_id", stats_columns=("run_id",)
+    )
+    t.create_if_missing()
+    t.refresh()
+    return t
+
+
+def _rows(table: pa.Table) -> list[tuple]:
+    return sorted((r["run_id"], r["step"], r["tag"]) for r in table.select(COLUMNS).to_pylist())
+
+
+def _deltalake_rows(path, version: int) -> list[tuple]:
+    dt = DeltaTable(str(path), version=version)
+    return _rows(pa.concat_tables([pq.read_table(f) for f in dt.file_uris()]))
+
+
+def _stored(path, part: str = "base") -> pa.Table | None:
+    folder = path / _log_covering.COVERING_FOLDER
+    found = [p for p in folder.glob("*.arrow") if p.name.endswith(".tail.arrow") == (part == "tail")]
+    return pa.ipc.open_file(pa.memory_map(str(found[0]))).read_all() if found else None
+
+
+def _covered(path) -> set[str]:
+    """The data files the covering index on storage covers: its base's, and its tail's when the tail is of that base."""
+    base, tail = _stored(path), _stored(path, "tail")
+    assert base is not None
+    files = set(json.loads(base.schema.metadata[_log_covering.FILES_KEY]))
+    if (
+        tail is not None
+        and tail.schema.metadata[_log_covering.BASE_KEY] == base.schema.metadata[_log_covering.BASE_KEY]
+    ):
+        files |= set(json.loads(tail.schema.metadata[_log_covering.FILES_KEY]))
+    return files
+
+
+@pytest.fixture()
+def small(monkeypatch):
+    monkeypatch.setattr(_log, "COMPACT_AFTER_FILES", 6)
+    monkeypatch.setattr(_log_cold, "FIRST_TIER_ROWS", 40)
+    monkeypatch.setattr(_log_cold, "TIER_FANIN", 3)
+    monkeypatch.setattr(_log_covering, "STALE_FILES", 3)
+    monkeypatch.setattr(_log_covering, "STALE_MIN_ROWS", 10)
+
+
+def test_a_covering_index_is_every_live_row_through_writes_deletes_and_compactions(tmp_path, small, monkeypatch):
+    monkeypatch.setattr(_log_covering, "STALE_MIN_ROWS", 40)  # tails between base rewrites
+    rng = random.Random(5)
+    tails = 0
+    writer = _cold(tmp_path)
+    runs = [f"{rng.getrandbits(128):032x}" for _ in range(60)]
+
+    def write(run: str, n: int) -> None:
+        rows = [{"run_id": run, "step": s, "tag": None if s % 2 else "x"} for s in range(n)]
+        writer.write(lambda: _log.Change([rows]))
+
+    for run in runs[:30]:
+        write(run, 3)
+    reader = _cold(tmp_path)
+    assert _rows(reader.covering().table()) == _deltalake_rows(tmp_path, reader.version)
+    assert _covered(tmp_path) == set(reader.files), "the first call wrote the covering index of the whole table"
+    assert _stored(tmp_path).num_rows == 90
+
+    for step, run in enumerate(runs[30:]):
+        write(run, 1 + step % 4)
+        if step % 7 == 0:  # a delete: the file holding a run is rewritten without it
+            gone = rng.choice(runs[: 30 + step])
+
+            def delete(gone: str = gone) -> _log.Change:
+                rels = list(dict.fromkeys(rel for _, rel in writer.hits_where("run_id", gone)))
+                kept = [r for rel in rels for r in writer.file_rows(rel) if r["run_id"] != gone]
+                return _log.Change([kept] if kept else [], rels)
+
+            writer.write(delete)
+        fresh = _cold(tmp_path)  # a new process: the covering index on storage, brought up to its snapshot
+        for table in (reader, fresh):
+            table.refresh()
+            assert _rows(table.covering().table()) == _deltalake_rows(tmp_path, table.version)
+            rows, live = table.covering().rows()  # every row held, the dead masked
+            assert _rows(rows if live is None else rows.filter(live)) == _deltalake_rows(tmp_path, table.version)
+        assert len(set(reader.files) - _covered(tmp_path)) <= _log_covering.STALE_FILES, "kept up as it fell behind"
+        tails += _stored(tmp_path, "tail") is not None
+    history = [json.loads(line) for p in sorted((tmp_path / "_delta_log").glob("*.json")) for line in p.open()]
+    assert sum(1 for a in history if a.get("commitInfo", {}).get("operation") == "OPTIMIZE") >= 2
+    assert tails, "tails were written between bases"
+
+
+def test_a_writer_keeps_the_covering_index_up_to_its_compactions(tmp_path, small):
+    writer = LeanTable(
+        path=str(tmp_path),
+        name="h",
+        schema=SCHEMA,
+        keep_rows=False,
+        cluster_by="run_id",
+        stats_columns=("run_id",),
+        keep_covering=True,
+    )
+    writer.create_if_missing()
+    writer.refresh()
+    for i in range(100):
+        rows = [{"run_id": f"r{i:03d}", "step": s, "tag": None} for s in range(1 + i % 3)]
+        writer.write(lambda rows=rows: _log.Change([rows]))
+        if (tmp_path / _log_covering.COVERING_FOLDER).exists():
+            # what the covering index lacks is at most the small files written since the last compaction
+            assert len(set(writer.files) - _covered(tmp_path)) < _log.COMPACT_AFTER_FILES
+    assert _covered(tmp_path), "the writer wrote the covering index without any search"
+    reader = _cold(tmp_path)
+    assert _rows(reader.covering().table()) == _deltalake_rows(tmp_path, reader.version)
+
+
+def test_where_finds_the_rows_of_values_by_hash_colliding_ones_included(tmp_path, small):
+    t = _cold(tmp_path)
+    # the hash reads a value's length, head and tail: these two differ only in the middle, and collide
+    twins = ["aaaaaaaa" + "X" + "b" * 16, "aaaaaaaa" + "Y" + "b" * 16]
+    assert len(set(_log_covering.hash_values(pa.array(twins)).tolist())) == 1
+    runs = [*twins, *(f"run-{i}" for i in range(40)), ""]
+    for run in runs:
+        t.write(
+            lambda run=run: _log.Change(
+                [[{"run_id": run, "step": 1, "tag": None}, {"run_id": run, "step": 2, "tag": "t"}]]
+            )
+        )
+    t.covering()  # written whole
+    t.write(lambda: _log.Change([[{"run_id": "late", "step": 9, "tag": None}]]))  # a file the covering index lacks
+    for wanted in ([twins[0]], twins, ["run-3", "late", "missing"], [""], [], runs):
+        got = t.covering().where(wanted)
+        expected = sorted((r, s) for r in [*runs, "late"] for s in ((9,) if r == "late" else (1, 2)) if r in wanted)
+        assert sorted(zip(got["run_id"].to_pylist(), got["step"].to_pylist(), strict=True)) == expected
+
+
+def test_hash_values_of_a_slice_are_those_of_its_strings():
+    values = pa.array(["", "a", "é" * 30, None, "tr-" + "f" * 32, "x" * 100])
+    whole = _log_covering.hash_values(values).tolist()
+    for i in range(len(values)):
+        assert _log_covering.hash_values(values.slice(i, 1)).tolist() == [whole[i]]
+    assert whole[0] == whole[3], "null hashes as the empty string"
+    assert len(set(whole)) == 5
+
+
+def test_a_damaged_or_foreign_covering_index_is_ignored_and_rebuilt(tmp_path, small, monkeypatch):
+    monkeypatch.setattr(_log, "COMPACT_AFTER_FILES", 100)  # no compaction: the tail below stays a tail
+    t = _cold(tmp_path)
+    for i in range(5):
+        t.write(lambda i=i: _log.Change([[{"run_id": f"r{i}", "step": i, "tag": None}]]))
+    expected = _deltalake_rows(tmp_path, t.version)
+    assert _rows(t.covering().table()) == expected
+    (stored,) = (tmp_path / _log_covering.COVERING_FOLDER).glob("*.arrow")  # a base, no tail yet
+    whole = stored.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"", b"not arrow at all"):
+        stored.write_bytes(damaged)
+        assert _rows(_cold(tmp_path).covering().table()) == expected
+        assert stored.read_bytes() != damaged, "rebuilt"
+    # a covering index of other columns under this name (say, an older schema) is not trusted either
+    other = pa.table({"run_id": ["zzz"], "_file": pa.array([0], pa.int32())})
+    meta = {_log_covering.FILES_KEY: json.dumps(sorted(t.files)[:1]).encode(), _log_covering.BASE_KEY: b"x"}
+    with pa.ipc.new_file(str(stored), other.schema.with_metadata(meta)) as w:
+        w.write_table(other.replace_schema_metadata(meta))
+    assert _rows(_cold(tmp_path).covering().table()) == expected
+    # a tail of another base (its base rewritten since by another process) is not read either
+    for i in range(5, 5 + _log_covering.STALE_FILES + 1):
+        t.write(lambda i=i: _log.Change([[{"run_id": f"r{i}", "step": i, "tag": None}]]))
+    assert _rows(_cold(tmp_path).covering().table()) == _deltalake_rows(tmp_path, t.version)
+    tail = _stored(tmp_path, "tail")
+    assert tail is not None and tail.num_rows == _log_covering.STALE_FILES + 1
+    foreign = tail.replace_schema_metadata({**tail.schema.metadata, _log_covering.BASE_KEY: b"another"})
+    (tail_path,) = (tmp_path / _log_covering.COVERING_FOLDER).glob("*.tail.arrow")
+    with pa.ipc.new_file(str(tail_path), foreign.schema) as w:
+        w.write_table(foreign)
+    assert _rows(_cold(tmp_path).covering().table()) == _deltalake_rows(tmp_path, t.version)
+
+
+def test_a_lake_it_cannot_write_still_answers_exactly(tmp_path, small, monkeypatch):
+    t = _cold(tmp_path)
+    for i in range(5):
+        t.write(lambda i=i: _log.Change([[{"run_id": f"r{i}", "step": i, "tag": None}]]))
+
+    def refused(path, data):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(_log_covering._storage, "replace", refused)
+    assert _rows(t.covering().table()) == _deltalake_rows(tmp_path, t.version)
+    assert not list((tmp_path / _log_covering.COVERING_FOLDER).glob("*.arrow"))
+    t.write(lambda: _log.Change([[{"run_id": "r9", "step": 9, "tag": None}]]))
+    assert _rows(t.covering().table()) == _deltalake_rows(tmp_path, t.version)
+    assert sorted(t.covering().where(["r9", "r1"])["run_id"].to_pylist()) == ["r1", "r9"]
