@@ -50,6 +50,8 @@ FILE_COLUMN = "_file"
 HASH_COLUMN = "_h"
 FILES_KEY = b"lakehouse.covering.files"
 BASE_KEY = b"lakehouse.covering.base"
+COUNTS_KEY = b"lakehouse.covering.counts"
+HASH_KEY = b"lakehouse.covering.hash"
 STALE_FILES = 8
 """The tail is rewritten when more live files than this are covered by neither file (each costs a Parquet read)."""
 STALE_FRACTION = 0.05
@@ -62,10 +64,16 @@ _PRIME = 1099511628211
 _TAIL, _HEAD = 16, 8
 """The hash reads a value's length, its last `_TAIL` and first `_HEAD` bytes (ids differ in their random tails);
 two values with one hash are told apart by comparing them, so a collision costs time, never a wrong row."""
+HASH_VERSION = b"1"
+"""Stored with every base: a base hashed another way is not searched by this one (it is rewritten)."""
+_POWERS = np.array([pow(_PRIME, _TAIL + _HEAD - 1 - j, 2**64) for j in range(_TAIL + _HEAD)], np.uint64)
+_LENGTH_POWER = np.uint64(pow(_PRIME, _TAIL + _HEAD, 2**64))
+_POSITIONS = np.array([-1 - j for j in range(_TAIL)] + list(range(_HEAD)), np.int64)
 
 
 def hash_values(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """The 64-bit hash of each string of `values` (null: as the empty string), vectorised."""
+    """The 64-bit hash of each string of `values` (null: as the empty string), vectorised: the length times
+    `_PRIME`^24 plus each read byte times its power of `_PRIME`, modulo 2^64 (a byte past the string reads 0)."""
     if isinstance(values, pa.ChunkedArray):
         parts = [hash_values(c) for c in values.chunks]
         return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
@@ -77,79 +85,110 @@ def hash_values(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     data = np.frombuffer(data_buffer, np.uint8) if held else np.zeros(1, np.uint8)
     starts, ends = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
     lengths = ends - starts
-    out = lengths.astype(np.uint64)
-    prime = np.uint64(_PRIME)
+    at = np.where(_POSITIONS < 0, ends[:, None], starts[:, None]) + _POSITIONS  # (values, 24) byte positions
+    inside = (at >= starts[:, None]) & (at < ends[:, None])
+    read = np.where(inside, data[np.where(inside, at, 0)], 0).astype(np.uint64)
     with np.errstate(over="ignore"):
-        for j in range(_TAIL + _HEAD):
-            k = j if j < _TAIL else j - _TAIL
-            has = lengths > k
-            at = np.where(has, ends - 1 - k if j < _TAIL else starts + k, 0)
-            out = out * prime + np.where(has, data[at], 0).astype(np.uint64)
+        out: np.ndarray = lengths.astype(np.uint64) * _LENGTH_POWER + (read * _POWERS).sum(axis=1, dtype=np.uint64)
     return out
 
 
 @dataclass
 class Segment:
-    """Rows of the data files `files` (`_file` is the code: an index into it), as one file holds them (or as this
-    process read them); `hashed`: sorted by `_h`, the hash of the key column."""
+    """Rows of the data files `files` (`_file` is the code: an index into it, `counts` the rows of each), as one
+    file holds them (or as this process read them); `hashed`: sorted by `_h`, the hash of the key column."""
 
     files: list[str]
     rows: pa.Table
+    counts: list[int]
     hashed: bool = False
 
 
 @dataclass
 class Covering:
-    """A covering index brought up to one snapshot: its segments (base, tail, files read now) and, per segment,
-    which rows are live (None: all)."""
+    """A covering index brought up to one snapshot (`live`, its data files): its segments (base, tail, files read
+    now) and, for the segments holding rows of files no longer live, which of their files are (`alive`)."""
 
     key: str | None
+    schema: pa.Schema
+    """Of the rows (without `_file` and `_h`)."""
     base: Segment | None = None
     base_id: str = ""
     tail: Segment | None = None
     extra: list[Segment] = field(default_factory=list)
-    masks: dict[int, np.ndarray] = field(default_factory=dict)
-    """id(segment) -> its live rows, for segments holding rows of files no longer live."""
+    alive: dict[int, np.ndarray] = field(default_factory=dict)
+    """id(segment) -> per file code, whether it is live (segments whose files all are: absent)."""
+    live: frozenset[str] = frozenset()
+    _masks: dict[int, np.ndarray] = field(default_factory=dict)
 
     def segments(self) -> list[Segment]:
         return [s for s in (self.base, self.tail, *self.extra) if s is not None]
 
+    def mask(self, segment: Segment) -> np.ndarray | None:
+        """Which rows of `segment` are live (None: all), computed once."""
+        alive = self.alive.get(id(segment))
+        if alive is None:
+            return None
+        found = self._masks.get(id(segment))
+        if found is None:
+            found = self._masks[id(segment)] = alive[segment.rows.column(FILE_COLUMN).to_numpy()]
+        return found
+
     def table(self) -> pa.Table:
         """Every live row (in no particular order)."""
-        parts = []
+        parts = [self.schema.empty_table()]
         for s in self.segments():
-            rows = _plain(s.rows)
-            mask = self.masks.get(id(s))
-            parts.append(rows if mask is None else rows.filter(pa.array(mask)))
+            mask = self.mask(s)
+            parts.append(_plain(s.rows) if mask is None else _plain(s.rows).filter(pa.array(mask)))
         return pa.concat_tables(parts)
 
     def rows(self) -> tuple[pa.Table, pa.Array | None]:
         """Every row the segments hold, and which are live (None: all): a search masks instead of copying."""
         segments = self.segments()
-        table = pa.concat_tables([_plain(s.rows) for s in segments])
-        if not any(id(s) in self.masks for s in segments):
+        table = pa.concat_tables([self.schema.empty_table(), *(_plain(s.rows) for s in segments)])
+        if not any(id(s) in self.alive for s in segments):
             return table, None
-        live = [self.masks.get(id(s), np.ones(s.rows.num_rows, bool)) for s in segments]
+        live = [m if (m := self.mask(s)) is not None else np.ones(s.rows.num_rows, bool) for s in segments]
         return table, pa.array(np.concatenate(live))
+
+    def take(self, indices: np.ndarray, columns: list[str] | None = None) -> pa.Table:
+        """Rows `indices` of `rows()` (in that order), `columns` of them: taken segment by segment (a take over the
+        concatenated table would first copy every column whole)."""
+        segments = self.segments()
+        bounds = np.cumsum([0, *(s.rows.num_rows for s in segments)])
+        which = np.searchsorted(bounds, indices, "right") - 1
+        parts, order = [], []
+        for i in np.unique(which):
+            picked = np.flatnonzero(which == i)
+            rows = _plain(segments[i].rows)
+            rows = rows if columns is None else rows.select(columns)
+            parts.append(rows.take(pa.array(indices[picked] - bounds[i], pa.int64())))
+            order.append(picked)
+        if not parts:
+            empty = self.schema.empty_table()
+            return empty if columns is None else empty.select(columns)
+        taken = pa.concat_tables(parts)
+        return taken if len(parts) == 1 else taken.take(pa.array(np.argsort(np.concatenate(order)), pa.int64()))
 
     def where(self, values: Iterable[str] | pa.Array) -> pa.Table:
         """The live rows whose key column is one of `values`: a binary search of the base by hash, a scan of the
         rest."""
         assert self.key is not None
         wanted = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
-        wanted = pc.unique(wanted.cast(pa.string()))
-        parts = []
+        wanted = wanted if wanted.type == pa.string() else wanted.cast(pa.string())
+        parts = [self.schema.empty_table()]
         for s in self.segments():
-            mask = self.masks.get(id(s))
+            alive = self.alive.get(id(s))
             if s.hashed and len(wanted) <= LOOKUP_FRACTION * s.rows.num_rows:
-                at = _hash_rows(s.rows.column(HASH_COLUMN), hash_values(wanted))
-                if mask is not None:
-                    at = at[mask[at]]
-                part = _plain(s.rows.take(pa.array(at, pa.int64())))
+                at = pa.array(_hash_rows(s.rows.column(HASH_COLUMN), hash_values(wanted)), pa.int64())
+                if alive is not None:
+                    at = at.filter(pa.array(alive[s.rows.column(FILE_COLUMN).take(at).to_numpy()]))
+                parts.append(_plain(s.rows).take(at))
             else:
-                part = _plain(s.rows if mask is None else s.rows.filter(pa.array(mask)))
-            parts.append(part.filter(pc.is_in(part.column(self.key), value_set=wanted)))
-        return pa.concat_tables(parts)
+                mask = self.mask(s)
+                parts.append(_plain(s.rows) if mask is None else _plain(s.rows).filter(pa.array(mask)))
+        found = pa.concat_tables(parts)
+        return found.filter(pc.is_in(found.column(self.key), value_set=wanted)) if found.num_rows else found
 
 
 def _plain(rows: pa.Table) -> pa.Table:
@@ -185,13 +224,14 @@ def _schema(table: LeanTable, columns: list[str]) -> pa.Schema:
 
 def _load(path: str, schema: pa.Schema) -> tuple[Segment, str] | None:
     """The segment stored at `path` and the base it belongs to, or None when there is none, it cannot be read, or
-    it holds other columns."""
+    it holds other columns (or was hashed another way)."""
     try:
         source: pa.NativeFile
         source = pa.BufferReader(_storage.read(path)) if _storage.is_object_store(path) else pa.memory_map(path)
         rows = pa.ipc.open_file(source).read_all()
         metadata = rows.schema.metadata or {}
-        files, base = json.loads(metadata[FILES_KEY]), metadata[BASE_KEY].decode()
+        files, counts = json.loads(metadata[FILES_KEY]), json.loads(metadata[COUNTS_KEY])
+        base, version = metadata[BASE_KEY].decode(), metadata[HASH_KEY]
     except (FileNotFoundError, KeyError):
         return None
     except (OSError, pa.ArrowException, ValueError) as exc:  # damaged, truncated: rewritten from the table
@@ -200,9 +240,11 @@ def _load(path: str, schema: pa.Schema) -> tuple[Segment, str] | None:
     names = [f.name for f in schema]
     hashed = rows.schema.names == [*names, HASH_COLUMN]
     plain = rows.select(names) if hashed else rows
-    if not plain.schema.remove_metadata().equals(schema) or not isinstance(files, list):
+    if not plain.schema.remove_metadata().equals(schema) or version != HASH_VERSION:
         return None
-    return Segment(files, rows.replace_schema_metadata(None), hashed), base
+    if not isinstance(files, list) or not isinstance(counts, list) or len(files) != len(counts):
+        return None
+    return Segment(files, rows.replace_schema_metadata(None), counts, hashed), base
 
 
 def _file_rows(table: LeanTable, rel: str, columns: list[str]) -> Segment:
@@ -212,7 +254,8 @@ def _file_rows(table: LeanTable, rel: str, columns: list[str]) -> Segment:
         part = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in held], schema=schema)
     else:
         part = read_arrow(table.path, rel, table.schema).select(columns)
-    return Segment([rel], part.append_column(FILE_COLUMN, pa.array(np.zeros(part.num_rows, np.int32))))
+    codes = pa.array(np.zeros(part.num_rows, np.int32))
+    return Segment([rel], part.append_column(FILE_COLUMN, codes), [part.num_rows])
 
 
 def live_covering(
@@ -221,34 +264,40 @@ def live_covering(
     """The covering index of `columns` of `table`'s snapshot: the files beside the table (or this process's copy,
     `cache`), their dead rows masked, the live files they lack read; the tail or the base rewritten when they lack
     too much (`writer`: the tail whenever a file is lacking, as after a compaction)."""
-    schema = _schema(table, columns)
-    base_path, tail_path = covering_paths(table, columns)
     cover = cache.get(tuple(columns))
+    live = table.files
+    if cover is not None and len(cover.live) == len(live) and cover.live == live.keys():
+        return cover  # the snapshot it was brought up to
+    schema = _schema(table, columns)
+    plain = pa.schema([table.schema.field(c) for c in columns])
+    if not live and cover is None:
+        return Covering(_key(table, columns), plain)  # an empty table: nothing to read or keep
+    base_path, tail_path = covering_paths(table, columns)
     if cover is None:
-        cover = Covering(_key(table, columns))
+        cover = Covering(_key(table, columns), plain)
         loaded = _load(base_path, schema)
         if loaded is not None:
             cover.base, cover.base_id = loaded
             tail = _load(tail_path, schema)
             if tail is not None and tail[1] == cover.base_id:
                 cover.tail = tail[0]
-    live = table.files
     covered = {rel for s in cover.segments() for rel in s.files}
     cover.extra = [s for s in cover.extra if s.files[0] in live]
     cover.extra += [_file_rows(table, rel, columns) for rel in live if rel not in covered]
-    cover.masks = {}
+    cover.alive, cover._masks = {}, {}
     dead = 0
     for s in cover.segments():
         alive = np.fromiter((rel in live for rel in s.files), bool, len(s.files))
         if not alive.all():
-            cover.masks[id(s)] = mask = alive[s.rows.column(FILE_COLUMN).to_numpy()]
-            dead += int(len(mask) - mask.sum())
+            cover.alive[id(s)] = alive
+            dead += sum(n for n, a in zip(s.counts, alive, strict=True) if not a)
     size = sum(s.rows.num_rows for s in cover.segments())
     newer = (cover.tail.rows.num_rows if cover.tail else 0) + sum(s.rows.num_rows for s in cover.extra)
     if cover.base is None or newer + dead > max(STALE_MIN_ROWS, STALE_FRACTION * size):
         cover = _write_base(base_path, tail_path, cover, schema, live)
     elif len(cover.extra) > (0 if writer else STALE_FILES):
         cover = _write_tail(tail_path, cover, schema, live)
+    cover.live = frozenset(live)
     cache[tuple(columns)] = cover
     return cover
 
@@ -260,7 +309,7 @@ def _segment_of(cover: Covering, segments: list[Segment], live: Iterable[str]) -
     parts = []
     for s in segments:
         rows = s.rows.drop_columns([HASH_COLUMN]) if HASH_COLUMN in s.rows.column_names else s.rows
-        mask = cover.masks.get(id(s))
+        mask = cover.mask(s)
         if mask is not None:
             rows = rows.filter(pa.array(mask))
         kept = np.full(max(len(s.files), 1), -1, np.int32)
@@ -270,34 +319,36 @@ def _segment_of(cover: Covering, segments: list[Segment], live: Iterable[str]) -
                 files.append(rel)
         codes = kept[rows.column(FILE_COLUMN).to_numpy()] if rows.num_rows else np.zeros(0, np.int32)
         parts.append(rows.set_column(rows.schema.get_field_index(FILE_COLUMN), FILE_COLUMN, pa.array(codes)))
-    return Segment(files, pa.concat_tables(parts).combine_chunks())
+    rows = pa.concat_tables(parts).combine_chunks()
+    counts = np.bincount(rows.column(FILE_COLUMN).to_numpy().astype(np.int64), minlength=len(files))
+    return Segment(files, rows, [int(n) for n in counts])
 
 
 def _write_base(base_path: str, tail_path: str, cover: Covering, schema: pa.Schema, live: Iterable[str]) -> Covering:
     """Every live row as a new base, sorted by hash (the tail emptied), written; the index then maps it."""
     segments = cover.segments()
-    segment = _segment_of(cover, segments, live) if segments else Segment([], schema.empty_table())
+    segment = _segment_of(cover, segments, live) if segments else Segment([], schema.empty_table(), [])
     rows = segment.rows
     if cover.key:
         hashes = hash_values(rows.column(cover.key))
         order = np.argsort(hashes, kind="stable")
         rows = rows.take(pa.array(order)).append_column(HASH_COLUMN, pa.array(hashes[order], pa.uint64()))
-    base = Segment(segment.files, rows, hashed=cover.key is not None)
+    base = Segment(segment.files, rows, segment.counts, hashed=cover.key is not None)
     base_id = uuid.uuid4().hex
     if _write(base_path, base, base_id):
         _storage.delete_quietly(tail_path)
         mapped = _load(base_path, schema)  # the file mapped, not the rows held (another writer's is as good)
         if mapped is not None:
             base, base_id = mapped
-    return Covering(cover.key, base, base_id)
+    return Covering(cover.key, cover.schema, base, base_id)
 
 
 def _write_tail(tail_path: str, cover: Covering, schema: pa.Schema, live: Iterable[str]) -> Covering:
     """The live rows of the tail and of the files read now as a new tail of the base, written."""
     tail = _segment_of(cover, [s for s in (cover.tail, *cover.extra) if s is not None], live)
-    out = Covering(cover.key, cover.base, cover.base_id, tail)
-    if cover.base is not None and id(cover.base) in cover.masks:
-        out.masks[id(cover.base)] = cover.masks[id(cover.base)]
+    out = Covering(cover.key, cover.schema, cover.base, cover.base_id, tail)
+    if cover.base is not None and id(cover.base) in cover.alive:
+        out.alive[id(cover.base)] = cover.alive[id(cover.base)]
     if _write(tail_path, tail, cover.base_id):
         mapped = _load(tail_path, schema)
         if mapped is not None and mapped[1] == cover.base_id:
@@ -307,7 +358,12 @@ def _write_tail(tail_path: str, cover: Covering, schema: pa.Schema, live: Iterab
 
 def _write(path: str, segment: Segment, base_id: str) -> bool:
     stored = segment.rows.replace_schema_metadata(
-        {FILES_KEY: json.dumps(segment.files).encode(), BASE_KEY: base_id.encode()}
+        {
+            FILES_KEY: json.dumps(segment.files).encode(),
+            COUNTS_KEY: json.dumps(segment.counts).encode(),
+            BASE_KEY: base_id.encode(),
+            HASH_KEY: HASH_VERSION,
+        }
     )
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, stored.schema) as writer:

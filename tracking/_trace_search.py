@@ -42,6 +42,8 @@ from ._trace_rows import TRACE_COLUMNS, TRACE_TABLES, build_trace_info
 if TYPE_CHECKING:
     from mlflow.entities import TraceInfo
 
+    from lakehouse._log_covering import Covering
+
     from ._store_state import StoreState
 
 Predicate = Callable[[Row], bool]
@@ -85,6 +87,7 @@ class _Lookups:
         self._spans: dict[str, dict[str, list[Row]]] = {}
         self._assessments: dict[str, list[Row]] | None = None
         self._links: dict[str, set[str]] | None = None
+        self._fetched: dict[str, tuple[pa.Array, pa.Table]] = {}
 
     def keyed(self, table: str, key: str) -> pa.Table:
         """The (trace_id, value) rows of `key` in `mlflow.trace_tags` or `mlflow.trace_request_metadata`."""
@@ -95,9 +98,19 @@ class _Lookups:
         return found
 
     def keyed_of(self, table: str, key: str, trace_ids: pa.ChunkedArray) -> pa.Table:
-        """`keyed` of the traces `trace_ids` only (found by the covering index's hash order, not a scan)."""
-        rows = self.store._t.tables[table].covering().where(trace_ids.combine_chunks())
+        """`keyed` of the traces `trace_ids` only."""
+        rows = self.rows_of(table, trace_ids.combine_chunks())
         return rows.filter(pc.equal(rows.column("key"), key)).drop_columns(["key"])
+
+    def rows_of(self, table: str, trace_ids: pa.Array) -> pa.Table:
+        """The rows of `table` of the traces `trace_ids`: found by the covering index's hash order (not a scan), or
+        taken from the rows found before for traces including them all (a page's, among its candidates')."""
+        held = self._fetched.get(table)
+        if held is not None and pc.all(pc.is_in(trace_ids, value_set=held[0])).as_py():
+            return held[1].filter(pc.is_in(held[1].column("trace_id"), value_set=trace_ids))
+        rows = self.store._t.tables[table].covering().where(trace_ids)
+        self._fetched[table] = (trace_ids, rows)
+        return rows
 
     def keyed_dict(self, table: str, key: str) -> dict[str, str]:
         found = self.keyed(table, key)
@@ -423,16 +436,16 @@ def _location_mask(traces: pa.Table, locations: list[str] | None) -> pa.Array | 
 
 
 def _first_rows(
-    traces: pa.Table, keep: pa.Array | None, masks: list[Mask], keys: list[SortKey], count: int
+    covering: Covering, traces: pa.Table, keep: pa.Array | None, masks: list[Mask], keys: list[SortKey], count: int
 ) -> np.ndarray:
-    """The row numbers in `traces` of the first `count` traces (fewer on the last page) that `keep` holds and every
-    mask matches, in the order of `keys`.
+    """The row numbers in `traces` (`covering.rows()`) of the first `count` traces (fewer on the last page) that
+    `keep` holds and every mask matches, in the order of `keys`.
 
     The vectorised masks are tested on every row; the `per_trace` ones on candidates only: when the first order key
     is a number column without nulls (the default `timestamp_ms`), the candidates are the rows whose value is among
-    the first `k` (ties at the k-th included, so no row outside ranks before one inside), `k` growing until
-    enough of them match or every row is a candidate. So the answer is the sort of every matching row cut at `count`,
-    while a page of the newest traces under a tag filter looks up the tags of a few hundred traces, not 100,000s.
+    the first `k` (ties at the k-th included, so no row outside ranks before one inside), `k` growing until enough
+    of them match or every row is a candidate. So the answer is the sort of every matching row cut at `count`, while
+    a page of the newest traces under a tag filter looks up the tags of a few thousand traces, not 100,000s.
     """
     for mask in masks:
         if not mask.per_trace:
@@ -448,9 +461,9 @@ def _first_rows(
     while True:
         candidates = rows
         if values is not None and k < len(rows):
-            kth = -np.partition(-values, k - 1)[k - 1] if not keys[0].ascending else np.partition(values, k - 1)[k - 1]
+            kth = np.partition(values, k - 1)[k - 1] if keys[0].ascending else np.partition(values, len(values) - k)[-k]
             candidates = rows[values >= kth if not keys[0].ascending else values <= kth]
-        frame = traces.select(columns).take(pa.array(candidates, pa.int64()))
+        frame = covering.take(candidates, columns)
         for mask in per_trace:
             if frame.num_rows:
                 matched = mask.test(frame)
@@ -472,13 +485,13 @@ def _number_values(traces: pa.Table, key: SortKey) -> np.ndarray | None:
     return column.to_numpy()
 
 
-def _page_infos(store: StoreState, page: pa.Table) -> list[TraceInfo]:
+def _page_infos(look: _Lookups, page: pa.Table) -> list[TraceInfo]:
     """The `TraceInfo`s of a page of trace rows (in order), with their tags, metadata and assessments."""
-    ids = page.column("trace_id")
+    ids = page.column("trace_id").combine_chunks()
 
     def grouped(name: str) -> dict[str, list[Row]]:
         out: dict[str, list[Row]] = {}
-        for r in store._t.tables[name].covering().where(ids.combine_chunks()).to_pylist():
+        for r in look.rows_of(name, ids).to_pylist():
             out.setdefault(r["trace_id"], []).append(r)
         return out
 
@@ -510,12 +523,13 @@ def search_traces(
         look = _Lookups(store)
         keys = _sort_keys(look, order_by or [])
         masks = _masks(look, filter_string)
-        traces, live = store._t.tables["mlflow.traces"].covering().rows()
+        covering = store._t.tables["mlflow.traces"].covering()
+        traces, live = covering.rows()
         offset = SearchTraceUtils.parse_start_offset_from_page_token(page_token)
         keep = _location_mask(traces, locations)
         keep = live if keep is None else keep if live is None else pc.and_(keep, live)
-        rows = _first_rows(traces, keep, masks, keys, offset + max_results)
-        page = traces.take(rows[offset:])
-        infos = _page_infos(store, page) if page.num_rows else []
+        rows = _first_rows(covering, traces, keep, masks, keys, offset + max_results)
+        page = covering.take(rows[offset:])
+        infos = _page_infos(look, page) if page.num_rows else []
     token = SearchTraceUtils.create_page_token(offset + max_results) if len(infos) == max_results else None
     return infos, token

@@ -103,6 +103,9 @@ def test_a_covering_index_is_every_live_row_through_writes_deletes_and_compactio
             assert _rows(table.covering().table()) == _deltalake_rows(tmp_path, table.version)
             rows, live = table.covering().rows()  # every row held, the dead masked
             assert _rows(rows if live is None else rows.filter(live)) == _deltalake_rows(tmp_path, table.version)
+            wanted = rng.sample(runs[: 31 + step], 6)  # deleted runs among them, now and then
+            expected = [r for r in _deltalake_rows(tmp_path, table.version) if r[0] in wanted]
+            assert _rows(table.covering().where(wanted)) == expected
         assert len(set(reader.files) - _covered(tmp_path)) <= _log_covering.STALE_FILES, "kept up as it fell behind"
         tails += _stored(tmp_path, "tail") is not None
     history = [json.loads(line) for p in sorted((tmp_path / "_delta_log").glob("*.json")) for line in p.open()]
@@ -153,8 +156,20 @@ def test_where_finds_the_rows_of_values_by_hash_colliding_ones_included(tmp_path
         assert sorted(zip(got["run_id"].to_pylist(), got["step"].to_pylist(), strict=True)) == expected
 
 
+def _reference_hash(value: str | None) -> int:
+    """The documented hash, one byte at a time: length, then the last 16 and the first 8 bytes (0 past the end)."""
+    raw = (value or "").encode()
+    out = len(raw)
+    for j in range(24):
+        k = j if j < 16 else j - 16
+        byte = (raw[len(raw) - 1 - k] if j < 16 else raw[k]) if len(raw) > k else 0
+        out = (out * 1099511628211 + byte) % 2**64
+    return out
+
+
 def test_hash_values_of_a_slice_are_those_of_its_strings():
     values = pa.array(["", "a", "é" * 30, None, "tr-" + "f" * 32, "x" * 100])
+    assert _log_covering.hash_values(values).tolist() == [_reference_hash(v) for v in values.to_pylist()]
     whole = _log_covering.hash_values(values).tolist()
     for i in range(len(values)):
         assert _log_covering.hash_values(values.slice(i, 1)).tolist() == [whole[i]]
@@ -181,6 +196,13 @@ def test_a_damaged_or_foreign_covering_index_is_ignored_and_rebuilt(tmp_path, sm
     with pa.ipc.new_file(str(stored), other.schema.with_metadata(meta)) as w:
         w.write_table(other.replace_schema_metadata(meta))
     assert _rows(_cold(tmp_path).covering().table()) == expected
+    # nor one hashed another way (an older release's): its binary search would miss rows
+    older = _stored(tmp_path)
+    stale = older.replace_schema_metadata({**older.schema.metadata, _log_covering.HASH_KEY: b"0"})
+    with pa.ipc.new_file(str(stored), stale.schema) as w:
+        w.write_table(stale)
+    assert sorted(_cold(tmp_path).covering().where(["r1", "r3"])["step"].to_pylist()) == [1, 3]
+    assert _stored(tmp_path).schema.metadata[_log_covering.HASH_KEY] == _log_covering.HASH_VERSION, "rewritten"
     # a tail of another base (its base rewritten since by another process) is not read either
     for i in range(5, 5 + _log_covering.STALE_FILES + 1):
         t.write(lambda i=i: _log.Change([[{"run_id": f"r{i}", "step": i, "tag": None}]]))
@@ -208,3 +230,12 @@ def test_a_lake_it_cannot_write_still_answers_exactly(tmp_path, small, monkeypat
     t.write(lambda: _log.Change([[{"run_id": "r9", "step": 9, "tag": None}]]))
     assert _rows(t.covering().table()) == _deltalake_rows(tmp_path, t.version)
     assert sorted(t.covering().where(["r9", "r1"])["run_id"].to_pylist()) == ["r1", "r9"]
+
+
+def test_an_empty_table_answers_empty_without_a_file(tmp_path):
+    t = _cold(tmp_path)
+    covering = t.covering()
+    assert covering.table().num_rows == 0 and covering.table().schema == SCHEMA
+    assert covering.where(["r1"]).num_rows == 0
+    assert covering.rows()[0].num_rows == 0
+    assert not (tmp_path / _log_covering.COVERING_FOLDER).exists()
