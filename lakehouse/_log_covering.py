@@ -52,7 +52,7 @@ FILES_KEY = b"lakehouse.covering.files"
 BASE_KEY = b"lakehouse.covering.base"
 COUNTS_KEY = b"lakehouse.covering.counts"
 HASH_KEY = b"lakehouse.covering.hash"
-STALE_FILES = 8
+STALE_FILES = 4
 """The tail is rewritten when more live files than this are covered by neither file (each costs a Parquet read)."""
 STALE_FRACTION = 0.05
 """The base is rewritten when the tail's rows and the dead rows pass this fraction of all (and `STALE_MIN_ROWS`)."""
