@@ -22,6 +22,7 @@ from ._entities import (
 from ._frames import to_spark_dataframe
 from ._lakehouse import Lakehouse
 from ._log import Change, LeanTable, Row
+from ._log_covering import Covering
 from ._names import find_tables, table_path
 from ._retry import RetryPolicy, retry_on_conflict
 from ._session import delta_classes_loaded, local_spark, prepare_python_workers
@@ -36,6 +37,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 
 __all__ = [
     "Change",
+    "Covering",
     "HistoryEntry",
     "Lakehouse",
     "LeanTable",

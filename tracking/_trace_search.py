@@ -42,7 +42,7 @@ from ._trace_rows import TRACE_COLUMNS, TRACE_TABLES, build_trace_info
 if TYPE_CHECKING:
     from mlflow.entities import TraceInfo
 
-    from lakehouse._log_covering import Covering
+    from lakehouse import Covering
 
     from ._store_state import StoreState
 

@@ -5,6 +5,7 @@ import lakehouse.errors
 def test_lakehouse_all_is_pinned():
     assert lakehouse.__all__ == [
         "Change",
+        "Covering",
         "HistoryEntry",
         "Lakehouse",
         "LeanTable",
