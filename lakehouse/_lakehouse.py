@@ -637,13 +637,12 @@ class Lakehouse:
         if enforce_retention_duration and hours < minimum:
             raise RetentionPeriodTooShortError(ref.name, hours, minimum)
         result = self._engine.vacuum(ref, retention_hours=float(hours), dry_run=dry_run)
-        staged = _abandoned_staging(ref.path, float(hours), dry_run=dry_run)
-        abandoned_ms = int((time.time() - max(float(hours), LIVE_WRITE_HOURS) * 3600) * 1000)
-        covering = holding(ref.path, result.files, abandoned_ms)
+        abandoned_before = time.time() - max(float(hours), LIVE_WRITE_HOURS) * 3600  # older: no live write's
+        covering = holding(ref.path, result.files, abandoned_before)
         if not dry_run:
             for rel in covering:
                 _storage.delete_quietly(_storage.join(ref.path, rel))
-        staged = (*staged, *covering)
+        staged = (*_abandoned_staging(ref.path, abandoned_before, dry_run=dry_run), *covering)
         if staged:
             result = VacuumResult(result.dry_run, result.retention_hours, tuple(sorted(result.files + staged)))
         _log.info("VACUUM %s%s: %d file(s)", ref.name, " (dry run)" if dry_run else "", len(result.files))
@@ -681,14 +680,14 @@ class _Diagnosed:
         return call
 
 
-def _abandoned_staging(table_path: str, hours: float, *, dry_run: bool) -> tuple[str, ...]:
-    """The abandoned staged files of a local table's `_delta_log` (`_delta_log/<name>`), removed unless `dry_run`."""
+def _abandoned_staging(table_path: str, before: float, *, dry_run: bool) -> tuple[str, ...]:
+    """The staged files of a local table's `_delta_log` older than `before` (`_delta_log/<name>`), removed unless
+    `dry_run`."""
     local = local_table_path(table_path)
     if local is None:
         return ()
     log_dir = os.path.join(local, "_delta_log")
-    cutoff = time.time() - max(hours, LIVE_WRITE_HOURS) * 3600
-    names = abandoned_log_files(log_dir, cutoff)
+    names = abandoned_log_files(log_dir, before)
     if not dry_run:
         for n in names:
             with contextlib.suppress(FileNotFoundError):  # another VACUUM got there first

@@ -222,13 +222,17 @@ def _schema(table: LeanTable, columns: list[str]) -> pa.Schema:
     return pa.schema([*(table.schema.field(c) for c in columns), pa.field(FILE_COLUMN, pa.int32())])
 
 
+def _open(path: str) -> pa.ipc.RecordBatchFileReader:
+    """An index file: mapped into memory on a local disk (nothing read until used), read whole from an object store."""
+    source = pa.BufferReader(_storage.read(path)) if _storage.is_object_store(path) else pa.memory_map(path)
+    return pa.ipc.open_file(source)
+
+
 def _load(path: str, schema: pa.Schema) -> tuple[Segment, str] | None:
     """The segment stored at `path` and the base it belongs to, or None when there is none, it cannot be read, or
     it holds other columns (or was hashed another way)."""
     try:
-        source: pa.NativeFile
-        source = pa.BufferReader(_storage.read(path)) if _storage.is_object_store(path) else pa.memory_map(path)
-        rows = pa.ipc.open_file(source).read_all()
+        rows = _open(path).read_all()
         metadata = rows.schema.metadata or {}
         files, counts = json.loads(metadata[FILES_KEY]), json.loads(metadata[COUNTS_KEY])
         base, version = metadata[BASE_KEY].decode(), metadata[HASH_KEY]
@@ -377,23 +381,21 @@ def _write(path: str, segment: Segment, base_id: str) -> bool:
     return True
 
 
-def holding(table_path: str, files: Iterable[str], abandoned_before_ms: int) -> list[str]:
+def holding(table_path: str, files: Iterable[str], abandoned_before: float) -> list[str]:
     """The covering index files beside the table (`_lakehouse_covering/<name>`) that name one of the data `files`:
     they hold rows of them (VACUUM removes such files with the data files, so an erased row is erased here too);
-    and a killed write's temporary files, once older than `abandoned_before_ms`."""
+    and a killed write's temporary files, once older than `abandoned_before` (seconds since the epoch)."""
     gone = set(files)
     folder = _storage.join(table_path, COVERING_FOLDER)
     out = []
     for name, mtime_ms in sorted(_storage.listing(folder).items()):
         path = _storage.join(folder, name)
         if not name.endswith(".arrow") or name.startswith(".tmp-"):
-            if mtime_ms < abandoned_before_ms:
+            if mtime_ms < abandoned_before * 1000:
                 out.append(f"{COVERING_FOLDER}/{name}")
             continue
         try:
-            source: pa.NativeFile
-            source = pa.BufferReader(_storage.read(path)) if _storage.is_object_store(path) else pa.memory_map(path)
-            named = set(json.loads((pa.ipc.open_file(source).schema.metadata or {})[FILES_KEY]))
+            named = set(json.loads((_open(path).schema.metadata or {})[FILES_KEY]))
         except FileNotFoundError:
             continue
         except (OSError, pa.ArrowException, ValueError, KeyError):

@@ -61,7 +61,7 @@ class Mask(NamedTuple):
 
 PREVIEW_COLUMNS = ["request_preview", "response_preview"]
 FRAME_COLUMNS = [c for c in TRACE_COLUMNS if c not in PREVIEW_COLUMNS]
-"""The columns a clause may read (a search scans only those its clauses name; the page reads every column)."""
+"""The trace columns without the previews (what the token usage and cost clauses read)."""
 FIRST_CANDIDATES = 1024
 CANDIDATES_PER_TRACE = 16
 """The first candidates of a page: this many rows per trace asked for, at least `FIRST_CANDIDATES`."""
@@ -138,9 +138,10 @@ class _Lookups:
         return self._links
 
     def _rows(self, table: str, columns: list[str]) -> list[Row]:
-        if table == "mlflow.spans":  # a span's `content` is the whole span: read by file, never kept beside
-            return [r for part in self.store._t.tables[table].iter_arrow(columns) for r in part.to_pylist()]
-        return self.store._t.tables[table].covering().table().select(columns).to_pylist()
+        t = self.store._t.tables[table]
+        if not t.keep_covering:  # the spans: a span's `content` is the whole span, never kept beside the table
+            return [r for part in t.iter_arrow(columns) for r in part.to_pylist()]
+        return t.covering().table().select(columns).to_pylist()
 
     def _grouped(self, table: str, columns: list[str]) -> dict[str, list[Row]]:
         out: dict[str, list[Row]] = {}
@@ -211,8 +212,8 @@ def _attribute_mask(key: str, comparator: str, value: Any) -> Mask:
 
 def _rows_mask(predicate: Predicate, columns: list[str]) -> Mask:
     """A clause that needs Python per trace (span, assessment and run clauses): `predicate` over `columns`."""
-    rows = lambda f: f.select(columns).to_pylist()  # noqa: E731
-    return Mask(tuple(columns), lambda f: pa.array([predicate(r) for r in rows(f)], pa.bool_()), per_trace=True)
+    test = lambda f: pa.array([predicate(r) for r in f.select(columns).to_pylist()], pa.bool_())  # noqa: E731
+    return Mask(tuple(columns), test, per_trace=True)
 
 
 def _analytics_predicate(key: str, comparator: str, value: Any) -> Predicate:
