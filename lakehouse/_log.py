@@ -151,6 +151,9 @@ class LeanTable:
     keep_covering: bool = False
     """A cold table whose writers keep its covering index (every live row in mapped Arrow files beside it, for searches:
     `covering`, `lakehouse._log_covering`) up to date after each compaction, as a SQL store keeps an index."""
+    covering_orders: Sequence[tuple[str, ...]] = ()
+    """Orders of rows the covering index's base keeps (its row numbers sorted by these columns): the rows holding
+    given values of them are then one run of it, found by binary search (`Covering.having`)."""
     max_merge_rows: int | None = None
     """A cold table's largest compacted file (default `lakehouse._log_cold.MAX_MERGE_ROWS`): a table whose rows are
     updated keeps it small, since an update rewrites the file that holds the row."""

@@ -7,7 +7,10 @@ lives in `<table>/_lakehouse_covering/`: a base `<digest>.arrow` and a tail `<di
 Arrow IPC files that a process maps into memory (nothing decoded), each row with the code of the data file that
 holds it (`_file`), the file names in the schema metadata. The base's rows are sorted by a 64-bit hash (`_h`) of
 the table's clustering column, so the rows of a few values (a page of traces' tags) are found by binary search;
-the tail holds the rows of files written since the base (a few percent of it), scanned.
+the tail holds the rows of files written since the base (a few percent of it), scanned. A base also keeps the
+orders a table asks for (`LeanTable.covering_orders`): its row numbers sorted by those columns, so the first rows by
+a timestamp are a slice (`Covering.first`) and the rows holding given values one run found by binary search
+(`Covering.having`), the ties of a run in hash order.
 
 Exact for the snapshot asked at, however old the files: rows of data files no longer live (a delete, an update, a
 compaction by us, Spark or delta-rs) are masked out, and the live files neither file covers are read (or taken from
@@ -24,6 +27,7 @@ whose names start with `_`; `Lakehouse.vacuum` removes the index files holding r
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -51,6 +55,8 @@ HASH_COLUMN = "_h"
 FILES_KEY = b"lakehouse.covering.files"
 BASE_KEY = b"lakehouse.covering.base"
 COUNTS_KEY = b"lakehouse.covering.counts"
+ORDER_PREFIX = "_by:"
+"""A base's column `_by:<c1>,<c2>` holds its row numbers sorted by those columns (a table's `covering_orders`)."""
 HASH_KEY = b"lakehouse.covering.hash"
 STALE_FILES = 4
 """The tail is rewritten when more live files than this are covered by neither file (each costs a Parquet read)."""
@@ -85,6 +91,14 @@ def hash_values(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     data = np.frombuffer(data_buffer, np.uint8) if held else np.zeros(1, np.uint8)
     starts, ends = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
     lengths = ends - starts
+    if lengths.min() >= _TAIL + _HEAD:  # every read byte inside its string (ids): no masking
+        at = np.empty((len(values), _TAIL + _HEAD), np.int64)
+        at[:, :_TAIL] = ends[:, None] + _POSITIONS[:_TAIL]
+        at[:, _TAIL:] = starts[:, None] + _POSITIONS[_TAIL:]
+        with np.errstate(over="ignore"):
+            hashed: np.ndarray = lengths.astype(np.uint64) * _LENGTH_POWER
+            hashed += (data[at].astype(np.uint64) * _POWERS).sum(axis=1, dtype=np.uint64)
+        return hashed
     at = np.where(_POSITIONS < 0, ends[:, None], starts[:, None]) + _POSITIONS  # (values, 24) byte positions
     inside = (at >= starts[:, None]) & (at < ends[:, None])
     read = np.where(inside, data[np.where(inside, at, 0)], 0).astype(np.uint64)
@@ -102,6 +116,8 @@ class Segment:
     rows: pa.Table
     counts: list[int]
     hashed: bool = False
+    orders: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)
+    """A base's kept orders: columns -> its row numbers sorted by them (ties in hash order)."""
 
 
 @dataclass
@@ -170,6 +186,39 @@ class Covering:
         taken = pa.concat_tables(parts)
         return taken if len(parts) == 1 else taken.take(pa.array(np.argsort(np.concatenate(order)), pa.int64()))
 
+    def first(self, column: str, k: int, *, descending: bool = False) -> np.ndarray:
+        """The live rows (numbers in `rows()`) whose `column` (numbers, no nulls) is among the first `k` values of
+        every row held, ties at the k-th included, so every row outside comes after every row inside (in ascending
+        or `descending` order): through a base's kept order of `column` a slice of it, elsewhere a partition."""
+        picks, values, cut = [], [], None
+        start = 0
+        for s in self.segments():
+            held = _numpy(s.rows.column(column))
+            kept = s.orders.get((column,))
+            if len(held) <= k:
+                at = np.arange(len(held))
+            elif kept is not None:  # ascending: the last k (their ties before them) or the first k (and after)
+                edge = held[kept[-k]] if descending else held[kept[k - 1]]
+                if descending:
+                    at = kept[bisect.bisect_left(kept, edge, hi=len(kept) - k, key=held.__getitem__) :]
+                else:
+                    at = kept[: bisect.bisect_right(kept, edge, lo=k, key=held.__getitem__)]
+            else:
+                edge = np.partition(held, len(held) - k)[-k] if descending else np.partition(held, k - 1)[k - 1]
+                at = np.flatnonzero(held >= edge if descending else held <= edge)
+            if len(held) > k:
+                cut = edge if cut is None else (max(cut, edge) if descending else min(cut, edge))
+            mask = self.mask(s)
+            if mask is not None:
+                at = at[mask[at]]
+            picks.append(at + start)
+            values.append(held[at])
+            start += len(held)
+        if not picks:
+            return np.zeros(0, np.int64)
+        rows, held = np.concatenate(picks), np.concatenate(values)
+        return rows if cut is None else rows[held >= cut if descending else held <= cut]
+
     def where(self, values: Iterable[str] | pa.Array) -> pa.Table:
         """The live rows whose key column is one of `values`: a binary search of the base by hash, a scan of the
         rest."""
@@ -190,9 +239,73 @@ class Covering:
         found = pa.concat_tables(parts)
         return found.filter(pc.is_in(found.column(self.key), value_set=wanted)) if found.num_rows else found
 
+    def having(self, keys: pa.Array, equal: dict[str, object]) -> np.ndarray:
+        """Which of `keys` (values of the key column) have a live row whose columns hold `equal`'s values (not
+        null): in a base keeping the order of exactly those columns, the rows holding them are one run of it (a
+        binary search), their hashes ascending, so each key is a binary search in them; elsewhere the rows are
+        filtered. Exact: a key is matched by comparing it with the row's, not by its hash alone."""
+        assert self.key is not None
+        keys = keys if keys.type == pa.string() else keys.cast(pa.string())
+        out = np.zeros(len(keys), bool)
+        order = tuple(equal)
+        for s in self.segments():
+            kept = s.orders.get(order)
+            if kept is None or not s.hashed:
+                rows, mask = _plain(s.rows), self.mask(s)
+                matched = pa.array(mask) if mask is not None else None
+                for column, value in equal.items():
+                    same = pc.fill_null(pc.equal(rows.column(column), value), False)
+                    matched = same if matched is None else pc.and_(matched, same)
+                found = rows.column(self.key).filter(matched) if matched is not None else rows.column(self.key)
+                out |= pc.is_in(keys, value_set=found.combine_chunks()).to_numpy(zero_copy_only=False)
+                continue
+            lo, hi = _equal_run(kept, [s.rows.column(c) for c in order], [equal[c] for c in order])
+            found = kept[lo:hi]
+            mask = self.mask(s)
+            if mask is not None:
+                found = found[mask[found]]
+            hashes = _numpy(s.rows.column(HASH_COLUMN))[found]
+            wanted = hash_values(keys)
+            first = np.searchsorted(hashes, wanted, "left")
+            counts = np.searchsorted(hashes, wanted, "right") - first
+            if not counts.any():
+                continue
+            which = np.repeat(np.arange(len(keys)), counts)
+            at = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+            theirs = s.rows.column(self.key).take(pa.array(found[at], pa.int64()))
+            same = pc.equal(keys.take(pa.array(which, pa.int64())), theirs).to_numpy(zero_copy_only=False)
+            out[which[same]] = True
+        return out
+
+
+def _numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """A mapped column as numbers, without a copy when it is one chunk."""
+    out: np.ndarray = column.chunk(0).to_numpy() if column.num_chunks == 1 else column.to_numpy()
+    return out
+
+
+def _equal_run(kept: np.ndarray, columns: list[pa.ChunkedArray], values: list[object]) -> tuple[int, int]:
+    """The run `[lo, hi)` of the kept order `kept` (row numbers sorted by `columns`, nulls last, as Arrow sorts)
+    whose rows hold `values`: a binary search reading a few dozen rows."""
+    chunks = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in columns]
+    target = tuple((v is None, v) for v in values)
+
+    def at(row: np.integer) -> tuple[tuple[bool, object], ...]:
+        return tuple((v is None, v) for v in (c[int(row)].as_py() for c in chunks))
+
+    lo = bisect.bisect_left(kept, target, key=at)
+    return lo, bisect.bisect_right(kept, target, lo=lo, key=at)
+
 
 def _plain(rows: pa.Table) -> pa.Table:
-    return rows.drop_columns([c for c in (FILE_COLUMN, HASH_COLUMN) if c in rows.column_names])
+    """The rows' own columns (without the file codes, the hashes and the kept orders)."""
+    return rows.drop_columns(
+        [c for c in rows.column_names if c in (FILE_COLUMN, HASH_COLUMN) or c.startswith(ORDER_PREFIX)]
+    )
+
+
+def _order_column(order: tuple[str, ...]) -> str:
+    return ORDER_PREFIX + ",".join(order)
 
 
 def _hash_rows(sorted_hashes: pa.ChunkedArray, hashes: np.ndarray) -> np.ndarray:
@@ -206,8 +319,11 @@ def _hash_rows(sorted_hashes: pa.ChunkedArray, hashes: np.ndarray) -> np.ndarray
 
 
 def covering_paths(table: LeanTable, columns: list[str]) -> tuple[str, str]:
-    """(base, tail) of the covering index of `columns`: named by the columns and their types."""
-    spec = json.dumps([[c, str(table.schema.field(c).type)] for c in columns])
+    """(base, tail) of the covering index of `columns`: named by the columns and their types (and the orders its
+    base keeps)."""
+    named = [[c, str(table.schema.field(c).type)] for c in columns]
+    orders = _orders(table, columns)
+    spec = json.dumps({"columns": named, "orders": orders}) if orders else json.dumps(named)
     digest = hashlib.sha1(spec.encode()).hexdigest()[:16]
     folder = _storage.join(table.path, COVERING_FOLDER)
     return _storage.join(folder, f"{digest}.arrow"), _storage.join(folder, f"{digest}.tail.arrow")
@@ -216,6 +332,11 @@ def covering_paths(table: LeanTable, columns: list[str]) -> tuple[str, str]:
 def _key(table: LeanTable, columns: list[str]) -> str | None:
     key = table.cluster_by
     return key if key in columns and table.schema.field(key).type == pa.string() else None
+
+
+def _orders(table: LeanTable, columns: list[str]) -> list[tuple[str, ...]]:
+    """The orders of `columns` the base keeps (`LeanTable.covering_orders`)."""
+    return [tuple(o) for o in getattr(table, "covering_orders", ()) if set(o) <= set(columns)]
 
 
 def _schema(table: LeanTable, columns: list[str]) -> pa.Schema:
@@ -228,9 +349,9 @@ def _open(path: str) -> pa.ipc.RecordBatchFileReader:
     return pa.ipc.open_file(source)
 
 
-def _load(path: str, schema: pa.Schema) -> tuple[Segment, str] | None:
+def _load(path: str, schema: pa.Schema, orders: Iterable[tuple[str, ...]] = ()) -> tuple[Segment, str] | None:
     """The segment stored at `path` and the base it belongs to, or None when there is none, it cannot be read, or
-    it holds other columns (or was hashed another way)."""
+    it holds other columns (or was hashed another way, or keeps other orders than `orders`)."""
     try:
         rows = _open(path).read_all()
         metadata = rows.schema.metadata or {}
@@ -242,13 +363,20 @@ def _load(path: str, schema: pa.Schema) -> tuple[Segment, str] | None:
         log.warning("ignoring the unreadable covering index %s (%s); it will be rewritten", path, exc)
         return None
     names = [f.name for f in schema]
-    hashed = rows.schema.names == [*names, HASH_COLUMN]
-    plain = rows.select(names) if hashed else rows
-    if not plain.schema.remove_metadata().equals(schema) or version != HASH_VERSION:
+    extra = rows.schema.names[len(names) :]
+    hashed = extra[:1] == [HASH_COLUMN]
+    kept = extra[int(hashed) :]
+    orders = list(orders)
+    if kept and kept != [_order_column(o) for o in orders]:
+        return None
+    if not rows.select(names).schema.remove_metadata().equals(schema) or version != HASH_VERSION:
         return None
     if not isinstance(files, list) or not isinstance(counts, list) or len(files) != len(counts):
         return None
-    return Segment(files, rows.replace_schema_metadata(None), counts, hashed), base
+    segment = Segment(files, rows.replace_schema_metadata(None), counts, hashed)
+    if kept:
+        segment.orders = {o: _numpy(rows.column(_order_column(o))) for o in orders}
+    return segment, base
 
 
 def _file_rows(table: LeanTable, rel: str, columns: list[str]) -> Segment:
@@ -272,14 +400,14 @@ def live_covering(
     live = table.files
     if cover is not None and len(cover.live) == len(live) and cover.live == live.keys():
         return cover  # the snapshot it was brought up to
-    schema = _schema(table, columns)
+    schema, orders = _schema(table, columns), _orders(table, columns)
     plain = pa.schema([table.schema.field(c) for c in columns])
     if not live and cover is None:
         return Covering(_key(table, columns), plain)  # an empty table: nothing to read or keep
     base_path, tail_path = covering_paths(table, columns)
     if cover is None:
         cover = Covering(_key(table, columns), plain)
-        loaded = _load(base_path, schema)
+        loaded = _load(base_path, schema, orders)
         if loaded is not None:
             cover.base, cover.base_id = loaded
             tail = _load(tail_path, schema)
@@ -298,7 +426,7 @@ def live_covering(
     size = sum(s.rows.num_rows for s in cover.segments())
     newer = (cover.tail.rows.num_rows if cover.tail else 0) + sum(s.rows.num_rows for s in cover.extra)
     if cover.base is None or newer + dead > max(STALE_MIN_ROWS, STALE_FRACTION * size):
-        cover = _write_base(base_path, tail_path, cover, schema, live)
+        cover = _write_base(base_path, tail_path, cover, schema, live, orders)
     elif len(cover.extra) > (0 if writer else STALE_FILES):
         cover = _write_tail(tail_path, cover, schema, live)
     cover.live = frozenset(live)
@@ -312,7 +440,7 @@ def _segment_of(cover: Covering, segments: list[Segment], live: Iterable[str]) -
     files: list[str] = []
     parts = []
     for s in segments:
-        rows = s.rows.drop_columns([HASH_COLUMN]) if HASH_COLUMN in s.rows.column_names else s.rows
+        rows = s.rows.drop_columns([c for c in s.rows.column_names if c == HASH_COLUMN or c.startswith(ORDER_PREFIX)])
         mask = cover.mask(s)
         if mask is not None:
             rows = rows.filter(pa.array(mask))
@@ -328,8 +456,16 @@ def _segment_of(cover: Covering, segments: list[Segment], live: Iterable[str]) -
     return Segment(files, rows, [int(n) for n in counts])
 
 
-def _write_base(base_path: str, tail_path: str, cover: Covering, schema: pa.Schema, live: Iterable[str]) -> Covering:
-    """Every live row as a new base, sorted by hash (the tail emptied), written; the index then maps it."""
+def _write_base(
+    base_path: str,
+    tail_path: str,
+    cover: Covering,
+    schema: pa.Schema,
+    live: Iterable[str],
+    orders: list[tuple[str, ...]],
+) -> Covering:
+    """Every live row as a new base, sorted by hash (the tail emptied), with its `orders`, written; the index then
+    maps it."""
     segments = cover.segments()
     segment = _segment_of(cover, segments, live) if segments else Segment([], schema.empty_table(), [])
     rows = segment.rows
@@ -337,11 +473,15 @@ def _write_base(base_path: str, tail_path: str, cover: Covering, schema: pa.Sche
         hashes = hash_values(rows.column(cover.key))
         order = np.argsort(hashes, kind="stable")
         rows = rows.take(pa.array(order)).append_column(HASH_COLUMN, pa.array(hashes[order], pa.uint64()))
-    base = Segment(segment.files, rows, segment.counts, hashed=cover.key is not None)
+    kept = {}
+    for o in orders:  # a stable sort: ties stay in hash order
+        kept[o] = pc.sort_indices(rows, sort_keys=[(c, "ascending") for c in o]).cast(pa.int32()).to_numpy()
+        rows = rows.append_column(_order_column(o), pa.array(kept[o]))
+    base = Segment(segment.files, rows, segment.counts, hashed=cover.key is not None, orders=kept)
     base_id = uuid.uuid4().hex
     if _write(base_path, base, base_id):
         _storage.delete_quietly(tail_path)
-        mapped = _load(base_path, schema)  # the file mapped, not the rows held (another writer's is as good)
+        mapped = _load(base_path, schema, orders)  # the file mapped, not the rows held (another writer's is as good)
         if mapped is not None:
             base, base_id = mapped
     return Covering(cover.key, cover.schema, base, base_id)

@@ -460,6 +460,7 @@ TRACE_COLD_TABLES: dict[str, dict[str, Any]] = {
     "mlflow.traces": {
         "keep_rows": False,
         "keep_covering": True,
+        "covering_orders": (("timestamp_ms",),),  # the newest traces first: a slice of it, not a sort
         "cluster_by": "trace_id",
         "stats_columns": ("trace_id", "experiment_id", "timestamp_ms"),
         "max_merge_rows": UPDATED_MERGE_ROWS,
@@ -467,6 +468,7 @@ TRACE_COLD_TABLES: dict[str, dict[str, Any]] = {
     "mlflow.trace_tags": {
         "keep_rows": False,
         "keep_covering": True,
+        "covering_orders": (("key", "value"),),  # `tags.k = 'v'`: the traces holding it, by binary search
         "cluster_by": "trace_id",
         "stats_columns": ("trace_id",),
         "max_merge_rows": UPDATED_MERGE_ROWS,
@@ -474,6 +476,7 @@ TRACE_COLD_TABLES: dict[str, dict[str, Any]] = {
     "mlflow.trace_request_metadata": {
         "keep_rows": False,
         "keep_covering": True,
+        "covering_orders": (("key", "value"),),  # `tags.k = 'v'`: the traces holding it, by binary search
         "cluster_by": "trace_id",
         "stats_columns": ("trace_id",),
         "max_merge_rows": UPDATED_MERGE_ROWS,

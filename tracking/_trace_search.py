@@ -1,12 +1,13 @@
 """`search_traces`: MLflow's trace filter grammar and order over the trace tables, with the SQL store's semantics.
 
 The trace tables are read through their covering indexes (`LeanTable.covering`: every live row, kept beside the
-table in mapped Arrow files, exact for the snapshot), as a SQL store reads its indexes: the trace rows of the
-experiments asked for are filtered by the clauses over trace columns; the clauses that look up other tables (tags,
-metadata, spans, assessments, runs) are tested only on candidates, the traces first in the order asked
-(`_first_rows`); the page (ordered nulls last, then `timestamp_ms DESC, request_id ASC` as ties, as the SQL store
-orders) gets its tags, metadata and assessments by trace id from the indexes' hash order. Spans are read from
-their files (a span's `content` is the whole span, never copied beside the table).
+table in mapped Arrow files, exact for the snapshot), as a SQL store reads its indexes. Ordered by a number column
+(the default `timestamp DESC`), the clauses are tested only on candidates, the traces first in that order (a slice
+of the order the traces' index keeps; `_first_rows`), as a SQL store walks its timestamp index; `tags.k = 'v'` and
+`request_metadata.k = 'v'` find the traces holding the pair as one run of the order (key, value) the index keeps;
+the page (ordered nulls last, then `timestamp_ms DESC, request_id ASC` as ties, as the SQL store orders) gets its
+tags, metadata and assessments by trace id from the indexes' hash order. Spans are read from their files (a span's
+`content` is the whole span, never copied beside the table).
 
 Filters (`SearchTraceUtils`'s grammar) compare as SQL does: a trace without the value compared is never a match
 (even for `!=`), `LIKE` is case-sensitive, `RLIKE` is Python's `re.search` (MLflow's SQLite REGEXP).
@@ -183,6 +184,9 @@ def _ids_mask(frame: pa.Table, ids: pa.Array | pa.ChunkedArray, *, negate: bool 
 
 def _keyed_mask(look: _Lookups, table: str, key: str, comparator: str, value: Any) -> Mask:
     def test(f: pa.Table) -> pa.Array:
+        if comparator == "=" and isinstance(value, str):  # the traces holding (key, value): a run of the kept order
+            covering = look.store._t.tables[table].covering()
+            return pa.array(covering.having(f.column("trace_id").combine_chunks(), {"key": key, "value": value}))
         keyed = look.keyed_of(table, key, f.column("trace_id"))
         if comparator in ("IS NULL", "IS NOT NULL"):
             return _ids_mask(f, keyed.column("trace_id"), negate=comparator == "IS NULL")
@@ -426,64 +430,64 @@ def _order(frame: pa.Table, keys: list[SortKey]) -> pa.Array:
     return pc.sort_indices(pa.table(columns), sort_keys=sort_keys)
 
 
-def _location_mask(traces: pa.Table, locations: list[str] | None) -> pa.Array | None:
+def _location_mask(locations: list[str] | None) -> Mask | None:
     """Which trace rows are in the experiments `locations` (None: all are)."""
     if locations is None:
         return None
-    column = traces.column("experiment_id")
     if len(locations) == 1:
-        return pc.fill_null(pc.equal(column, str(locations[0])), False)
-    return pc.is_in(column, value_set=pa.array([str(e) for e in locations], pa.string()))
+        return _column_mask("experiment_id", "=", str(locations[0]))
+    return _column_mask("experiment_id", "IN", [str(e) for e in locations])
 
 
-def _first_rows(
-    covering: Covering, traces: pa.Table, keep: pa.Array | None, masks: list[Mask], keys: list[SortKey], count: int
-) -> np.ndarray:
-    """The row numbers in `traces` (`covering.rows()`) of the first `count` traces (fewer on the last page) that
-    `keep` holds and every mask matches, in the order of `keys`.
+def _first_rows(covering: Covering, masks: list[Mask], keys: list[SortKey], count: int) -> np.ndarray:
+    """The row numbers in `covering.rows()` of the first `count` live traces (fewer on the last page) that every
+    mask matches, in the order of `keys`.
 
-    The vectorised masks are tested on every row; the `per_trace` ones on candidates only: when the first order key
-    is a number column without nulls (the default `timestamp_ms`), the candidates are the rows whose value is among
-    the first `k` (ties at the k-th included, so no row outside ranks before one inside), `k` growing until enough
-    of them match or every row is a candidate. So the answer is the sort of every matching row cut at `count`, while
-    a page of the newest traces under a tag filter looks up the tags of a few thousand traces, not 100,000s.
+    When the first order key is a number column without nulls (the default `timestamp_ms`), the masks are tested on
+    candidates only: the rows whose value is among the first `k` (`Covering.first`: a slice of the order the base
+    keeps, ties at the k-th included, so no row outside ranks before one inside), `k` growing until enough of them
+    match or every row is a candidate. So the answer is the sort of every matching row cut at `count`, while a page
+    of the newest traces under a tag filter looks at a few thousand traces, not 100,000s. Otherwise every live row
+    is tested (the vectorised masks first) and sorted.
     """
-    for mask in masks:
-        if not mask.per_trace:
-            matched = mask.test(traces)
-            keep = matched if keep is None else pc.and_(keep, matched)
-    rows = np.arange(traces.num_rows) if keep is None else np.flatnonzero(keep.to_numpy(zero_copy_only=False))
-    per_trace = [mask for mask in masks if mask.per_trace]
-    read = [c for mask in per_trace for c in mask.columns] + [c for key in keys for c in key.columns]
+    read = [c for mask in masks for c in mask.columns] + [c for key in keys for c in key.columns]
     columns = list(dict.fromkeys(["trace_id", *read]))
-    first = _number_values(traces, keys[0])
-    values = None if first is None else first[rows]
+    first = _number_column(covering, keys[0])
+    if first is None:
+        traces, live = covering.rows()
+        if live is None:
+            return _matching(traces.select(columns), np.arange(traces.num_rows), masks, keys, count)
+        rows = np.flatnonzero(live.to_numpy(zero_copy_only=False))
+        return _matching(traces.select(columns).filter(live), rows, masks, keys, count)
+    total = sum(s.rows.num_rows for s in covering.segments())
     k = max(CANDIDATES_PER_TRACE * count, FIRST_CANDIDATES)
     while True:
-        candidates = rows
-        if values is not None and k < len(rows):
-            kth = np.partition(values, k - 1)[k - 1] if keys[0].ascending else np.partition(values, len(values) - k)[-k]
-            candidates = rows[values >= kth if not keys[0].ascending else values <= kth]
-        frame = covering.take(candidates, columns)
-        for mask in per_trace:
-            if frame.num_rows:
-                matched = mask.test(frame)
-                frame, candidates = frame.filter(matched), candidates[matched.to_numpy(zero_copy_only=False)]
-        if len(candidates) >= count or len(candidates) == len(rows) or values is None or k >= len(rows):
-            if not len(candidates):
-                return candidates
-            return candidates[_order(frame, keys)[:count].to_numpy()]
+        rows = covering.first(first, k, descending=not keys[0].ascending)
+        found = _matching(covering.take(rows, columns), rows, masks, keys, count)
+        if len(found) >= count or k >= total:
+            return found
         k *= CANDIDATE_GROWTH
 
 
-def _number_values(traces: pa.Table, key: SortKey) -> np.ndarray | None:
-    """The values of order key `key` over every trace row as numbers, when it is an integer column without nulls."""
+def _matching(frame: pa.Table, rows: np.ndarray, masks: list[Mask], keys: list[SortKey], count: int) -> np.ndarray:
+    """The first `count` of `rows` (`frame` holds their columns) that every mask matches (the vectorised ones
+    first), in the order of `keys`."""
+    for mask in sorted(masks, key=lambda m: m.per_trace):
+        if not frame.num_rows:
+            return rows
+        matched = mask.test(frame)
+        frame, rows = frame.filter(matched), rows[matched.to_numpy(zero_copy_only=False)]
+    return rows[_order(frame, keys)[:count].to_numpy()] if len(rows) else rows
+
+
+def _number_column(covering: Covering, key: SortKey) -> str | None:
+    """The column of order key `key` when it is an integer column without nulls."""
     if len(key.columns) != 1 or key.columns[0] == "trace_id":
         return None
-    column = traces.column(key.columns[0])
-    if not pa.types.is_integer(column.type) or column.null_count:
+    column = key.columns[0]
+    if not pa.types.is_integer(covering.schema.field(column).type):
         return None
-    return column.to_numpy()
+    return None if any(s.rows.column(column).null_count for s in covering.segments()) else column
 
 
 def _page_infos(look: _Lookups, page: pa.Table) -> list[TraceInfo]:
@@ -525,11 +529,9 @@ def search_traces(
         keys = _sort_keys(look, order_by or [])
         masks = _masks(look, filter_string)
         covering = store._t.tables["mlflow.traces"].covering()
-        traces, live = covering.rows()
         offset = SearchTraceUtils.parse_start_offset_from_page_token(page_token)
-        keep = _location_mask(traces, locations)
-        keep = live if keep is None else keep if live is None else pc.and_(keep, live)
-        rows = _first_rows(covering, traces, keep, masks, keys, offset + max_results)
+        located = _location_mask(locations)
+        rows = _first_rows(covering, [located, *masks] if located else masks, keys, offset + max_results)
         page = covering.take(rows[offset:])
         infos = _page_infos(look, page) if page.num_rows else []
     token = SearchTraceUtils.create_page_token(offset + max_results) if len(infos) == max_results else None

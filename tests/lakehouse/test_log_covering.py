@@ -22,9 +22,15 @@ SCHEMA = pa.schema([("run_id", pa.string()), ("step", pa.int64()), ("tag", pa.st
 COLUMNS = ["run_id", "step", "tag"]
 
 
-def _cold(path) -> LeanTable:
+def _cold(path, orders: tuple[tuple[str, ...], ...] = ()) -> LeanTable:
     t = LeanTable(
-        path=str(path), name="h", schema=SCHEMA, keep_rows=False, cluster_by="run_id", stats_columns=("run_id",)
+        path=str(path),
+        name="h",
+        schema=SCHEMA,
+        keep_rows=False,
+        cluster_by="run_id",
+        stats_columns=("run_id",),
+        covering_orders=orders,
     )
     t.create_if_missing()
     t.refresh()
@@ -41,9 +47,13 @@ def _deltalake_rows(path, version: int) -> list[tuple]:
 
 
 def _stored(path, part: str = "base") -> pa.Table | None:
-    folder = path / _log_covering.COVERING_FOLDER
-    found = [p for p in folder.glob("*.arrow") if p.name.endswith(".tail.arrow") == (part == "tail")]
-    return pa.ipc.open_file(pa.memory_map(str(found[0]))).read_all() if found else None
+    """The base or tail on storage of the covering index without kept orders."""
+    plain = LeanTable(path=str(path), name="h", schema=SCHEMA, keep_rows=False, cluster_by="run_id")
+    found = _log_covering.covering_paths(plain, COLUMNS)[part == "tail"]
+    try:
+        return pa.ipc.open_file(pa.memory_map(found)).read_all()
+    except FileNotFoundError:
+        return None
 
 
 def _covered(path) -> set[str]:
@@ -74,6 +84,7 @@ def test_a_covering_index_is_every_live_row_through_writes_deletes_and_compactio
     tails = 0
     writer = _cold(tmp_path)
     runs = [f"{rng.getrandbits(128):032x}" for _ in range(60)]
+    deleted: list[str] = []
 
     def write(run: str, n: int) -> None:
         rows = [{"run_id": run, "step": s, "tag": None if s % 2 else "x"} for s in range(n)]
@@ -97,6 +108,7 @@ def test_a_covering_index_is_every_live_row_through_writes_deletes_and_compactio
                 return _log.Change([kept] if kept else [], rels)
 
             writer.write(delete)
+            deleted.append(gone)
         fresh = _cold(tmp_path)  # a new process: the covering index on storage, brought up to its snapshot
         for table in (reader, fresh):
             table.refresh()
@@ -108,9 +120,51 @@ def test_a_covering_index_is_every_live_row_through_writes_deletes_and_compactio
             assert _rows(table.covering().where(wanted)) == expected
         assert len(set(reader.files) - _covered(tmp_path)) <= _log_covering.STALE_FILES, "kept up as it fell behind"
         tails += _stored(tmp_path, "tail") is not None
+        ordered = _cold(tmp_path, ORDERS)  # with kept orders (another index file: both kept side by side)
+        _check_first_and_having(ordered, _deltalake_rows(tmp_path, ordered.version), runs, deleted, rng)
     history = [json.loads(line) for p in sorted((tmp_path / "_delta_log").glob("*.json")) for line in p.open()]
     assert sum(1 for a in history if a.get("commitInfo", {}).get("operation") == "OPTIMIZE") >= 2
     assert tails, "tails were written between bases"
+
+
+ORDERS = (("step",), ("tag",))
+
+
+def _check_first_and_having(
+    t: LeanTable, expected: list[tuple], runs: list[str], deleted: list[str], rng: random.Random
+) -> None:
+    """`first` and `having` against the oracle's rows `expected`, through whichever segments the index has now."""
+    covering = t.covering()
+    assert covering.base is None or set(covering.base.orders) == set(ORDERS), "the base keeps its orders"
+    rows = covering.rows()[0]
+    for k in (1, 3, 17, len(expected) + 5):
+        for descending in (False, True):
+            got = _rows(rows.take(covering.first("step", k, descending=descending)))
+            assert len(got) == len(set(got)) and set(got) <= set(expected), "live rows, each once"
+            if got:  # every row outside comes after every row inside: all rows up to the last step inside are in
+                last = (min if descending else max)(r[1] for r in got)
+                assert got == [r for r in expected if (r[1] >= last if descending else r[1] <= last)]
+            if k > rows.num_rows:
+                assert got == expected
+    wanted = [*rng.sample(runs, 12), *deleted, "missing", runs[0]]  # the deleted: their rows dead, never found
+    for tag in ("x", "y"):
+        holding = {r[0] for r in expected if r[2] == tag}
+        assert covering.having(pa.array(wanted), {"tag": tag}).tolist() == [w in holding for w in wanted]
+
+
+def test_first_and_having_never_answer_with_the_dead_rows_a_base_still_holds(tmp_path, small, monkeypatch):
+    monkeypatch.setattr(_log, "COMPACT_AFTER_FILES", 100)  # no compaction: one file per run
+    t = _cold(tmp_path, ORDERS)
+    runs = [f"r{i:02d}" for i in range(20)]
+    for i, run in enumerate(runs):
+        rows = [{"run_id": run, "step": i % 5 + 5 * j, "tag": "x" if i % 3 else "y"} for j in range(2)]
+        t.write(lambda rows=rows: _log.Change([rows]))
+    assert t.covering().base is not None
+    gone = ["r00", "r04"]  # steps 0 and 5, tag y; 4 and 9, tag x: first in either direction
+    t.write(lambda: _log.Change([], [rel for run in gone for _, rel in t.hits_where("run_id", run)]))
+    covering = t.covering()
+    assert covering.base is not None and id(covering.base) in covering.alive, "the base holds them, masked"
+    _check_first_and_having(t, _deltalake_rows(tmp_path, t.version), runs, gone, random.Random(1))
 
 
 def test_a_writer_keeps_the_covering_index_up_to_its_compactions(tmp_path, small):
@@ -173,6 +227,8 @@ def test_hash_values_of_a_slice_are_those_of_its_strings():
     whole = _log_covering.hash_values(values).tolist()
     for i in range(len(values)):
         assert _log_covering.hash_values(values.slice(i, 1)).tolist() == [whole[i]]
+    long = pa.array(["tr-" + "0123456789abcdef" * 2, "é" * 30, "a" * 24, "z" * 100])  # all 24 bytes or more
+    assert _log_covering.hash_values(long).tolist() == [_reference_hash(v) for v in long.to_pylist()]
     assert whole[0] == whole[3], "null hashes as the empty string"
     assert len(set(whole)) == 5
 
