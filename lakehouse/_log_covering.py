@@ -190,6 +190,8 @@ class Covering:
         """The live rows (numbers in `rows()`) whose `column` (numbers, no nulls) is among the first `k` values of
         every row held, ties at the k-th included, so every row outside comes after every row inside (in ascending
         or `descending` order): through a base's kept order of `column` a slice of it, elsewhere a partition."""
+        if k < 1:
+            raise ValueError(f"Covering.first needs k >= 1 rows, got {k}")
         picks, values, cut = [], [], None
         start = 0
         for s in self.segments():
@@ -273,7 +275,8 @@ class Covering:
             which = np.repeat(np.arange(len(keys)), counts)
             at = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
             theirs = s.rows.column(self.key).take(pa.array(found[at], pa.int64()))
-            same = pc.equal(keys.take(pa.array(which, pa.int64())), theirs).to_numpy(zero_copy_only=False)
+            same = pc.fill_null(pc.equal(keys.take(pa.array(which, pa.int64())), theirs), False)
+            same = same.to_numpy(zero_copy_only=False)
             out[which[same]] = True
         return out
 

@@ -444,27 +444,42 @@ def _first_rows(covering: Covering, masks: list[Mask], keys: list[SortKey], coun
     mask matches, in the order of `keys`.
 
     When the first order key is a number column without nulls (the default `timestamp_ms`), the masks are tested on
-    candidates only: the rows whose value is among the first `k` (`Covering.first`: a slice of the order the base
-    keeps, ties at the k-th included, so no row outside ranks before one inside), `k` growing until enough of them
-    match or every row is a candidate. So the answer is the sort of every matching row cut at `count`, while a page
-    of the newest traces under a tag filter looks at a few thousand traces, not 100,000s. Otherwise every live row
-    is tested (the vectorised masks first) and sorted.
+    candidates only: first the rows whose value is among the first `k` of all (`Covering.first`: a slice of the
+    order the base keeps, ties at the k-th included, so no row outside ranks before one inside), as a SQL store
+    walks its timestamp index. When too few of them match (a small experiment in a large lake, a rare status), the
+    vectorised masks are tested on every row and the candidates are the first `k` of the rows they keep, `k` growing
+    until enough match or every kept row is a candidate. Either way the answer is the sort of every matching row cut
+    at `count`, while a page of the newest traces under a tag filter looks at a few thousand traces, not 100,000s.
+    Otherwise (another first key) every live row is tested, the vectorised masks first, and sorted.
     """
     read = [c for mask in masks for c in mask.columns] + [c for key in keys for c in key.columns]
     columns = list(dict.fromkeys(["trace_id", *read]))
     first = _number_column(covering, keys[0])
-    if first is None:
-        traces, live = covering.rows()
-        if live is None:
-            return _matching(traces.select(columns), np.arange(traces.num_rows), masks, keys, count)
-        rows = np.flatnonzero(live.to_numpy(zero_copy_only=False))
-        return _matching(traces.select(columns).filter(live), rows, masks, keys, count)
-    total = sum(s.rows.num_rows for s in covering.segments())
     k = max(CANDIDATES_PER_TRACE * count, FIRST_CANDIDATES)
-    while True:
+    if first is not None:
         rows = covering.first(first, k, descending=not keys[0].ascending)
         found = _matching(covering.take(rows, columns), rows, masks, keys, count)
-        if len(found) >= count or k >= total:
+        if len(found) >= count or k >= sum(s.rows.num_rows for s in covering.segments()):
+            return found
+    traces, live = covering.rows()
+    keep = live
+    for mask in masks:
+        if not mask.per_trace:
+            matched = mask.test(traces)
+            keep = matched if keep is None else pc.and_(keep, matched)
+    rows = np.arange(traces.num_rows) if keep is None else np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+    per_trace = [mask for mask in masks if mask.per_trace]
+    if first is None:
+        frame = traces.select(columns)
+        return _matching(frame if keep is None else frame.filter(keep), rows, per_trace, keys, count)
+    values = traces.column(first).to_numpy()[rows]
+    while True:
+        candidates = rows
+        if k < len(rows):
+            kth = np.partition(values, k - 1)[k - 1] if keys[0].ascending else np.partition(values, len(values) - k)[-k]
+            candidates = rows[values <= kth if keys[0].ascending else values >= kth]
+        found = _matching(covering.take(candidates, columns), candidates, per_trace, keys, count)
+        if len(found) >= count or len(candidates) == len(rows):
             return found
         k *= CANDIDATE_GROWTH
 

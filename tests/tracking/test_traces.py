@@ -389,7 +389,8 @@ def test_search_traces_over_many_traces_with_ties_pages_as_on_sqlite(backends, m
     """The lake finds a page among candidates (the rows first by the first order key, grown while too few match
     the per-trace filters): with a first guess of 8 rows, growing twofold, every page below takes several rounds,
     cuts through ties of equal timestamps, and reads a table with files added, deleted and compacted since its
-    frame was written. The pages must be sqlite's."""
+    frame was written; another experiment's traces, newer and older than all, leave the first rows by time without
+    a match, so the candidates are then taken among the experiment's rows. The pages must be sqlite's."""
     monkeypatch.setattr("tracking._trace_search.FIRST_CANDIDATES", 8)
     monkeypatch.setattr("tracking._trace_search.CANDIDATES_PER_TRACE", 1)
     monkeypatch.setattr("tracking._trace_search.CANDIDATE_GROWTH", 2)
@@ -432,6 +433,18 @@ def test_search_traces_over_many_traces_with_ties_pages_as_on_sqlite(backends, m
             )
             ids.append(store.start_trace(info).trace_id)
             rec_names[ids[-1]] = f"t{i}"
+        other = c.create_experiment("other")  # older and newer traces of another experiment, around them all
+        for i in range(60):
+            info = TraceInfo(
+                trace_id=f"tr-{i * 104729 + 3:032x}",
+                trace_location=TraceLocation.from_experiment_id(other),
+                request_time=T0 + 1000 * (i - 60 if i < 30 else 100 + i),
+                state=TraceState.OK,
+                execution_duration=1,
+                tags={"shard": "3"},
+                trace_metadata={"user": "u2"},
+            )
+            store.start_trace(info)
         for f in filters:
             for order in orders:
                 rec(f"{f} {order}", lambda f=f, order=order: pages(store, exp, f, order))
