@@ -154,6 +154,10 @@ class LeanTable:
     covering_orders: Sequence[tuple[str, ...]] = ()
     """Orders of rows the covering index's base keeps (its row numbers sorted by these columns): the rows holding
     given values of them are then one run of it, found by binary search (`Covering.having`)."""
+    covering_sorted_by: str | None = None
+    """The covering base's rows in this column's order (ties in the key's hash order) instead of the key's hash
+    order: the first rows by it are consecutive (`Covering.first` then takes a slice), while finding rows by key
+    scans the base. For a table searched by that column and never looked up by key."""
     max_merge_rows: int | None = None
     """A cold table's largest compacted file (default `lakehouse._log_cold.MAX_MERGE_ROWS`): a table whose rows are
     updated keeps it small, since an update rewrites the file that holds the row."""

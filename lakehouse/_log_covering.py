@@ -10,7 +10,9 @@ the table's clustering column, so the rows of a few values (a page of traces' ta
 the tail holds the rows of files written since the base (a few percent of it), scanned. A base also keeps the
 orders a table asks for (`LeanTable.covering_orders`): its row numbers sorted by those columns, so the first rows by
 a timestamp are a slice (`Covering.first`) and the rows holding given values one run found by binary search
-(`Covering.having`), the ties of a run in hash order.
+(`Covering.having`), the ties of a run in hash order. A table may have its base sorted by a column instead of by
+hash (`LeanTable.covering_sorted_by`: the traces by time): its first rows by that column are then consecutive, a
+slice, while a lookup by key scans it.
 
 Exact for the snapshot asked at, however old the files: rows of data files no longer live (a delete, an update, a
 compaction by us, Spark or delta-rs) are masked out, and the live files neither file covers are read (or taken from
@@ -58,6 +60,8 @@ COUNTS_KEY = b"lakehouse.covering.counts"
 ORDER_PREFIX = "_by:"
 """A base's column `_by:<c1>,<c2>` holds its row numbers sorted by those columns (a table's `covering_orders`)."""
 HASH_KEY = b"lakehouse.covering.hash"
+SORTED_KEY = b"lakehouse.covering.sorted"
+"""The column a base's rows are sorted by instead of the key's hash (`LeanTable.covering_sorted_by`), or empty."""
 STALE_FILES = 4
 """The tail is rewritten when more live files than this are covered by neither file (each costs a Parquet read)."""
 STALE_FRACTION = 0.05
@@ -178,7 +182,11 @@ class Covering:
             picked = np.flatnonzero(which == i)
             rows = _plain(segments[i].rows)
             rows = rows if columns is None else rows.select(columns)
-            parts.append(rows.take(pa.array(indices[picked] - bounds[i], pa.int64())))
+            at = indices[picked] - bounds[i]
+            if at[-1] - at[0] == len(at) - 1 and (len(at) == 1 or (np.diff(at) == 1).all()):
+                parts.append(rows.slice(int(at[0]), len(at)))  # consecutive rows (a slice of a sorted base): no copy
+            else:
+                parts.append(rows.take(pa.array(at, pa.int64())))
             order.append(picked)
         if not parts:
             empty = self.schema.empty_table()
@@ -325,8 +333,10 @@ def covering_paths(table: LeanTable, columns: list[str]) -> tuple[str, str]:
     """(base, tail) of the covering index of `columns`: named by the columns and their types (and the orders its
     base keeps)."""
     named = [[c, str(table.schema.field(c).type)] for c in columns]
-    orders = _orders(table, columns)
-    spec = json.dumps({"columns": named, "orders": orders}) if orders else json.dumps(named)
+    orders, by = _orders(table, columns), _sorted_by(table, columns)
+    layout: dict[str, object] = {"orders": orders} if orders else {}
+    layout.update({"sorted": by} if by else {})
+    spec = json.dumps({"columns": named, **layout}) if layout else json.dumps(named)
     digest = hashlib.sha1(spec.encode()).hexdigest()[:16]
     folder = _storage.join(table.path, COVERING_FOLDER)
     return _storage.join(folder, f"{digest}.arrow"), _storage.join(folder, f"{digest}.tail.arrow")
@@ -342,6 +352,12 @@ def _orders(table: LeanTable, columns: list[str]) -> list[tuple[str, ...]]:
     return [tuple(o) for o in getattr(table, "covering_orders", ()) if set(o) <= set(columns)]
 
 
+def _sorted_by(table: LeanTable, columns: list[str]) -> str | None:
+    """The column the base's rows are sorted by instead of the key's hash (`LeanTable.covering_sorted_by`)."""
+    by = getattr(table, "covering_sorted_by", None)
+    return by if by in columns else None
+
+
 def _schema(table: LeanTable, columns: list[str]) -> pa.Schema:
     return pa.schema([*(table.schema.field(c) for c in columns), pa.field(FILE_COLUMN, pa.int32())])
 
@@ -352,14 +368,18 @@ def _open(path: str) -> pa.ipc.RecordBatchFileReader:
     return pa.ipc.open_file(source)
 
 
-def _load(path: str, schema: pa.Schema, orders: Iterable[tuple[str, ...]] = ()) -> tuple[Segment, str] | None:
+def _load(
+    path: str, schema: pa.Schema, orders: Iterable[tuple[str, ...]] = (), sorted_by: str | None = None
+) -> tuple[Segment, str] | None:
     """The segment stored at `path` and the base it belongs to, or None when there is none, it cannot be read, or
-    it holds other columns (or was hashed another way, or keeps other orders than `orders`)."""
+    it holds other columns (or was hashed another way, or keeps other orders than `orders`, or is a base sorted
+    otherwise than by `sorted_by`)."""
     try:
         rows = _open(path).read_all()
         metadata = rows.schema.metadata or {}
         files, counts = json.loads(metadata[FILES_KEY]), json.loads(metadata[COUNTS_KEY])
         base, version = metadata[BASE_KEY].decode(), metadata[HASH_KEY]
+        by = metadata.get(SORTED_KEY, b"").decode() or None
     except (FileNotFoundError, KeyError):
         return None
     except (OSError, pa.ArrowException, ValueError) as exc:  # damaged, truncated: rewritten from the table
@@ -369,8 +389,10 @@ def _load(path: str, schema: pa.Schema, orders: Iterable[tuple[str, ...]] = ()) 
     extra = rows.schema.names[len(names) :]
     hashed = extra[:1] == [HASH_COLUMN]
     kept = extra[int(hashed) :]
-    orders = list(orders)
+    orders = [o for o in orders if o != (sorted_by,)]  # that order is the rows' own
     if kept and kept != [_order_column(o) for o in orders]:
+        return None
+    if by is not None and by != sorted_by:  # a base sorted another way
         return None
     if not rows.select(names).schema.remove_metadata().equals(schema) or version != HASH_VERSION:
         return None
@@ -379,6 +401,8 @@ def _load(path: str, schema: pa.Schema, orders: Iterable[tuple[str, ...]] = ()) 
     segment = Segment(files, rows.replace_schema_metadata(None), counts, hashed)
     if kept:
         segment.orders = {o: _numpy(rows.column(_order_column(o))) for o in orders}
+    if by is not None:
+        segment.orders[(by,)] = np.arange(rows.num_rows, dtype=np.int32)
     return segment, base
 
 
@@ -403,14 +427,14 @@ def live_covering(
     live = table.files
     if cover is not None and len(cover.live) == len(live) and cover.live == live.keys():
         return cover  # the snapshot it was brought up to
-    schema, orders = _schema(table, columns), _orders(table, columns)
+    schema, orders, by = _schema(table, columns), _orders(table, columns), _sorted_by(table, columns)
     plain = pa.schema([table.schema.field(c) for c in columns])
     if not live and cover is None:
         return Covering(_key(table, columns), plain)  # an empty table: nothing to read or keep
     base_path, tail_path = covering_paths(table, columns)
     if cover is None:
         cover = Covering(_key(table, columns), plain)
-        loaded = _load(base_path, schema, orders)
+        loaded = _load(base_path, schema, orders, by)
         if loaded is not None:
             cover.base, cover.base_id = loaded
             tail = _load(tail_path, schema)
@@ -429,7 +453,7 @@ def live_covering(
     size = sum(s.rows.num_rows for s in cover.segments())
     newer = (cover.tail.rows.num_rows if cover.tail else 0) + sum(s.rows.num_rows for s in cover.extra)
     if cover.base is None or newer + dead > max(STALE_MIN_ROWS, STALE_FRACTION * size):
-        cover = _write_base(base_path, tail_path, cover, schema, live, orders)
+        cover = _write_base(base_path, tail_path, cover, schema, live, orders, by)
     elif len(cover.extra) > (0 if writer else STALE_FILES):
         cover = _write_tail(tail_path, cover, schema, live)
     cover.live = frozenset(live)
@@ -466,25 +490,36 @@ def _write_base(
     schema: pa.Schema,
     live: Iterable[str],
     orders: list[tuple[str, ...]],
+    sorted_by: str | None = None,
 ) -> Covering:
-    """Every live row as a new base, sorted by hash (the tail emptied), with its `orders`, written; the index then
-    maps it."""
+    """Every live row as a new base, sorted by hash (or by `sorted_by`, ties in hash order), with its `orders`, the
+    tail emptied, written; the index then maps it."""
     segments = cover.segments()
     segment = _segment_of(cover, segments, live) if segments else Segment([], schema.empty_table(), [])
     rows = segment.rows
     if cover.key:
         hashes = hash_values(rows.column(cover.key))
         order = np.argsort(hashes, kind="stable")
-        rows = rows.take(pa.array(order)).append_column(HASH_COLUMN, pa.array(hashes[order], pa.uint64()))
+        rows = rows.take(pa.array(order))
+        if sorted_by is None:
+            rows = rows.append_column(HASH_COLUMN, pa.array(hashes[order], pa.uint64()))
+    if sorted_by is not None:  # a stable sort: ties stay in hash order
+        rows = rows.take(pc.sort_indices(rows, sort_keys=[(sorted_by, "ascending")]))
     kept = {}
     for o in orders:  # a stable sort: ties stay in hash order
-        kept[o] = pc.sort_indices(rows, sort_keys=[(c, "ascending") for c in o]).cast(pa.int32()).to_numpy()
-        rows = rows.append_column(_order_column(o), pa.array(kept[o]))
-    base = Segment(segment.files, rows, segment.counts, hashed=cover.key is not None, orders=kept)
+        if o != (sorted_by,):
+            kept[o] = pc.sort_indices(rows, sort_keys=[(c, "ascending") for c in o]).cast(pa.int32()).to_numpy()
+            rows = rows.append_column(_order_column(o), pa.array(kept[o]))
+    if sorted_by is not None:
+        kept[(sorted_by,)] = np.arange(rows.num_rows, dtype=np.int32)
+    hashed = cover.key is not None and sorted_by is None
+    base = Segment(segment.files, rows, segment.counts, hashed=hashed, orders=kept)
     base_id = uuid.uuid4().hex
-    if _write(base_path, base, base_id):
+    if _write(base_path, base, base_id, sorted_by):
         _storage.delete_quietly(tail_path)
-        mapped = _load(base_path, schema, orders)  # the file mapped, not the rows held (another writer's is as good)
+        mapped = _load(
+            base_path, schema, orders, sorted_by
+        )  # the file mapped, not the rows held (another writer's is as good)
         if mapped is not None:
             base, base_id = mapped
     return Covering(cover.key, cover.schema, base, base_id)
@@ -503,13 +538,14 @@ def _write_tail(tail_path: str, cover: Covering, schema: pa.Schema, live: Iterab
     return out
 
 
-def _write(path: str, segment: Segment, base_id: str) -> bool:
+def _write(path: str, segment: Segment, base_id: str, sorted_by: str | None = None) -> bool:
     stored = segment.rows.replace_schema_metadata(
         {
             FILES_KEY: json.dumps(segment.files).encode(),
             COUNTS_KEY: json.dumps(segment.counts).encode(),
             BASE_KEY: base_id.encode(),
             HASH_KEY: HASH_VERSION,
+            SORTED_KEY: (sorted_by or "").encode(),
         }
     )
     sink = pa.BufferOutputStream()

@@ -460,7 +460,7 @@ TRACE_COLD_TABLES: dict[str, dict[str, Any]] = {
     "mlflow.traces": {
         "keep_rows": False,
         "keep_covering": True,
-        "covering_orders": (("timestamp_ms",),),  # the newest traces first: a slice of it, not a sort
+        "covering_sorted_by": "timestamp_ms",  # the newest traces first: a slice of the rows, not a sort
         "cluster_by": "trace_id",
         "stats_columns": ("trace_id", "experiment_id", "timestamp_ms"),
         "max_merge_rows": UPDATED_MERGE_ROWS,

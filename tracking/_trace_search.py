@@ -3,11 +3,11 @@
 The trace tables are read through their covering indexes (`LeanTable.covering`: every live row, kept beside the
 table in mapped Arrow files, exact for the snapshot), as a SQL store reads its indexes. Ordered by a number column
 (the default `timestamp DESC`), the clauses are tested only on candidates, the traces first in that order (a slice
-of the order the traces' index keeps; `_first_rows`), as a SQL store walks its timestamp index; `tags.k = 'v'` and
-`request_metadata.k = 'v'` find the traces holding the pair as one run of the order (key, value) the index keeps;
-the page (ordered nulls last, then `timestamp_ms DESC, request_id ASC` as ties, as the SQL store orders) gets its
-tags, metadata and assessments by trace id from the indexes' hash order. Spans are read from their files (a span's
-`content` is the whole span, never copied beside the table).
+of the traces' index, whose base is sorted by time; `_first_rows`), as a SQL store walks its timestamp index;
+`tags.k = 'v'` and `request_metadata.k = 'v'` find the traces holding the pair as one run of the order (key, value)
+the index keeps; the page (ordered nulls last, then `timestamp_ms DESC, request_id ASC` as ties, as the SQL store
+orders) gets its tags, metadata and assessments by trace id from the indexes' hash order. Spans are read from their
+files (a span's `content` is the whole span, never copied beside the table).
 
 Filters (`SearchTraceUtils`'s grammar) compare as SQL does: a trace without the value compared is never a match
 (even for `!=`), `LIKE` is case-sensitive, `RLIKE` is Python's `re.search` (MLflow's SQLite REGEXP).

@@ -22,7 +22,7 @@ SCHEMA = pa.schema([("run_id", pa.string()), ("step", pa.int64()), ("tag", pa.st
 COLUMNS = ["run_id", "step", "tag"]
 
 
-def _cold(path, orders: tuple[tuple[str, ...], ...] = ()) -> LeanTable:
+def _cold(path, orders: tuple[tuple[str, ...], ...] = (), sorted_by: str | None = None) -> LeanTable:
     t = LeanTable(
         path=str(path),
         name="h",
@@ -31,6 +31,7 @@ def _cold(path, orders: tuple[tuple[str, ...], ...] = ()) -> LeanTable:
         cluster_by="run_id",
         stats_columns=("run_id",),
         covering_orders=orders,
+        covering_sorted_by=sorted_by,
     )
     t.create_if_missing()
     t.refresh()
@@ -120,8 +121,12 @@ def test_a_covering_index_is_every_live_row_through_writes_deletes_and_compactio
             assert _rows(table.covering().where(wanted)) == expected
         assert len(set(reader.files) - _covered(tmp_path)) <= _log_covering.STALE_FILES, "kept up as it fell behind"
         tails += _stored(tmp_path, "tail") is not None
-        ordered = _cold(tmp_path, ORDERS)  # with kept orders (another index file: both kept side by side)
-        _check_first_and_having(ordered, _deltalake_rows(tmp_path, ordered.version), runs, deleted, rng)
+        # with kept orders, and sorted by step instead of by hash (other index files, all kept side by side)
+        for ordered in (_cold(tmp_path, ORDERS), _cold(tmp_path, (("tag",),), sorted_by="step")):
+            expected = _deltalake_rows(tmp_path, ordered.version)
+            _check_first_and_having(ordered, expected, runs, deleted, rng)
+            wanted = rng.sample(runs[: 31 + step], 6)
+            assert _rows(ordered.covering().where(wanted)) == [r for r in expected if r[0] in wanted]
     history = [json.loads(line) for p in sorted((tmp_path / "_delta_log").glob("*.json")) for line in p.open()]
     assert sum(1 for a in history if a.get("commitInfo", {}).get("operation") == "OPTIMIZE") >= 2
     assert tails, "tails were written between bases"
@@ -139,7 +144,9 @@ def _check_first_and_having(
     rows = covering.rows()[0]
     for k in (1, 3, 17, len(expected) + 5):
         for descending in (False, True):
-            got = _rows(rows.take(covering.first("step", k, descending=descending)))
+            first = covering.first("step", k, descending=descending)
+            got = _rows(rows.take(first))
+            assert _rows(covering.take(first)) == got, "taken segment by segment (a slice where consecutive)"
             assert len(got) == len(set(got)) and set(got) <= set(expected), "live rows, each once"
             if got:  # every row outside comes after every row inside: all rows up to the last step inside are in
                 last = (min if descending else max)(r[1] for r in got)
@@ -156,15 +163,22 @@ def test_first_and_having_never_answer_with_the_dead_rows_a_base_still_holds(tmp
     monkeypatch.setattr(_log, "COMPACT_AFTER_FILES", 100)  # no compaction: one file per run
     t = _cold(tmp_path, ORDERS)
     runs = [f"r{i:02d}" for i in range(20)]
+    by_step = _cold(tmp_path, (("tag",),), sorted_by="step")
     for i, run in enumerate(runs):
         rows = [{"run_id": run, "step": i % 5 + 5 * j, "tag": "x" if i % 3 else "y"} for j in range(2)]
         t.write(lambda rows=rows: _log.Change([rows]))
-    assert t.covering().base is not None
+    by_step.refresh()
+    assert t.covering().base is not None and by_step.covering().base is not None
     gone = ["r00", "r04"]  # steps 0 and 5, tag y; 4 and 9, tag x: first in either direction
     t.write(lambda: _log.Change([], [rel for run in gone for _, rel in t.hits_where("run_id", run)]))
     covering = t.covering()
     assert covering.base is not None and id(covering.base) in covering.alive, "the base holds them, masked"
     _check_first_and_having(t, _deltalake_rows(tmp_path, t.version), runs, gone, random.Random(1))
+    by_step.refresh()
+    sorted_base = by_step.covering().base
+    assert sorted_base is not None and id(sorted_base) in by_step.covering().alive
+    assert sorted_base.rows.column("step").to_pylist() == sorted(sorted_base.rows.column("step").to_pylist())
+    _check_first_and_having(by_step, _deltalake_rows(tmp_path, t.version), runs, gone, random.Random(1))
 
 
 def test_a_writer_keeps_the_covering_index_up_to_its_compactions(tmp_path, small):
