@@ -310,9 +310,12 @@ def _equal_run(kept: np.ndarray, columns: list[pa.ChunkedArray], values: list[ob
 
 def _plain(rows: pa.Table) -> pa.Table:
     """The rows' own columns (without the file codes, the hashes and the kept orders)."""
-    return rows.drop_columns(
-        [c for c in rows.column_names if c in (FILE_COLUMN, HASH_COLUMN) or c.startswith(ORDER_PREFIX)]
-    )
+    return _without_base_columns(rows).drop_columns([c for c in rows.column_names if c == FILE_COLUMN])
+
+
+def _without_base_columns(rows: pa.Table) -> pa.Table:
+    """The rows without what only a base holds (the hashes and the kept orders)."""
+    return rows.drop_columns([c for c in rows.column_names if c == HASH_COLUMN or c.startswith(ORDER_PREFIX)])
 
 
 def _order_column(order: tuple[str, ...]) -> str:
@@ -321,7 +324,7 @@ def _order_column(order: tuple[str, ...]) -> str:
 
 def _hash_rows(sorted_hashes: pa.ChunkedArray, hashes: np.ndarray) -> np.ndarray:
     """The row numbers whose hash is one of `hashes`, by binary search of `sorted_hashes`."""
-    held = sorted_hashes.chunk(0).to_numpy() if sorted_hashes.num_chunks == 1 else sorted_hashes.to_numpy()
+    held = _numpy(sorted_hashes)
     hashes = np.unique(hashes)  # sorted, each once: values sharing a hash share its rows
     lo = np.searchsorted(held, hashes, "left")
     counts = np.searchsorted(held, hashes, "right") - lo
@@ -349,12 +352,12 @@ def _key(table: LeanTable, columns: list[str]) -> str | None:
 
 def _orders(table: LeanTable, columns: list[str]) -> list[tuple[str, ...]]:
     """The orders of `columns` the base keeps (`LeanTable.covering_orders`)."""
-    return [tuple(o) for o in getattr(table, "covering_orders", ()) if set(o) <= set(columns)]
+    return [tuple(o) for o in table.covering_orders if set(o) <= set(columns)]
 
 
 def _sorted_by(table: LeanTable, columns: list[str]) -> str | None:
     """The column the base's rows are sorted by instead of the key's hash (`LeanTable.covering_sorted_by`)."""
-    by = getattr(table, "covering_sorted_by", None)
+    by = table.covering_sorted_by
     return by if by in columns else None
 
 
@@ -467,7 +470,7 @@ def _segment_of(cover: Covering, segments: list[Segment], live: Iterable[str]) -
     files: list[str] = []
     parts = []
     for s in segments:
-        rows = s.rows.drop_columns([c for c in s.rows.column_names if c == HASH_COLUMN or c.startswith(ORDER_PREFIX)])
+        rows = _without_base_columns(s.rows)
         mask = cover.mask(s)
         if mask is not None:
             rows = rows.filter(pa.array(mask))
@@ -497,14 +500,18 @@ def _write_base(
     segments = cover.segments()
     segment = _segment_of(cover, segments, live) if segments else Segment([], schema.empty_table(), [])
     rows = segment.rows
+    order, hashes = None, None
     if cover.key:
         hashes = hash_values(rows.column(cover.key))
         order = np.argsort(hashes, kind="stable")
+    if sorted_by is not None:  # a stable sort of the column alone: ties stay in hash order
+        column = rows.column(sorted_by) if order is None else rows.column(sorted_by).take(pa.array(order))
+        by = pc.sort_indices(column).to_numpy()
+        order = by if order is None else order[by]
+    if order is not None:  # the rows moved once
         rows = rows.take(pa.array(order))
-        if sorted_by is None:
-            rows = rows.append_column(HASH_COLUMN, pa.array(hashes[order], pa.uint64()))
-    if sorted_by is not None:  # a stable sort: ties stay in hash order
-        rows = rows.take(pc.sort_indices(rows, sort_keys=[(sorted_by, "ascending")]))
+    if hashes is not None and sorted_by is None:
+        rows = rows.append_column(HASH_COLUMN, pa.array(hashes[order], pa.uint64()))
     kept = {}
     for o in orders:  # a stable sort: ties stay in hash order
         if o != (sorted_by,):
@@ -517,9 +524,8 @@ def _write_base(
     base_id = uuid.uuid4().hex
     if _write(base_path, base, base_id, sorted_by):
         _storage.delete_quietly(tail_path)
-        mapped = _load(
-            base_path, schema, orders, sorted_by
-        )  # the file mapped, not the rows held (another writer's is as good)
+        # the file mapped, not the rows held (another writer's is as good)
+        mapped = _load(base_path, schema, orders, sorted_by)
         if mapped is not None:
             base, base_id = mapped
     return Covering(cover.key, cover.schema, base, base_id)

@@ -476,7 +476,7 @@ TRACE_COLD_TABLES: dict[str, dict[str, Any]] = {
     "mlflow.trace_request_metadata": {
         "keep_rows": False,
         "keep_covering": True,
-        "covering_orders": (("key", "value"),),  # `tags.k = 'v'`: the traces holding it, by binary search
+        "covering_orders": (("key", "value"),),  # `request_metadata.k = 'v'`, likewise
         "cluster_by": "trace_id",
         "stats_columns": ("trace_id",),
         "max_merge_rows": UPDATED_MERGE_ROWS,

@@ -22,7 +22,9 @@ SCHEMA = pa.schema([("run_id", pa.string()), ("step", pa.int64()), ("tag", pa.st
 COLUMNS = ["run_id", "step", "tag"]
 
 
-def _cold(path, orders: tuple[tuple[str, ...], ...] = (), sorted_by: str | None = None) -> LeanTable:
+def _cold(
+    path, orders: tuple[tuple[str, ...], ...] = (), sorted_by: str | None = None, *, keep_covering: bool = False
+) -> LeanTable:
     t = LeanTable(
         path=str(path),
         name="h",
@@ -30,6 +32,7 @@ def _cold(path, orders: tuple[tuple[str, ...], ...] = (), sorted_by: str | None 
         keep_rows=False,
         cluster_by="run_id",
         stats_columns=("run_id",),
+        keep_covering=keep_covering,
         covering_orders=orders,
         covering_sorted_by=sorted_by,
     )
@@ -182,17 +185,7 @@ def test_first_and_having_never_answer_with_the_dead_rows_a_base_still_holds(tmp
 
 
 def test_a_writer_keeps_the_covering_index_up_to_its_compactions(tmp_path, small):
-    writer = LeanTable(
-        path=str(tmp_path),
-        name="h",
-        schema=SCHEMA,
-        keep_rows=False,
-        cluster_by="run_id",
-        stats_columns=("run_id",),
-        keep_covering=True,
-    )
-    writer.create_if_missing()
-    writer.refresh()
+    writer = _cold(tmp_path, keep_covering=True)
     for i in range(100):
         rows = [{"run_id": f"r{i:03d}", "step": s, "tag": None} for s in range(1 + i % 3)]
         writer.write(lambda rows=rows: _log.Change([rows]))
